@@ -1,0 +1,23 @@
+# The two commands a new user needs (see README.md):
+#   make federation   run the local federation (the main job)
+#   make test         install missing test tools, then vet and test everything
+
+GO ?= go
+
+.PHONY: federation test build vet fmt-check
+federation:
+	$(GO) run ./cmd/federation
+
+test: fmt-check vet
+	./scripts/install-test-deps
+	$(GO) test -count=1 -timeout 12m ./...
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
