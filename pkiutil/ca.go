@@ -286,7 +286,9 @@ func (ca *CA) Issue(req IssueRequest) (*x509.Certificate, error) {
 }
 
 // IssueToFiles generates a key of the federation's key type, issues a
-// certificate for it and writes both (key 0600). It returns the certificate
+// certificate for it and writes both (key 0600). The certificate file holds
+// the chain without the root (the certificate, then the issuing CA), so TLS
+// peers that trust only the root can verify it. It returns the certificate
 // and the key.
 func (ca *CA) IssueToFiles(req IssueRequest, certPath, keyPath string, overwrite bool) (*x509.Certificate, crypto.Signer, error) {
 	for _, p := range []string{certPath, keyPath} {
@@ -306,7 +308,7 @@ func (ca *CA) IssueToFiles(req IssueRequest, certPath, keyPath string, overwrite
 	if err := WritePrivateKey(keyPath, key, overwrite); err != nil {
 		return nil, nil, err
 	}
-	if err := WriteCertificates(certPath, overwrite, cert); err != nil {
+	if err := WriteCertificates(certPath, overwrite, cert, ca.Cert); err != nil {
 		return nil, nil, err
 	}
 	return cert, key, nil

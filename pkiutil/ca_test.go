@@ -152,6 +152,10 @@ func TestProfilesKeyUsageAndOpensslVerify(t *testing.T) {
 				if _, err := os.Stat(out + ".key"); err != nil {
 					t.Fatal(err)
 				}
+				// The certificate file carries the chain below the root, for TLS peers.
+				if chain, err := ReadCertificates(out + ".pem"); err != nil || len(chain) != 2 || !chain[0].Equal(cert) || !chain[1].Equal(ca.Cert) {
+					t.Errorf("%s.pem should hold the certificate then the issuing CA", out)
+				}
 				for _, purpose := range tc.purposes {
 					cmd := exec.Command(openssl, "verify", "-CAfile", filepath.Join(ca.Dir, FileRootCert),
 						"-untrusted", filepath.Join(ca.Dir, FileCACert), "-purpose", purpose, out+".pem")

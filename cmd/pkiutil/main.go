@@ -212,7 +212,7 @@ func runIssue(fs *flag.FlagSet, args []string) error {
 		if cert, err = ca.Issue(req); err != nil {
 			return err
 		}
-		if err := pkiutil.WriteCertificates(certPath, *force, cert); err != nil {
+		if err := pkiutil.WriteCertificates(certPath, *force, cert, ca.Cert); err != nil {
 			return err
 		}
 		keyPath = ""
