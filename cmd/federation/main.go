@@ -1,12 +1,14 @@
 // Command federation runs a complete Şlüz federation on loopback in one
 // command: the federation PKI with its OCSP responder and time-stamp
-// authority, and the sample members DİN, ƏMDK and DSMF. It runs sample
-// checks, prints them, and keeps running for manual calls until Ctrl-C
-// (--once: exit after the checks, 0 only if all passed).
+// authority, and the central registry loaded with the sample members DİN,
+// ƏMDK and DSMF. It runs sample checks, prints them, and keeps running for
+// manual calls until Ctrl-C (--once: exit after the checks, 0 only if all
+// passed).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,41 +22,44 @@ import (
 
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/registry"
 )
 
 func main() {
 	fs := flag.NewFlagSet("federation", flag.ContinueOnError)
-	dir := fs.String("dir", "state", "state directory, created on the first run and reused after")
+	var opts localfed.Options
+	fs.StringVar(&opts.Dir, "dir", "state", "state directory, created on the first run and reused after")
 	once := fs.Bool("once", false, "run the sample checks and exit: 0 only if every check passed")
-	ocspAddr := fs.String("ocsp-listen", pkiutil.DefaultOCSPAddr, "OCSP responder address")
-	tsaAddr := fs.String("tsa-listen", pkiutil.DefaultTSAAddr, "time-stamp authority address")
-	verbose := fs.Bool("v", false, "log every request of the trust services")
+	fs.StringVar(&opts.OCSPAddr, "ocsp-listen", pkiutil.DefaultOCSPAddr, "OCSP responder address")
+	fs.StringVar(&opts.TSAAddr, "tsa-listen", pkiutil.DefaultTSAAddr, "time-stamp authority address")
+	fs.StringVar(&opts.AdminAddr, "admin-listen", registry.DefaultAdminListen, "registry admin API address (TLS)")
+	fs.StringVar(&opts.PublishAddr, "publish-listen", registry.DefaultPublishListen, "registry global configuration address (HTTP)")
+	verbose := fs.Bool("v", false, "log what every service does")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: federation [flags]\n\nRuns the Şlüz local federation on loopback (see README.md).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
 		os.Exit(2)
 	}
-	os.Exit(run(*dir, *once, *ocspAddr, *tsaAddr, *verbose, os.Stdout))
+	if *verbose {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	os.Exit(run(opts, *once, os.Stdout, os.Stderr))
 }
 
-func run(dir string, once bool, ocspAddr, tsaAddr string, verbose bool, out io.Writer) int {
-	logOut := io.Discard
-	if verbose {
-		logOut = os.Stderr
-	}
-	fed, err := localfed.Start(localfed.Options{Dir: dir, OCSPAddr: ocspAddr, TSAAddr: tsaAddr,
-		Log: slog.New(slog.NewTextHandler(logOut, nil))})
+func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
+	fed, err := localfed.Start(opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "federation:", err)
+		fmt.Fprintln(errOut, "federation:", err)
 		return 1
 	}
 	defer fed.Close()
-	fmt.Fprintf(out, "Şlüz local federation, state in %s\n  OCSP responder: %s\n  time-stamp authority: %s\n\n", dir, fed.OCSPURL, fed.TSAURL)
+	fmt.Fprintf(out, "Şlüz local federation, state in %s\n  OCSP responder:        %s\n  time-stamp authority:  %s\n  registry admin API:    %s\n  global configuration:  %s\n\n",
+		opts.Dir, fed.OCSPURL, fed.TSAURL, fed.AdminURL, fed.ConfURL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	checks := fed.Checks(ctx)
 	cancel()
@@ -77,11 +82,12 @@ func run(dir string, once bool, ocspAddr, tsaAddr string, verbose bool, out io.W
 		fmt.Fprintf(out, "\nall %d checks passed\n", len(checks))
 		return 0
 	}
-	pki := filepath.Join(dir, "pki")
+	d, pki := opts.Dir, filepath.Join(opts.Dir, "pki")
 	fmt.Fprintf(out, "\nTry it by hand (Ctrl-C stops the federation):\n"+
-		"  openssl ocsp -issuer %[1]s/ca.pem -cert %[2]s/DIN/sign.pem -url %[3]s -CAfile %[1]s/root-ca.pem -verify_other %[1]s/ca.pem\n"+
-		"  openssl ts -query -data README.md -sha256 -cert -out /tmp/q.tsq && curl -s -H 'Content-Type: application/timestamp-query' --data-binary @/tmp/q.tsq %[4]s -o /tmp/r.tsr && openssl ts -verify -queryfile /tmp/q.tsq -in /tmp/r.tsr -CAfile %[1]s/root-ca.pem -untrusted %[1]s/ca.pem\n",
-		pki, dir, fed.OCSPURL, fed.TSAURL)
+		"  go run ./cmd/registry member list --registry %[3]s --cert %[1]s/operator.pem --key %[1]s/operator.key --ca %[2]s/root-ca.pem\n"+
+		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
+		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n",
+		d, pki, fed.AdminURL, fed.ConfURL, fed.OCSPURL)
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sig.Done()

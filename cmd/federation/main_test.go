@@ -6,18 +6,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluz/sluz/internal/localfed"
 )
+
+func testOptions(dir string) localfed.Options {
+	return localfed.Options{Dir: dir, OCSPAddr: "127.0.0.1:0", TSAAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", PublishAddr: "127.0.0.1:0"}
+}
 
 // TestOnce runs the local federation twice on one state directory, as a user
 // would, and requires every sample check to pass both times with the state
-// reused (same CA) rather than recreated.
+// reused (same CA, sample loaded once) rather than recreated.
 func TestOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	var out bytes.Buffer
-	if code := run(dir, true, "127.0.0.1:0", "127.0.0.1:0", false, &out); code != 0 {
-		t.Fatalf("first run exit %d:\n%s", code, out.String())
+	var out, errOut bytes.Buffer
+	if code := run(testOptions(dir), true, &out, &errOut); code != 0 {
+		t.Fatalf("first run exit %d:\n%s%s", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu", "token verified", "all 4 checks passed"} {
+	for _, want := range []string{"Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu",
+		"token verified", "one batch, audit #1", "3 members, 3 servers, 5 services", "AZ/GOV/DIN/ss1 at 127.0.0.1:5500", "refused: HTTP 401", "checks passed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -27,12 +34,12 @@ func TestOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if code := run(dir, true, "127.0.0.1:0", "127.0.0.1:0", false, &out); code != 0 {
-		t.Fatalf("second run exit %d:\n%s", code, out.String())
+	if code := run(testOptions(dir), true, &out, &errOut); code != 0 {
+		t.Fatalf("second run exit %d:\n%s%s", code, out.String(), errOut.String())
 	}
 	root2, _ := os.ReadFile(filepath.Join(dir, "pki", "root-ca.pem"))
-	if !bytes.Equal(root1, root2) {
-		t.Fatal("second start replaced the federation CA instead of reusing it")
+	if !bytes.Equal(root1, root2) || !strings.Contains(out.String(), "already loaded (state reused)") {
+		t.Fatalf("second start did not reuse the state:\n%s", out.String())
 	}
 }
 
@@ -40,12 +47,13 @@ func TestOnce(t *testing.T) {
 // reported, not silently recreated.
 func TestOnceFailsOnBrokenState(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	var out bytes.Buffer
-	if code := run(dir, true, "127.0.0.1:0", "127.0.0.1:0", false, &out); code != 0 {
-		t.Fatalf("first run exit %d:\n%s", code, out.String())
+	var out, errOut bytes.Buffer
+	if code := run(testOptions(dir), true, &out, &errOut); code != 0 {
+		t.Fatalf("first run exit %d:\n%s%s", code, out.String(), errOut.String())
 	}
 	os.WriteFile(filepath.Join(dir, "pki", "ca.key"), []byte("garbage"), 0o600)
-	if code := run(dir, true, "127.0.0.1:0", "127.0.0.1:0", false, &out); code != 1 {
-		t.Fatalf("run on broken state exit %d, want 1", code)
+	errOut.Reset()
+	if code := run(testOptions(dir), true, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "remove the directory") {
+		t.Fatalf("run on broken state exit %d, stderr %q", code, errOut.String())
 	}
 }

@@ -1,7 +1,8 @@
 // Package localfed runs a complete Şlüz federation on loopback for trying
 // Şlüz out and for end-to-end tests: the federation PKI (CA, OCSP responder,
-// time-stamp authority) and the sample members DİN, ƏMDK and DSMF with their
-// certificates. State lives in one directory and is reused on the next start.
+// time-stamp authority), the central registry loaded with the sample members
+// DİN, ƏMDK and DSMF, and the signed global configuration security servers
+// download. State lives in one directory and is reused on the next start.
 //
 // # Caveats
 //
@@ -11,9 +12,6 @@ package localfed
 
 import (
 	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +19,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/sluz/sluz/configs"
 	"github.com/sluz/sluz/pkiutil"
-	"github.com/sluz/sluz/pkiutil/ocsp"
-	"github.com/sluz/sluz/pkiutil/tsa"
+	"github.com/sluz/sluz/registry"
+	"github.com/sluz/sluz/registry/adminapi"
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/store"
 )
 
 // Member is one sample agency of the local federation.
@@ -43,146 +45,256 @@ var Members = []Member{
 	{ID: "AZ/GOV/DSMF", Code: "DSMF", Name: "Dövlət Sosial Müdafiə Fondu", Host: "ss.dsmf.gov.az"},
 }
 
-// Options configures Start.
+// Files of the state directory besides the trust directory pki/ and one
+// folder per member (sign.pem/.key, auth.pem/.key).
+const (
+	FileOperatorCert = "operator.pem" // the central operator's admin certificate
+	FileOperatorKey  = "operator.key"
+	FileAnchor       = "anchor.json" // configuration anchor for security servers
+	FileDescription  = "federation.yaml"
+)
+
+// Options configures Start. Empty addresses take the documented defaults;
+// "127.0.0.1:0" picks free ports (tests).
 type Options struct {
-	Dir      string // state directory; created on first start, reused after
-	OCSPAddr string // default pkiutil.DefaultOCSPAddr
-	TSAAddr  string // default pkiutil.DefaultTSAAddr
-	Log      *slog.Logger
+	Dir          string // state directory; created on first start, reused after
+	OCSPAddr     string // default pkiutil.DefaultOCSPAddr
+	TSAAddr      string // default pkiutil.DefaultTSAAddr
+	AdminAddr    string // registry admin API, default registry.DefaultAdminListen
+	PublishAddr  string // global configuration, default registry.DefaultPublishListen
+	Log          *slog.Logger
+	ConfInterval time.Duration // how often the configuration client refreshes; default 10 s
 }
 
 // Federation is a running local federation.
 type Federation struct {
-	Dir     string
-	CA      *pkiutil.CA
-	OCSPURL string
-	TSAURL  string
-	certs   map[string]*x509.Certificate // member code + "-sign"/"-auth"
-	cancel  context.CancelFunc
-	done    chan error
-	svc     *pkiutil.Services
+	Dir        string
+	CA         *pkiutil.CA
+	OCSPURL    string
+	TSAURL     string
+	AdminURL   string
+	ConfURL    string
+	Registry   *registry.Server
+	Operator   *adminapi.Client
+	ConfClient *globalconf.Client
+	LoadedNow  bool // the sample federation was loaded by this start (not reused)
+	loadEntry  uint64
+
+	cancel context.CancelFunc
+	done   []chan error
+	svc    *pkiutil.Services
 }
 
-// Start creates or reuses the state in opts.Dir and starts the trust services.
-func Start(opts Options) (*Federation, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("localfed: no state directory")
-	}
-	if opts.OCSPAddr == "" {
-		opts.OCSPAddr = pkiutil.DefaultOCSPAddr
-	}
-	if opts.TSAAddr == "" {
-		opts.TSAAddr = pkiutil.DefaultTSAAddr
-	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	pkiDir := filepath.Join(opts.Dir, "pki")
+// Prepare creates the state directory's PKI and certificates if missing and
+// returns the CA. It is idempotent.
+func Prepare(dir string) (*pkiutil.CA, error) {
+	pkiDir := filepath.Join(dir, "pki")
 	ca, err := pkiutil.Open(pkiDir)
 	if err != nil {
 		if _, statErr := os.Stat(filepath.Join(pkiDir, pkiutil.FileFederation)); statErr == nil {
-			return nil, fmt.Errorf("localfed: existing state in %s is unusable (%w): remove the directory to start afresh", opts.Dir, err)
+			return nil, fmt.Errorf("localfed: existing state in %s is unusable (%w): remove the directory to start afresh", dir, err)
 		}
 		if ca, err = pkiutil.Init(pkiutil.InitOptions{Dir: pkiDir}); err != nil {
 			return nil, fmt.Errorf("localfed: %w", err)
 		}
-		opts.Log.Info("created federation PKI", "dir", pkiDir)
 	}
-	f := &Federation{Dir: opts.Dir, CA: ca, certs: map[string]*x509.Certificate{}}
-	if err := f.memberCerts(); err != nil {
+	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
+	want := []struct {
+		prefix string
+		req    pkiutil.IssueRequest
+	}{
+		{filepath.Join("registry", "admin-tls"), pkiutil.IssueRequest{Profile: pkiutil.ProfileAuth, CommonName: "Şlüz registry", DNSNames: []string{"localhost"}, IPAddresses: loopback}},
+		{"operator", pkiutil.IssueRequest{Profile: pkiutil.ProfileAdmin, CommonName: "Mərkəzi operator"}},
+	}
+	for _, m := range Members {
+		want = append(want,
+			struct {
+				prefix string
+				req    pkiutil.IssueRequest
+			}{filepath.Join(m.Code, "sign"), pkiutil.IssueRequest{Profile: pkiutil.ProfileSign, Member: m.ID}},
+			struct {
+				prefix string
+				req    pkiutil.IssueRequest
+			}{filepath.Join(m.Code, "auth"), pkiutil.IssueRequest{Profile: pkiutil.ProfileAuth, Member: m.ID, DNSNames: []string{m.Host, "localhost"}, IPAddresses: loopback}})
+	}
+	for _, w := range want {
+		p := filepath.Join(dir, w.prefix)
+		if _, err := os.Stat(p + ".pem"); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if _, _, err := ca.IssueToFiles(w.req, p+".pem", p+".key", false); err != nil {
+			return nil, fmt.Errorf("localfed: %s: %w", w.prefix, err)
+		}
+	}
+	return ca, nil
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// Start prepares the state and starts the trust services and the registry;
+// on the first start it loads the sample federation through the operator API.
+func Start(opts Options) (f *Federation, err error) {
+	if opts.Dir == "" {
+		return nil, errors.New("localfed: no state directory")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ca, err := Prepare(opts.Dir)
+	if err != nil {
 		return nil, err
 	}
-	svc, err := pkiutil.NewServices(ca, opts.Log)
-	if err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	f = &Federation{Dir: opts.Dir, CA: ca, cancel: cancel}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	var lns []net.Listener
+	for _, a := range []string{orDefault(opts.OCSPAddr, pkiutil.DefaultOCSPAddr), orDefault(opts.TSAAddr, pkiutil.DefaultTSAAddr),
+		orDefault(opts.AdminAddr, registry.DefaultAdminListen), orDefault(opts.PublishAddr, registry.DefaultPublishListen)} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("localfed: %w (another federation running? pass other addresses)", err)
+		}
+		lns = append(lns, ln)
+	}
+	f.OCSPURL, f.TSAURL = "http://"+lns[0].Addr().String()+"/", "http://"+lns[1].Addr().String()+"/"
+	f.AdminURL, f.ConfURL = "https://"+lns[2].Addr().String(), "http://"+lns[3].Addr().String()+registry.ConfPath
+
+	if f.svc, err = pkiutil.NewServices(ca, opts.Log.With("component", "pki")); err != nil {
 		return nil, fmt.Errorf("localfed: %w", err)
 	}
-	ocspLn, err := net.Listen("tcp", opts.OCSPAddr)
-	if err != nil {
-		svc.Close()
-		return nil, fmt.Errorf("localfed: OCSP responder: %w (another federation running? pass other addresses)", err)
+	f.goServe(func() error { return f.svc.Serve(ctx, lns[0], lns[1]) })
+
+	cfg := f.registryConfig(lns[2], lns[3])
+	if err := cfg.Provision(); err != nil {
+		return nil, fmt.Errorf("localfed: registry config: %w", err)
 	}
-	tsaLn, err := net.Listen("tcp", opts.TSAAddr)
-	if err != nil {
-		svc.Close()
-		ocspLn.Close()
-		return nil, fmt.Errorf("localfed: TSA: %w (another federation running? pass other addresses)", err)
+	if f.Registry, err = registry.New(cfg, opts.Log.With("component", "registry")); err != nil {
+		return nil, fmt.Errorf("localfed: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f.svc, f.cancel, f.done = svc, cancel, make(chan error, 1)
-	f.OCSPURL, f.TSAURL = "http://"+ocspLn.Addr().String()+"/", "http://"+tsaLn.Addr().String()+"/"
-	go func() { f.done <- svc.Serve(ctx, ocspLn, tsaLn) }()
+	f.goServe(func() error { return f.Registry.Serve(ctx, lns[2], lns[3]) })
+	if err := f.Registry.Anchor().Write(filepath.Join(f.Dir, FileAnchor)); err != nil {
+		return nil, err
+	}
+	f.Operator, err = adminapi.NewClient(f.AdminURL, filepath.Join(f.Dir, FileOperatorCert), filepath.Join(f.Dir, FileOperatorKey),
+		filepath.Join(f.Dir, "pki", pkiutil.FileRootCert))
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Registry.Store().State().Members) == 0 {
+		if err := f.loadSample(ctx); err != nil {
+			return nil, err
+		}
+	}
+	anchor, err := globalconf.LoadAnchor(filepath.Join(f.Dir, FileAnchor))
+	if err != nil {
+		return nil, err
+	}
+	interval := opts.ConfInterval
+	if interval == 0 {
+		interval = 10 * time.Second
+	}
+	f.ConfClient, err = globalconf.NewClient(globalconf.ClientOptions{Anchor: anchor, CachePath: filepath.Join(f.Dir, "globalconf-cache.xml"),
+		Interval: interval, Logger: opts.Log.With("component", "confclient")})
+	if err != nil {
+		return nil, err
+	}
+	f.goServe(func() error { f.ConfClient.Run(ctx); return nil })
 	return f, nil
 }
 
-// memberCerts issues each member's signing and authentication certificate
-// once; later starts load them.
-func (f *Federation) memberCerts() error {
-	for _, m := range Members {
-		dir := filepath.Join(f.Dir, m.Code)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		for _, req := range []pkiutil.IssueRequest{
-			{Profile: pkiutil.ProfileSign, Member: m.ID},
-			{Profile: pkiutil.ProfileAuth, Member: m.ID, DNSNames: []string{m.Host, "localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}},
-		} {
-			prefix := filepath.Join(dir, req.Profile)
-			cert, err := pkiutil.ReadCertificate(prefix + ".pem")
-			if errors.Is(err, os.ErrNotExist) {
-				cert, _, err = f.CA.IssueToFiles(req, prefix+".pem", prefix+".key", false)
-			}
-			if err != nil {
-				return fmt.Errorf("localfed: %s %s certificate: %w", m.Code, req.Profile, err)
-			}
-			f.certs[m.Code+"-"+req.Profile] = cert
+func (f *Federation) goServe(fn func() error) {
+	done := make(chan error, 1)
+	f.done = append(f.done, done)
+	go func() { done <- fn() }()
+}
+
+// registryConfig is configs/registry.yaml with paths into this state
+// directory and the listeners actually bound.
+func (f *Federation) registryConfig(admin, publish net.Listener) *registry.Config {
+	p := func(parts ...string) string { return filepath.Join(append([]string{f.Dir}, parts...)...) }
+	c := &registry.Config{
+		Instance: f.CA.Federation.Instance,
+		DataDir:  p("registry"),
+		Signing:  registry.KeyPair{Cert: p("pki", pkiutil.FileConfigSigningCert), Key: p("pki", pkiutil.FileConfigSigningKey)},
+		Publish:  registry.PublishConfig{Listen: publish.Addr().String(), URL: f.ConfURL},
+	}
+	c.Admin.Listen = admin.Addr().String()
+	c.Admin.TLS = registry.KeyPair{Cert: p("registry", "admin-tls.pem"), Key: p("registry", "admin-tls.key")}
+	c.Admin.OperatorRoots = []string{p("pki", pkiutil.FileRootCert)}
+	c.Admin.OperatorIssuers = []string{p("pki", pkiutil.FileCACert)}
+	return c
+}
+
+// loadSample loads configs/federation.yaml (embedded) through the operator
+// API, the way a central operator would with `registry load`.
+func (f *Federation) loadSample(ctx context.Context) error {
+	data, err := configs.FS.ReadFile("federation.yaml")
+	if err != nil {
+		return err
+	}
+	// The sample names files as ../state/...: here they live in f.Dir.
+	abs, err := filepath.Abs(f.Dir)
+	if err != nil {
+		return err
+	}
+	text := strings.ReplaceAll(string(data), "../state/", abs+"/")
+	path := filepath.Join(f.Dir, FileDescription)
+	if err := pkiutil.WriteFile(path, []byte(text), 0o644, true); err != nil {
+		return err
+	}
+	changes, err := registry.LoadDescription(path)
+	if err != nil {
+		return err
+	}
+	for i, c := range changes { // point the trust services at the addresses actually bound
+		switch c := c.(type) {
+		case store.AddCA:
+			c.OCSPURLs = []string{f.OCSPURL}
+			changes[i] = c
+		case store.AddTSA:
+			c.URL = f.TSAURL
+			changes[i] = c
 		}
 	}
+	req, err := adminapi.NewBatchRequest("sample-federation", changes)
+	if err != nil {
+		return err
+	}
+	var entry store.AuditEntry
+	if err := f.Operator.Do(ctx, "POST", "/api/v1/batch", req, &entry); err != nil {
+		return fmt.Errorf("localfed: loading the sample federation: %w", err)
+	}
+	f.LoadedNow, f.loadEntry = true, entry.Seq
 	return nil
 }
 
-// Close stops the services.
+// Close stops everything and waits for it.
 func (f *Federation) Close() error {
 	f.cancel()
-	err := <-f.done
-	f.svc.Close()
-	return err
-}
-
-// Check is one outcome of the sample run.
-type Check struct {
-	What   string
-	Result string
-	OK     bool
-}
-
-// Checks exercises the trust services the way security servers will: each
-// member's signing certificate gets a verified OCSP answer, and a sample
-// message gets a verified time-stamp token.
-func (f *Federation) Checks(ctx context.Context) []Check {
-	var out []Check
-	client := &ocsp.Client{}
-	for _, m := range Members {
-		cert := f.certs[m.Code+"-sign"]
-		what := fmt.Sprintf("OCSP status of %s signing certificate (%s)", m.Code, m.Name)
-		resp, err := client.Fetch(ctx, f.OCSPURL, cert, f.CA.Cert, ocsp.VerifyOptions{MaxAge: time.Hour})
-		switch {
-		case err != nil:
-			out = append(out, Check{what, err.Error(), false})
-		default:
-			out = append(out, Check{what, resp.Status.String() + ", signature verified", resp.Status == ocsp.Good})
-		}
+	var errs []error
+	for _, d := range f.done {
+		errs = append(errs, <-d)
 	}
-	intermediates := x509.NewCertPool()
-	intermediates.AddCert(f.CA.Cert)
-	tc := &tsa.Client{URL: f.TSAURL, Verify: tsa.VerifyOptions{Roots: f.CA.Roots(), Intermediates: intermediates, MaxAge: time.Minute}}
-	msg := []byte(`<getPersonByFin><fin>5ZJ8K2L</fin></getPersonByFin>`)
-	sum := sha256.Sum256(msg)
-	tok, err := tc.Timestamp(ctx, crypto.SHA256, sum[:])
-	if err != nil {
-		out = append(out, Check{"RFC 3161 time-stamp over a sample message", err.Error(), false})
-	} else {
-		out = append(out, Check{"RFC 3161 time-stamp over a sample message",
-			fmt.Sprintf("serial %s at %s, token verified", tok.SerialNumber, tok.GenTime.Format(time.RFC3339)), true})
+	if f.svc != nil {
+		errs = append(errs, f.svc.Close())
 	}
-	return out
+	if f.Registry != nil {
+		errs = append(errs, f.Registry.Close())
+	}
+	return errors.Join(errs...)
 }

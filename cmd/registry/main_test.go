@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluz/sluz/configs"
+	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/registry/globalconf"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestOperatorBuildsSampleFederation is the registry's acceptance test: the
+// sample configs (as shipped) against a `registry serve` process, the
+// operator CLI over TLS, and the published configuration checked by xmlsec1.
+func TestOperatorBuildsSampleFederation(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "state")
+	if _, err := localfed.Prepare(state); err != nil {
+		t.Fatal(err)
+	}
+	// configs/ as shipped, beside the state directory its paths point into;
+	// only the listen addresses change, to free ports.
+	adminAddr, publishAddr := freeAddr(t), freeAddr(t)
+	cfgDir := filepath.Join(root, "configs")
+	os.Mkdir(cfgDir, 0o755)
+	for _, name := range []string{"registry.yaml", "federation.yaml"} {
+		data, err := configs.FS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(data), "127.0.0.1:4000", adminAddr)
+		text = strings.ReplaceAll(text, "127.0.0.1:4001", publishAddr)
+		os.WriteFile(filepath.Join(cfgDir, name), []byte(text), 0o644)
+	}
+	cfgFile := filepath.Join(cfgDir, "registry.yaml")
+	if code, out, errOut := runCLI("check-config", "--config", cfgFile); code != exitOK || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("check-config: %d %s %s", code, out, errOut)
+	}
+
+	bin := filepath.Join(t.TempDir(), "registry")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile)
+	stderr, _ := srv.StderrPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf bytes.Buffer
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logBuf.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "registry serving") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("registry did not start:\n%s", logBuf.String())
+	}
+
+	conn := []string{"--registry", "https://" + adminAddr, "--ca", filepath.Join(state, "pki", "root-ca.pem")}
+	op := append(append([]string{}, conn...), "--cert", filepath.Join(state, "operator.pem"), "--key", filepath.Join(state, "operator.key"))
+
+	// Without the operator certificate: refused, with a clear message.
+	code, _, errOut := runCLI(append([]string{"member", "add", "--id", "AZ/GOV/XYZ", "--name", "Naməlum"}, conn...)...)
+	if code != exitError || !strings.Contains(errOut, "operator client certificate is required") {
+		t.Fatalf("call without certificate: exit %d, %q", code, errOut)
+	}
+	// With a security server's certificate instead: refused too.
+	code, _, errOut = runCLI(append([]string{"member", "list", "--cert", filepath.Join(state, "DIN", "auth.pem"), "--key", filepath.Join(state, "DIN", "auth.key")}, conn...)...)
+	if code != exitError || !strings.Contains(errOut, "not an admin-profile certificate") {
+		t.Fatalf("call with an auth certificate: exit %d, %q", code, errOut)
+	}
+
+	code, out, errOut := runCLI(append([]string{"load", filepath.Join(cfgDir, "federation.yaml")}, op...)...)
+	if code != exitOK || !strings.Contains(out, "in one step") {
+		t.Fatalf("load: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(append([]string{"member", "list"}, op...)...)
+	for _, want := range []string{"AZ/GOV/DIN", "Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu", "realestate"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("member list lacks %q:\n%s", want, out)
+		}
+	}
+	// Single changes through the CLI, and a refused one.
+	for _, args := range [][]string{
+		{"member", "add", "--id", "AZ/COM/1234567", "--name", "Notarius Günay Əliyeva"},
+		{"subsystem", "add", "--id", "AZ/COM/1234567/notary"},
+		{"group", "member", "--group", "AZ/state-agencies", "--client", "AZ/COM/1234567/notary"},
+		{"trust", "settings", "--ocsp-freshness", "1800"},
+	} {
+		if code, out, errOut := runCLI(append(args, op...)...); code != exitOK {
+			t.Fatalf("%v: exit %d %s %s", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := runCLI(append([]string{"member", "remove", "--id", "AZ/COM/1234567"}, op...)...); code != exitError || !strings.Contains(errOut, "still has subsystems") {
+		t.Fatalf("remove referenced member: exit %d %q", code, errOut)
+	}
+	code, out, _ = runCLI(append([]string{"service", "list", "--provider", "AZ/GOV/EMDK"}, op...)...)
+	if code != exitOK || !strings.Contains(out, "getRealEstateExtract") || !strings.Contains(out, "getLandOwnershipByFin") || strings.Contains(out, "getPersonByFin") {
+		t.Fatalf("service list --provider:\n%s", out)
+	}
+	code, out, _ = runCLI(append([]string{"audit", "--limit", "10"}, op...)...)
+	if code != exitOK || !strings.Contains(out, "batch.load") || !strings.Contains(out, "Mərkəzi operator (serial") {
+		t.Fatalf("audit:\n%s", out)
+	}
+	code, out, _ = runCLI(append([]string{"status"}, op...)...)
+	if code != exitOK || !strings.Contains(out, "global configuration version") {
+		t.Fatalf("status:\n%s", out)
+	}
+
+	// The published configuration: xmlsec1 verifies it, and so does the
+	// configuration client with the anchor the registry writes.
+	resp, err := http.Get("http://" + publishAddr + "/globalconf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	confFile := filepath.Join(root, "globalconf.xml")
+	os.WriteFile(confFile, conf, 0o644)
+	xmlsec := testtool.Require(t, "xmlsec1")
+	if b, err := exec.Command(xmlsec, "--verify", "--trusted-pem", filepath.Join(state, "pki", "root-ca.pem"),
+		"--untrusted-pem", filepath.Join(state, "pki", "ca.pem"), confFile).CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
+		t.Fatalf("xmlsec1 --verify: %v\n%s", err, b)
+	}
+	anchorFile := filepath.Join(root, "anchor.json")
+	if code, out, errOut := runCLI("anchor", "--config", cfgFile, "--out", anchorFile); code != exitOK {
+		t.Fatalf("anchor: %s %s", out, errOut)
+	}
+	anchor, err := globalconf.LoadAnchor(anchorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := globalconf.Verify(conf, anchor, time.Now())
+	if err != nil {
+		t.Fatalf("verify with the written anchor: %v", err)
+	}
+	if len(c.Members) != 4 || c.Trust.OCSPFreshness != 30*time.Minute {
+		t.Fatalf("published configuration: %d members, OCSP freshness %s", len(c.Members), c.Trust.OCSPFreshness)
+	}
+	// Azerbaijani letters survive registry -> signed XML -> client unchanged.
+	names := map[string]string{}
+	for _, m := range c.Members {
+		names[m.ID.String()] = m.Name
+	}
+	for id, want := range map[string]string{"AZ/GOV/DIN": "Daxili İşlər Nazirliyi", "AZ/GOV/EMDK": "Əmlak Məsələləri Dövlət Komitəsi",
+		"AZ/GOV/DSMF": "Dövlət Sosial Müdafiə Fondu", "AZ/COM/1234567": "Notarius Günay Əliyeva"} {
+		if names[id] != want {
+			t.Errorf("member %s name %q after the round trip, want %q", id, names[id], want)
+		}
+	}
+	var descr string
+	for _, svc := range c.Services {
+		if svc.ID.ServiceCode == "getLandOwnershipByFin" {
+			descr = svc.Description
+		}
+	}
+	if descr != "FİN kodu üzrə kənd təsərrüfatı torpaqlarının mülkiyyətçisi" {
+		t.Errorf("service description after the round trip: %q", descr)
+	}
+
+	srv.Process.Signal(os.Interrupt)
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("registry exited with %v\n%s", err, logBuf.String())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		p := filepath.Join(dir, "r.yaml")
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	cases := []struct{ yaml, want string }{
+		{"instance: AZ\nfoo: 1\n", "field foo not found"},
+		{"instance: AZ\n", "dataDir is required"},
+		{"instance: AZ\ndataDir: d\nsigning: {cert: nope.pem, key: nope.key}\n", "signing.cert: stat"},
+		{"instance: AZ\nlogFormat: xml\n", "logFormat \"xml\""},
+	}
+	for _, tc := range cases {
+		code, _, errOut := runCLI("check-config", "--config", write(tc.yaml))
+		if code != exitError || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, %q; want %q", tc.yaml, code, errOut, tc.want)
+		}
+	}
+	if code, _, errOut := runCLI("check-config"); code != exitUsage || !strings.Contains(errOut, "--config FILE is required") {
+		t.Errorf("no --config: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("member", "fly"); code != exitUsage || !strings.Contains(errOut, `unknown subcommand "fly"`) {
+		t.Errorf("member fly: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("member", "add", "--id", "AZ/GOV/DİN", "--name", "x"); code != exitUsage || !strings.Contains(errOut, "allow only") {
+		t.Errorf("bad id: exit %d %q", code, errOut)
+	}
+}
