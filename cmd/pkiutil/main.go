@@ -9,10 +9,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -23,107 +21,30 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/pkiutil"
 )
 
-const (
-	exitOK    = 0
-	exitError = 1 // the command ran and failed
-	exitUsage = 2 // the command line was wrong
-)
+var program = &cli.Program{
+	Name:   "pkiutil",
+	Intro:  "pkiutil: the Şlüz federation's trust services.",
+	Footer: "Quick start:\n  pkiutil init --dir trust\n  pkiutil issue --dir trust --profile sign --member AZ/GOV/DIN --out din-sign\n  pkiutil serve --dir trust\n",
+	Commands: []cli.Command{
+		{Name: "init", Args: "[--dir DIR] [--instance AZ] [--name NAME] [--key-type ecdsa-p256|rsa2048] [--force]",
+			Summary: "create a federation trust directory (root CA, issuing CA, config-signing, OCSP and TSA certificates)", Run: runInit},
+		{Name: "issue", Args: "--profile PROFILE --out PREFIX [--member AZ/GOV/DIN] [--cn NAME] [--dns NAME,...] [--ip ADDR,...] [--csr FILE] [--validity 730d]",
+			Summary: "issue a certificate by profile; writes PREFIX.pem and, unless --csr is given, PREFIX.key", Run: runIssue},
+		{Name: "revoke", Args: "(--serial HEX | --cert FILE) [--reason keyCompromise] [--dir DIR]",
+			Summary: "mark an issued certificate revoked; the OCSP responder answers revoked from then on", Run: runRevoke},
+		{Name: "list", Args: "[--dir DIR]",
+			Summary: "list issued certificates with their status", Run: runList},
+		{Name: "profiles", Args: "",
+			Summary: "list the certificate profiles and their key usages", Run: runProfiles},
+		{Name: "serve", Args: "[--dir DIR] [--ocsp-listen ADDR] [--tsa-listen ADDR] [--log-format text|json]",
+			Summary: "run the OCSP responder and the time-stamp authority", Run: runServe},
+	}}
 
-type command struct {
-	name, args, summary string
-	run                 func(fs *flag.FlagSet, args []string) error
-}
-
-var commands = []command{
-	{"init", "[--dir DIR] [--instance AZ] [--name NAME] [--key-type ecdsa-p256|rsa2048] [--force]",
-		"create a federation trust directory (root CA, issuing CA, config-signing, OCSP and TSA certificates)", runInit},
-	{"issue", "--profile PROFILE --out PREFIX [--member AZ/GOV/DIN] [--cn NAME] [--dns NAME,...] [--ip ADDR,...] [--csr FILE] [--validity 730d]",
-		"issue a certificate by profile; writes PREFIX.pem and, unless --csr is given, PREFIX.key", runIssue},
-	{"revoke", "(--serial HEX | --cert FILE) [--reason keyCompromise] [--dir DIR]",
-		"mark an issued certificate revoked; the OCSP responder answers revoked from then on", runRevoke},
-	{"list", "[--dir DIR]", "list issued certificates with their status", runList},
-	{"profiles", "", "list the certificate profiles and their key usages", runProfiles},
-	{"serve", "[--dir DIR] [--ocsp-listen ADDR] [--tsa-listen ADDR] [--log-format text|json]",
-		"run the OCSP responder and the time-stamp authority", runServe},
-}
-
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-var stdout io.Writer = os.Stdout
-
-func run(args []string, out, errOut io.Writer) int {
-	stdout = out
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			args = []string{args[1], "--help"}
-		} else {
-			usage(out)
-			return exitOK
-		}
-	}
-	for _, c := range commands {
-		if c.name != args[0] {
-			continue
-		}
-		fs := flag.NewFlagSet("pkiutil "+c.name, flag.ContinueOnError)
-		fs.SetOutput(errOut)
-		fs.Usage = func() {
-			fmt.Fprintf(fs.Output(), "usage: pkiutil %s %s\n\n%s.\n\nflags:\n", c.name, c.args, c.summary)
-			fs.PrintDefaults()
-		}
-		err := c.run(fs, args[1:])
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, new(usageError)):
-			fmt.Fprintf(errOut, "pkiutil %s: %v\n", c.name, err)
-			fmt.Fprintf(errOut, "run 'pkiutil %s --help' for usage\n", c.name)
-			return exitUsage
-		default:
-			fmt.Fprintf(errOut, "pkiutil %s: %v\n", c.name, err)
-			return exitError
-		}
-	}
-	fmt.Fprintf(errOut, "pkiutil: unknown command %q\n\n", args[0])
-	usage(errOut)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, "pkiutil: the Şlüz federation's trust services.\n\nusage: pkiutil COMMAND [flags]\n\ncommands:\n")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, c := range commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-	}
-	tw.Flush()
-	fmt.Fprint(w, "\nRun 'pkiutil COMMAND --help' for a command's flags.\n"+
-		"Quick start:\n  pkiutil init --dir trust\n  pkiutil issue --dir trust --profile sign --member AZ/GOV/DIN --out din-sign\n  pkiutil serve --dir trust\n")
-}
-
-type usageError struct{ error }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
-
-// parse parses flags and rejects stray arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags go before nothing else)", fs.Arg(0))
-	}
-	return nil
-}
+func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func dirFlag(fs *flag.FlagSet) *string {
 	def := os.Getenv("SLUZ_TRUST_DIR")
@@ -133,33 +54,35 @@ func dirFlag(fs *flag.FlagSet) *string {
 	return fs.String("dir", def, "trust directory (default from $SLUZ_TRUST_DIR, else ./trust)")
 }
 
-func runInit(fs *flag.FlagSet, args []string) error {
+func runInit(env *cli.Env, args []string) error {
+	fs := env.Flags("")
 	dir := dirFlag(fs)
 	instance := fs.String("instance", "AZ", "X-Road instance identifier, written as C= in the CA subjects")
 	name := fs.String("name", "", `federation name shown in CA subjects (default "Şlüz <instance>")`)
 	keyType := fs.String("key-type", string(pkiutil.KeyECDSAP256), "key algorithm: ecdsa-p256 or rsa2048")
 	force := fs.Bool("force", false, "replace the files of an existing trust directory")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	kt, err := pkiutil.ParseKeyType(*keyType)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	ca, err := pkiutil.Init(pkiutil.InitOptions{Dir: *dir, Instance: *instance, Name: *name, KeyType: kt, Force: *force})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created trust directory %s (%s keys)\n", ca.Dir, kt)
-	fmt.Fprintf(stdout, "  root CA:    %s  (%s)\n", pkiutil.FileRootCert, ca.Root.Subject.CommonName)
-	fmt.Fprintf(stdout, "  issuing CA: %s  (%s)\n", pkiutil.FileCACert, ca.Cert.Subject.CommonName)
-	fmt.Fprintf(stdout, "  services:   %s, %s, %s (with their keys, mode 0600)\n",
+	fmt.Fprintf(env.Out, "created trust directory %s (%s keys)\n", ca.Dir, kt)
+	fmt.Fprintf(env.Out, "  root CA:    %s  (%s)\n", pkiutil.FileRootCert, ca.Root.Subject.CommonName)
+	fmt.Fprintf(env.Out, "  issuing CA: %s  (%s)\n", pkiutil.FileCACert, ca.Cert.Subject.CommonName)
+	fmt.Fprintf(env.Out, "  services:   %s, %s, %s (with their keys, mode 0600)\n",
 		pkiutil.FileConfigSigningCert, pkiutil.FileOCSPCert, pkiutil.FileTSACert)
-	fmt.Fprintf(stdout, "keep %s offline in production: only %s is needed to issue and revoke.\n", pkiutil.FileRootKey, pkiutil.FileCAKey)
+	fmt.Fprintf(env.Out, "keep %s offline in production: only %s is needed to issue and revoke.\n", pkiutil.FileRootKey, pkiutil.FileCAKey)
 	return nil
 }
 
-func runIssue(fs *flag.FlagSet, args []string) error {
+func runIssue(env *cli.Env, args []string) error {
+	fs := env.Flags("")
 	dir := dirFlag(fs)
 	profile := fs.String("profile", "", "certificate profile: "+strings.Join(endEntityNames(), ", ")+" (see 'pkiutil profiles')")
 	out := fs.String("out", "", "output prefix: writes PREFIX.pem (certificate) and PREFIX.key (private key, mode 0600)")
@@ -170,27 +93,27 @@ func runIssue(fs *flag.FlagSet, args []string) error {
 	csr := fs.String("csr", "", "PEM certificate signing request: certify its key instead of generating one")
 	validity := fs.String("validity", "", "lifetime, e.g. 720h, 90d, 2y (default: the profile's)")
 	force := fs.Bool("force", false, "overwrite existing output files")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *profile == "" {
-		return usagef("--profile is required: one of %s", strings.Join(endEntityNames(), ", "))
+		return cli.Usagef("--profile is required: one of %s", strings.Join(endEntityNames(), ", "))
 	}
 	if *out == "" {
-		return usagef("--out PREFIX is required (writes PREFIX.pem and PREFIX.key)")
+		return cli.Usagef("--out PREFIX is required (writes PREFIX.pem and PREFIX.key)")
 	}
 	req := pkiutil.IssueRequest{Profile: *profile, CommonName: *cn, Member: *member, DNSNames: splitList(*dns)}
 	for _, s := range splitList(*ips) {
 		ip := net.ParseIP(s)
 		if ip == nil {
-			return usagef("--ip %q is not an IP address", s)
+			return cli.Usagef("--ip %q is not an IP address", s)
 		}
 		req.IPAddresses = append(req.IPAddresses, ip)
 	}
 	if *validity != "" {
 		d, err := parseLifetime(*validity)
 		if err != nil {
-			return usageError{err}
+			return cli.UsageError{Err: err}
 		}
 		req.Validity = d
 	}
@@ -219,10 +142,10 @@ func runIssue(fs *flag.FlagSet, args []string) error {
 	} else if cert, _, err = ca.IssueToFiles(req, certPath, keyPath, *force); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "issued %s certificate\n  serial:  %s\n  subject: %s\n  valid:   %s .. %s\n  cert:    %s\n",
+	fmt.Fprintf(env.Out, "issued %s certificate\n  serial:  %s\n  subject: %s\n  valid:   %s .. %s\n  cert:    %s\n",
 		*profile, pkiutil.SerialHex(cert.SerialNumber), cert.Subject, cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339), certPath)
 	if keyPath != "" {
-		fmt.Fprintf(stdout, "  key:     %s (mode 0600)\n", keyPath)
+		fmt.Fprintf(env.Out, "  key:     %s (mode 0600)\n", keyPath)
 	}
 	return nil
 }
@@ -249,20 +172,21 @@ func readCSR(path string) (any, error) {
 	return csr.PublicKey, nil
 }
 
-func runRevoke(fs *flag.FlagSet, args []string) error {
+func runRevoke(env *cli.Env, args []string) error {
+	fs := env.Flags("")
 	dir := dirFlag(fs)
 	serialFlag := fs.String("serial", "", "serial number in hex, as 'pkiutil list' or 'openssl x509 -serial' prints it")
 	certFile := fs.String("cert", "", "PEM certificate to revoke (instead of --serial)")
 	reasonFlag := fs.String("reason", "unspecified", "RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if (*serialFlag == "") == (*certFile == "") {
-		return usagef("give exactly one of --serial and --cert")
+		return cli.Usagef("give exactly one of --serial and --cert")
 	}
 	reason, err := pkiutil.ParseReason(*reasonFlag)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	ca, err := pkiutil.Open(*dir)
 	if err != nil {
@@ -283,19 +207,20 @@ func runRevoke(fs *flag.FlagSet, args []string) error {
 	}
 	serial, err := pkiutil.ParseSerial(serialHex)
 	if err != nil {
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	rec, err := ca.Revoke(serial, reason)
 	if err != nil {
 		return fmt.Errorf("serial %s: %w", pkiutil.SerialHex(serial), err)
 	}
-	fmt.Fprintf(stdout, "revoked %s (%s) at %s, reason %s\n", rec.SerialHex(), rec.Subject, rec.RevokedAt.Format(time.RFC3339), pkiutil.ReasonName(rec.Reason))
+	fmt.Fprintf(env.Out, "revoked %s (%s) at %s, reason %s\n", rec.SerialHex(), rec.Subject, rec.RevokedAt.Format(time.RFC3339), pkiutil.ReasonName(rec.Reason))
 	return nil
 }
 
-func runList(fs *flag.FlagSet, args []string) error {
+func runList(env *cli.Env, args []string) error {
+	fs := env.Flags("")
 	dir := dirFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	ca, err := pkiutil.Open(*dir)
@@ -306,7 +231,7 @@ func runList(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tPROFILE\tSTATUS\tNOT AFTER\tSUBJECT")
 	for _, r := range recs {
 		status := "good"
@@ -320,11 +245,12 @@ func runList(fs *flag.FlagSet, args []string) error {
 	return tw.Flush()
 }
 
-func runProfiles(fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args); err != nil {
+func runProfiles(env *cli.Env, args []string) error {
+	fs := env.Flags("")
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tKEY USAGE\tEXTENDED KEY USAGE\tVALIDITY\tDESCRIPTION")
 	for _, p := range pkiutil.EndEntityProfiles() {
 		eku := strings.Join(p.ExtKeyUsageNames(), ",")
@@ -339,12 +265,13 @@ func runProfiles(fs *flag.FlagSet, args []string) error {
 	return tw.Flush()
 }
 
-func runServe(fs *flag.FlagSet, args []string) error {
+func runServe(env *cli.Env, args []string) error {
+	fs := env.Flags("")
 	dir := dirFlag(fs)
 	ocspAddr := fs.String("ocsp-listen", pkiutil.DefaultOCSPAddr, "OCSP responder listen address (HTTP, GET and POST)")
 	tsaAddr := fs.String("tsa-listen", pkiutil.DefaultTSAAddr, "time-stamp authority listen address (HTTP POST application/timestamp-query)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var handler slog.Handler
@@ -354,7 +281,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	case "json":
 		handler = slog.NewJSONHandler(os.Stderr, nil)
 	default:
-		return usagef("--log-format %q: use text or json", *logFormat)
+		return cli.Usagef("--log-format %q: use text or json", *logFormat)
 	}
 	log := slog.New(handler)
 	ca, err := pkiutil.Open(*dir)

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/sluz/sluz/internal/testtool"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +12,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/internal/testtool"
 
 	"github.com/sluz/sluz/pkiutil"
 )
@@ -24,22 +22,22 @@ import (
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
+	code = program.Main(args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
 func TestHelp(t *testing.T) {
 	code, out, _ := runCLI(t, "--help")
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, c := range commands {
-		if !strings.Contains(out, c.name) {
-			t.Errorf("help does not list %s", c.name)
+	for _, c := range program.Commands {
+		if !strings.Contains(out, c.Name) {
+			t.Errorf("help does not list %s", c.Name)
 		}
 	}
 	code, _, errOut := runCLI(t, "issue", "--help")
-	if code != exitOK || !strings.Contains(errOut, "--profile") || !strings.Contains(errOut, "usage: pkiutil issue") {
+	if code != cli.ExitOK || !strings.Contains(errOut, "--profile") || !strings.Contains(errOut, "usage: pkiutil issue") {
 		t.Fatalf("issue --help: exit %d\n%s", code, errOut)
 	}
 }
@@ -52,15 +50,15 @@ func TestCLIErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{[]string{"issue", "--dir", trust, "--out", "x"}, exitUsage, "--profile is required"},
-		{[]string{"issue", "--dir", trust, "--profile", "sign", "--out", filepath.Join(dir, "x")}, exitError, "pkiutil init --dir"},
-		{[]string{"init", "--dir", trust, "--key-type", "dsa"}, exitUsage, "unknown key type"},
-		{[]string{"init", "--dir", trust, "--instance", "A Z"}, exitError, "allow only"},
-		{[]string{"revoke", "--dir", trust}, exitUsage, "exactly one of --serial and --cert"},
-		{[]string{"revoke", "--dir", trust, "--serial", "1", "--reason", "lost"}, exitUsage, "unknown revocation reason"},
-		{[]string{"serve", "--dir", trust, "--log-format", "xml"}, exitUsage, "use text or json"},
-		{[]string{"list", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"frobnicate"}, cli.ExitUsage, `unknown command "frobnicate"`},
+		{[]string{"issue", "--dir", trust, "--out", "x"}, cli.ExitUsage, "--profile is required"},
+		{[]string{"issue", "--dir", trust, "--profile", "sign", "--out", filepath.Join(dir, "x")}, cli.ExitError, "pkiutil init --dir"},
+		{[]string{"init", "--dir", trust, "--key-type", "dsa"}, cli.ExitUsage, "unknown key type"},
+		{[]string{"init", "--dir", trust, "--instance", "A Z"}, cli.ExitError, "allow only"},
+		{[]string{"revoke", "--dir", trust}, cli.ExitUsage, "exactly one of --serial and --cert"},
+		{[]string{"revoke", "--dir", trust, "--serial", "1", "--reason", "lost"}, cli.ExitUsage, "unknown revocation reason"},
+		{[]string{"serve", "--dir", trust, "--log-format", "xml"}, cli.ExitUsage, "use text or json"},
+		{[]string{"list", "extra"}, cli.ExitUsage, "unexpected argument"},
 	}
 	for _, tc := range cases {
 		code, _, errOut := runCLI(t, tc.args...)
@@ -73,18 +71,18 @@ func TestCLIErrors(t *testing.T) {
 func TestInitIssueRevokeCLI(t *testing.T) {
 	dir := t.TempDir()
 	trust := filepath.Join(dir, "trust")
-	if code, _, errOut := runCLI(t, "init", "--dir", trust); code != exitOK {
+	if code, _, errOut := runCLI(t, "init", "--dir", trust); code != cli.ExitOK {
 		t.Fatalf("init: %s", errOut)
 	}
-	if code, _, errOut := runCLI(t, "init", "--dir", trust); code != exitError || !strings.Contains(errOut, "--force") {
+	if code, _, errOut := runCLI(t, "init", "--dir", trust); code != cli.ExitError || !strings.Contains(errOut, "--force") {
 		t.Fatalf("second init: exit %d %s", code, errOut)
 	}
 	out := filepath.Join(dir, "din-sign")
 	code, stdout, errOut := runCLI(t, "issue", "--dir", trust, "--profile", "sign", "--member", "AZ/GOV/DIN", "--out", out)
-	if code != exitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("issue: %s", errOut)
 	}
-	if code, _, errOut := runCLI(t, "issue", "--dir", trust, "--profile", "sign", "--member", "AZ/GOV/DIN", "--out", out); code != exitError || !strings.Contains(errOut, "already exists") {
+	if code, _, errOut := runCLI(t, "issue", "--dir", trust, "--profile", "sign", "--member", "AZ/GOV/DIN", "--out", out); code != cli.ExitError || !strings.Contains(errOut, "already exists") {
 		t.Fatalf("issue over existing files: exit %d %s", code, errOut)
 	}
 	serial := regexp.MustCompile(`serial:\s+([0-9A-F]+)`).FindStringSubmatch(stdout)
@@ -100,44 +98,23 @@ func TestInitIssueRevokeCLI(t *testing.T) {
 			t.Fatalf("openssl req: %v\n%s", err, b)
 		}
 		if code, _, errOut := runCLI(t, "issue", "--dir", trust, "--profile", "auth", "--dns", "ss.emdk.gov.az", "--ip", "127.0.0.1",
-			"--csr", csr, "--out", filepath.Join(dir, "emdk-auth")); code != exitOK {
+			"--csr", csr, "--out", filepath.Join(dir, "emdk-auth")); code != cli.ExitOK {
 			t.Fatalf("issue --csr: %s", errOut)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "emdk-auth.key")); err == nil {
 			t.Fatal("issue --csr wrote a private key")
 		}
 	}
-	if code, stdout, errOut := runCLI(t, "revoke", "--dir", trust, "--cert", out+".pem", "--reason", "keyCompromise"); code != exitOK || !strings.Contains(stdout, "keyCompromise") {
+	if code, stdout, errOut := runCLI(t, "revoke", "--dir", trust, "--cert", out+".pem", "--reason", "keyCompromise"); code != cli.ExitOK || !strings.Contains(stdout, "keyCompromise") {
 		t.Fatalf("revoke: exit %d %s %s", code, stdout, errOut)
 	}
 	code, stdout, _ = runCLI(t, "list", "--dir", trust)
-	if code != exitOK || !strings.Contains(stdout, serial[1]) || !strings.Contains(stdout, "revoked (keyCompromise)") {
+	if code != cli.ExitOK || !strings.Contains(stdout, serial[1]) || !strings.Contains(stdout, "revoked (keyCompromise)") {
 		t.Fatalf("list after revoke:\n%s", stdout)
 	}
-	if code, _, errOut := runCLI(t, "revoke", "--dir", trust, "--serial", serial[1]); code != exitError || !strings.Contains(errOut, "already revoked") {
+	if code, _, errOut := runCLI(t, "revoke", "--dir", trust, "--serial", serial[1]); code != cli.ExitError || !strings.Contains(errOut, "already revoked") {
 		t.Fatalf("second revoke: exit %d %s", code, errOut)
 	}
-}
-
-// buildBinary compiles this command once per test binary run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pkiutil")
-	b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestServeWithOpenssl runs `pkiutil serve` as its own process and checks it
@@ -145,7 +122,7 @@ func freeAddr(t *testing.T) string {
 // -> unknown serial, and an RFC 3161 token for a digest.
 func TestServeWithOpenssl(t *testing.T) {
 	openssl := testtool.Require(t, "openssl")
-	bin := buildBinary(t)
+	bin := testtool.Build(t, ".")
 	dir := t.TempDir()
 	trust := filepath.Join(dir, "trust")
 	pk := func(args ...string) string {
@@ -160,30 +137,8 @@ func TestServeWithOpenssl(t *testing.T) {
 	leaf := filepath.Join(dir, "dsmf-auth")
 	pk("issue", "--dir", trust, "--profile", "auth", "--member", "AZ/GOV/DSMF", "--dns", "ss.dsmf.gov.az", "--out", leaf)
 
-	ocspAddr, tsaAddr := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "serve", "--dir", trust, "--ocsp-listen", ocspAddr, "--tsa-listen", tsaAddr)
-	stderr, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logBuf.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "msg=serving") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not start:\n%s", logBuf.String())
-	}
+	ocspAddr, tsaAddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
+	srv := testtool.Start(t, "msg=serving", bin, "serve", "--dir", trust, "--ocsp-listen", ocspAddr, "--tsa-listen", tsaAddr)
 
 	ca := filepath.Join(trust, pkiutil.FileCACert)
 	root := filepath.Join(trust, pkiutil.FileRootCert)
@@ -241,19 +196,9 @@ func TestServeWithOpenssl(t *testing.T) {
 		t.Fatalf("openssl ts -verify accepted the token for another digest:\n%s", b)
 	}
 
-	// SIGTERM stops the server cleanly.
-	srv.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve exited with %v\n%s", err, logBuf.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop on interrupt")
-	}
-	if !strings.Contains(logBuf.String(), "status=200") {
-		t.Errorf("access log has no request lines:\n%s", logBuf.String())
+	// An interrupt stops the server cleanly.
+	srv.Stop(t)
+	if !strings.Contains(srv.Log(), "status=200") {
+		t.Errorf("access log has no request lines:\n%s", srv.Log())
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,122 +22,60 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/registry/adminapi"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/registry/store"
 )
 
-const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
-)
+var program = &cli.Program{
+	Name:   "registry",
+	Intro:  "registry: the Şlüz central registry and its operator tool.",
+	Footer: footer,
+	Commands: []cli.Command{
+		{Name: "serve", Args: "--config FILE",
+			Summary: "run the registry: admin API (TLS) and the signed global configuration", Run: runServe},
+		{Name: "check-config", Args: "--config FILE",
+			Summary: "validate a configuration file without starting", Run: runCheckConfig},
+		{Name: "anchor", Args: "--config FILE --out FILE",
+			Summary: "write the configuration anchor security servers need", Run: runAnchor},
+		{Name: "load", Args: "FILE",
+			Summary: "load a federation description (configs/federation.yaml) in one all-or-nothing step", Run: runLoad},
+		{Name: "member", Args: "add --id ID --name NAME | list | show --id ID | remove --id ID",
+			Summary: "manage members", Run: runMember},
+		{Name: "subsystem", Args: "add --id ID | remove --id ID",
+			Summary: "manage subsystems", Run: runSubsystem},
+		{Name: "server", Args: "add --id ID --address HOST:PORT --auth-cert FILE | approve --id ID | client --server ID --client ID [--remove] | list | remove --id ID",
+			Summary: "manage security servers", Run: runServer},
+		{Name: "service", Args: "add --id ID --description TEXT | list [--provider ID] | remove --id ID",
+			Summary: "manage the service catalogue", Run: runService},
+		{Name: "group", Args: "add --id ID --description TEXT | member --group ID --client ID [--remove] | list | remove --id ID",
+			Summary: "manage global groups", Run: runGroup},
+		{Name: "trust", Args: "show | ca --name N --cert FILE [--issuers FILE] [--ocsp-url URL] | tsa --name N --url URL --cert FILE | remove --kind ca|tsa --name N | settings [--ocsp-freshness S] [--conf-validity S]",
+			Summary: "manage trust settings", Run: runTrust},
+		{Name: "audit", Args: "[--limit N]",
+			Summary: "show the audit trail, newest first", Run: runAudit},
+		{Name: "status", Args: "",
+			Summary: "show the published configuration version and expiry", Run: runStatus},
+	}}
 
-type usageError struct{ error }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
-
-// env is the process environment; tests replace it.
-var env = os.Getenv
-
-type command struct {
-	name, args, summary string
-	run                 func(c *cli, args []string) error
-}
-
-var commands = []command{
-	{"serve", "--config FILE", "run the registry: admin API (TLS) and the signed global configuration", runServe},
-	{"check-config", "--config FILE", "validate a configuration file without starting", runCheckConfig},
-	{"anchor", "--config FILE --out FILE", "write the configuration anchor security servers need", runAnchor},
-	{"load", "FILE", "load a federation description (configs/federation.yaml) in one all-or-nothing step", runLoad},
-	{"member", "add --id ID --name NAME | list | show --id ID | remove --id ID", "manage members", runMember},
-	{"subsystem", "add --id ID | remove --id ID", "manage subsystems", runSubsystem},
-	{"server", "add --id ID --address HOST:PORT --auth-cert FILE | approve --id ID | client --server ID --client ID [--remove] | list | remove --id ID", "manage security servers", runServer},
-	{"service", "add --id ID --description TEXT | list [--provider ID] | remove --id ID", "manage the service catalogue", runService},
-	{"group", "add --id ID --description TEXT | member --group ID --client ID [--remove] | list | remove --id ID", "manage global groups", runGroup},
-	{"trust", "show | ca --name N --cert FILE [--issuers FILE] [--ocsp-url URL] | tsa --name N --url URL --cert FILE | remove --kind ca|tsa --name N | settings [--ocsp-freshness S] [--conf-validity S]", "manage trust settings", runTrust},
-	{"audit", "[--limit N]", "show the audit trail, newest first", runAudit},
-	{"status", "", "show the published configuration version and expiry", runStatus},
-}
-
-type cli struct {
-	name     string
-	out, err io.Writer
-}
-
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
-
-func run(args []string, out, errOut io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			args = []string{args[1], "--help"}
-		} else {
-			usage(out)
-			return exitOK
-		}
-	}
-	for _, cmd := range commands {
-		if cmd.name != args[0] {
-			continue
-		}
-		c := &cli{name: "registry " + cmd.name, out: out, err: errOut}
-		err := cmd.run(c, args[1:])
-		var ue usageError
-		switch {
-		case err == nil, errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, &ue):
-			fmt.Fprintf(errOut, "%s: %v\nusage: registry %s %s\n", c.name, err, cmd.name, cmd.args)
-			return exitUsage
-		default:
-			fmt.Fprintf(errOut, "%s: %v\n", c.name, err)
-			return exitError
-		}
-	}
-	fmt.Fprintf(errOut, "registry: unknown command %q\n\n", args[0])
-	usage(errOut)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, "registry: the Şlüz central registry and its operator tool.\n\nusage: registry COMMAND [flags]\n\ncommands:\n")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, c := range commands {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
-	}
-	tw.Flush()
-	fmt.Fprint(w, `
+const footer = `
 Operator commands reach a running registry over TLS with an admin certificate:
   --registry URL   (or $SLUZ_REGISTRY_URL; default https://127.0.0.1:4000)
   --cert, --key    operator certificate and key (or $SLUZ_OPERATOR_CERT, $SLUZ_OPERATOR_KEY)
   --ca             PEM roots that issued the registry's TLS certificate (or $SLUZ_REGISTRY_CA)
-Run 'registry COMMAND --help' for a command's flags.
-`)
-}
+`
 
-func (c *cli) flags(sub string) *flag.FlagSet {
-	name := c.name
-	if sub != "" {
-		name += " " + sub
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.err)
-	return fs
-}
+// env is the process environment; tests replace it.
+var env = os.Getenv
 
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	return nil
-}
+// op is a command's environment with the operator-call helpers.
+type op struct{ *cli.Env }
+
+func (c op) flags(sub string) *flag.FlagSet { return c.Flags(sub) }
+
+func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // clientFlags adds the connection flags to fs and returns a constructor.
 func clientFlags(fs *flag.FlagSet) func() (*adminapi.Client, error) {
@@ -161,24 +98,25 @@ func configFlag(fs *flag.FlagSet) *string {
 
 func loadConfig(path string) (*registry.Config, error) {
 	if path == "" {
-		return nil, usagef("--config FILE is required (see configs/registry.yaml)")
+		return nil, cli.Usagef("--config FILE is required (see configs/registry.yaml)")
 	}
 	return registry.LoadConfig(path)
 }
 
-func runServe(c *cli, args []string) error {
+func runServe(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	cfgPath := configFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	var h slog.Handler = slog.NewTextHandler(c.err, nil)
+	var h slog.Handler = slog.NewTextHandler(c.Err, nil)
 	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(c.err, nil)
+		h = slog.NewJSONHandler(c.Err, nil)
 	}
 	log := slog.New(h)
 	srv, err := registry.New(cfg, log)
@@ -202,29 +140,31 @@ func runServe(c *cli, args []string) error {
 	return err
 }
 
-func runCheckConfig(c *cli, args []string) error {
+func runCheckConfig(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	cfgPath := configFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "configuration OK: instance %s, admin API on %s, global configuration at %s\n", cfg.Instance, cfg.Admin.Listen, cfg.Publish.URL)
+	fmt.Fprintf(c.Out, "configuration OK: instance %s, admin API on %s, global configuration at %s\n", cfg.Instance, cfg.Admin.Listen, cfg.Publish.URL)
 	return nil
 }
 
-func runAnchor(c *cli, args []string) error {
+func runAnchor(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	cfgPath := configFlag(fs)
 	out := fs.String("out", "", "where to write the anchor file")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return usagef("--out FILE is required")
+		return cli.Usagef("--out FILE is required")
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -237,11 +177,12 @@ func runAnchor(c *cli, args []string) error {
 	if err := a.Write(*out); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "wrote configuration anchor for instance %s (%s) to %s\n", a.Instance, a.URL, *out)
+	fmt.Fprintf(c.Out, "wrote configuration anchor for instance %s (%s) to %s\n", a.Instance, a.URL, *out)
 	return nil
 }
 
-func runLoad(c *cli, args []string) error {
+func runLoad(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	connect := clientFlags(fs)
 	name := fs.String("name", "load", "batch name recorded in the audit trail")
@@ -254,16 +195,16 @@ func runLoad(c *cli, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return usageError{err}
+		return cli.UsageError{Err: err}
 	}
 	switch {
 	case file == "" && fs.NArg() == 1:
 		file = fs.Arg(0)
 	case fs.NArg() > 0:
-		return usagef("unexpected argument %q", fs.Arg(fs.NArg()-1))
+		return cli.Usagef("unexpected argument %q", fs.Arg(fs.NArg()-1))
 	}
 	if file == "" {
-		return usagef("give the federation description file, e.g. registry load configs/federation.yaml")
+		return cli.Usagef("give the federation description file, e.g. registry load configs/federation.yaml")
 	}
 	changes, err := registry.LoadDescription(file)
 	if err != nil {
@@ -281,24 +222,24 @@ func runLoad(c *cli, args []string) error {
 	if err := cl.Do(context.Background(), http.MethodPost, "/api/v1/batch", req, &entry); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "loaded %s: %d changes in one step (audit #%d)\n", file, len(changes), entry.Seq)
+	fmt.Fprintf(c.Out, "loaded %s: %d changes in one step (audit #%d)\n", file, len(changes), entry.Seq)
 	return nil
 }
 
 // subcommand dispatches "registry NOUN VERB [flags]".
-func (c *cli) subcommand(args []string, verbs map[string]func(fs *flag.FlagSet, args []string) error) error {
+func (c op) subcommand(args []string, verbs map[string]func(fs *flag.FlagSet, args []string) error) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usagef("missing subcommand")
+		return cli.Usagef("missing subcommand")
 	}
 	fn, ok := verbs[args[0]]
 	if !ok {
-		return usagef("unknown subcommand %q", args[0])
+		return cli.Usagef("unknown subcommand %q", args[0])
 	}
 	return fn(c.flags(args[0]), args[1:])
 }
 
 // change sends one change and reports the audit entry.
-func (c *cli) change(connect func() (*adminapi.Client, error), method, path string, body any, what string) error {
+func (c op) change(connect func() (*adminapi.Client, error), method, path string, body any, what string) error {
 	cl, err := connect()
 	if err != nil {
 		return err
@@ -307,11 +248,11 @@ func (c *cli) change(connect func() (*adminapi.Client, error), method, path stri
 	if err := cl.Do(context.Background(), method, path, body, &entry); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "%s (audit #%d)\n", what, entry.Seq)
+	fmt.Fprintf(c.Out, "%s (audit #%d)\n", what, entry.Seq)
 	return nil
 }
 
-func (c *cli) get(connect func() (*adminapi.Client, error), path string, out any) error {
+func (c op) get(connect func() (*adminapi.Client, error), path string, out any) error {
 	cl, err := connect()
 	if err != nil {
 		return err
@@ -322,7 +263,7 @@ func (c *cli) get(connect func() (*adminapi.Client, error), path string, out any
 func required(pairs ...string) error {
 	for i := 0; i < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
-			return usagef("--%s is required", pairs[i])
+			return cli.Usagef("--%s is required", pairs[i])
 		}
 	}
 	return nil
@@ -339,13 +280,14 @@ func readFile(flagName, path string) (string, error) {
 	return string(b), nil
 }
 
-func runMember(c *cli, args []string) error {
+func runMember(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"add": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "member identifier INSTANCE/CLASS/CODE, e.g. AZ/GOV/DIN")
 			name := fs.String("name", "", `display name, e.g. "Daxili İşlər Nazirliyi"`)
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id, "name", *name); err != nil {
@@ -353,20 +295,20 @@ func runMember(c *cli, args []string) error {
 			}
 			m, err := identifier.ParseMember(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/members", store.AddMember{ID: m, Name: *name}, "member "+m.String()+" added")
 		},
 		"list": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			var members []store.Member
 			if err := c.get(connect, "/api/v1/members", &members); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "MEMBER\tNAME\tSUBSYSTEMS")
 			for _, m := range members {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, m.Name, strings.Join(m.Subsystems, ","))
@@ -376,7 +318,7 @@ func runMember(c *cli, args []string) error {
 		"show": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "member identifier")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id); err != nil {
@@ -386,18 +328,18 @@ func runMember(c *cli, args []string) error {
 			if err := c.get(connect, "/api/v1/members/"+*id, &raw); err != nil {
 				return err
 			}
-			_, err := c.out.Write(raw)
+			_, err := c.Out.Write(raw)
 			return err
 		},
 		"remove": removeVerb(c, "member", "/api/v1/members/"),
 	})
 }
 
-func removeVerb(c *cli, what, prefix string) func(*flag.FlagSet, []string) error {
+func removeVerb(c op, what, prefix string) func(*flag.FlagSet, []string) error {
 	return func(fs *flag.FlagSet, args []string) error {
 		connect := clientFlags(fs)
 		id := fs.String("id", "", what+" identifier")
-		if err := parse(fs, args); err != nil {
+		if err := cli.Parse(fs, args); err != nil {
 			return err
 		}
 		if err := required("id", *id); err != nil {
@@ -407,12 +349,13 @@ func removeVerb(c *cli, what, prefix string) func(*flag.FlagSet, []string) error
 	}
 }
 
-func runSubsystem(c *cli, args []string) error {
+func runSubsystem(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"add": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "subsystem identifier INSTANCE/CLASS/CODE/SUBSYSTEM, e.g. AZ/GOV/DIN/population")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id); err != nil {
@@ -420,7 +363,7 @@ func runSubsystem(c *cli, args []string) error {
 			}
 			s, err := identifier.ParseSubsystem(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/subsystems", store.AddSubsystem{ID: s}, "subsystem "+s.String()+" added")
 		},
@@ -428,14 +371,15 @@ func runSubsystem(c *cli, args []string) error {
 	})
 }
 
-func runServer(c *cli, args []string) error {
+func runServer(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"add": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "server identifier INSTANCE/CLASS/CODE/SERVERCODE, e.g. AZ/GOV/DIN/ss1")
 			addr := fs.String("address", "", "host:port of its service proxy")
 			cert := fs.String("auth-cert", "", "its authentication certificate (PEM, pkiutil profile auth)")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id, "address", *addr, "auth-cert", *cert); err != nil {
@@ -443,7 +387,7 @@ func runServer(c *cli, args []string) error {
 			}
 			s, err := identifier.ParseServer(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			pem, err := readFile("auth-cert", *cert)
 			if err != nil {
@@ -455,47 +399,31 @@ func runServer(c *cli, args []string) error {
 		"approve": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "server identifier")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			s, err := identifier.ParseServer(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/servers/approve", store.ApproveServer{ID: s}, "security server "+s.String()+" approved")
 		},
-		"client": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			srvID := fs.String("server", "", "server identifier")
-			clientID := fs.String("client", "", "member or subsystem it hosts")
-			remove := fs.Bool("remove", false, "stop hosting the client instead")
-			if err := parse(fs, args); err != nil {
-				return err
-			}
-			s, err := identifier.ParseServer(*srvID)
-			if err != nil {
-				return usageError{err}
-			}
-			cl, err := identifier.ParseClient(*clientID)
-			if err != nil {
-				return usageError{err}
-			}
-			path, what := "/api/v1/servers/clients", "now hosts"
-			if *remove {
-				path, what = "/api/v1/servers/clients/remove", "no longer hosts"
-			}
-			return c.change(connect, http.MethodPost, path, store.AddServerClient{Server: s, Client: cl}, s.String()+" "+what+" "+cl.String())
-		},
+		"client": clientVerb(c, "server", "server identifier", "stop hosting the client instead", "/api/v1/servers/clients",
+			func(id string, cl identifier.Client, remove bool) (any, string, error) {
+				s, err := identifier.ParseServer(id)
+				what := map[bool]string{false: " now hosts ", true: " no longer hosts "}[remove]
+				return store.AddServerClient{Server: s, Client: cl}, s.String() + what + cl.String(), err
+			}),
 		"list": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			var servers []store.Server
 			if err := c.get(connect, "/api/v1/servers", &servers); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVER\tADDRESS\tAPPROVED\tCLIENTS")
 			for _, s := range servers {
 				var cls []string
@@ -510,13 +438,41 @@ func runServer(c *cli, args []string) error {
 	})
 }
 
-func runService(c *cli, args []string) error {
+// clientVerb adds a client to (or with --remove, removes it from) the server
+// or group named by --NOUN: POST path or path+"/remove" with build's body.
+func clientVerb(c op, noun, nounUsage, removeUsage, path string, build func(id string, cl identifier.Client, remove bool) (any, string, error)) func(*flag.FlagSet, []string) error {
+	return func(fs *flag.FlagSet, args []string) error {
+		connect := clientFlags(fs)
+		id := fs.String(noun, "", nounUsage)
+		clientID := fs.String("client", "", "member or subsystem")
+		remove := fs.Bool("remove", false, removeUsage)
+		if err := cli.Parse(fs, args); err != nil {
+			return err
+		}
+		cl, err := identifier.ParseClient(*clientID)
+		if err != nil {
+			return cli.UsageError{Err: err}
+		}
+		body, what, err := build(*id, cl, *remove)
+		if err != nil {
+			return cli.UsageError{Err: err}
+		}
+		target := path
+		if *remove {
+			target += "/remove"
+		}
+		return c.change(connect, http.MethodPost, target, body, what)
+	}
+}
+
+func runService(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"add": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]")
 			desc := fs.String("description", "", "what the service answers")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id, "description", *desc); err != nil {
@@ -524,14 +480,14 @@ func runService(c *cli, args []string) error {
 			}
 			s, err := identifier.ParseService(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/services", store.AddService{ID: s, Description: *desc}, "service "+s.String()+" added")
 		},
 		"list": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			provider := fs.String("provider", "", "only services of this member or subsystem")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			path := "/api/v1/services"
@@ -542,7 +498,7 @@ func runService(c *cli, args []string) error {
 			if err := c.get(connect, path, &services); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERVICE\tDESCRIPTION")
 			for _, s := range services {
 				fmt.Fprintf(tw, "%s\t%s\n", s.ID, s.Description)
@@ -553,13 +509,14 @@ func runService(c *cli, args []string) error {
 	})
 }
 
-func runGroup(c *cli, args []string) error {
+func runGroup(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"add": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "group identifier INSTANCE/GROUPCODE")
 			desc := fs.String("description", "", "what the group is")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id, "description", *desc); err != nil {
@@ -567,42 +524,26 @@ func runGroup(c *cli, args []string) error {
 			}
 			g, err := identifier.ParseGlobalGroup(*id)
 			if err != nil {
-				return usageError{err}
+				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/groups", store.AddGroup{ID: g, Description: *desc}, "global group "+g.String()+" added")
 		},
-		"member": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			gid := fs.String("group", "", "group identifier")
-			cid := fs.String("client", "", "member or subsystem")
-			remove := fs.Bool("remove", false, "remove the client from the group instead")
-			if err := parse(fs, args); err != nil {
-				return err
-			}
-			g, err := identifier.ParseGlobalGroup(*gid)
-			if err != nil {
-				return usageError{err}
-			}
-			cl, err := identifier.ParseClient(*cid)
-			if err != nil {
-				return usageError{err}
-			}
-			path, what := "/api/v1/groups/members", "added to"
-			if *remove {
-				path, what = "/api/v1/groups/members/remove", "removed from"
-			}
-			return c.change(connect, http.MethodPost, path, store.AddGroupMember{Group: g, Client: cl}, cl.String()+" "+what+" "+g.String())
-		},
+		"member": clientVerb(c, "group", "group identifier", "remove the client from the group instead", "/api/v1/groups/members",
+			func(id string, cl identifier.Client, remove bool) (any, string, error) {
+				g, err := identifier.ParseGlobalGroup(id)
+				what := map[bool]string{false: " added to ", true: " removed from "}[remove]
+				return store.AddGroupMember{Group: g, Client: cl}, cl.String() + what + g.String(), err
+			}),
 		"list": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			var groups []store.Group
 			if err := c.get(connect, "/api/v1/groups", &groups); err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "GROUP\tDESCRIPTION\tMEMBERS")
 			for _, g := range groups {
 				var ms []string
@@ -622,18 +563,19 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func runTrust(c *cli, args []string) error {
+func runTrust(e *cli.Env, args []string) error {
+	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
 		"show": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			var raw json.RawMessage
 			if err := c.get(connect, "/api/v1/trust", &raw); err != nil {
 				return err
 			}
-			_, err := c.out.Write(raw)
+			_, err := c.Out.Write(raw)
 			return err
 		},
 		"ca": func(fs *flag.FlagSet, args []string) error {
@@ -643,7 +585,7 @@ func runTrust(c *cli, args []string) error {
 			issuers := fs.String("issuers", "", "intermediate CA certificates (PEM)")
 			var ocspURLs stringList
 			fs.Var(&ocspURLs, "ocsp-url", "OCSP responder URL (repeatable)")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("name", *name, "cert", *cert); err != nil {
@@ -664,7 +606,7 @@ func runTrust(c *cli, args []string) error {
 			name := fs.String("name", "", "TSA name")
 			u := fs.String("url", "", "TSA URL")
 			cert := fs.String("cert", "", "TSA certificate (PEM)")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("name", *name, "url", *u, "cert", *cert); err != nil {
@@ -680,7 +622,7 @@ func runTrust(c *cli, args []string) error {
 			connect := clientFlags(fs)
 			kind := fs.String("kind", "", "ca or tsa")
 			name := fs.String("name", "", "its name")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/trust/remove", store.RemoveTrust{Kind: *kind, Name: *name}, *kind+" "+*name+" removed")
@@ -689,7 +631,7 @@ func runTrust(c *cli, args []string) error {
 			connect := clientFlags(fs)
 			fresh := fs.Int("ocsp-freshness", 0, "maximum OCSP response age in seconds")
 			validity := fs.Int("conf-validity", 0, "global configuration validity in seconds")
-			if err := parse(fs, args); err != nil {
+			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			var ch store.SetTrustSettings
@@ -704,18 +646,19 @@ func runTrust(c *cli, args []string) error {
 	})
 }
 
-func runAudit(c *cli, args []string) error {
+func runAudit(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	connect := clientFlags(fs)
 	limit := fs.Int("limit", 20, "how many entries")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var entries []store.AuditEntry
 	if err := c.get(connect, "/api/v1/audit?limit="+strconv.Itoa(*limit), &entries); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tTIME\tOPERATOR\tACTION\tCHANGE")
 	for _, e := range entries {
 		change := string(e.Change)
@@ -727,17 +670,18 @@ func runAudit(c *cli, args []string) error {
 	return tw.Flush()
 }
 
-func runStatus(c *cli, args []string) error {
+func runStatus(e *cli.Env, args []string) error {
+	c := op{e}
 	fs := c.flags("")
 	connect := clientFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var st registry.Status
 	if err := c.get(connect, "/api/v1/configuration", &st); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "global configuration version %d\n  created: %s\n  expires: %s\n  sha256:  %s\n  url:     %s\n",
+	fmt.Fprintf(c.Out, "global configuration version %d\n  created: %s\n  expires: %s\n  sha256:  %s\n  url:     %s\n",
 		st.Version, st.Created.Format(time.RFC3339), st.Expires.Format(time.RFC3339), st.SHA256, st.URL)
 	return nil
 }

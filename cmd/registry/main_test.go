@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/configs"
+	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/registry/globalconf"
@@ -22,18 +20,8 @@ import (
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := run(args, &out, &errOut)
+	code := program.Main(args, &out, &errOut)
 	return code, out.String(), errOut.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestOperatorBuildsSampleFederation is the registry's acceptance test: the
@@ -47,7 +35,7 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 	}
 	// configs/ as shipped, beside the state directory its paths point into;
 	// only the listen addresses change, to free ports.
-	adminAddr, publishAddr := freeAddr(t), freeAddr(t)
+	adminAddr, publishAddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
 	cfgDir := filepath.Join(root, "configs")
 	os.Mkdir(cfgDir, 0o755)
 	for _, name := range []string{"registry.yaml", "federation.yaml"} {
@@ -60,59 +48,33 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		os.WriteFile(filepath.Join(cfgDir, name), []byte(text), 0o644)
 	}
 	cfgFile := filepath.Join(cfgDir, "registry.yaml")
-	if code, out, errOut := runCLI("check-config", "--config", cfgFile); code != exitOK || !strings.Contains(out, "configuration OK") {
+	if code, out, errOut := runCLI("check-config", "--config", cfgFile); code != cli.ExitOK || !strings.Contains(out, "configuration OK") {
 		t.Fatalf("check-config: %d %s %s", code, out, errOut)
 	}
 
-	bin := filepath.Join(t.TempDir(), "registry")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile)
-	stderr, _ := srv.StderrPipe()
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logBuf.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "registry serving") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("registry did not start:\n%s", logBuf.String())
-	}
+	srv := testtool.Start(t, "registry serving", testtool.Build(t, "."), "serve", "--config", cfgFile)
 
 	conn := []string{"--registry", "https://" + adminAddr, "--ca", filepath.Join(state, "pki", "root-ca.pem")}
 	op := append(append([]string{}, conn...), "--cert", filepath.Join(state, "operator.pem"), "--key", filepath.Join(state, "operator.key"))
 
 	// Without the operator certificate: refused, with a clear message.
 	code, _, errOut := runCLI(append([]string{"member", "add", "--id", "AZ/GOV/XYZ", "--name", "Naməlum"}, conn...)...)
-	if code != exitError || !strings.Contains(errOut, "operator client certificate is required") {
+	if code != cli.ExitError || !strings.Contains(errOut, "operator client certificate is required") {
 		t.Fatalf("call without certificate: exit %d, %q", code, errOut)
 	}
 	// With a security server's certificate instead: refused too.
 	code, _, errOut = runCLI(append([]string{"member", "list", "--cert", filepath.Join(state, "DIN", "auth.pem"), "--key", filepath.Join(state, "DIN", "auth.key")}, conn...)...)
-	if code != exitError || !strings.Contains(errOut, "not an admin-profile certificate") {
+	if code != cli.ExitError || !strings.Contains(errOut, "not an admin-profile certificate") {
 		t.Fatalf("call with an auth certificate: exit %d, %q", code, errOut)
 	}
 
 	code, out, errOut := runCLI(append([]string{"load", filepath.Join(cfgDir, "federation.yaml")}, op...)...)
-	if code != exitOK || !strings.Contains(out, "in one step") {
+	if code != cli.ExitOK || !strings.Contains(out, "in one step") {
 		t.Fatalf("load: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = runCLI(append([]string{"member", "list"}, op...)...)
 	for _, want := range []string{"AZ/GOV/DIN", "Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu", "realestate"} {
-		if code != exitOK || !strings.Contains(out, want) {
+		if code != cli.ExitOK || !strings.Contains(out, want) {
 			t.Errorf("member list lacks %q:\n%s", want, out)
 		}
 	}
@@ -123,23 +85,23 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		{"group", "member", "--group", "AZ/state-agencies", "--client", "AZ/COM/1234567/notary"},
 		{"trust", "settings", "--ocsp-freshness", "1800"},
 	} {
-		if code, out, errOut := runCLI(append(args, op...)...); code != exitOK {
+		if code, out, errOut := runCLI(append(args, op...)...); code != cli.ExitOK {
 			t.Fatalf("%v: exit %d %s %s", args, code, out, errOut)
 		}
 	}
-	if code, _, errOut := runCLI(append([]string{"member", "remove", "--id", "AZ/COM/1234567"}, op...)...); code != exitError || !strings.Contains(errOut, "still has subsystems") {
+	if code, _, errOut := runCLI(append([]string{"member", "remove", "--id", "AZ/COM/1234567"}, op...)...); code != cli.ExitError || !strings.Contains(errOut, "still has subsystems") {
 		t.Fatalf("remove referenced member: exit %d %q", code, errOut)
 	}
 	code, out, _ = runCLI(append([]string{"service", "list", "--provider", "AZ/GOV/EMDK"}, op...)...)
-	if code != exitOK || !strings.Contains(out, "getRealEstateExtract") || !strings.Contains(out, "getLandOwnershipByFin") || strings.Contains(out, "getPersonByFin") {
+	if code != cli.ExitOK || !strings.Contains(out, "getRealEstateExtract") || !strings.Contains(out, "getLandOwnershipByFin") || strings.Contains(out, "getPersonByFin") {
 		t.Fatalf("service list --provider:\n%s", out)
 	}
 	code, out, _ = runCLI(append([]string{"audit", "--limit", "10"}, op...)...)
-	if code != exitOK || !strings.Contains(out, "batch.load") || !strings.Contains(out, "Mərkəzi operator (serial") {
+	if code != cli.ExitOK || !strings.Contains(out, "batch.load") || !strings.Contains(out, "Mərkəzi operator (serial") {
 		t.Fatalf("audit:\n%s", out)
 	}
 	code, out, _ = runCLI(append([]string{"status"}, op...)...)
-	if code != exitOK || !strings.Contains(out, "global configuration version") {
+	if code != cli.ExitOK || !strings.Contains(out, "global configuration version") {
 		t.Fatalf("status:\n%s", out)
 	}
 
@@ -159,7 +121,7 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		t.Fatalf("xmlsec1 --verify: %v\n%s", err, b)
 	}
 	anchorFile := filepath.Join(root, "anchor.json")
-	if code, out, errOut := runCLI("anchor", "--config", cfgFile, "--out", anchorFile); code != exitOK {
+	if code, out, errOut := runCLI("anchor", "--config", cfgFile, "--out", anchorFile); code != cli.ExitOK {
 		t.Fatalf("anchor: %s %s", out, errOut)
 	}
 	anchor, err := globalconf.LoadAnchor(anchorFile)
@@ -194,10 +156,7 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		t.Errorf("service description after the round trip: %q", descr)
 	}
 
-	srv.Process.Signal(os.Interrupt)
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("registry exited with %v\n%s", err, logBuf.String())
-	}
+	srv.Stop(t)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -215,17 +174,17 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		code, _, errOut := runCLI("check-config", "--config", write(tc.yaml))
-		if code != exitError || !strings.Contains(errOut, tc.want) {
+		if code != cli.ExitError || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, %q; want %q", tc.yaml, code, errOut, tc.want)
 		}
 	}
-	if code, _, errOut := runCLI("check-config"); code != exitUsage || !strings.Contains(errOut, "--config FILE is required") {
+	if code, _, errOut := runCLI("check-config"); code != cli.ExitUsage || !strings.Contains(errOut, "--config FILE is required") {
 		t.Errorf("no --config: exit %d %q", code, errOut)
 	}
-	if code, _, errOut := runCLI("member", "fly"); code != exitUsage || !strings.Contains(errOut, `unknown subcommand "fly"`) {
+	if code, _, errOut := runCLI("member", "fly"); code != cli.ExitUsage || !strings.Contains(errOut, `unknown subcommand "fly"`) {
 		t.Errorf("member fly: exit %d %q", code, errOut)
 	}
-	if code, _, errOut := runCLI("member", "add", "--id", "AZ/GOV/DİN", "--name", "x"); code != exitUsage || !strings.Contains(errOut, "allow only") {
+	if code, _, errOut := runCLI("member", "add", "--id", "AZ/GOV/DİN", "--name", "x"); code != cli.ExitUsage || !strings.Contains(errOut, "allow only") {
 		t.Errorf("bad id: exit %d %q", code, errOut)
 	}
 }
