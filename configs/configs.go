@@ -4,7 +4,7 @@ package configs
 
 import "embed"
 
-// FS holds registry.yaml and federation.yaml.
+// FS holds registry.yaml, federation.yaml and securityserver-*.yaml.
 //
-//go:embed registry.yaml federation.yaml
+//go:embed registry.yaml federation.yaml securityserver-din.yaml securityserver-emdk.yaml securityserver-dsmf.yaml
 var FS embed.FS

@@ -1,0 +1,254 @@
+// Package acl keeps a provider security server's access rights: which
+// clients (members, subsystems, or global groups of them) may call which of
+// the services it provides. Rights are per service code, ignoring the
+// version (PR-MESS: access rights do not depend on the service version).
+//
+// The rights live in a bbolt file that the administrator edits with
+// `securityserver acl ...` while the server runs. The Checker the server
+// uses answers from memory and reloads the file when it changes, at most
+// once per ReloadEvery.
+//
+// # Caveats
+//
+// A right granted to a member applies to that member as a client, not to its
+// subsystems: grant each subsystem, or a global group, explicitly (X-Road
+// grants to exactly the identifier named). The store file is opened for one
+// operation at a time, so the server and the command can share it.
+package acl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluz/sluz/registry/identifier"
+)
+
+// LockTimeout is how long an operation waits for the other user of the file.
+var LockTimeout = 5 * time.Second
+
+var bucketRules = []byte("rules")
+
+// Errors.
+var (
+	ErrExists   = errors.New("access right already granted")
+	ErrNotFound = errors.New("no such access right")
+)
+
+// groupPrefix marks a global group subject in the string form.
+const groupPrefix = "group:"
+
+// Subject is who a right is granted to: a client, or a global group.
+type Subject struct {
+	Client identifier.Client
+	Group  identifier.GlobalGroupID // set instead of Client for a group
+}
+
+// IsGroup reports whether the subject is a global group.
+func (s Subject) IsGroup() bool { return s.Group != identifier.GlobalGroupID{} }
+
+// String is "INSTANCE/CLASS/CODE[/SUBSYSTEM]" or "group:INSTANCE/GROUP".
+func (s Subject) String() string {
+	if s.IsGroup() {
+		return groupPrefix + s.Group.String()
+	}
+	return s.Client.String()
+}
+
+// ParseSubject reads the string form.
+func ParseSubject(str string) (Subject, error) {
+	if g, ok := strings.CutPrefix(str, groupPrefix); ok {
+		id, err := identifier.ParseGlobalGroup(g)
+		return Subject{Group: id}, err
+	}
+	c, err := identifier.ParseClient(str)
+	if err != nil {
+		return Subject{}, fmt.Errorf("%w (a global group is written group:INSTANCE/GROUP)", err)
+	}
+	return Subject{Client: c}, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Subject) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Subject) UnmarshalText(b []byte) error {
+	v, err := ParseSubject(string(b))
+	if err == nil {
+		*s = v
+	}
+	return err
+}
+
+// Rule is one granted access right.
+type Rule struct {
+	Service identifier.ServiceID `json:"service"` // without version
+	Subject Subject              `json:"subject"`
+	Granted time.Time            `json:"granted"`
+	By      string               `json:"by"` // who granted it (operating-system user)
+}
+
+func ruleKey(svc identifier.ServiceID, sub Subject) []byte {
+	return []byte(svc.WithoutVersion().String() + " " + sub.String())
+}
+
+// Store is the rights file.
+type Store struct{ path string }
+
+// Open opens (creating if needed) the rights file at path.
+func Open(path string) (*Store, error) {
+	s := &Store{path: path}
+	return s, s.update(func(*bolt.Bucket) error { return nil })
+}
+
+func (s *Store) update(fn func(*bolt.Bucket) error) error {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	if err != nil {
+		return fmt.Errorf("access rights %s: %w", s.path, err)
+	}
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketRules)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// Grant allows subject to call service (any version).
+func (s *Store) Grant(service identifier.ServiceID, subject Subject, by string, now time.Time) (*Rule, error) {
+	if err := service.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Rule{Service: service.WithoutVersion(), Subject: subject, Granted: now.UTC().Truncate(time.Second), By: by}
+	err := s.update(func(b *bolt.Bucket) error {
+		k := ruleKey(service, subject)
+		if b.Get(k) != nil {
+			return fmt.Errorf("%w: %s may already call %s", ErrExists, subject, r.Service)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Revoke removes a right.
+func (s *Store) Revoke(service identifier.ServiceID, subject Subject) error {
+	return s.update(func(b *bolt.Bucket) error {
+		k := ruleKey(service, subject)
+		if b.Get(k) == nil {
+			return fmt.Errorf("%w: %s has no right to call %s", ErrNotFound, subject, service.WithoutVersion())
+		}
+		return b.Delete(k)
+	})
+}
+
+// List returns every rule, ordered by service then subject.
+func (s *Store) List() ([]Rule, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("access rights %s: %w", s.path, err)
+	}
+	defer db.Close()
+	var out []Rule
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRules)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			var r Rule
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("access rights %s: corrupt rule: %w", s.path, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// GroupMembership answers whether client is in a global group; the security
+// server passes its global configuration's answer.
+type GroupMembership func(group identifier.GlobalGroupID, client identifier.Client) bool
+
+// Checker answers access questions from memory, reloading the store when
+// its file changes.
+type Checker struct {
+	store       *Store
+	ReloadEvery time.Duration // default 1 s
+
+	mu        sync.Mutex
+	checkedAt time.Time
+	stamp     [2]int64 // mtime, size of the file when loaded
+	rules     map[string][]Subject
+	err       error
+}
+
+// NewChecker loads the store.
+func NewChecker(s *Store) (*Checker, error) {
+	c := &Checker{store: s, ReloadEvery: time.Second}
+	if err := c.reload(time.Now()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Checker) reload(now time.Time) error {
+	c.checkedAt = now
+	st, err := os.Stat(c.store.path)
+	if err != nil {
+		return err
+	}
+	stamp := [2]int64{st.ModTime().UnixNano(), st.Size()}
+	if c.rules != nil && stamp == c.stamp {
+		return nil
+	}
+	rules, err := c.store.List()
+	if err != nil {
+		return err
+	}
+	m := make(map[string][]Subject, len(rules))
+	for _, r := range rules {
+		k := r.Service.String()
+		m[k] = append(m[k], r.Subject)
+	}
+	c.rules, c.stamp = m, stamp
+	return nil
+}
+
+// Allowed reports whether client may call service. A store that cannot be
+// read after a change is an error (the caller refuses the call): rights are
+// never guessed.
+func (c *Checker) Allowed(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership) (bool, error) {
+	c.mu.Lock()
+	now := time.Now()
+	if now.Sub(c.checkedAt) >= c.ReloadEvery {
+		c.err = c.reload(now)
+	}
+	err, subjects := c.err, c.rules[service.WithoutVersion().String()]
+	c.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("access rights unavailable: %w", err)
+	}
+	return slices.ContainsFunc(subjects, func(s Subject) bool {
+		if s.IsGroup() {
+			return inGroup != nil && inGroup(s.Group, client)
+		}
+		return s.Client == client
+	}), nil
+}

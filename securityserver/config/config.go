@@ -1,0 +1,343 @@
+// Package config is a security server's configuration file: one YAML file
+// per server, decoded strictly (unknown keys are errors), with every default
+// stated here and every error naming the field and the bad value.
+//
+// Provision fills defaults, resolves relative paths against the file's
+// directory and validates; `securityserver check-config` and `serve` run the
+// same code.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sluz/sluz/registry/identifier"
+)
+
+// Config is one security server.
+type Config struct {
+	// Server is this server's identifier, INSTANCE/CLASS/OWNER/SERVERCODE,
+	// as registered in the central registry.
+	Server identifier.ServerID `yaml:"server"`
+	// Anchor is the configuration anchor file handed out by the registry.
+	Anchor string `yaml:"anchor"`
+	// DataDir holds the configuration cache and the access rights
+	// (acl.db). Created if missing.
+	DataDir string `yaml:"dataDir"`
+	// Keys are the server's authentication key and the signing keys of the
+	// members it hosts.
+	Keys Keys `yaml:"keys"`
+	// ClientProxy is where local information systems send requests.
+	ClientProxy ClientProxy `yaml:"clientProxy"`
+	// ServerProxy is where peer security servers send requests (mTLS 1.3).
+	ServerProxy ServerProxy `yaml:"serverProxy"`
+	// Services maps the services this server provides to the local IS
+	// endpoints that implement them.
+	Services []Service `yaml:"services"`
+	// Limits bound what one message may cost.
+	Limits Limits `yaml:"limits"`
+	// LogFormat is text (default) or json.
+	LogFormat string `yaml:"logFormat"`
+
+	dir string
+}
+
+// Keys names key material. Paths are PEM files.
+type Keys struct {
+	Auth KeyPair   `yaml:"auth"`
+	Sign []SignKey `yaml:"sign"`
+}
+
+// KeyPair is a PEM certificate (with its chain after it) and private key.
+type KeyPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// SignKey is the signing key of one hosted member.
+type SignKey struct {
+	Member  identifier.Client `yaml:"member"`
+	KeyPair `yaml:",inline"`
+}
+
+// ClientProxy configures the IS-facing listener.
+type ClientProxy struct {
+	// Listen address; default 127.0.0.1:8080 (plain HTTP on loopback).
+	Listen string `yaml:"listen"`
+	// TLS, when set, serves HTTPS and requires IS client certificates
+	// issued by ClientCAs.
+	TLS *ClientTLS `yaml:"tls"`
+}
+
+// ClientTLS is the optional HTTPS setting of the client proxy.
+type ClientTLS struct {
+	KeyPair   `yaml:",inline"`
+	ClientCAs []string `yaml:"clientCAs"`
+}
+
+// ServerProxy configures the peer-facing listener.
+type ServerProxy struct {
+	// Listen address; default 0.0.0.0:5500 (PR-MESSTRANSP's port).
+	Listen string `yaml:"listen"`
+}
+
+// Service is one provided service and the IS endpoint behind it.
+type Service struct {
+	// Service identifier; without a version it covers every version.
+	ID identifier.ServiceID `yaml:"service"`
+	// URL of the provider IS endpoint (http or https).
+	URL string `yaml:"url"`
+	// Timeout for the IS to answer; default Limits.ProviderTimeout.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Limits bound the cost of one message.
+type Limits struct {
+	// MaxMessageSize caps a request or response; default 10 MiB.
+	MaxMessageSize Size `yaml:"maxMessageSize"`
+	// ProviderTimeout: how long the provider IS may take; default 30 s.
+	ProviderTimeout Duration `yaml:"providerTimeout"`
+	// PeerTimeout: connecting to and hearing back from a peer security
+	// server (on top of its provider's time); default 60 s.
+	PeerTimeout Duration `yaml:"peerTimeout"`
+	// ReadTimeout: how long a client may take to send its request; default 30 s.
+	ReadTimeout Duration `yaml:"readTimeout"`
+	// ReplayWindow: a message id seen again from the same client within it
+	// is refused; default 10 min.
+	ReplayWindow Duration `yaml:"replayWindow"`
+}
+
+// Defaults.
+const (
+	DefaultClientListen    = "127.0.0.1:8080"
+	DefaultServerListen    = "0.0.0.0:5500"
+	DefaultMaxMessageSize  = 10 << 20
+	DefaultProviderTimeout = 30 * time.Second
+	DefaultPeerTimeout     = 60 * time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultReplayWindow    = 10 * time.Minute
+)
+
+// Load reads and provisions a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("security server config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("security server config %s: %w", path, err)
+	}
+	c.dir = filepath.Dir(path)
+	if err := c.Provision(); err != nil {
+		return nil, fmt.Errorf("security server config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Dir is the directory relative paths were resolved against.
+func (c *Config) Dir() string { return c.dir }
+
+// Provision fills defaults, resolves paths and validates.
+func (c *Config) Provision() error {
+	if c.ClientProxy.Listen == "" {
+		c.ClientProxy.Listen = DefaultClientListen
+	}
+	if c.ServerProxy.Listen == "" {
+		c.ServerProxy.Listen = DefaultServerListen
+	}
+	l := &c.Limits
+	if l.MaxMessageSize == 0 {
+		l.MaxMessageSize = DefaultMaxMessageSize
+	}
+	for _, d := range []struct {
+		v   *Duration
+		def time.Duration
+	}{{&l.ProviderTimeout, DefaultProviderTimeout}, {&l.PeerTimeout, DefaultPeerTimeout}, {&l.ReadTimeout, DefaultReadTimeout}, {&l.ReplayWindow, DefaultReplayWindow}} {
+		if *d.v == 0 {
+			*d.v = Duration(d.def)
+		}
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	c.Anchor, c.DataDir = c.resolve(c.Anchor), c.resolve(c.DataDir)
+	c.Keys.Auth.Cert, c.Keys.Auth.Key = c.resolve(c.Keys.Auth.Cert), c.resolve(c.Keys.Auth.Key)
+	for i := range c.Keys.Sign {
+		c.Keys.Sign[i].Cert, c.Keys.Sign[i].Key = c.resolve(c.Keys.Sign[i].Cert), c.resolve(c.Keys.Sign[i].Key)
+	}
+	if t := c.ClientProxy.TLS; t != nil {
+		t.Cert, t.Key = c.resolve(t.Cert), c.resolve(t.Key)
+		for i := range t.ClientCAs {
+			t.ClientCAs[i] = c.resolve(t.ClientCAs[i])
+		}
+	}
+	for i := range c.Services {
+		if c.Services[i].Timeout == 0 {
+			c.Services[i].Timeout = l.ProviderTimeout
+		}
+	}
+	return c.validate()
+}
+
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Server == (identifier.ServerID{}) {
+		add("server is required: this server's identifier INSTANCE/CLASS/OWNER/SERVERCODE, e.g. AZ/GOV/DIN/ss1")
+	}
+	files := map[string]string{"anchor": c.Anchor, "keys.auth.cert": c.Keys.Auth.Cert, "keys.auth.key": c.Keys.Auth.Key}
+	if c.DataDir == "" {
+		add("dataDir is required")
+	}
+	if len(c.Keys.Sign) == 0 {
+		add("keys.sign needs at least the owner member's signing key")
+	}
+	seen := map[identifier.Client]bool{}
+	for i, k := range c.Keys.Sign {
+		field := fmt.Sprintf("keys.sign[%d]", i)
+		if k.Member.IsSubsystem() || k.Member.IsZero() {
+			add("%s.member %q must be a member identifier INSTANCE/CLASS/CODE", field, k.Member.String())
+		}
+		if seen[k.Member] {
+			add("%s.member %s has two signing keys", field, k.Member)
+		}
+		seen[k.Member] = true
+		files[field+".cert"], files[field+".key"] = k.Cert, k.Key
+	}
+	if c.Server != (identifier.ServerID{}) && !seen[c.Server.Owner] {
+		add("keys.sign has no key for the owner member %s", c.Server.Owner)
+	}
+	for field, addr := range map[string]string{"clientProxy.listen": c.ClientProxy.Listen, "serverProxy.listen": c.ServerProxy.Listen} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			add("%s %q is not host:port", field, addr)
+		}
+	}
+	if t := c.ClientProxy.TLS; t != nil {
+		files["clientProxy.tls.cert"], files["clientProxy.tls.key"] = t.Cert, t.Key
+		if len(t.ClientCAs) == 0 {
+			add("clientProxy.tls.clientCAs is required with clientProxy.tls: the CA of the IS client certificates")
+		}
+		for i, p := range t.ClientCAs {
+			files[fmt.Sprintf("clientProxy.tls.clientCAs[%d]", i)] = p
+		}
+	}
+	services := map[string]bool{}
+	for i, s := range c.Services {
+		field := fmt.Sprintf("services[%d]", i)
+		if err := s.ID.Validate(); err != nil {
+			add("%s.service: %v", field, err)
+			continue
+		}
+		if c.Server != (identifier.ServerID{}) && s.ID.Provider.MemberID() != c.Server.Owner && !seen[s.ID.Provider.MemberID()] {
+			add("%s.service %s is not provided by a member this server signs for", field, s.ID)
+		}
+		if services[s.ID.String()] {
+			add("%s.service %s is listed twice", field, s.ID)
+		}
+		services[s.ID.String()] = true
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("%s.url %q must be an absolute http(s) URL of the provider IS", field, s.URL)
+		}
+		if s.Timeout < 0 {
+			add("%s.timeout must be positive", field)
+		}
+	}
+	if c.Limits.MaxMessageSize < 1024 {
+		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("logFormat %q: use text or json", c.LogFormat)
+	}
+	names := make([]string, 0, len(files))
+	for f := range files {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		p := files[f]
+		if p == "" {
+			add("%s is required", f)
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			add("%s: %v", f, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceFor returns the endpoint of a provided service: the entry for its
+// exact version if any, else the version-less entry.
+func (c *Config) ServiceFor(id identifier.ServiceID) (Service, bool) {
+	var fallback *Service
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.ID == id {
+			return *s, true
+		}
+		if s.ID.ServiceVersion == "" && s.ID == id.WithoutVersion() {
+			fallback = s
+		}
+	}
+	if fallback != nil {
+		return *fallback, true
+	}
+	return Service{}, false
+}
+
+// Duration is a time.Duration written as "30s", "2m".
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as 30s or 2m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as 1048576, "512KiB" or "10MiB".
+type Size int64
+
+// UnmarshalYAML parses sizes with KiB/MiB/GiB suffixes.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if t, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = strings.TrimSpace(t), m
+		}
+	}
+	i, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || i <= 0 {
+		return fmt.Errorf("line %d: %q is not a size such as 1048576, 512KiB or 10MiB", n.Line, n.Value)
+	}
+	*s = Size(i * mult)
+	return nil
+}

@@ -1,0 +1,85 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluz/sluz/configs"
+	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/config"
+)
+
+// sampleTree lays out configs/ (as shipped) beside a prepared state/.
+func sampleTree(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if _, err := localfed.Prepare(filepath.Join(root, "state")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "state", "anchor.json"), []byte("{}"), 0o644)
+	os.Mkdir(filepath.Join(root, "configs"), 0o755)
+	for _, n := range []string{"securityserver-din.yaml", "securityserver-emdk.yaml", "securityserver-dsmf.yaml"} {
+		data, _ := configs.FS.ReadFile(n)
+		os.WriteFile(filepath.Join(root, "configs", n), data, 0o644)
+	}
+	return filepath.Join(root, "configs")
+}
+
+func TestSamplesLoad(t *testing.T) {
+	dir := sampleTree(t)
+	for _, n := range []string{"din", "emdk", "dsmf"} {
+		c, err := config.Load(filepath.Join(dir, "securityserver-"+n+".yaml"))
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if c.Limits.MaxMessageSize != 10<<20 || c.Limits.ReplayWindow.D() != 10*time.Minute || len(c.Services) == 0 {
+			t.Errorf("%s: defaults not applied: %+v", n, c.Limits)
+		}
+		if !filepath.IsAbs(c.Keys.Auth.Cert) || !strings.HasSuffix(c.Keys.Auth.Cert, "auth.pem") {
+			t.Errorf("%s: auth cert path %q not resolved against the file", n, c.Keys.Auth.Cert)
+		}
+	}
+	c, _ := config.Load(filepath.Join(dir, "securityserver-din.yaml"))
+	v1, _ := identifier.ParseService("AZ/GOV/DIN/population/getPersonByFin/v1")
+	if s, ok := c.ServiceFor(v1); !ok || s.URL != "http://127.0.0.1:9000/din" || s.Timeout.D() != 10*time.Second {
+		t.Fatalf("ServiceFor(v1) = %+v, %v", s, ok)
+	}
+	other, _ := identifier.ParseService("AZ/GOV/DIN/population/getPassport/v1")
+	if _, ok := c.ServiceFor(other); ok {
+		t.Fatal("ServiceFor found an unconfigured service")
+	}
+}
+
+func TestErrorsNameTheField(t *testing.T) {
+	dir := sampleTree(t)
+	base, _ := os.ReadFile(filepath.Join(dir, "securityserver-din.yaml"))
+	cases := []struct {
+		edit func(string) string
+		want string
+	}{
+		{func(s string) string { return s + "\nbogus: 1\n" }, "field bogus not found"},
+		{func(s string) string { return strings.Replace(s, "server: AZ/GOV/DIN/ss1", "server: AZ/GOV/DIN", 1) }, "SERVERCODE"},
+		{func(s string) string { return strings.Replace(s, "../state/DIN/auth.key", "../state/DIN/nope.key", 1) }, "keys.auth.key: stat"},
+		{func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:8081", "listen: 8081", 1) }, `clientProxy.listen "8081"`},
+		{func(s string) string { return strings.Replace(s, "http://127.0.0.1:9000/din", "ftp://x", 1) }, "services[0].url"},
+		{func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: soon", 1) }, "not a duration"},
+		{func(s string) string { return strings.Replace(s, "maxMessageSize: 10MiB", "maxMessageSize: lots", 1) }, "not a size"},
+		{func(s string) string {
+			return strings.Replace(s, "AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/EMDK/realestate/x", 1)
+		}, "not provided by a member this server signs for"},
+		{func(s string) string { return strings.Replace(s, "member: AZ/GOV/DIN", "member: AZ/GOV/EMDK", 1) }, "no key for the owner member AZ/GOV/DIN"},
+		{func(s string) string { return strings.Replace(s, "logFormat: text", "logFormat: xml", 1) }, `logFormat "xml"`},
+	}
+	for _, tc := range cases {
+		p := filepath.Join(dir, "edited.yaml")
+		os.WriteFile(p, []byte(tc.edit(string(base))), 0o644)
+		_, err := config.Load(p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want error mentioning %q, got %v", tc.want, err)
+		}
+	}
+}
