@@ -1,0 +1,254 @@
+// Package transport is the body format security servers exchange (X-Road
+// message transport protocol, PR-MESSTRANSP §2): a multipart/mixed document
+// whose parts come in a fixed order — the OCSP responses for the sender's
+// authentication certificate (requests only), the SOAP message, and the
+// signature (signature/bdoc-1.0/ts) last; a provider that fails after
+// starting its answer ends it with a text/xml SOAP fault instead.
+//
+// Part bodies are read raw (no Content-Transfer-Encoding decoding): the
+// digests cover the octets exactly as sent.
+//
+// # Caveats
+//
+// Attachments (a nested multipart/mixed part) and batch signatures
+// (application/hash-chain-result, application/hash-chain) are refused as
+// unsupported for now. Messages are held in memory, bounded by the caller's
+// size limit.
+package transport
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Content types of the parts (PR-MESSTRANSP §2).
+const (
+	TypeOCSP      = "application/ocsp-response"
+	TypeSOAP      = "text/xml"
+	TypeSignature = "signature/bdoc-1.0/ts"
+	TypeMultipart = "multipart/mixed"
+)
+
+// HTTP headers between security servers (PR-MESSTRANSP §2).
+const (
+	HeaderRequestID           = "X-Road-Request-Id"
+	HeaderHashAlgorithm       = "X-Hash-Algorithm" // JCA name, e.g. SHA-512
+	HeaderOriginalContentType = "X-Original-Content-Type"
+	HeaderOriginalSOAPAction  = "X-Original-Soapaction"
+	HeaderProxyVersion        = "X-Proxy-Version"
+)
+
+// HashAlgorithm is the only hash algorithm Şlüz sends and accepts.
+const HashAlgorithm = "SHA-512"
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("malformed transport message")
+
+func malformed(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
+}
+
+// Message is one request or response between security servers.
+type Message struct {
+	OCSP        [][]byte // DER OCSP responses for the sender's auth certificate chain (requests only)
+	SOAPType    string   // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8"
+	SOAP        []byte   // the SOAP message, exactly as the IS sent it
+	Signature   []byte   // signatures.xml
+	Fault       []byte   // a SOAP fault ending a response in place of the signature
+	ContentType string   // of the whole body, set by Encode
+}
+
+// NewBoundary returns a fresh top-level boundary ("xtop" + random hex, as X-Road names them).
+func NewBoundary() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "xtop" + hex.EncodeToString(b[:])
+}
+
+// Encode writes m as a multipart/mixed body and returns it; m.ContentType is
+// set to the body's Content-Type.
+func (m *Message) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(m.SOAP) + len(m.Signature) + 2048)
+	w := multipart.NewWriter(&buf)
+	boundary := NewBoundary()
+	if err := w.SetBoundary(boundary); err != nil {
+		return nil, err
+	}
+	part := func(ctype string, body []byte, extra ...string) error {
+		h := textproto.MIMEHeader{"Content-Type": {ctype}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h.Set(extra[i], extra[i+1])
+		}
+		pw, err := w.CreatePart(h)
+		if err != nil {
+			return err
+		}
+		_, err = pw.Write(body)
+		return err
+	}
+	for _, o := range m.OCSP {
+		if err := part(TypeOCSP, o); err != nil {
+			return nil, err
+		}
+	}
+	soapType := m.SOAPType
+	if soapType == "" {
+		soapType = "text/xml; charset=UTF-8"
+	}
+	if err := part(soapType, m.SOAP, "Content-Transfer-Encoding", "8bit"); err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Signature != nil:
+		if err := part(TypeSignature, m.Signature); err != nil {
+			return nil, err
+		}
+	case m.Fault != nil:
+		if err := part("text/xml; charset=UTF-8", m.Fault); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("transport: message has neither a signature nor a fault")
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	m.ContentType = TypeMultipart + "; charset=UTF-8; boundary=" + boundary
+	return buf.Bytes(), nil
+}
+
+// Decode reads a body of Content-Type contentType. request says whether
+// OCSP parts are expected first (requests) or refused (responses). The whole
+// body may be at most maxSize bytes; r is read at most maxSize+1 bytes.
+func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Message, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, malformed("Content-Type %q: %v", contentType, err)
+	}
+	if mt != TypeMultipart {
+		return nil, malformed("Content-Type %s, want %s", mt, TypeMultipart)
+	}
+	boundary := params["boundary"]
+	if boundary == "" {
+		return nil, malformed("Content-Type has no boundary")
+	}
+	lr := &limitedReader{r: r, n: maxSize}
+	mr := multipart.NewReader(lr, boundary)
+	m := &Message{ContentType: contentType}
+	// The parts' order is a state machine (PR-MESSTRANSP §2): OCSP* -> SOAP -> signature | fault, then the end.
+	const (
+		wantOCSPOrSOAP = iota
+		wantSignature
+		wantEnd
+	)
+	state := wantOCSPOrSOAP
+	for {
+		p, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if lr.over {
+				return nil, errTooLarge(maxSize)
+			}
+			return nil, malformed("reading parts: %v", err)
+		}
+		body, err := io.ReadAll(p)
+		if err != nil {
+			if lr.over {
+				return nil, errTooLarge(maxSize)
+			}
+			return nil, malformed("reading a part: %v", err)
+		}
+		ctype := p.Header.Get("Content-Type")
+		pt := mediaType(ctype)
+		if pt == "" {
+			return nil, malformed("a part has no Content-Type")
+		}
+		switch {
+		case state == wantOCSPOrSOAP && pt == TypeOCSP:
+			if !request {
+				return nil, malformed("a response carries no OCSP parts")
+			}
+			m.OCSP = append(m.OCSP, body)
+		case state == wantOCSPOrSOAP && pt == TypeSOAP:
+			if request && len(m.OCSP) == 0 {
+				return nil, malformed("the request carries no OCSP response for the sender's authentication certificate")
+			}
+			m.SOAPType, m.SOAP, state = ctype, body, wantSignature
+		case state == wantOCSPOrSOAP && (pt == "application/xop+xml" || pt == TypeMultipart):
+			return nil, malformed("part %s: MTOM messages and attachments are not supported yet", pt)
+		case state == wantSignature && pt == TypeSignature:
+			m.Signature, state = body, wantEnd
+		case state == wantSignature && pt == TypeSOAP && !request:
+			m.Fault, state = body, wantEnd
+		case state == wantSignature && (pt == "application/hash-chain-result" || pt == "application/hash-chain"):
+			return nil, malformed("batch (hash-chain) signatures are not supported yet")
+		default:
+			return nil, malformed("unexpected part %s at this position", pt)
+		}
+	}
+	if lr.over {
+		return nil, errTooLarge(maxSize)
+	}
+	if state != wantEnd {
+		return nil, malformed("the message ends before its signature")
+	}
+	return m, nil
+}
+
+// mediaType is the lower-cased type/subtype of a Content-Type value. Not
+// mime.ParseMediaType: X-Road's signature part type, signature/bdoc-1.0/ts,
+// is not an RFC 2045 media type.
+func mediaType(ctype string) string {
+	t, _, _ := strings.Cut(ctype, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// ErrTooLarge is wrapped when a body exceeds the size limit.
+var ErrTooLarge = errors.New("message too large")
+
+func errTooLarge(max int64) error {
+	return fmt.Errorf("%w: over the %d-byte limit", ErrTooLarge, max)
+}
+
+type limitedReader struct {
+	r    io.Reader
+	n    int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		l.over = true
+		return 0, io.ErrUnexpectedEOF
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		l.over = true
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// IsMultipart reports whether an HTTP response carries a transport
+// message (rather than a bare SOAP fault, which a provider sends when it
+// fails before answering).
+func IsMultipart(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && strings.EqualFold(mt, TypeMultipart)
+}

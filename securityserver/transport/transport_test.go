@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+var soap = []byte("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<Envelope>FİN 5ZJ8K2L, Əmlak\r\n--xtop not a boundary</Envelope>\r\n")
+
+func TestRoundTrip(t *testing.T) {
+	req := &Message{OCSP: [][]byte{{0x30, 0x03, 0x0a, 0x01, 0x00}, {0x30, 0x01}}, SOAPType: "text/xml; charset=UTF-8", SOAP: soap, Signature: []byte("<asic:XAdESSignatures/>")}
+	body, err := req.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(req.ContentType, "multipart/mixed; charset=UTF-8; boundary=xtop") {
+		t.Fatalf("content type %q", req.ContentType)
+	}
+	got, err := Decode(bytes.NewReader(body), req.ContentType, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.SOAP, soap) || !bytes.Equal(got.Signature, req.Signature) || len(got.OCSP) != 2 || !bytes.Equal(got.OCSP[0], req.OCSP[0]) {
+		t.Fatalf("decoded %+v", got)
+	}
+	resp := &Message{SOAP: soap, Fault: []byte("<Fault/>")}
+	body, _ = resp.Encode()
+	got, err = Decode(bytes.NewReader(body), resp.ContentType, 1<<20, false)
+	if err != nil || !bytes.Equal(got.Fault, resp.Fault) || got.Signature != nil {
+		t.Fatalf("response with a fault last: %+v %v", got, err)
+	}
+}
+
+// raw builds a multipart body by hand, for bodies Encode would never write.
+func raw(parts ...[2]string) (string, []byte) {
+	var b bytes.Buffer
+	for _, p := range parts {
+		fmt.Fprintf(&b, "--B\r\nContent-Type: %s\r\n\r\n%s\r\n", p[0], p[1])
+	}
+	b.WriteString("--B--\r\n")
+	return "multipart/mixed; boundary=B", b.Bytes()
+}
+
+func TestDecodeRefusesOutOfOrder(t *testing.T) {
+	ocsp, msg, sig := [2]string{TypeOCSP, "x"}, [2]string{"text/xml", "<a/>"}, [2]string{TypeSignature, "<s/>"}
+	cases := []struct {
+		name    string
+		request bool
+		parts   [][2]string
+		want    string
+	}{
+		{"signature before message", true, [][2]string{ocsp, sig, msg}, "unexpected part"},
+		{"OCSP after message", true, [][2]string{ocsp, msg, ocsp, sig}, "unexpected part"},
+		{"request without OCSP", true, [][2]string{msg, sig}, "no OCSP response"},
+		{"OCSP in a response", false, [][2]string{ocsp, msg, sig}, "no OCSP parts"},
+		{"no signature", true, [][2]string{ocsp, msg}, "ends before its signature"},
+		{"part after signature", true, [][2]string{ocsp, msg, sig, sig}, "unexpected part"},
+		{"attachments", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=xatt", ""}, sig}, "unexpected part"},
+		{"hash chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, sig}, "hash-chain"},
+		{"MTOM", true, [][2]string{ocsp, {"application/xop+xml", "x"}, sig}, "MTOM"},
+		{"fault in a request", true, [][2]string{ocsp, msg, msg}, "unexpected part"},
+	}
+	for _, tc := range cases {
+		ct, body := raw(tc.parts...)
+		_, err := Decode(bytes.NewReader(body), ct, 1<<20, tc.request)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrMalformed mentioning %q", tc.name, err, tc.want)
+		}
+	}
+	for _, ct := range []string{"text/xml", "multipart/mixed", "multipart/mixed; boundary=", "garbage;;"} {
+		if _, err := Decode(strings.NewReader(""), ct, 1<<20, true); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Content-Type %q: %v", ct, err)
+		}
+	}
+}
+
+func TestDecodeSizeLimit(t *testing.T) {
+	m := &Message{OCSP: [][]byte{{1}}, SOAP: bytes.Repeat([]byte("ə"), 4096), Signature: []byte("s")}
+	body, _ := m.Encode()
+	if _, err := Decode(bytes.NewReader(body), m.ContentType, int64(len(body)), true); err != nil {
+		t.Fatalf("exactly at the limit: %v", err)
+	}
+	r := &countingReader{r: bytes.NewReader(body)}
+	_, err := Decode(r, m.ContentType, 1000, true)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if r.n > 1001+4096 { // at most one buffer beyond the limit is pulled
+		t.Fatalf("read %d bytes for a 1000-byte limit", r.n)
+	}
+}
+
+type countingReader struct {
+	r interface{ Read([]byte) (int, error) }
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func BenchmarkEncodeDecode(b *testing.B) {
+	m := &Message{OCSP: [][]byte{bytes.Repeat([]byte{1}, 500)}, SOAP: bytes.Repeat([]byte("x"), 1024), Signature: bytes.Repeat([]byte("s"), 3000)}
+	b.ReportAllocs()
+	for b.Loop() {
+		body, _ := m.Encode()
+		if _, err := Decode(bytes.NewReader(body), m.ContentType, 1<<20, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
