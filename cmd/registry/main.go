@@ -46,7 +46,7 @@ var program = &cli.Program{
 			Summary: "manage members", Run: runMember},
 		{Name: "subsystem", Args: "add --id ID | remove --id ID",
 			Summary: "manage subsystems", Run: runSubsystem},
-		{Name: "server", Args: "add --id ID --address HOST:PORT --auth-cert FILE | approve --id ID | client --server ID --client ID [--remove] | list | remove --id ID",
+		{Name: "server", Args: "add --id ID --address HOST:PORT --auth-cert FILE | approve --id ID | address --id ID --address HOST:PORT | client --server ID --client ID [--remove] | list | remove --id ID",
 			Summary: "manage security servers", Run: runServer},
 		{Name: "service", Args: "add --id ID --description TEXT | list [--provider ID] | remove --id ID",
 			Summary: "manage the service catalogue", Run: runService},
@@ -407,6 +407,19 @@ func runServer(e *cli.Env, args []string) error {
 				return cli.UsageError{Err: err}
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/servers/approve", store.ApproveServer{ID: s}, "security server "+s.String()+" approved")
+		},
+		"address": func(fs *flag.FlagSet, args []string) error {
+			connect := clientFlags(fs)
+			id := fs.String("id", "", "server identifier")
+			addr := fs.String("address", "", "its new host:port")
+			if err := cli.Parse(fs, args); err != nil {
+				return err
+			}
+			s, err := identifier.ParseServer(*id)
+			if err != nil {
+				return cli.UsageError{Err: err}
+			}
+			return c.change(connect, http.MethodPost, "/api/v1/servers/address", store.SetServerAddress{ID: s, Address: *addr}, "security server "+s.String()+" now at "+*addr)
 		},
 		"client": clientVerb(c, "server", "server identifier", "stop hosting the client instead", "/api/v1/servers/clients",
 			func(id string, cl identifier.Client, remove bool) (any, string, error) {

@@ -128,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/servers", func(*http.Request, string) (any, error) { return values(st().Servers), nil })
 	change("POST /api/v1/servers", body("server.add"))
 	change("POST /api/v1/servers/approve", body("server.approve"))
+	change("POST /api/v1/servers/address", body("server.address"))
 	change("POST /api/v1/servers/clients", body("server.client.add"))
 	change("POST /api/v1/servers/clients/remove", body("server.client.remove"))
 	change("DELETE /api/v1/servers/{id...}", func(r *http.Request) (store.Change, error) {

@@ -271,6 +271,28 @@ func (c ApproveServer) Apply(st *State) error {
 	return nil
 }
 
+// SetServerAddress moves a security server to another address.
+type SetServerAddress struct {
+	ID      identifier.ServerID `json:"id"`
+	Address string              `json:"address"`
+}
+
+func (SetServerAddress) Action() string { return "server.address" }
+func (c SetServerAddress) Apply(st *State) error {
+	s, ok := st.Servers[c.ID.String()]
+	if !ok {
+		return notFoundf("security server %s does not exist", c.ID)
+	}
+	if err := checkAddress(c.Address); err != nil {
+		return err
+	}
+	if s.Address == c.Address {
+		return conflictf("security server %s is already at %s", c.ID, c.Address)
+	}
+	s.Address = c.Address
+	return nil
+}
+
 // RemoveServer deletes a security server.
 type RemoveServer struct {
 	ID identifier.ServerID `json:"id"`
@@ -599,7 +621,7 @@ var changeTypes = map[string]func() Change{}
 func init() {
 	for _, c := range []Change{
 		AddMemberClass{}, AddMember{}, RemoveMember{}, AddSubsystem{}, RemoveSubsystem{},
-		AddServer{}, ApproveServer{}, RemoveServer{}, AddServerClient{}, RemoveServerClient{},
+		AddServer{}, ApproveServer{}, SetServerAddress{}, RemoveServer{}, AddServerClient{}, RemoveServerClient{},
 		AddService{}, RemoveService{}, AddGroup{}, RemoveGroup{}, AddGroupMember{}, RemoveGroupMember{},
 		AddCA{}, AddTSA{}, RemoveTrust{}, SetTrustSettings{},
 	} {
