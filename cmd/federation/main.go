@@ -60,13 +60,27 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 	defer fed.Close()
 	fmt.Fprintf(out, "Şlüz local federation, state in %s\n  OCSP responder:        %s\n  time-stamp authority:  %s\n  registry admin API:    %s\n  global configuration:  %s\n\n",
 		opts.Dir, fed.OCSPURL, fed.TSAURL, fed.AdminURL, fed.ConfURL)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	checks := fed.Checks(ctx)
-	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	failed, total := 0, 0
+	fmt.Fprintln(out, "Sample exchanges: the asking agency's IS -> its security server -> the provider's security server -> the provider's IS")
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FROM	SERVICE	ANSWER	TIME	AS EXPECTED")
+	for _, q := range localfed.Queries {
+		r := fed.RunQuery(ctx, q)
+		total++
+		mark := "yes"
+		if !r.OK {
+			mark, failed = "NO", failed+1
+		}
+		fmt.Fprintf(tw, "%s	%s	%s	%s	%s\n", q.Client, q.Service, r.Outcome, r.Duration.Round(time.Millisecond), mark)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nFederation checks")
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tRESULT\tOK")
-	failed := 0
-	for _, c := range checks {
+	for _, c := range fed.Checks(ctx) {
+		total++
 		mark := "yes"
 		if !c.OK {
 			mark, failed = "NO", failed+1
@@ -76,18 +90,26 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 	tw.Flush()
 	if once {
 		if failed > 0 {
-			fmt.Fprintf(out, "\n%d of %d checks failed\n", failed, len(checks))
+			fmt.Fprintf(out, "\n%d of %d outcomes were not as expected\n", failed, total)
 			return 1
 		}
-		fmt.Fprintf(out, "\nall %d checks passed\n", len(checks))
+		fmt.Fprintf(out, "\nall %d outcomes as expected\n", total)
 		return 0
 	}
 	d, pki := opts.Dir, filepath.Join(opts.Dir, "pki")
+	reqFile, err := fed.WriteSampleRequest()
+	if err != nil {
+		fmt.Fprintln(errOut, "federation:", err)
+		return 1
+	}
+	emdk := fed.Agencies[1].ClientURL
 	fmt.Fprintf(out, "\nTry it by hand (Ctrl-C stops the federation):\n"+
+		"  # ƏMDK's information system asks DİN for a person, through ƏMDK's security server (each call needs a new xrd:id):\n"+
+		"  sed \"s/MESSAGE-ID/$(cat /proc/sys/kernel/random/uuid)/\" %[6]s | curl -s -H 'Content-Type: text/xml; charset=UTF-8' --data-binary @- %[7]s\n"+
 		"  go run ./cmd/registry member list --registry %[3]s --cert %[1]s/operator.pem --key %[1]s/operator.key --ca %[2]s/root-ca.pem\n"+
 		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
 		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n",
-		d, pki, fed.AdminURL, fed.ConfURL, fed.OCSPURL)
+		d, pki, fed.AdminURL, fed.ConfURL, fed.OCSPURL, reqFile, emdk)
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sig.Done()

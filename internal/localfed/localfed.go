@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,13 +58,22 @@ const (
 // Options configures Start. Empty addresses take the documented defaults;
 // "127.0.0.1:0" picks free ports (tests).
 type Options struct {
-	Dir          string // state directory; created on first start, reused after
-	OCSPAddr     string // default pkiutil.DefaultOCSPAddr
-	TSAAddr      string // default pkiutil.DefaultTSAAddr
-	AdminAddr    string // registry admin API, default registry.DefaultAdminListen
-	PublishAddr  string // global configuration, default registry.DefaultPublishListen
+	Dir         string // state directory; created on first start, reused after
+	OCSPAddr    string // default pkiutil.DefaultOCSPAddr
+	TSAAddr     string // default pkiutil.DefaultTSAAddr
+	AdminAddr   string // registry admin API, default registry.DefaultAdminListen
+	PublishAddr string // global configuration, default registry.DefaultPublishListen
+	ISAddr      string // the sample provider information systems, default 127.0.0.1:9000
+	// AnyPorts binds every listener to a free loopback port (tests).
+	AnyPorts     bool
 	Log          *slog.Logger
 	ConfInterval time.Duration // how often the configuration client refreshes; default 10 s
+}
+
+// agencyAddrs are the sample security servers' default listeners
+// (configs/securityserver-*.yaml): client proxy, service proxy.
+var agencyAddrs = map[string][2]string{
+	"DIN": {"127.0.0.1:8081", "127.0.0.1:5500"}, "EMDK": {"127.0.0.1:8082", "127.0.0.1:5501"}, "DSMF": {"127.0.0.1:8083", "127.0.0.1:5502"},
 }
 
 // Federation is a running local federation.
@@ -77,7 +87,9 @@ type Federation struct {
 	Registry   *registry.Server
 	Operator   *adminapi.Client
 	ConfClient *globalconf.Client
-	LoadedNow  bool // the sample federation was loaded by this start (not reused)
+	ISURL      string    // the sample provider information systems
+	Agencies   []*Agency // DİN, ƏMDK, DSMF with their security servers
+	LoadedNow  bool      // the sample federation was loaded by this start (not reused)
 	loadEntry  uint64
 
 	cancel context.CancelFunc
@@ -154,25 +166,39 @@ func Start(opts Options) (f *Federation, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f = &Federation{Dir: opts.Dir, CA: ca, cancel: cancel}
+	fed := f // f itself is nil after a failed return
 	defer func() {
 		if err != nil {
-			f.Close()
+			fed.Close()
 		}
 	}()
+	addrs := []string{orDefault(opts.OCSPAddr, pkiutil.DefaultOCSPAddr), orDefault(opts.TSAAddr, pkiutil.DefaultTSAAddr),
+		orDefault(opts.AdminAddr, registry.DefaultAdminListen), orDefault(opts.PublishAddr, registry.DefaultPublishListen),
+		orDefault(opts.ISAddr, "127.0.0.1:9000")}
+	for _, m := range Members {
+		addrs = append(addrs, agencyAddrs[m.Code][0], agencyAddrs[m.Code][1])
+	}
 	var lns []net.Listener
-	for _, a := range []string{orDefault(opts.OCSPAddr, pkiutil.DefaultOCSPAddr), orDefault(opts.TSAAddr, pkiutil.DefaultTSAAddr),
-		orDefault(opts.AdminAddr, registry.DefaultAdminListen), orDefault(opts.PublishAddr, registry.DefaultPublishListen)} {
+	for _, a := range addrs {
+		if opts.AnyPorts {
+			a = "127.0.0.1:0"
+		}
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
 			}
-			return nil, fmt.Errorf("localfed: %w (another federation running? pass other addresses)", err)
+			return nil, fmt.Errorf("localfed: %w (another federation running? stop it, or pass other addresses)", err)
 		}
 		lns = append(lns, ln)
 	}
 	f.OCSPURL, f.TSAURL = "http://"+lns[0].Addr().String()+"/", "http://"+lns[1].Addr().String()+"/"
 	f.AdminURL, f.ConfURL = "https://"+lns[2].Addr().String(), "http://"+lns[3].Addr().String()+registry.ConfPath
+	f.ISURL = "http://" + lns[4].Addr().String()
+	for i, m := range Members {
+		f.Agencies = append(f.Agencies, &Agency{Member: m, clientLn: lns[5+2*i], serverLn: lns[6+2*i],
+			ClientURL: "http://" + lns[5+2*i].Addr().String() + "/"})
+	}
 
 	if f.svc, err = pkiutil.NewServices(ca, opts.Log.With("component", "pki")); err != nil {
 		return nil, fmt.Errorf("localfed: %w", err)
@@ -197,6 +223,16 @@ func Start(opts Options) (f *Federation, err error) {
 	}
 	if len(f.Registry.Store().State().Members) == 0 {
 		if err := f.loadSample(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	isLn := lns[4]
+	f.goServe(func() error { return serveIS(ctx, isLn) })
+	for _, a := range f.Agencies {
+		if err := f.startAgency(ctx, a, opts.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -285,6 +321,11 @@ func (f *Federation) loadSample(ctx context.Context) error {
 
 // Close stops everything and waits for it.
 func (f *Federation) Close() error {
+	// The checks' HTTP clients keep idle connections that would hold up the
+	// servers' graceful shutdown.
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
 	f.cancel()
 	var errs []error
 	for _, d := range f.done {

@@ -1,0 +1,171 @@
+// Command securityserver runs an agency's Şlüz security server (serve) and
+// administers it: configuration check and access rights.
+//
+// Run `securityserver help` for the commands.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver"
+	"github.com/sluz/sluz/securityserver/acl"
+	"github.com/sluz/sluz/securityserver/config"
+)
+
+var program = &cli.Program{
+	Name:  "securityserver",
+	Intro: "securityserver: an agency's Şlüz security server.",
+	Commands: []cli.Command{
+		{Name: "serve", Args: "--config FILE", Summary: "run the client proxy (for local IS) and the service proxy (for peer servers)", Run: runServe},
+		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig},
+		{Name: "acl", Args: "grant|revoke --service ID --client ID|group:ID | list  --config FILE",
+			Summary: "manage who may call the services this server provides", Run: runACL},
+	},
+}
+
+func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv("SLUZ_SECURITYSERVER_CONFIG"), "configuration file (YAML; or $SLUZ_SECURITYSERVER_CONFIG)")
+}
+
+func load(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, cli.Usagef("--config FILE is required (see configs/securityserver-din.yaml)")
+	}
+	return config.Load(path)
+}
+
+func runServe(env *cli.Env, args []string) error {
+	fs := env.Flags("")
+	path := configFlag(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(env.Err, nil)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(env.Err, nil)
+	}
+	log := slog.New(h)
+	srv, err := securityserver.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	clientLn, err := net.Listen("tcp", cfg.ClientProxy.Listen)
+	if err != nil {
+		return fmt.Errorf("clientProxy.listen: %w", err)
+	}
+	serverLn, err := net.Listen("tcp", cfg.ServerProxy.Listen)
+	if err != nil {
+		clientLn.Close()
+		return fmt.Errorf("serverProxy.listen: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = srv.Serve(ctx, clientLn, serverLn)
+	log.Info("security server stopped")
+	return err
+}
+
+func runCheckConfig(env *cli.Env, args []string) error {
+	fs := env.Flags("")
+	path := configFlag(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "configuration OK: %s, client proxy %s, service proxy %s, %d provided services\n",
+		cfg.Server, cfg.ClientProxy.Listen, cfg.ServerProxy.Listen, len(cfg.Services))
+	return nil
+}
+
+func runACL(env *cli.Env, args []string) error {
+	if len(args) == 0 {
+		return cli.Usagef("missing subcommand: grant, revoke or list")
+	}
+	verb, args := args[0], args[1:]
+	fs := env.Flags(verb)
+	path := configFlag(fs)
+	svcFlag := fs.String("service", "", "service INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE (any version)")
+	clientFlag := fs.String("client", "", "client INSTANCE/CLASS/CODE[/SUBSYSTEM], or group:INSTANCE/GROUP")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	store, err := acl.Open(filepath.Join(cfg.DataDir, securityserver.FileACL))
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "grant", "revoke":
+		if *svcFlag == "" || *clientFlag == "" {
+			return cli.Usagef("--service and --client are required")
+		}
+		svc, err := identifier.ParseService(*svcFlag)
+		if err != nil {
+			return cli.UsageError{Err: err}
+		}
+		if _, ok := cfg.ServiceFor(svc); !ok {
+			return fmt.Errorf("service %s is not among the services this server provides (services: in %s)", svc, *path)
+		}
+		sub, err := acl.ParseSubject(*clientFlag)
+		if err != nil {
+			return cli.UsageError{Err: err}
+		}
+		if verb == "revoke" {
+			if err := store.Revoke(svc, sub); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Out, "%s may no longer call %s\n", sub, svc.WithoutVersion())
+			return nil
+		}
+		who := "unknown"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		r, err := store.Grant(svc, sub, who, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Out, "%s may now call %s\n", r.Subject, r.Service)
+		return nil
+	case "list":
+		rules, err := store.List()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tCLIENT\tGRANTED\tBY")
+		for _, r := range rules {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Service, r.Subject, r.Granted.Format(time.RFC3339), r.By)
+		}
+		return tw.Flush()
+	}
+	return cli.Usagef("unknown subcommand %q: use grant, revoke or list", verb)
+}

@@ -1,0 +1,68 @@
+package message
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse: Parse never panics, fails only with a *Fault, leaves its input
+// alone, and InsertRequestHash on anything it accepts yields a message that
+// parses again and carries the hash.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		ct := "text/xml; charset=UTF-8"
+		if filepath.Ext(name) == ".mime" {
+			ct = `multipart/related; type="text/xml"; boundary="MIME_boundary"`
+		}
+		f.Add(b, ct, false)
+		f.Add(b, ct, true)
+	}
+	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><a>&b;</a>`), "", false)
+	f.Add([]byte("--b\r\n\r\n<e/>\r\n--b--"), `multipart/related; boundary=b`, false)
+
+	sum := RequestHashOf([]byte("fuzz"))
+	f.Fuzz(func(t *testing.T, raw []byte, contentType string, request bool) {
+		orig := bytes.Clone(raw)
+		opts := ParseOptions{Request: request, MaxDepth: 64}
+		m, err := Parse(raw, contentType, opts)
+		if !bytes.Equal(raw, orig) {
+			t.Fatal("Parse modified its input")
+		}
+		if err != nil {
+			if _, ok := err.(*Fault); !ok {
+				t.Fatalf("error %T %v is not a *Fault", err, err)
+			}
+			return
+		}
+		if len(raw) > 0 && &m.Raw[0] != &raw[0] {
+			t.Fatal("Raw is a copy")
+		}
+		if m.IsFault {
+			if m.Fault == nil {
+				t.Fatal("IsFault without Fault")
+			}
+			return
+		}
+		out, err := m.InsertRequestHash(sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, orig) {
+			t.Fatal("InsertRequestHash modified its input")
+		}
+		m2, err := Parse(out, contentType, ParseOptions{MaxSize: int64(len(out)), Request: request, MaxDepth: 64})
+		if err != nil {
+			t.Fatalf("the response with requestHash does not parse: %v\n%q", err, out)
+		}
+		if m2.Header.RequestHash == nil || !bytes.Equal(m2.Header.RequestHash.Value, sum) || m2.Header.ID != m.Header.ID || m2.Header.Client != m.Header.Client {
+			t.Fatalf("requestHash %+v after insertion", m2.Header.RequestHash)
+		}
+	})
+}

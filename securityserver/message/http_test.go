@@ -1,0 +1,134 @@
+package message
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func TestReadRequest(t *testing.T) {
+	req := load(t, "request.xml")
+	bom := load(t, "request-crlf-bom.xml")
+	att := load(t, "request-attachment.mime")
+	big := append(bytes.Clone(req), bytes.Repeat([]byte(" "), 3000)...) // trailing white space is well-formed
+	tests := []struct {
+		name, method, contentType string
+		body                      []byte
+		length                    int64 // -1: unknown (chunked)
+		max                       int64
+		code                      string // "" = accepted
+		maxRead                   int64  // if > 0: at most this many bytes may be read
+	}{
+		{name: "good", method: "POST", contentType: "text/xml; charset=utf-8", body: req, length: int64(len(req))},
+		{name: "no charset", method: "POST", contentType: "text/xml", body: req, length: -1},
+		{name: "BOM and CRLF", method: "POST", contentType: "text/xml;charset=UTF-8", body: bom, length: int64(len(bom))},
+		{name: "attachments", method: "POST", contentType: `multipart/related; type="text/xml"; start="<rootpart>"; boundary="MIME_boundary"`, body: att, length: int64(len(att))},
+		{name: "exactly at the limit", method: "POST", contentType: "text/xml", body: req, length: -1, max: int64(len(req))},
+		{name: "GET", method: "GET", contentType: "text/xml", body: nil, code: "Client.InvalidHttpMethod"},
+		{name: "PUT", method: "PUT", contentType: "text/xml", body: req, length: int64(len(req)), code: "Client.InvalidHttpMethod", maxRead: -1},
+		{name: "no content type", method: "POST", body: req, length: int64(len(req)), code: "Client.InvalidContentType", maxRead: -1},
+		{name: "JSON", method: "POST", contentType: "application/json", body: req, length: int64(len(req)), code: "Client.InvalidContentType", maxRead: -1},
+		{name: "ISO-8859-1", method: "POST", contentType: "text/xml; charset=ISO-8859-1", body: req, length: int64(len(req)), code: "Client.InvalidContentType", maxRead: -1},
+		{name: "over the limit, length unknown", method: "POST", contentType: "text/xml", body: big, length: -1, max: 2048, code: "Client.InvalidMessage", maxRead: 2049},
+		{name: "over the limit, length announced", method: "POST", contentType: "text/xml", body: big, length: int64(len(big)), max: 2048, code: "Client.InvalidMessage", maxRead: -1},
+		{name: "over the default limit", method: "POST", contentType: "text/xml", body: bytes.Repeat([]byte(" "), DefaultMaxSize+100), length: -1, code: "Client.InvalidMessage", maxRead: DefaultMaxSize + 1},
+		{name: "malformed", method: "POST", contentType: "text/xml", body: req[:100], length: -1, code: "Client.InvalidSoap"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := &countingReader{r: bytes.NewReader(tc.body)}
+			r := httptest.NewRequest(tc.method, "http://localhost/", cr)
+			r.ContentLength = tc.length
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			m, err := ReadRequest(r, tc.max)
+			switch {
+			case tc.maxRead < 0 && cr.n != 0:
+				t.Errorf("read %d bytes of a body that should not be read", cr.n)
+			case tc.maxRead > 0 && cr.n > tc.maxRead:
+				t.Errorf("read %d bytes, more than %d", cr.n, tc.maxRead)
+			}
+			if tc.code == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(m.Raw, tc.body) || m.ContentType != tc.contentType || m.Header.Client != emdk {
+					t.Errorf("message %q %q %v", m.Raw[:20], m.ContentType, m.Header.Client)
+				}
+				return
+			}
+			if f, ok := err.(*Fault); !ok || f.Code != tc.code {
+				t.Fatalf("got %v, want %s", err, tc.code)
+			}
+		})
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+func TestRead(t *testing.T) {
+	resp := load(t, "response.xml")
+	m, err := Read(bytes.NewReader(resp), "text/xml; charset=UTF-8", ParseOptions{})
+	if err != nil || !bytes.Equal(m.Raw, resp) {
+		t.Fatal(err)
+	}
+	_, err = Read(failingReader{}, "text/xml", ParseOptions{FaultPrefix: Code(ServerProxy, ServiceFailed)})
+	if f, ok := err.(*Fault); !ok || f.Code != "Server.ServerProxy.ServiceFailed.IOError" {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Read(strings.NewReader(string(resp)), "text/xml", ParseOptions{MaxSize: 100, FaultPrefix: ServerProxy})
+	if f, ok := err.(*Fault); !ok || f.Code != "Server.ServerProxy.InvalidMessage" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestReadRequestServer runs ReadRequest behind a real HTTP server, as the
+// client proxy will.
+func TestReadRequestServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m, err := ReadRequest(r, 4096)
+		if err != nil {
+			err.(*Fault).WriteHTTP(w)
+			return
+		}
+		w.Header().Set("Content-Type", ContentTypeXML)
+		_, _ = io.WriteString(w, m.Header.Service.String())
+	}))
+	defer srv.Close()
+	res, err := http.Post(srv.URL, "text/xml; charset=UTF-8", bytes.NewReader(load(t, "request.xml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "AZ/GOV/DIN/population/getPersonByFin/v1" {
+		t.Errorf("got %s", body)
+	}
+	res, err = http.Post(srv.URL, "text/xml", strings.NewReader(strings.Repeat(" ", 5000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if f, ok := ParseFault(body); res.StatusCode != 200 || !ok || f.Code != "Client.InvalidMessage" {
+		t.Errorf("got %d %s", res.StatusCode, body)
+	}
+}

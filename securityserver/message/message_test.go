@@ -1,0 +1,373 @@
+package message
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluz/sluz/registry/identifier"
+)
+
+func load(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var (
+	emdk     = identifier.Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "EMDK", SubsystemCode: "realestate"}
+	personBy = identifier.ServiceID{
+		Provider:    identifier.Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "DIN", SubsystemCode: "population"},
+		ServiceCode: "getPersonByFin", ServiceVersion: "v1",
+	}
+	dinNS = "http://din.gov.az/population/v1"
+)
+
+func TestParseGood(t *testing.T) {
+	att := load(t, "request-attachment.mime")
+	tests := []struct {
+		file, contentType string
+		request           bool
+		want              Header
+		body              xml.Name
+		soap              []byte // nil: the whole input
+	}{
+		{file: "request.xml", contentType: "text/xml; charset=utf-8", request: true,
+			want: Header{Client: emdk, Service: personBy, ID: "6f1c2a9e-3b7d-4e52-9a0c-8d4e1f2b3c5a", UserID: "AZ1234567", Issue: "ƏMDK-2026-001", ProtocolVersion: "4.0"},
+			body: xml.Name{Space: dinNS, Local: "getPersonByFin"}},
+		{file: "request-crlf-bom.xml", contentType: "text/xml", request: true,
+			want: Header{Client: emdk, Service: personBy, ID: "0a7d5e3c-91b2-4f68-a4d0-7c3e9b1f2a84", UserID: "AZ1234567", Issue: "ƏMDK-2026-001", ProtocolVersion: "4.0"},
+			body: xml.Name{Space: dinNS, Local: "getPersonByFin"}},
+		{file: "request-extra-headers.xml", contentType: `text/xml; charset="UTF-8"`, request: true,
+			want: Header{Client: emdk, Service: personBy, ID: "b2e4a7c1-0d3f-4b6a-8e9c-5f1a2d3b4c6e", ProtocolVersion: "4.0",
+				RepresentedParty: &RepresentedParty{Class: "COM", Code: "1400057421"},
+				SecurityServer:   &identifier.ServerID{Owner: identifier.Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "DIN"}, ServerCode: "ss1"}},
+			body: xml.Name{Space: dinNS, Local: "getPersonByFin"}},
+		{file: "request-attachment.mime", contentType: `multipart/related; type="text/xml"; start="<rootpart>"; boundary="MIME_boundary"`, request: true,
+			want: Header{Client: emdk, Service: personBy, ID: "6f1c2a9e-3b7d-4e52-9a0c-8d4e1f2b3c5a", UserID: "AZ1234567", Issue: "ƏMDK-2026-001", ProtocolVersion: "4.0"},
+			body: xml.Name{Space: dinNS, Local: "getPersonByFin"},
+			soap: att[bytes.Index(att, []byte("<?xml")) : bytes.Index(att, []byte("</SOAP-ENV:Envelope>\r\n"))+len("</SOAP-ENV:Envelope>\r\n")]},
+		{file: "response.xml", contentType: "text/xml;charset=UTF-8",
+			want: Header{Client: emdk, Service: personBy, ID: "6f1c2a9e-3b7d-4e52-9a0c-8d4e1f2b3c5a", UserID: "AZ1234567", Issue: "ƏMDK-2026-001", ProtocolVersion: "4.0"},
+			body: xml.Name{Space: dinNS, Local: "getPersonByFinResponse"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			in := load(t, tc.file)
+			orig := bytes.Clone(in)
+			m, err := Parse(in, tc.contentType, ParseOptions{Request: tc.request})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(in, orig) || &m.Raw[0] != &in[0] || len(m.Raw) != len(in) {
+				t.Fatal("Raw is not the input, untouched")
+			}
+			if m.ContentType != tc.contentType {
+				t.Errorf("ContentType = %q", m.ContentType)
+			}
+			soap := tc.soap
+			if soap == nil {
+				soap = in
+			}
+			if !bytes.Equal(m.SOAP, soap) {
+				t.Errorf("SOAP part = %q…, want %q…", m.SOAP[:40], soap[:40])
+			}
+			assertHeader(t, m.Header, tc.want)
+			if m.Body != tc.body || m.IsFault || m.Fault != nil {
+				t.Errorf("Body = %v, IsFault %v", m.Body, m.IsFault)
+			}
+		})
+	}
+}
+
+func assertHeader(t *testing.T, got, want Header) {
+	t.Helper()
+	if got.Client != want.Client || got.Service != want.Service || got.ID != want.ID || got.UserID != want.UserID ||
+		got.Issue != want.Issue || got.ProtocolVersion != want.ProtocolVersion {
+		t.Errorf("header\n got %+v\nwant %+v", got, want)
+	}
+	if (got.RepresentedParty == nil) != (want.RepresentedParty == nil) || got.RepresentedParty != nil && *got.RepresentedParty != *want.RepresentedParty {
+		t.Errorf("representedParty = %+v, want %+v", got.RepresentedParty, want.RepresentedParty)
+	}
+	if (got.SecurityServer == nil) != (want.SecurityServer == nil) || got.SecurityServer != nil && *got.SecurityServer != *want.SecurityServer {
+		t.Errorf("securityServer = %+v, want %+v", got.SecurityServer, want.SecurityServer)
+	}
+	if want.RequestHash == nil && got.RequestHash != nil {
+		t.Errorf("unexpected requestHash %+v", got.RequestHash)
+	}
+}
+
+func TestParseAttachments(t *testing.T) {
+	in := load(t, "request-attachment.mime")
+	m, err := Parse(in, `multipart/related; type="text/xml"; start="<rootpart>"; boundary="MIME_boundary"`, ParseOptions{Request: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Attachments) != 1 {
+		t.Fatalf("%d attachments", len(m.Attachments))
+	}
+	a := m.Attachments[0]
+	if a.Header.Get("Content-ID") != "<photo.jpg>" || string(a.Body) != "RsZpbiA1Wko4SzJMIMmZbWxhayBxZXlkaXl5YXTEsQ0K" ||
+		!bytes.HasPrefix(a.Raw, []byte("Content-Type: application/octet-stream; name=photo.jpg\r\n")) || !bytes.HasSuffix(a.Raw, a.Body) {
+		t.Errorf("attachment %q / %q", a.Raw, a.Body)
+	}
+	if !bytes.HasPrefix(m.SOAP, []byte("<?xml")) || !bytes.HasSuffix(m.SOAP, []byte("</SOAP-ENV:Envelope>\r\n")) {
+		t.Errorf("SOAP part %q", m.SOAP)
+	}
+
+	// MTOM (PR-MESS Annex G): the root part is application/xop+xml.
+	mtom := bytes.Replace(in, []byte("Content-Type: text/xml; charset=UTF-8"), []byte(`Content-Type: application/xop+xml; charset=UTF-8; type="text/xml"`), 1)
+	if _, err := Parse(mtom, `multipart/related; type="application/xop+xml"; start="<rootpart>"; start-info="text/xml"; boundary="MIME_boundary"`, ParseOptions{Request: true}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestParseResponseWithoutService(t *testing.T) {
+	in := cutElement(load(t, "response.xml"), "xrd:service")
+	m, err := Parse(in, "", ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.HasService() {
+		t.Error("HasService")
+	}
+	if _, err := Parse(in, "", ParseOptions{Request: true}); !HasCode(err, "Client.MissingHeaderField") {
+		t.Errorf("as a request: %v", err)
+	}
+}
+
+func TestParseProtocolVersion4x(t *testing.T) {
+	in := bytes.Replace(load(t, "request.xml"), []byte(">4.0<"), []byte(">4.1<"), 1)
+	m, err := Parse(in, "", ParseOptions{Request: true})
+	if err != nil || m.Header.ProtocolVersion != "4.1" {
+		t.Fatal(m, err)
+	}
+}
+
+func TestParseFaultMessage(t *testing.T) {
+	in := load(t, "fault.xml")
+	m, err := Parse(in, "text/xml; charset=UTF-8", ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Fault{Code: "Server.ServerProxy.AccessDenied",
+		String: "Request is not allowed: SERVICE:AZ/GOV/DIN/population/getPersonByFin/v1 & client AZ/GOV/EMDK/realestate (ƏMDK)",
+		Detail: "3c9d2f61-7a4b-4e0e-b5d2-1a2b3c4d5e6f"}
+	if !m.IsFault || m.Fault == nil || *m.Fault != want || m.Body != (xml.Name{Space: NamespaceSOAPEnv, Local: "Fault"}) {
+		t.Fatalf("got %+v %+v", m.Fault, m.Body)
+	}
+	f, ok := ParseFault(in)
+	if !ok || *f != want {
+		t.Fatalf("ParseFault = %+v, %v", f, ok)
+	}
+	if _, ok := ParseFault(load(t, "response.xml")); ok {
+		t.Error("ParseFault accepted a response")
+	}
+}
+
+// cutElement removes the first element with this qualified name, with the
+// white space before it.
+func cutElement(b []byte, qname string) []byte {
+	s := string(b)
+	i := strings.Index(s, "<"+qname)
+	j := strings.Index(s[i:], "</"+qname+">") + i + len("</"+qname+">")
+	k := i
+	for k > 0 && (s[k-1] == ' ' || s[k-1] == '\n') {
+		k--
+	}
+	return []byte(s[:k] + s[j:])
+}
+
+func TestParseMalformed(t *testing.T) {
+	req := string(load(t, "request.xml"))
+	resp := string(load(t, "response.xml"))
+	att := string(load(t, "request-attachment.mime"))
+	const mp = `multipart/related; type="text/xml"; boundary="MIME_boundary"`
+	rep := func(s, old, new string) string {
+		if !strings.Contains(s, old) {
+			t.Fatalf("test input lacks %q", old)
+		}
+		return strings.Replace(s, old, new, 1)
+	}
+	deep := strings.Repeat("<a>", 600) + strings.Repeat("</a>", 600)
+	tests := []struct {
+		name, in, contentType string
+		opts                  ParseOptions
+		code                  string
+	}{
+		{name: "not XML", in: "GET / HTTP/1.1 this is not XML", code: "Client.InvalidSoap"},
+		{name: "empty", in: "", code: "Client.InvalidSoap"},
+		{name: "truncated", in: req[:len(req)/2], code: "Client.InvalidSoap"},
+		{name: "DOCTYPE", in: rep(req, "?>\n", "?>\n<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY fin \"5ZJ8K2L\">]>\n"), code: "Client.InvalidSoap"},
+		{name: "undeclared entity", in: rep(req, "AZ1234567", "&fin;"), code: "Client.InvalidSoap"},
+		{name: "processing instruction", in: rep(req, "<SOAP-ENV:Body>", "<?php echo 1; ?><SOAP-ENV:Body>"), code: "Client.InvalidSoap"},
+		{name: "SOAP 1.2", in: rep(req, "http://schemas.xmlsoap.org/soap/envelope/", NamespaceSOAP12), code: "Client.InvalidSoap"},
+		{name: "root not an envelope", in: `<din:getPersonByFin xmlns:din="http://din.gov.az/population/v1"/>`, code: "Client.InvalidSoap"},
+		{name: "mismatched end tag", in: rep(req, "</xrd:userId>", "</xrd:issue>"), code: "Client.InvalidSoap"},
+		{name: "unbound prefix", in: rep(req, "<din:fin>", "<fin:fin>"), code: "Client.InvalidSoap"},
+		{name: "duplicate attribute", in: rep(req, `id:objectType="SERVICE"`, `id:objectType="SERVICE" id:objectType="SERVICE"`), code: "Client.InvalidSoap"},
+		{name: "too deep", in: rep(req, "<din:fin>", "<din:fin>"+deep), code: "Client.InvalidSoap"},
+		{name: "second root", in: req + "<x/>", code: "Client.InvalidSoap"},
+		{name: "text after root", in: req + "trailing", code: "Client.InvalidSoap"},
+		{name: "header after body", in: rep(string(cutElement([]byte(req), "SOAP-ENV:Header")), "</SOAP-ENV:Envelope>", "<SOAP-ENV:Header/></SOAP-ENV:Envelope>"), code: "Client.InvalidSoap"},
+		{name: "two headers", in: rep(req, "<SOAP-ENV:Body>", "<SOAP-ENV:Header/><SOAP-ENV:Body>"), code: "Client.InvalidSoap"},
+		{name: "two bodies", in: rep(req, "</SOAP-ENV:Envelope>", "<SOAP-ENV:Body/></SOAP-ENV:Envelope>"), code: "Client.InvalidSoap"},
+		{name: "element before body", in: rep(req, "<SOAP-ENV:Body>", "<x:extra xmlns:x=\"urn:x\"/><SOAP-ENV:Body>"), code: "Client.InvalidSoap"},
+		{name: "no header", in: string(cutElement([]byte(req), "SOAP-ENV:Header")), code: "Client.MissingHeader"},
+		{name: "missing client", in: string(cutElement([]byte(req), "xrd:client")), code: "Client.MissingHeaderField"},
+		{name: "missing id", in: string(cutElement([]byte(req), "xrd:id")), code: "Client.MissingHeaderField"},
+		{name: "empty id", in: rep(req, ">6f1c2a9e-3b7d-4e52-9a0c-8d4e1f2b3c5a<", "> <"), code: "Client.MissingHeaderField"},
+		{name: "missing protocolVersion", in: string(cutElement([]byte(req), "xrd:protocolVersion")), code: "Client.MissingHeaderField"},
+		{name: "missing service", in: string(cutElement([]byte(req), "xrd:service")), opts: ParseOptions{Request: true}, code: "Client.MissingHeaderField"},
+		{name: "representedParty without partyCode", in: rep(req, "<xrd:protocolVersion>", `<repr:representedParty xmlns:repr="http://x-road.eu/xsd/representation.xsd"><repr:partyClass>COM</repr:partyClass></repr:representedParty><xrd:protocolVersion>`), code: "Client.MissingHeaderField"},
+		{name: "duplicate userId", in: rep(req, "<xrd:userId>AZ1234567</xrd:userId>", "<xrd:userId>AZ1234567</xrd:userId><xrd:userId>AZ7654321</xrd:userId>"), code: "Client.DuplicateHeaderField"},
+		{name: "duplicate client", in: rep(req, "<xrd:id>", `<xrd:client id:objectType="MEMBER"><id:xRoadInstance>AZ</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>DIN</id:memberCode></xrd:client><xrd:id>`), code: "Client.DuplicateHeaderField"},
+		{name: "duplicate requestHash", in: rep(resp, "<xrd:protocolVersion>", `<xrd:requestHash algorithmId="`+HashAlgorithmSHA512+`">AA==</xrd:requestHash><xrd:requestHash algorithmId="`+HashAlgorithmSHA512+`">AA==</xrd:requestHash><xrd:protocolVersion>`), code: "Client.DuplicateHeaderField"},
+		{name: "duplicate identifier part", in: rep(req, "<id:memberCode>EMDK</id:memberCode>", "<id:memberCode>EMDK</id:memberCode><id:memberCode>DIN</id:memberCode>"), code: "Client.DuplicateHeaderField"},
+		{name: "protocolVersion 3.1", in: rep(req, ">4.0<", ">3.1<"), code: "Client.InvalidProtocolVersion"},
+		{name: "protocolVersion 40", in: rep(req, ">4.0<", ">40<"), code: "Client.InvalidProtocolVersion"},
+		{name: "identifier with a space", in: rep(req, "<id:memberCode>EMDK<", "<id:memberCode>EM DK<"), code: "Client.InvalidClientIdentifier"},
+		{name: "identifier with Ə", in: rep(req, "<id:memberCode>EMDK<", "<id:memberCode>ƏMDK<"), code: "Client.InvalidClientIdentifier"},
+		{name: "service code with a slash", in: rep(rep(req, "<id:serviceCode>getPersonByFin<", "<id:serviceCode>get/PersonByFin<"), "<din:getPersonByFin>", "<din:get>"), code: "Client.InvalidClientIdentifier"},
+		{name: "empty member code", in: rep(req, "<id:memberCode>EMDK</id:memberCode>", "<id:memberCode/>"), code: "Client.InvalidClientIdentifier"},
+		{name: "client missing member code", in: rep(req, "<id:memberCode>EMDK</id:memberCode>", ""), code: "Client.InvalidClientIdentifier"},
+		{name: "MEMBER with subsystem", in: rep(req, `<xrd:client id:objectType="SUBSYSTEM">`, `<xrd:client id:objectType="MEMBER">`), code: "Client.InvalidClientIdentifier"},
+		{name: "SUBSYSTEM without subsystem", in: rep(req, "<id:subsystemCode>realestate</id:subsystemCode>", ""), code: "Client.InvalidClientIdentifier"},
+		{name: "client objectType SERVICE", in: rep(req, `<xrd:client id:objectType="SUBSYSTEM">`, `<xrd:client id:objectType="SERVICE">`), code: "Client.InvalidXml"},
+		{name: "service objectType SUBSYSTEM", in: rep(req, `<xrd:service id:objectType="SERVICE">`, `<xrd:service id:objectType="SUBSYSTEM">`), code: "Client.InvalidXml"},
+		{name: "unknown objectType", in: rep(req, `<xrd:client id:objectType="SUBSYSTEM">`, `<xrd:client id:objectType="PERSON">`), code: "Client.InvalidXml"},
+		{name: "objectType without namespace", in: rep(req, `<xrd:client id:objectType="SUBSYSTEM">`, `<xrd:client objectType="SUBSYSTEM">`), code: "Client.InvalidXml"},
+		{name: "identifier part in another namespace", in: rep(req, "<id:memberClass>GOV</id:memberClass>\n            <id:memberCode>EMDK", "<xrd:memberClass>GOV</xrd:memberClass>\n            <id:memberCode>EMDK"), code: "Client.InvalidXml"},
+		{name: "identifier parts out of order", in: rep(req, "<id:memberClass>GOV</id:memberClass>\n            <id:memberCode>EMDK</id:memberCode>", "<id:memberCode>EMDK</id:memberCode><id:memberClass>GOV</id:memberClass>"), code: "Client.InvalidXml"},
+		{name: "client with serviceCode", in: rep(req, "<id:subsystemCode>realestate</id:subsystemCode>", "<id:subsystemCode>realestate</id:subsystemCode><id:serviceCode>x</id:serviceCode>"), code: "Client.InvalidXml"},
+		{name: "element inside id", in: rep(req, "<xrd:id>", "<xrd:id><b/>"), code: "Client.InvalidXml"},
+		{name: "no body", in: string(cutElement([]byte(req), "SOAP-ENV:Body")), code: "Client.MissingBody"},
+		{name: "empty body", in: rep(req, "<din:getPersonByFin>\n            <din:fin>5ZJ8K2L</din:fin>\n        </din:getPersonByFin>", ""), code: "Client.InvalidBody"},
+		{name: "two body children", in: rep(req, "</SOAP-ENV:Body>", "<din:getPersonByFin/></SOAP-ENV:Body>"), code: "Client.InvalidBody"},
+		{name: "text in body", in: rep(req, "</SOAP-ENV:Body>", "5ZJ8K2L</SOAP-ENV:Body>"), code: "Client.InvalidBody"},
+		{name: "wrapper not the service code", in: rep(rep(req, "<din:getPersonByFin>", "<din:getPersonByFinV2>"), "</din:getPersonByFin>", "</din:getPersonByFinV2>"), opts: ParseOptions{Request: true}, code: "Client.InconsistentHeaders"},
+		{name: "response wrapper not the service code", in: rep(rep(resp, "<din:getPersonByFinResponse>", "<din:getAddress>"), "</din:getPersonByFinResponse>", "</din:getAddress>"), code: "Client.InconsistentHeaders"},
+		{name: "declared ISO-8859-1", in: rep(req, `encoding="UTF-8"`, `encoding="ISO-8859-1"`), code: "Client.InvalidContentType"},
+		{name: "charset windows-1251", in: req, contentType: "text/xml; charset=windows-1251", code: "Client.InvalidContentType"},
+		{name: "charset us-ascii, non-ASCII bytes", in: req, contentType: "text/xml; charset=us-ascii", code: "Client.InvalidContentType"},
+		{name: "UTF-16", in: "\xff\xfe<\x00?\x00", code: "Client.InvalidContentType"},
+		{name: "application/json", in: req, contentType: "application/json", code: "Client.InvalidContentType"},
+		{name: "SOAP 1.2 content type", in: req, contentType: "application/soap+xml; charset=utf-8", code: "Client.InvalidContentType"},
+		{name: "bad content type", in: req, contentType: "text/xml; charset", code: "Client.InvalidContentType"},
+		{name: "oversized", in: req, opts: ParseOptions{MaxSize: int64(len(req) - 1)}, code: "Client.InvalidMessage"},
+		{name: "multipart without boundary", in: att, contentType: `multipart/related; type="text/xml"`, code: "Client.MimeParsingFailed"},
+		{name: "multipart without closing boundary", in: att[:strings.LastIndex(att, "--MIME_boundary--")], contentType: mp, code: "Client.MimeParsingFailed"},
+		{name: "multipart, other boundary", in: att, contentType: `multipart/related; boundary="other"`, code: "Client.MimeParsingFailed"},
+		{name: "multipart, base64 SOAP part", in: rep(att, "Content-Transfer-Encoding: 8bit", "Content-Transfer-Encoding: base64"), contentType: mp, code: "Client.MimeParsingFailed"},
+		{name: "multipart, SOAP part not XML", in: rep(att, "Content-Type: text/xml; charset=UTF-8", "Content-Type: image/jpeg"), contentType: mp, code: "Client.InvalidContentType"},
+		{name: "multipart, no parts", in: "preamble\r\n--MIME_boundary--\r\n", contentType: mp, code: "Client.MissingSoap"},
+		{name: "multipart, malformed SOAP", in: rep(att, "<SOAP-ENV:Body>", "<SOAP-ENV:Body"), contentType: mp, code: "Client.InvalidSoap"},
+		{name: "fault prefix option", in: string(cutElement([]byte(resp), "xrd:id")), opts: ParseOptions{FaultPrefix: Code(ServerProxy, ServiceFailed)}, code: "Server.ServerProxy.ServiceFailed.MissingHeaderField"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse([]byte(tc.in), tc.contentType, tc.opts)
+			f, ok := err.(*Fault)
+			if !ok {
+				t.Fatalf("got %v, %v; want a fault %s", m, err, tc.code)
+			}
+			t.Logf("%s: %s", f.Code, f.String)
+			if f.Code != tc.code {
+				t.Errorf("code %s (%s), want %s", f.Code, f.String, tc.code)
+			}
+			if f.String == "" || len(f.Detail) != 36 {
+				t.Errorf("fault %+v lacks a message or detail", f)
+			}
+		})
+	}
+}
+
+func TestHeaderValuesNotTrimmed(t *testing.T) {
+	in := bytes.Replace(load(t, "request.xml"), []byte("<xrd:userId>AZ1234567<"), []byte("<xrd:userId> AZ1234567&#10;<"), 1)
+	m, err := Parse(in, "", ParseOptions{Request: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.UserID != " AZ1234567\n" {
+		t.Errorf("userId %q", m.Header.UserID)
+	}
+}
+
+func TestRequestHashOfCoversBOM(t *testing.T) {
+	in := load(t, "request-crlf-bom.xml")
+	m, err := Parse(in, "text/xml; charset=UTF-8", ParseOptions{Request: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha512.Sum512(in) // PR-MESS §2.2: the bytes of the HTTP POST body, BOM included
+	if !bytes.Equal(RequestHashOf(m.SOAP), want[:]) {
+		t.Error("requestHash does not cover the raw bytes")
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	raw := load(b, "request.xml") // 1.3 KB, PR-MESS Annex E.1 shape
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(raw, "text/xml; charset=UTF-8", ParseOptions{Request: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestParseMultipartVariants(t *testing.T) {
+	soap := string(load(t, "request.xml"))
+	tests := []struct{ name, body string }{
+		{"LF line breaks, preamble, epilogue", "preamble\n--b\nContent-Type: text/xml\n\n" + soap + "\n--b\nContent-Type: text/plain\n\nFİN\n--b--\nepilogue"},
+		{"boundary look-alikes in content", "--b \t\r\nContent-Type: text/xml; charset=utf-8\r\n\r\n" + soap + "\r\n--b\r\nContent-Type: text/plain\r\n\r\n--bx\r\nline\n--b-not\r\n--b--"},
+		{"attachment without headers", "--b\r\nContent-Type: text/xml\r\n\r\n" + soap + "\r\n--b\r\n\r\nraw\r\n--b--\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse([]byte(tc.body), "multipart/related; boundary=b", ParseOptions{Request: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(m.SOAP) != soap || len(m.Attachments) != 1 {
+				t.Fatalf("SOAP %q…, %d attachments", m.SOAP[:30], len(m.Attachments))
+			}
+			if b := string(m.Attachments[0].Body); b != "FİN" && b != "--bx\r\nline\n--b-not" && b != "raw" {
+				t.Errorf("attachment body %q", b)
+			}
+		})
+	}
+}
+
+func TestParseUSASCII(t *testing.T) {
+	in := bytes.Replace(load(t, "request.xml"), []byte("ƏMDK-2026-001"), []byte("EMDK-2026-001"), 1)
+	in = bytes.Replace(in, []byte(`encoding="UTF-8"`), []byte(`encoding="US-ASCII"`), 1)
+	if _, err := Parse(in, "text/xml; charset=us-ascii", ParseOptions{Request: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseForeignFault(t *testing.T) {
+	// A service's own fault: other prefixes, structured detail, markup in faultstring.
+	in := []byte(`<?xml version="1.0"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>
+<faultcode xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"> s:Server </faultcode>
+<faultstring xml:lang="az">Məlumat <b>tapılmadı</b></faultstring>
+<detail><din:error xmlns:din="http://din.gov.az/population/v1"><din:code>404</din:code></din:error>  trace-7  </detail>
+<extra/>
+</soap:Fault></soap:Body></soap:Envelope>`)
+	f, ok := ParseFault(in)
+	if !ok {
+		t.Fatal("not a fault")
+	}
+	if *f != (Fault{Code: "s:Server", String: "Məlumat ", Detail: "trace-7"}) {
+		t.Errorf("%+v", f)
+	}
+}

@@ -1,0 +1,313 @@
+package message
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+)
+
+// The scanner turns encoding/xml's raw tokens into namespace-resolved ones
+// with byte offsets into Message.Raw. It uses RawToken (not Token) so that it
+// sees the prefixes written in the message (InsertRequestHash reuses them)
+// and does the namespace bookkeeping and the start/end tag matching itself.
+// It never builds a tree.
+
+const (
+	tEOF = iota
+	tStart
+	tEnd
+	tText
+)
+
+// Limits against hostile input, beyond ParseOptions.MaxSize and MaxDepth.
+const (
+	maxBindings = 256  // namespace declarations in scope at once
+	maxAttrs    = 1024 // attributes on one element
+)
+
+const namespaceXML = "http://www.w3.org/XML/1998/namespace"
+
+type binding struct{ prefix, uri string }
+
+type openElem struct {
+	raw  xml.Name // as written: Space is the prefix
+	mark int      // len(ns) before this element's declarations
+}
+
+type token struct {
+	kind       int
+	name       xml.Name // resolved: Space is the namespace URI
+	prefix     string
+	attr       []xml.Attr // as written: Space is the prefix
+	text       []byte     // tText only; valid until the next call
+	start, end int        // byte offsets in Message.Raw
+	mark       int        // tStart: len(ns) before the element's own declarations
+}
+
+type scanner struct {
+	d        *xml.Decoder
+	r        bytes.Reader
+	base     int // offset of the decoder's input in Message.Raw
+	ns       []binding
+	open     []openElem
+	maxDepth int
+	rootDone bool
+	fail     func(code, format string, a ...any) *Fault
+
+	nsBuf   [16]binding // initial storage, saving allocations
+	openBuf [16]openElem
+}
+
+// errCharset is returned by the decoder's CharsetReader: the XML
+// declaration names an encoding other than UTF-8.
+type errCharset struct{ label string }
+
+func (e errCharset) Error() string { return "unsupported encoding " + e.label }
+
+// init prepares s to scan data, which starts at offset base in Message.Raw.
+func (s *scanner) init(data []byte, base, maxDepth int, fail func(string, string, ...any) *Fault) {
+	s.base, s.maxDepth, s.fail = base, maxDepth, fail
+	s.ns, s.open = s.nsBuf[:0], s.openBuf[:0]
+	s.r.Reset(data)
+	s.d = xml.NewDecoder(&s.r)
+	s.d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
+		if isASCIILabel(label) && isASCII(data) {
+			return r, nil // ASCII is UTF-8
+		}
+		return nil, errCharset{label}
+	}
+}
+
+// lookup resolves prefix among the first n bindings.
+func (s *scanner) lookup(prefix string, n int) (string, bool) {
+	switch prefix {
+	case "xml":
+		return namespaceXML, true
+	case "xmlns":
+		return "", false
+	}
+	for i := n - 1; i >= 0; i-- {
+		if s.ns[i].prefix == prefix {
+			return s.ns[i].uri, true
+		}
+	}
+	if prefix == "" {
+		return "", true // no default namespace
+	}
+	return "", false
+}
+
+// attrNS resolves the namespace of an attribute of the element just
+// returned (unprefixed attributes are in no namespace).
+func (s *scanner) attrNS(a xml.Attr) string {
+	if a.Name.Space == "" {
+		return ""
+	}
+	uri, _ := s.lookup(a.Name.Space, len(s.ns))
+	return uri
+}
+
+// next returns the next element boundary or text inside the root element,
+// skipping comments; tEOF once the document ended well-formed.
+func (s *scanner) next() (token, error) {
+	for {
+		off := int(s.d.InputOffset())
+		t, err := s.d.RawToken()
+		if err == io.EOF {
+			if len(s.open) > 0 {
+				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end of message inside <%s>", rawName(s.open[len(s.open)-1].raw))
+			}
+			if !s.rootDone {
+				return token{}, s.fail(InvalidSoap, "malformed SOAP message: no root element")
+			}
+			return token{kind: tEOF}, nil
+		}
+		if err != nil {
+			var ec errCharset
+			if errors.As(err, &ec) {
+				return token{}, s.fail(InvalidContentType, "XML declaration names encoding %q; only UTF-8 is supported (PR-MESS §2.6)", ec.label)
+			}
+			return token{}, s.fail(InvalidSoap, "malformed XML: %v", err)
+		}
+		end := int(s.d.InputOffset())
+		switch t := t.(type) {
+		case xml.StartElement:
+			return s.start(t, off, end)
+		case xml.EndElement:
+			if len(s.open) == 0 {
+				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end tag </%s>", rawName(t.Name))
+			}
+			top := s.open[len(s.open)-1]
+			if top.raw != t.Name {
+				return token{}, s.fail(InvalidSoap, "malformed XML: element <%s> closed by </%s>", rawName(top.raw), rawName(t.Name))
+			}
+			s.ns = s.ns[:top.mark]
+			s.open = s.open[:len(s.open)-1]
+			if len(s.open) == 0 {
+				s.rootDone = true
+			}
+			return token{kind: tEnd, start: s.base + off, end: s.base + end}, nil
+		case xml.CharData:
+			if len(s.open) == 0 {
+				if !isSpace(t) {
+					return token{}, s.fail(InvalidSoap, "malformed XML: text outside the root element")
+				}
+				continue
+			}
+			return token{kind: tText, text: t, start: s.base + off, end: s.base + end}, nil
+		case xml.Comment:
+			continue
+		case xml.ProcInst:
+			if t.Target == "xml" && off == 0 {
+				continue // the XML declaration
+			}
+			return token{}, s.fail(InvalidSoap, "processing instruction <?%s?> not allowed in a SOAP message (SOAP 1.1 §3)", t.Target)
+		case xml.Directive:
+			return token{}, s.fail(InvalidSoap, "DTDs and entity declarations are not allowed in a SOAP message (SOAP 1.1 §3)")
+		}
+	}
+}
+
+func (s *scanner) start(t xml.StartElement, off, end int) (token, error) {
+	if s.rootDone {
+		return token{}, s.fail(InvalidSoap, "malformed XML: second root element <%s>", rawName(t.Name))
+	}
+	if len(s.open) >= s.maxDepth {
+		return token{}, s.fail(InvalidSoap, "XML nesting deeper than %d elements", s.maxDepth)
+	}
+	if len(t.Attr) > maxAttrs {
+		return token{}, s.fail(InvalidSoap, "element <%s> has more than %d attributes", rawName(t.Name), maxAttrs)
+	}
+	mark := len(s.ns)
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "xmlns":
+			if a.Value == "" || a.Name.Local == "xmlns" || (a.Name.Local == "xml") != (a.Value == namespaceXML) {
+				return token{}, s.fail(InvalidSoap, "malformed XML: invalid namespace declaration xmlns:%s=%q", a.Name.Local, a.Value)
+			}
+			s.ns = append(s.ns, binding{a.Name.Local, a.Value})
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			s.ns = append(s.ns, binding{"", a.Value})
+		}
+	}
+	if len(s.ns) > maxBindings {
+		return token{}, s.fail(InvalidSoap, "more than %d namespace declarations in scope", maxBindings)
+	}
+	uri, ok := s.lookup(t.Name.Space, len(s.ns))
+	if !ok {
+		return token{}, s.fail(InvalidSoap, "malformed XML: element <%s> uses an undeclared namespace prefix", rawName(t.Name))
+	}
+	if err := s.checkAttrs(t); err != nil {
+		return token{}, err
+	}
+	s.open = append(s.open, openElem{raw: t.Name, mark: mark})
+	return token{kind: tStart, name: xml.Name{Space: uri, Local: t.Name.Local}, prefix: t.Name.Space, attr: t.Attr,
+		start: s.base + off, end: s.base + end, mark: mark}, nil
+}
+
+// checkAttrs enforces bound attribute prefixes and unique attribute names
+// (XML 1.0 §3.1, Namespaces in XML §6.3); encoding/xml checks neither.
+func (s *scanner) checkAttrs(t xml.StartElement) error {
+	type key struct{ space, local string }
+	var small [8]key
+	keys := small[:0]
+	var seen map[key]bool
+	if len(t.Attr) > len(small) {
+		seen = make(map[key]bool, len(t.Attr))
+	}
+	for _, a := range t.Attr {
+		var k key
+		switch {
+		case a.Name.Space == "xmlns":
+			k = key{"\x00xmlns:", a.Name.Local}
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			k = key{"\x00xmlns", ""}
+		case a.Name.Space == "":
+			k = key{"", a.Name.Local}
+		default:
+			uri, ok := s.lookup(a.Name.Space, len(s.ns))
+			if !ok {
+				return s.fail(InvalidSoap, "malformed XML: attribute %s of <%s> uses an undeclared namespace prefix", rawName(a.Name), rawName(t.Name))
+			}
+			k = key{uri, a.Name.Local}
+		}
+		dup := false
+		if seen != nil {
+			dup = seen[k]
+			seen[k] = true
+		} else {
+			for _, o := range keys {
+				dup = dup || o == k
+			}
+			keys = append(keys, k)
+		}
+		if dup {
+			return s.fail(InvalidSoap, "malformed XML: duplicate attribute %s on <%s>", rawName(a.Name), rawName(t.Name))
+		}
+	}
+	return nil
+}
+
+// skip consumes the rest of the element whose start tag was just returned.
+func (s *scanner) skip() (end int, err error) {
+	d := len(s.open)
+	for {
+		t, err := s.next()
+		if err != nil {
+			return 0, err
+		}
+		if t.kind == tEnd && len(s.open) < d {
+			return t.end, nil
+		}
+	}
+}
+
+func rawName(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
+// isSpace reports whether b is XML white space only (XML 1.0 §2.3 S).
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILabel(label string) bool {
+	return equalFold(label, "us-ascii") || equalFold(label, "ascii")
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

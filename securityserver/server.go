@@ -1,0 +1,217 @@
+// Package securityserver is an agency's Şlüz security server: the client
+// proxy takes plain X-Road SOAP requests from the agency's information
+// systems, signs them and sends them over mutually authenticated TLS to the
+// provider's security server; the service proxy verifies such requests from
+// peers, checks access rights, calls the provider IS, and signs and returns
+// its answer. Neither re-serialises a message it signs or forwards.
+//
+// One message through the code, in order: clientproxy.go (IS request ->
+// signed transport message) -> serverproxy.go (verify -> access check ->
+// provider IS -> signed response) -> clientproxy.go (verify the response ->
+// IS). trust.go holds certificate checks, stapled OCSP and replay refusal.
+//
+// # Caveats
+//
+// Messages are held in memory up to the configured size limit; SOAP
+// attachments, batch signatures and the REST protocol are not supported yet.
+// The replay window is kept in memory: a restart forgets it (the message log
+// will make it durable).
+package securityserver
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/acl"
+	"github.com/sluz/sluz/securityserver/config"
+)
+
+// Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
+const Version = "7.8.0"
+
+// Files in the data directory.
+const (
+	FileConfCache = "globalconf.xml"
+	FileACL       = "acl.db"
+)
+
+// memberKey is a hosted member's signing key.
+type memberKey struct {
+	key    crypto.Signer
+	cert   *x509.Certificate
+	issuer *x509.Certificate
+}
+
+// Server is a running security server.
+type Server struct {
+	cfg    *config.Config
+	conf   *globalconf.Client
+	acl    *acl.Checker
+	log    *slog.Logger
+	auth   tls.Certificate
+	authIs *x509.Certificate // issuer of the auth certificate
+	sign   map[identifier.Client]*memberKey
+	status *statusCache
+	replay *replayGuard
+
+	peersMu sync.Mutex
+	peers   map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+}
+
+// New loads keys, the configuration anchor and cache, and the access rights.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("dataDir: %w", err)
+	}
+	anchor, err := globalconf.LoadAnchor(cfg.Anchor)
+	if err != nil {
+		return nil, fmt.Errorf("anchor: %w", err)
+	}
+	conf, err := globalconf.NewClient(globalconf.ClientOptions{Anchor: anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
+		Logger: log.With("component", "globalconf")})
+	if err != nil {
+		return nil, err
+	}
+	store, err := acl.Open(filepath.Join(cfg.DataDir, FileACL))
+	if err != nil {
+		return nil, err
+	}
+	checker, err := acl.NewChecker(store)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, conf: conf, acl: checker, log: log, sign: map[identifier.Client]*memberKey{},
+		replay: newReplayGuard(cfg.Limits.ReplayWindow.D()), peers: map[identifier.ServerID]*http.Client{}}
+	s.status = newStatusCache(s.snapshot, log.With("component", "ocsp"))
+
+	s.auth, err = tls.LoadX509KeyPair(cfg.Keys.Auth.Cert, cfg.Keys.Auth.Key)
+	if err != nil {
+		return nil, fmt.Errorf("keys.auth: %w", err)
+	}
+	if len(s.auth.Certificate) < 2 {
+		return nil, fmt.Errorf("keys.auth.cert %s must hold the certificate followed by its issuing CA (as pkiutil issue writes it)", cfg.Keys.Auth.Cert)
+	}
+	if s.authIs, err = x509.ParseCertificate(s.auth.Certificate[1]); err != nil {
+		return nil, fmt.Errorf("keys.auth.cert: %w", err)
+	}
+	s.status.add(s.auth.Leaf, s.authIs)
+	for i, k := range cfg.Keys.Sign {
+		certs, err := pkiutil.ReadCertificates(k.Cert)
+		if err != nil {
+			return nil, fmt.Errorf("keys.sign[%d].cert: %w", i, err)
+		}
+		if len(certs) < 2 {
+			return nil, fmt.Errorf("keys.sign[%d].cert %s must hold the certificate followed by its issuing CA", i, k.Cert)
+		}
+		key, err := pkiutil.ReadPrivateKey(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("keys.sign[%d].key: %w", i, err)
+		}
+		if !pkiutil.KeyMatches(certs[0], key) {
+			return nil, fmt.Errorf("keys.sign[%d]: the key does not belong to the certificate", i)
+		}
+		if m, err := pkiutil.MemberFromSubject(certs[0].Subject); err != nil || m != k.Member.String() {
+			return nil, fmt.Errorf("keys.sign[%d]: certificate subject names %q, not member %s", i, m, k.Member)
+		}
+		s.sign[k.Member] = &memberKey{key: key, cert: certs[0], issuer: certs[1]}
+		s.status.add(certs[0], certs[1])
+	}
+	return s, nil
+}
+
+// snapshot is the current global configuration, or an error once it has
+// expired or before the first download.
+func (s *Server) snapshot() (*globalconf.Snapshot, error) {
+	return s.conf.Current()
+}
+
+// Serve runs the client proxy on clientLn and the service proxy on serverLn
+// until ctx is done. It first tries to download the global configuration.
+func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Start from the newest configuration; the cached copy serves while the
+	// registry is unreachable.
+	if err := s.conf.Refresh(ctx); err != nil {
+		if _, cerr := s.conf.Current(); cerr != nil {
+			s.log.Warn("global configuration not available yet; retrying in the background", "err", err)
+		} else {
+			s.log.Warn("registry unreachable; using the cached global configuration", "err", err)
+		}
+	}
+	go s.conf.Run(ctx)
+	go s.status.run(ctx)
+	go s.replay.run(ctx)
+
+	lim := s.cfg.Limits
+	clientSrv := &http.Server{
+		Handler:           http.HandlerFunc(s.serveClient),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.ReadTimeout.D() + lim.PeerTimeout.D() + lim.ProviderTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serverSrv := &http.Server{
+		Handler:           http.HandlerFunc(s.serveServer),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.ReadTimeout.D() + lim.ProviderTimeout.D() + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	serverTLS := &tls.Config{
+		Certificates: []tls.Certificate{s.auth},
+		MinVersion:   tls.VersionTLS13,
+		// The peer is trusted by its certificate's registration in the
+		// global configuration, checked per request against the message's
+		// client (PR-MESSTRANSP §2 step 5), not by a CA pool alone.
+		ClientAuth: tls.RequireAnyClientCert,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- ignoreClosed(clientSrv.Serve(clientLn)) }()
+	go func() { errc <- ignoreClosed(serverSrv.Serve(tls.NewListener(serverLn, serverTLS))) }()
+	s.log.Info("security server serving", "server", s.cfg.Server.String(), "client_proxy", clientLn.Addr().String(), "service_proxy", serverLn.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	clientSrv.Shutdown(shutdown)
+	serverSrv.Shutdown(shutdown)
+	s.status.client.HTTPClient.CloseIdleConnections()
+	s.peersMu.Lock()
+	for _, c := range s.peers {
+		c.CloseIdleConnections()
+	}
+	s.peersMu.Unlock()
+	return err
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,136 @@
+package signature
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/beevik/etree"
+)
+
+func TestParseXML(t *testing.T) {
+	good := []struct{ name, doc, want string }{
+		{"declaration, BOM and whitespace", "\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n<a/>\n", "<a></a>"},
+		{"references", `<a b="&lt;&amp;&#65;&#x42;&quot;&apos;">&gt;&#13;&#x10000;</a>`, `<a b="&lt;&amp;AB&quot;'">&gt;&#xD;` + "\U00010000" + `</a>`},
+		{"line ends in text", "<a>x\r\ny\rz\n</a>", "<a>x\ny\nz\n</a>"},
+		{"attribute normalisation", "<a b=\"x\ty\r\nz&#10;&#9;\"/>", `<a b="x y z&#xA;&#x9;"></a>`},
+		{"CDATA", "<a><![CDATA[<&>\r\n]]]]></a>", "<a>&lt;&amp;&gt;\n]]</a>"},
+		{"single quotes and spaces", "<a  b = 'x\"' ></a >", `<a b="x&quot;"></a>`},
+		{"non-ASCII names", `<ş:ü xmlns:ş="urn:s" ş:ə="1"/>`, `<ş:ü xmlns:ş="urn:s" ş:ə="1"></ş:ü>`},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := parseXML([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(canonicalize(nil, doc.Root(), false)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	bad := map[string]string{
+		"empty":                    "",
+		"only whitespace":          " \n",
+		"text before":              "x<a/>",
+		"text after":               "<a/>x",
+		"two roots":                "<a/><b/>",
+		"comment":                  "<a><!-- c --></a>",
+		"comment outside":          "<a/><!-- c -->",
+		"processing instruction":   "<a><?pi x?></a>",
+		"late declaration":         " <?xml version=\"1.0\"?><a/>",
+		"declaration w/o version":  "<?xml encoding=\"UTF-8\"?><a/>",
+		"Latin-1 declaration":      "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>",
+		"DOCTYPE":                  "<!DOCTYPE a><a/>",
+		"unclosed":                 "<a>",
+		"unclosed start tag":       "<a b='1'",
+		"mismatched end":           "<a></b>",
+		"mismatched prefix":        "<p:a xmlns:p='u'></q:a>",
+		"unknown entity":           "<a>&nbsp;</a>",
+		"bare ampersand":           "<a>a & b</a>",
+		"invalid char reference":   "<a>&#0;</a>",
+		"surrogate reference":      "<a>&#xD800;</a>",
+		"upper-case X reference":   "<a>&#X41;</a>",
+		"control character":        "<a>\x01</a>",
+		"non-character":            "<a>\uFFFE</a>",
+		"]]> in text":              "<a>]]></a>",
+		"< in attribute":           "<a b='<'/>",
+		"unquoted attribute":       "<a b=1/>",
+		"attribute without value":  "<a b/>",
+		"attributes run together":  "<a b='1'c='2'/>",
+		"name starting with digit": "<1a/>",
+		"two colons":               "<a:b:c/>",
+		"empty prefix":             "<:a/>",
+		"unclosed CDATA":           "<a><![CDATA[x</a>",
+		"stray slash":              "<a / >",
+		"too deep":                 strings.Repeat("<a>", maxDepth+1) + strings.Repeat("</a>", maxDepth+1),
+	}
+	for name, doc := range bad {
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseXML([]byte(doc)); !errors.Is(err, ErrMalformed) {
+				t.Errorf("err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// FuzzParseXML compares parseXML with encoding/xml (through etree): what
+// parseXML accepts, encoding/xml must accept too and read as the same tree
+// (attribute values compared with whitespace as spaces, since encoding/xml
+// does not normalise them).
+func FuzzParseXML(f *testing.F) {
+	for _, name := range []string{"sign-0/sign-0.xml", "non-batch-sig/signatures.xml"} {
+		f.Add(readFixture(f, name))
+	}
+	f.Add([]byte("<a b=\"x\ty&#10;\">t&amp;<![CDATA[c]]><c/>\r\n</a>"))
+	f.Add([]byte(`<?xml version="1.0"?><p:a xmlns:p="u" p:b='1'><p:c>&#x20AC;</p:c></p:a>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return
+		}
+		ours, err := parseXML(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error without ErrMalformed: %v", err)
+			}
+			return
+		}
+		theirs := etree.NewDocument()
+		theirs.ReadSettings.PreserveDuplicateAttrs = true
+		if err := theirs.ReadFromBytes(data); err != nil {
+			t.Fatalf("parseXML accepted what encoding/xml refuses (%v): %q", err, data)
+		}
+		if a, b := treeString(ours.Root()), treeString(theirs.Root()); a != b {
+			t.Fatalf("trees differ for %q:\nours   %s\ntheirs %s", data, a, b)
+		}
+	})
+}
+
+// treeString writes el's names, attributes and text unambiguously.
+func treeString(el *etree.Element) string {
+	var b strings.Builder
+	var walk func(*etree.Element)
+	walk = func(e *etree.Element) {
+		b.WriteString("<" + e.Space + "|" + e.Tag)
+		for _, a := range e.Attr {
+			v := strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(a.Value)
+			b.WriteString(" " + a.Space + "|" + a.Key + "=" + v)
+		}
+		b.WriteString(">")
+		var text strings.Builder
+		for _, c := range e.Child {
+			switch c := c.(type) {
+			case *etree.CharData:
+				text.WriteString(c.Data)
+			case *etree.Element:
+				b.WriteString(text.String())
+				text.Reset()
+				walk(c)
+			}
+		}
+		b.WriteString(text.String() + "</>")
+	}
+	walk(el)
+	return b.String()
+}
