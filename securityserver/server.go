@@ -67,15 +67,34 @@ type Server struct {
 	sign   map[identifier.Client]*memberKey
 	status *statusCache
 	replay *replayGuard
+	// clientTLS, when the configuration asks for it, serves the client
+	// proxy over HTTPS and admits only IS certificates of its client CAs.
+	clientTLS *tls.Config
 
 	peersMu sync.Mutex
 	peers   map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
 }
 
+// Option adjusts New.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock makes the server judge the global configuration's expiry by
+// now instead of the system clock (tests, and checking a deployment's
+// behaviour at a future date).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
 // New loads keys, the configuration anchor and cache, and the access rights.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataDir: %w", err)
@@ -85,7 +104,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("anchor: %w", err)
 	}
 	conf, err := globalconf.NewClient(globalconf.ClientOptions{Anchor: anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
-		Logger: log.With("component", "globalconf")})
+		Now: o.now, Logger: log.With("component", "globalconf")})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +131,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("keys.auth.cert: %w", err)
 	}
 	s.status.add(s.auth.Leaf, s.authIs)
+	if t := cfg.ClientProxy.TLS; t != nil {
+		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("clientProxy.tls: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for i, f := range t.ClientCAs {
+			certs, err := pkiutil.ReadCertificates(f)
+			if err != nil {
+				return nil, fmt.Errorf("clientProxy.tls.clientCAs[%d]: %w", i, err)
+			}
+			for _, c := range certs {
+				pool.AddCert(c)
+			}
+		}
+		s.clientTLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	for i, k := range cfg.Keys.Sign {
 		certs, err := pkiutil.ReadCertificates(k.Cert)
 		if err != nil {
@@ -188,6 +224,9 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		ClientAuth: tls.RequireAnyClientCert,
 	}
 	errc := make(chan error, 2)
+	if s.clientTLS != nil {
+		clientLn = tls.NewListener(clientLn, s.clientTLS)
+	}
 	go func() { errc <- ignoreClosed(clientSrv.Serve(clientLn)) }()
 	go func() { errc <- ignoreClosed(serverSrv.Serve(tls.NewListener(serverLn, serverTLS))) }()
 	s.log.Info("security server serving", "server", s.cfg.Server.String(), "client_proxy", clientLn.Addr().String(), "service_proxy", serverLn.Addr().String())
