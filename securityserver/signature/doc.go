@@ -33,7 +33,8 @@
 // the namespaces they inherit from the root, or Exclusive C14N where the
 // signer chose it.
 // SHA-512 is used throughout; ECDSA keys sign with ecdsa-sha512 as X-Road
-// does, RSA keys with rsa-sha512.
+// does, RSA keys with rsa-sha512. Sign and Verify are safe for concurrent
+// use.
 //
 // # Caveats
 //

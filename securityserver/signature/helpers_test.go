@@ -46,18 +46,14 @@ func TestMain(m *testing.M) {
 // (RSA key generation is slow).
 func getPKI(t testing.TB, kt pkiutil.KeyType) *testPKI {
 	t.Helper()
-	pkiOnce[kt].Do(func() { pkis[kt], pkiErrs[kt] = newPKI(filepath.Join(pkiDir, string(kt))) })
+	pkiOnce[kt].Do(func() { pkis[kt], pkiErrs[kt] = newPKI(filepath.Join(pkiDir, string(kt)), kt) })
 	if pkiErrs[kt] != nil {
 		t.Fatal(pkiErrs[kt])
 	}
 	return pkis[kt]
 }
 
-func newPKI(dir string) (*testPKI, error) {
-	kt := pkiutil.KeyECDSAP256
-	if filepath.Base(dir) == string(pkiutil.KeyRSA2048) {
-		kt = pkiutil.KeyRSA2048
-	}
+func newPKI(dir string, kt pkiutil.KeyType) (*testPKI, error) {
 	ca, err := pkiutil.Init(pkiutil.InitOptions{Dir: dir, KeyType: kt})
 	if err != nil {
 		return nil, err

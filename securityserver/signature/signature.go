@@ -108,11 +108,11 @@ const (
 	policyDescription = "Profile for High Performance Digital Signatures (version 1.2)"
 	policyDigest      = "BuO0EDNfkxSVlUbxCzmQPzX1AUF1/xx9ytWHk3/6SAOePxQiniEfDYk+90QeYb3lWpV3Izhuz9fKaYyE+lTcXw=="
 	policySPURI       = "https://repo.cyber.ee/dsig-profile-1.2.pdf"
-
-	// MessageURI is the name X-Road gives the signed SOAP message (or REST
-	// header part).
-	MessageURI = "/message.xml"
 )
+
+// MessageURI is the name X-Road gives the signed SOAP message (or REST
+// header part) in the signature and in ASiC containers.
+const MessageURI = "/message.xml"
 
 // digestMethods are the DigestMethod algorithms Verify accepts. X-Road
 // writes SHA-512 unless configured otherwise; SHA-1 and SHA-224 are refused.

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/sluz/sluz/internal/c14n"
 	"math/big"
 	"slices"
 	"strings"
@@ -131,14 +132,14 @@ func isXMLSpace(s string) bool {
 // parseXML already refuses comments, processing instructions and
 // directives; the checker refuses them too, for trees parsed otherwise.
 type checker struct {
-	scope []binding
+	scope []c14n.Binding
 	ids   []string
 }
 
 func (c *checker) check(el *etree.Element) error {
 	mark := len(c.scope)
 	for _, a := range el.Attr {
-		p, ok := nsDecl(a)
+		p, ok := c14n.NSDecl(a)
 		if !ok {
 			continue
 		}
@@ -147,22 +148,22 @@ func (c *checker) check(el *etree.Element) error {
 			return malformed("<%s> declares the reserved prefix %s", el.FullTag(), p)
 		case p != "" && a.Value == "":
 			return malformed("<%s> undeclares prefix %s, which XML 1.0 does not allow", el.FullTag(), p)
-		case hasPrefix(c.scope[mark:], p):
+		case c14n.HasPrefix(c.scope[mark:], p):
 			return malformed("<%s> declares prefix %q twice", el.FullTag(), p)
 		}
-		c.scope = append(c.scope, binding{p, a.Value})
+		c.scope = append(c.scope, c14n.Binding{Prefix: p, URI: a.Value})
 	}
 	switch el.Space {
 	case "":
 	case "xml", "xmlns":
 		return malformed("element <%s> uses a reserved prefix", el.FullTag())
 	default:
-		if _, ok := lookup(c.scope, el.Space); !ok {
+		if _, ok := c14n.Lookup(c.scope, el.Space); !ok {
 			return malformed("element <%s> uses the undeclared prefix %s", el.FullTag(), el.Space)
 		}
 	}
 	for i, a := range el.Attr {
-		if _, ok := nsDecl(a); ok {
+		if _, ok := c14n.NSDecl(a); ok {
 			continue
 		}
 		uri, err := c.attrURI(el, a)
@@ -170,7 +171,7 @@ func (c *checker) check(el *etree.Element) error {
 			return err
 		}
 		for _, b := range el.Attr[:i] {
-			if _, ok := nsDecl(b); ok || b.Key != a.Key {
+			if _, ok := c14n.NSDecl(b); ok || b.Key != a.Key {
 				continue
 			}
 			if buri, _ := c.attrURI(el, b); buri == uri {
@@ -222,7 +223,7 @@ func (c *checker) attrURI(el *etree.Element, a etree.Attr) (string, error) {
 	case "xml":
 		return "", malformed("<%s> has the attribute %s; xml:* attributes are not accepted", el.FullTag(), a.FullKey())
 	}
-	uri, ok := lookup(c.scope, a.Space)
+	uri, ok := c14n.Lookup(c.scope, a.Space)
 	if !ok {
 		return "", malformed("attribute %s of <%s> uses an undeclared prefix", a.FullKey(), el.FullTag())
 	}
@@ -270,7 +271,7 @@ func attr(el *etree.Element, key string) (string, bool) {
 // onlyAttrs refuses attributes other than the unprefixed ones allowed.
 func onlyAttrs(el *etree.Element, allowed ...string) error {
 	for _, a := range el.Attr {
-		if _, ok := nsDecl(a); ok {
+		if _, ok := c14n.NSDecl(a); ok {
 			continue
 		}
 		if a.Space != "" || !slices.Contains(allowed, a.Key) {

@@ -25,7 +25,9 @@ import (
 // Namespace rules are the checker's. data must be valid UTF-8.
 func parseXML(data []byte) (*etree.Document, error) {
 	p := xmlParser{data: data}
-	p.pos = len(data) - len(bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF")))
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		p.pos = 3 // a UTF-8 byte order mark
+	}
 	if bytes.HasPrefix(data[p.pos:], []byte("<?xml")) && len(data) > p.pos+5 && isSpaceByte(data[p.pos+5]) {
 		end := bytes.Index(data[p.pos:], []byte("?>"))
 		if end < 0 {
