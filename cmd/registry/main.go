@@ -299,22 +299,9 @@ func runMember(e *cli.Env, args []string) error {
 			}
 			return c.change(connect, http.MethodPost, "/api/v1/members", store.AddMember{ID: m, Name: *name}, "member "+m.String()+" added")
 		},
-		"list": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			var members []store.Member
-			if err := c.get(connect, "/api/v1/members", &members); err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tNAME\tSUBSYSTEMS")
-			for _, m := range members {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.ID, m.Name, strings.Join(m.Subsystems, ","))
-			}
-			return tw.Flush()
-		},
+		"list": listVerb(c, "/api/v1/members", "MEMBER\tNAME\tSUBSYSTEMS", func(m store.Member) []any {
+			return []any{m.ID, m.Name, strings.Join(m.Subsystems, ",")}
+		}),
 		"show": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			id := fs.String("id", "", "member identifier")
@@ -427,28 +414,46 @@ func runServer(e *cli.Env, args []string) error {
 				what := map[bool]string{false: " now hosts ", true: " no longer hosts "}[remove]
 				return store.AddServerClient{Server: s, Client: cl}, s.String() + what + cl.String(), err
 			}),
-		"list": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			var servers []store.Server
-			if err := c.get(connect, "/api/v1/servers", &servers); err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVER\tADDRESS\tAPPROVED\tCLIENTS")
-			for _, s := range servers {
-				var cls []string
-				for _, cl := range s.Clients {
-					cls = append(cls, cl.String())
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", s.ID, s.Address, s.Approved, strings.Join(cls, ","))
-			}
-			return tw.Flush()
-		},
+		"list": listVerb(c, "/api/v1/servers", "SERVER\tADDRESS\tAPPROVED\tCLIENTS", func(s store.Server) []any {
+			return []any{s.ID, s.Address, s.Approved, joinClients(s.Clients)}
+		}),
 		"remove": removeVerb(c, "security server", "/api/v1/servers/"),
 	})
+}
+
+// listVerb is "NOUN list": GET path and print one table row per item.
+func listVerb[T any](c op, path, header string, row func(T) []any) func(*flag.FlagSet, []string) error {
+	return func(fs *flag.FlagSet, args []string) error {
+		connect := clientFlags(fs)
+		if err := cli.Parse(fs, args); err != nil {
+			return err
+		}
+		var items []T
+		if err := c.get(connect, path, &items); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, it := range items {
+			cells := row(it)
+			for i, v := range cells {
+				sep := "\t"
+				if i == len(cells)-1 {
+					sep = "\n"
+				}
+				fmt.Fprintf(tw, "%v%s", v, sep)
+			}
+		}
+		return tw.Flush()
+	}
+}
+
+func joinClients(cs []identifier.Client) string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // clientVerb adds a client to (or with --remove, removes it from) the server
@@ -547,26 +552,9 @@ func runGroup(e *cli.Env, args []string) error {
 				what := map[bool]string{false: " added to ", true: " removed from "}[remove]
 				return store.AddGroupMember{Group: g, Client: cl}, cl.String() + what + g.String(), err
 			}),
-		"list": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			var groups []store.Group
-			if err := c.get(connect, "/api/v1/groups", &groups); err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GROUP\tDESCRIPTION\tMEMBERS")
-			for _, g := range groups {
-				var ms []string
-				for _, m := range g.Members {
-					ms = append(ms, m.String())
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", g.ID, g.Description, strings.Join(ms, ","))
-			}
-			return tw.Flush()
-		},
+		"list": listVerb(c, "/api/v1/groups", "GROUP\tDESCRIPTION\tMEMBERS", func(g store.Group) []any {
+			return []any{g.ID, g.Description, joinClients(g.Members)}
+		}),
 		"remove": removeVerb(c, "global group", "/api/v1/groups/"),
 	})
 }
