@@ -3,7 +3,9 @@ module github.com/sluz/sluz
 go 1.26.0
 
 require (
+	github.com/ThalesGroup/crypto11 v1.6.2
 	github.com/beevik/etree v1.8.1
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/russellhaering/goxmldsig v1.6.1
 	go.etcd.io/bbolt v1.5.0
 	go.yaml.in/yaml/v3 v3.0.6
@@ -12,5 +14,7 @@ require (
 
 require (
 	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/thales-e-security/pool v0.0.2 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )

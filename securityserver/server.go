@@ -25,6 +25,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,7 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/keys"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -58,15 +60,17 @@ type memberKey struct {
 
 // Server is a running security server.
 type Server struct {
-	cfg    *config.Config
-	conf   *globalconf.Client
-	acl    *acl.Checker
-	log    *slog.Logger
-	auth   tls.Certificate
-	authIs *x509.Certificate // issuer of the auth certificate
-	sign   map[identifier.Client]*memberKey
-	status *statusCache
-	replay *replayGuard
+	cfg     *config.Config
+	conf    *globalconf.Client
+	acl     *acl.Checker
+	log     *slog.Logger
+	auth    tls.Certificate
+	authIs  *x509.Certificate // issuer of the auth certificate
+	sign    map[identifier.Client]*memberKey
+	status  *statusCache
+	replay  *replayGuard
+	closers []io.Closer // key handles (PKCS#11 sessions)
+
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
 	clientTLS *tls.Config
@@ -156,13 +160,12 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		if len(certs) < 2 {
 			return nil, fmt.Errorf("keys.sign[%d].cert %s must hold the certificate followed by its issuing CA", i, k.Cert)
 		}
-		key, err := pkiutil.ReadPrivateKey(k.Key)
+		key, closer, err := keys.Open(k.KeySpec(), certs[0])
 		if err != nil {
-			return nil, fmt.Errorf("keys.sign[%d].key: %w", i, err)
+			s.Close()
+			return nil, fmt.Errorf("keys.sign[%d]: %w", i, err)
 		}
-		if !pkiutil.KeyMatches(certs[0], key) {
-			return nil, fmt.Errorf("keys.sign[%d]: the key does not belong to the certificate", i)
-		}
+		s.closers = append(s.closers, closer)
 		if m, err := pkiutil.MemberFromSubject(certs[0].Subject); err != nil || m != k.Member.String() {
 			return nil, fmt.Errorf("keys.sign[%d]: certificate subject names %q, not member %s", i, m, k.Member)
 		}
@@ -253,4 +256,14 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// Close releases the keys (PKCS#11 sessions). Call it after Serve returns.
+func (s *Server) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
 }

@@ -68,6 +68,7 @@ func runServe(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	clientLn, err := net.Listen("tcp", cfg.ClientProxy.Listen)
 	if err != nil {
 		return fmt.Errorf("clientProxy.listen: %w", err)

@@ -337,5 +337,10 @@ func (f *Federation) Close() error {
 	if f.Registry != nil {
 		errs = append(errs, f.Registry.Close())
 	}
+	for _, a := range f.Agencies {
+		if a.Server != nil {
+			errs = append(errs, a.Server.Close())
+		}
+	}
 	return errors.Join(errs...)
 }

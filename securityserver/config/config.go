@@ -23,6 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/keys"
 )
 
 // Config is one security server.
@@ -59,11 +60,16 @@ type Keys struct {
 	Sign []SignKey `yaml:"sign"`
 }
 
-// KeyPair is a PEM certificate (with its chain after it) and private key.
+// KeyPair is a PEM certificate (with its chain after it) and its private
+// key: a PEM file (key) or, for signing keys, a PKCS#11 token (pkcs11).
 type KeyPair struct {
-	Cert string `yaml:"cert"`
-	Key  string `yaml:"key"`
+	Cert   string       `yaml:"cert"`
+	Key    string       `yaml:"key"`
+	PKCS11 *keys.PKCS11 `yaml:"pkcs11,omitempty"`
 }
+
+// KeySpec says where the private key is.
+func (k KeyPair) KeySpec() keys.Spec { return keys.Spec{File: k.Key, PKCS11: k.PKCS11} }
 
 // SignKey is the signing key of one hosted member.
 type SignKey struct {
@@ -177,7 +183,14 @@ func (c *Config) Provision() error {
 	c.Anchor, c.DataDir = c.resolve(c.Anchor), c.resolve(c.DataDir)
 	c.Keys.Auth.Cert, c.Keys.Auth.Key = c.resolve(c.Keys.Auth.Cert), c.resolve(c.Keys.Auth.Key)
 	for i := range c.Keys.Sign {
-		c.Keys.Sign[i].Cert, c.Keys.Sign[i].Key = c.resolve(c.Keys.Sign[i].Cert), c.resolve(c.Keys.Sign[i].Key)
+		k := &c.Keys.Sign[i]
+		k.Cert, k.Key = c.resolve(k.Cert), c.resolve(k.Key)
+		if p := k.PKCS11; p != nil {
+			p.PINFile = c.resolve(p.PINFile)
+			if strings.ContainsRune(p.Module, filepath.Separator) {
+				p.Module = c.resolve(p.Module)
+			}
+		}
 	}
 	if t := c.ClientProxy.TLS; t != nil {
 		t.Cert, t.Key = c.resolve(t.Cert), c.resolve(t.Key)
@@ -223,7 +236,12 @@ func (c *Config) validate() error {
 			add("%s.member %s has two signing keys", field, k.Member)
 		}
 		seen[k.Member] = true
-		files[field+".cert"], files[field+".key"] = k.Cert, k.Key
+		files[field+".cert"] = k.Cert
+		if err := k.KeySpec().Validate(); err != nil {
+			add("%s: %v", field, err)
+		} else if k.PKCS11 == nil {
+			files[field+".key"] = k.Key
+		}
 	}
 	if c.Server != (identifier.ServerID{}) && !seen[c.Server.Owner] {
 		add("keys.sign has no key for the owner member %s", c.Server.Owner)

@@ -73,6 +73,12 @@ func TestErrorsNameTheField(t *testing.T) {
 		}, "not provided by a member this server signs for"},
 		{func(s string) string { return strings.Replace(s, "member: AZ/GOV/DIN", "member: AZ/GOV/EMDK", 1) }, "no key for the owner member AZ/GOV/DIN"},
 		{func(s string) string { return strings.Replace(s, "logFormat: text", "logFormat: xml", 1) }, `logFormat "xml"`},
+		{func(s string) string {
+			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
+		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty"},
+		{func(s string) string {
+			return strings.Replace(s, "key: ../state/DIN/sign.key", "key: ../state/DIN/sign.key\n      pkcs11: {module: m.so, tokenLabel: t, pin: '1', keyLabel: x}", 1)
+		}, "keys.sign[0]:"},
 	}
 	for _, tc := range cases {
 		p := filepath.Join(dir, "edited.yaml")

@@ -1,0 +1,109 @@
+package messagelog
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Problem is one record that fails a check.
+type Problem struct {
+	Seq    uint64
+	Reason string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("record %d: %s", p.Seq, p.Reason) }
+
+// CheckResult summarises a chain check.
+type CheckResult struct {
+	Records  int
+	FirstSeq uint64
+	LastSeq  uint64
+	Head     []byte
+	Problems []Problem
+}
+
+// OK reports whether no problem was found.
+func (c *CheckResult) OK() bool { return len(c.Problems) == 0 }
+
+// Check verifies the whole chain of the open log: consecutive sequence
+// numbers, each record's PrevHash equal to the previous record's hash, each
+// logged body matching its digest, and the stored head matching the last
+// record. It does not verify signatures (the auditor does).
+func (l *Log) Check() (*CheckResult, error) {
+	var res *CheckResult
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		res, err = check(tx)
+		return err
+	})
+	return res, err
+}
+
+// CheckFile checks a log file that no server has open.
+func CheckFile(path string) (*CheckResult, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("message log %s: %w (is the server still running? check a Backup copy instead)", path, err)
+	}
+	defer db.Close()
+	var res *CheckResult
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		res, err = check(tx)
+		return err
+	})
+	return res, err
+}
+
+func check(tx *bolt.Tx) (*CheckResult, error) {
+	res := &CheckResult{}
+	b := tx.Bucket(bucketRecords)
+	meta := tx.Bucket(bucketMeta)
+	if b == nil || meta == nil {
+		return nil, fmt.Errorf("%w: not a message log (buckets missing)", ErrCorrupt)
+	}
+	var prevHash []byte
+	var prevSeq uint64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		keySeq := binary.BigEndian.Uint64(k)
+		r, err := Decode(v)
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{keySeq, err.Error()})
+			prevHash, prevSeq = Hash(v), keySeq
+			continue
+		}
+		if res.Records == 0 {
+			res.FirstSeq = keySeq
+		}
+		res.Records++
+		switch {
+		case r.Seq != keySeq:
+			res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("stored under sequence %d but says it is %d (moved)", keySeq, r.Seq)})
+		case prevHash != nil && keySeq != prevSeq+1:
+			res.Problems = append(res.Problems, Problem{prevSeq + 1, fmt.Sprintf("missing (the log jumps from %d to %d)", prevSeq, keySeq)})
+		case prevHash != nil && !bytes.Equal(r.PrevHash, prevHash):
+			res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("does not chain to record %d (changed, removed or reordered records before it)", prevSeq)})
+		case prevHash == nil && keySeq == 1 && !bytes.Equal(r.PrevHash, make([]byte, 32)):
+			res.Problems = append(res.Problems, Problem{keySeq, "the first record does not start the chain"})
+		}
+		if r.Message != nil {
+			if sum := sha512.Sum512(r.Message); !bytes.Equal(sum[:], r.MessageDigest) {
+				res.Problems = append(res.Problems, Problem{keySeq, "the logged message does not match its digest (changed)"})
+			}
+		}
+		prevHash, prevSeq = Hash(v), keySeq
+	}
+	res.LastSeq, res.Head = prevSeq, prevHash
+	if h := meta.Get(keyHead); h != nil && res.Records > 0 {
+		if len(h) != 40 || binary.BigEndian.Uint64(h) != prevSeq || !bytes.Equal(h[8:], prevHash) {
+			res.Problems = append(res.Problems, Problem{prevSeq, "the log's recorded head does not match its last record (records removed or changed at the end)"})
+		}
+	}
+	return res, nil
+}
