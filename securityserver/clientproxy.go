@@ -15,6 +15,7 @@ import (
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
 )
@@ -54,6 +55,8 @@ type answer struct {
 	body        []byte
 	contentType string
 	origType    string // service proxy: the provider IS's Content-Type (x-original-content-type)
+	soap        []byte // the signed SOAP message and its signature, for the message log
+	signature   []byte
 }
 
 func asFault(err error, code string) *message.Fault {
@@ -125,7 +128,16 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		return nil, cpFault(message.NetworkError, "cannot reach the provider's security server: %v", errors.Join(errs...))
 	}
 	defer resp.Body.Close()
-	return s.readResponse(snap, req, resp)
+	ans, f := s.readResponse(snap, req, resp)
+	if f != nil {
+		return nil, f
+	}
+	if f := s.appendLog(ctx, clientProxy,
+		s.record(messagelog.ClientSide, req, requestID, h.Client, logged{messagelog.Request, req.Raw, sig, req.ContentType}),
+		s.record(messagelog.ClientSide, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.contentType})); f != nil {
+		return nil, f
+	}
+	return ans, nil
 }
 
 func filterServers(servers []globalconf.ServerAddress, want identifier.ServerID) []globalconf.ServerAddress {
@@ -278,7 +290,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 	if ct == "" {
 		ct = tr.SOAPType
 	}
-	return &answer{body: tr.SOAP, contentType: ct}, nil
+	return &answer{body: tr.SOAP, contentType: ct, soap: tr.SOAP, signature: tr.Signature}, nil
 }
 
 // checkSignature verifies a signed message: the XAdES signature over the

@@ -22,6 +22,12 @@ import (
 // proxy address.
 func startExtra(t *testing.T, e *e2eEnv, edit func(*config.Config), opts ...securityserver.Option) string {
 	t.Helper()
+	return startExtraServer(t, e, edit, nil, opts...)
+}
+
+// startExtraServer is startExtra that also hands back the server.
+func startExtraServer(t *testing.T, e *e2eEnv, edit func(*config.Config), out **securityserver.Server, opts ...securityserver.Option) string {
+	t.Helper()
 	src := e.agency("EMDK").Config
 	cfg := *src
 	cfg.DataDir = filepath.Join(t.TempDir(), "ss") // its own configuration cache and access rights
@@ -32,6 +38,9 @@ func startExtra(t *testing.T, e *e2eEnv, edit func(*config.Config), opts ...secu
 	srv, err := securityserver.New(&cfg, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out != nil {
+		*out = srv
 	}
 	clientLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,6 +56,7 @@ func startExtra(t *testing.T, e *e2eEnv, edit func(*config.Config), opts ...secu
 	t.Cleanup(func() {
 		cancel()
 		<-done
+		srv.Close()
 	})
 	return clientLn.Addr().String()
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/keys"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -70,6 +71,7 @@ type Server struct {
 	status  *statusCache
 	replay  *replayGuard
 	closers []io.Closer // key handles (PKCS#11 sessions)
+	mlog    *messagelog.Log
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -172,6 +174,11 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		s.sign[k.Member] = &memberKey{key: key, cert: certs[0], issuer: certs[1]}
 		s.status.add(certs[0], certs[1])
 	}
+	// Last: the log holds its file's lock until Close.
+	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{}); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -258,12 +265,17 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// Close releases the keys (PKCS#11 sessions). Call it after Serve returns.
+// Close releases the keys (PKCS#11 sessions) and closes the message log.
+// Call it after Serve returns.
 func (s *Server) Close() error {
 	var errs []error
 	for _, c := range s.closers {
 		errs = append(errs, c.Close())
 	}
 	s.closers = nil
+	if s.mlog != nil {
+		errs = append(errs, s.mlog.Close())
+		s.mlog = nil
+	}
 	return errors.Join(errs...)
 }

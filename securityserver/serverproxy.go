@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
 )
@@ -101,12 +102,25 @@ func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fau
 	if f != nil {
 		return req, nil, f
 	}
+	requestID := r.Header.Get(transport.HeaderRequestID)
+	provider := h.Service.Provider
+	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType})); f != nil {
+		return req, nil, f
+	}
 	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction))
 	if f != nil {
 		return req, nil, f
 	}
 	resp, f := signResponse(signer, body, ct)
-	return req, resp, f
+	if f != nil {
+		return req, nil, f
+	}
+	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+		logged{messagelog.Response, resp.soap, resp.signature, ct})); f != nil {
+		return req, nil, f
+	}
+	return req, resp, nil
 }
 
 // responseSigner is the provider member's signer with a fresh OCSP response.
@@ -185,5 +199,5 @@ func signResponse(signer *signature.Signer, body []byte, ct string) (*answer, *m
 	if err != nil {
 		return nil, spFault(message.InternalError, "encoding the response: %v", err)
 	}
-	return &answer{body: out, contentType: tm.ContentType, origType: ct}, nil
+	return &answer{body: out, contentType: tm.ContentType, origType: ct, soap: body, signature: sig}, nil
 }

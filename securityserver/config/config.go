@@ -46,6 +46,8 @@ type Config struct {
 	// Services maps the services this server provides to the local IS
 	// endpoints that implement them.
 	Services []Service `yaml:"services"`
+	// MessageLog says what the message log keeps.
+	MessageLog MessageLog `yaml:"messageLog"`
 	// Limits bound what one message may cost.
 	Limits Limits `yaml:"limits"`
 	// LogFormat is text (default) or json.
@@ -106,6 +108,17 @@ type Service struct {
 	URL string `yaml:"url"`
 	// Timeout for the IS to answer; default Limits.ProviderTimeout.
 	Timeout Duration `yaml:"timeout"`
+}
+
+// MessageLog configures the message log (dataDir/messagelog.db).
+type MessageLog struct {
+	// Bodies: log message bodies (default true); false keeps only their
+	// SHA-512 digests, which the signatures still verify against.
+	Bodies *bool `yaml:"bodies"`
+	// DigestOnly lists local subsystems (clients on the client side,
+	// providers on the service side) whose messages are logged as digests
+	// only, whatever Bodies says.
+	DigestOnly []identifier.Client `yaml:"digestOnly"`
 }
 
 // Limits bound the cost of one message.
