@@ -27,9 +27,14 @@ import (
 // Agency is one sample member with its running security server.
 type Agency struct {
 	Member
-	ClientURL string // where its IS sends X-Road requests
-	Server    *securityserver.Server
-	Config    *config.Config
+	ClientURL  string                 // where its IS sends X-Road requests
+	Server     *securityserver.Server // nil when External
+	Config     *config.Config
+	ConfigFile string // the configuration written for it in the state directory
+	// External: the federation prepares this agency's server (configuration,
+	// access rights, registration) but leaves running it to another process,
+	// e.g. `securityserver serve --config ConfigFile` in a crash test.
+	External bool
 
 	clientLn, serverLn net.Listener
 }
@@ -83,6 +88,14 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 			}
 		}
 	}
+	if a.External {
+		// Another process will run this server on the same addresses.
+		a.clientLn.Close()
+		a.serverLn.Close()
+		a.ConfigFile = path
+		return nil
+	}
+	a.ConfigFile = path
 	if a.Server, err = securityserver.New(a.Config, log.With("component", "securityserver", "server", a.Config.Server.String())); err != nil {
 		return fmt.Errorf("localfed: %s security server: %w", a.Code, err)
 	}

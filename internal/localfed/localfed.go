@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,10 @@ type Options struct {
 	PublishAddr string // global configuration, default registry.DefaultPublishListen
 	ISAddr      string // the sample provider information systems, default 127.0.0.1:9000
 	// AnyPorts binds every listener to a free loopback port (tests).
-	AnyPorts     bool
+	AnyPorts bool
+	// External names agencies (by code) whose security server another
+	// process runs; see Agency.External.
+	External     []string
 	Log          *slog.Logger
 	ConfInterval time.Duration // how often the configuration client refreshes; default 10 s
 }
@@ -197,7 +201,7 @@ func Start(opts Options) (f *Federation, err error) {
 	f.ISURL = "http://" + lns[4].Addr().String()
 	for i, m := range Members {
 		f.Agencies = append(f.Agencies, &Agency{Member: m, clientLn: lns[5+2*i], serverLn: lns[6+2*i],
-			ClientURL: "http://" + lns[5+2*i].Addr().String() + "/"})
+			ClientURL: "http://" + lns[5+2*i].Addr().String() + "/", External: slices.Contains(opts.External, m.Code)})
 	}
 
 	if f.svc, err = pkiutil.NewServices(ca, opts.Log.With("component", "pki")); err != nil {

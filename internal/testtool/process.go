@@ -102,3 +102,15 @@ func (p *Process) Stop(t testing.TB) {
 		t.Fatalf("process did not stop on interrupt:\n%s", p.Log())
 	}
 }
+
+// Kill ends the process at once (SIGKILL), as a crash or power loss would
+// for the process, and waits for it.
+func (p *Process) Kill(t testing.TB) {
+	t.Helper()
+	p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("killed process did not exit")
+	}
+}
