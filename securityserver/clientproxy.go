@@ -78,6 +78,9 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	if err != nil {
 		return nil, cpFault(message.OutdatedGlobalConf, "this security server has no valid global configuration: %v", err)
 	}
+	if f := s.ts.refusal(clientProxy); f != nil {
+		return nil, f
+	}
 	h := req.Header
 	if !snap.IsClient(h.Client) {
 		return nil, cpFault(message.UnknownMember, "client %s is not registered in the global configuration", h.Client)

@@ -72,6 +72,7 @@ type Server struct {
 	replay  *replayGuard
 	closers []io.Closer // key handles (PKCS#11 sessions)
 	mlog    *messagelog.Log
+	ts      *timestamper
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -179,6 +180,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		s.Close()
 		return nil, err
 	}
+	s.ts = newTimestamper(s.mlog, s.snapshot, cfg.Timestamping.Interval.D(), cfg.Timestamping.Grace.D(), cfg.Timestamping.MaxBatch, log.With("component", "timestamper"))
+	if o.now != nil {
+		s.ts.now = o.now
+	}
 	return s, nil
 }
 
@@ -205,6 +210,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	go s.conf.Run(ctx)
 	go s.status.run(ctx)
 	go s.replay.run(ctx)
+	go s.ts.run(ctx)
 
 	lim := s.cfg.Limits
 	clientSrv := &http.Server{

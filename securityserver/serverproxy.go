@@ -50,6 +50,9 @@ func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fau
 	if err != nil {
 		return nil, nil, spFault(message.OutdatedGlobalConf, "this security server has no valid global configuration: %v", err)
 	}
+	if f := s.ts.refusal(serverProxy); f != nil {
+		return nil, nil, f
+	}
 	if alg := r.Header.Get(transport.HeaderHashAlgorithm); alg != transport.HashAlgorithm {
 		return nil, nil, spFault(message.InvalidMessage, "x-hash-algorithm %q is not supported: use %s", alg, transport.HashAlgorithm)
 	}

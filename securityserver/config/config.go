@@ -48,6 +48,8 @@ type Config struct {
 	Services []Service `yaml:"services"`
 	// MessageLog says what the message log keeps.
 	MessageLog MessageLog `yaml:"messageLog"`
+	// Timestamping says when the log's records get their RFC 3161 token.
+	Timestamping Timestamping `yaml:"timestamping"`
 	// Limits bound what one message may cost.
 	Limits Limits `yaml:"limits"`
 	// LogFormat is text (default) or json.
@@ -121,6 +123,17 @@ type MessageLog struct {
 	DigestOnly []identifier.Client `yaml:"digestOnly"`
 }
 
+// Timestamping configures batch time-stamping of the message log.
+type Timestamping struct {
+	// Interval: a batch closes when its oldest record is this old; default 5 s.
+	Interval Duration `yaml:"interval"`
+	// MaxBatch: or when it has this many records; default 10000.
+	MaxBatch int `yaml:"maxBatch"`
+	// Grace: how long messages keep flowing while no TSA answers; after
+	// that new messages are refused until one does. Default 1 h.
+	Grace Duration `yaml:"grace"`
+}
+
 // Limits bound the cost of one message.
 type Limits struct {
 	// MaxMessageSize caps a request or response; default 10 MiB.
@@ -192,6 +205,16 @@ func (c *Config) Provision() error {
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
+	}
+	ts := &c.Timestamping
+	if ts.Interval == 0 {
+		ts.Interval = Duration(5 * time.Second)
+	}
+	if ts.MaxBatch == 0 {
+		ts.MaxBatch = 10000
+	}
+	if ts.Grace == 0 {
+		ts.Grace = Duration(time.Hour)
 	}
 	c.Anchor, c.DataDir = c.resolve(c.Anchor), c.resolve(c.DataDir)
 	c.Keys.Auth.Cert, c.Keys.Auth.Key = c.resolve(c.Keys.Auth.Cert), c.resolve(c.Keys.Auth.Key)
@@ -293,6 +316,9 @@ func (c *Config) validate() error {
 		if s.Timeout < 0 {
 			add("%s.timeout must be positive", field)
 		}
+	}
+	if c.Timestamping.MaxBatch < 1 || c.Timestamping.MaxBatch > 1_000_000 {
+		add("timestamping.maxBatch %d is outside 1..1000000", c.Timestamping.MaxBatch)
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)

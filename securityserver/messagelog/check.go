@@ -2,12 +2,15 @@ package messagelog
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluz/sluz/pkiutil/tsa"
 )
 
 // Problem is one record that fails a check.
@@ -24,6 +27,8 @@ type CheckResult struct {
 	FirstSeq uint64
 	LastSeq  uint64
 	Head     []byte
+	Batches  int    // time-stamp batches
+	Stamped  uint64 // the last record covered by a batch
 	Problems []Problem
 }
 
@@ -100,6 +105,30 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 		prevHash, prevSeq = Hash(v), keySeq
 	}
 	res.LastSeq, res.Head = prevSeq, prevHash
+	bs, err := batches(tx)
+	if err != nil {
+		return nil, err
+	}
+	next := uint64(1)
+	for _, b := range bs {
+		res.Batches++
+		if b.FirstSeq != next {
+			res.Problems = append(res.Problems, Problem{next, fmt.Sprintf("not covered by a time-stamp batch (batch %d starts at %d)", b.N, b.FirstSeq)})
+		}
+		next = b.LastSeq + 1
+		lv, err := leaves(tx, b.FirstSeq, b.LastSeq)
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{b.FirstSeq, fmt.Sprintf("time-stamp batch %d: %v", b.N, err)})
+			continue
+		}
+		if !bytes.Equal(MerkleRoot(lv), b.Root) {
+			res.Problems = append(res.Problems, Problem{b.FirstSeq, fmt.Sprintf("records %d..%d do not match the root time-stamped in batch %d (changed)", b.FirstSeq, b.LastSeq, b.N)})
+		}
+		if tok, err := tsa.ParseToken(b.Token); err != nil || tok.HashAlgorithm != crypto.SHA256 || !bytes.Equal(tok.HashedMessage, b.Root) {
+			res.Problems = append(res.Problems, Problem{b.FirstSeq, fmt.Sprintf("time-stamp batch %d: the token is not over the batch root (replaced or damaged)", b.N)})
+		}
+		res.Stamped = b.LastSeq
+	}
 	if h := meta.Get(keyHead); h != nil && res.Records > 0 {
 		if len(h) != 40 || binary.BigEndian.Uint64(h) != prevSeq || !bytes.Equal(h[8:], prevHash) {
 			res.Problems = append(res.Problems, Problem{prevSeq, "the log's recorded head does not match its last record (records removed or changed at the end)"})

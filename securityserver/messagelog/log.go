@@ -86,8 +86,10 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	l := &Log{db: db, opts: opts, reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{}), head: make([]byte, 32)}
 	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketRecords); err != nil {
-			return err
+		for _, name := range [][]byte{bucketRecords, bucketBatches} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
 		}
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {

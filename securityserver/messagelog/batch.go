@@ -1,0 +1,140 @@
+package messagelog
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketBatches = []byte("batches")
+
+// Batch is one time-stamped run of consecutive records: an RFC 3161 token
+// over the Merkle root of their chain hashes.
+type Batch struct {
+	N        uint64    `json:"n"` // batch number, from 1
+	FirstSeq uint64    `json:"firstSeq"`
+	LastSeq  uint64    `json:"lastSeq"`
+	Root     []byte    `json:"root"`  // MerkleRoot of the records' chain hashes
+	Token    []byte    `json:"token"` // DER TimeStampToken whose imprint is SHA-256 = Root
+	Time     time.Time `json:"time"`  // the token's genTime
+	TSA      string    `json:"tsa"`   // where it came from
+}
+
+// Pending reports the records not yet in a batch: first..last (first >
+// last when none) and the time of the first of them.
+func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
+	err = l.db.View(func(tx *bolt.Tx) error {
+		first = 1
+		if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {
+			var b Batch
+			if err := json.Unmarshal(v, &b); err != nil {
+				return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
+			}
+			first = b.LastSeq + 1
+		}
+		if h := tx.Bucket(bucketMeta).Get(keyHead); h != nil {
+			last = binary.BigEndian.Uint64(h)
+		}
+		if first <= last {
+			v := tx.Bucket(bucketRecords).Get(seqKey(first))
+			r, err := Decode(v)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", first, err)
+			}
+			oldest = r.Time
+		}
+		return nil
+	})
+	return
+}
+
+// Leaves returns the chain hashes of records first..last.
+func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
+	var out [][]byte
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = leaves(tx, first, last)
+		return err
+	})
+	return out, err
+}
+
+func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
+	out := make([][]byte, 0, last-first+1)
+	c := tx.Bucket(bucketRecords).Cursor()
+	want := first
+	for k, v := c.Seek(seqKey(first)); k != nil && want <= last; k, v = c.Next() {
+		if binary.BigEndian.Uint64(k) != want {
+			return nil, fmt.Errorf("%w: record %d missing", ErrCorrupt, want)
+		}
+		out = append(out, Hash(v))
+		want++
+	}
+	if want != last+1 {
+		return nil, fmt.Errorf("%w: record %d missing", ErrCorrupt, want)
+	}
+	return out, nil
+}
+
+// AddBatch stores a batch. It must continue the previous one exactly and
+// cover only records that exist; its root must match them.
+func (l *Log) AddBatch(b *Batch) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		bb := tx.Bucket(bucketBatches)
+		wantFirst, wantN := uint64(1), uint64(1)
+		if k, v := bb.Cursor().Last(); k != nil {
+			var prev Batch
+			if err := json.Unmarshal(v, &prev); err != nil {
+				return err
+			}
+			wantFirst, wantN = prev.LastSeq+1, prev.N+1
+		}
+		if b.FirstSeq != wantFirst || b.LastSeq < b.FirstSeq {
+			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, wantFirst)
+		}
+		lv, err := leaves(tx, b.FirstSeq, b.LastSeq)
+		if err != nil {
+			return err
+		}
+		if string(MerkleRoot(lv)) != string(b.Root) {
+			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
+		}
+		b.N = wantN
+		v, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		return bb.Put(seqKey(b.N), v)
+	})
+}
+
+// Batches returns every batch in order.
+func (l *Log) Batches() ([]*Batch, error) {
+	var out []*Batch
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = batches(tx)
+		return err
+	})
+	return out, err
+}
+
+func batches(tx *bolt.Tx) ([]*Batch, error) {
+	var out []*Batch
+	b := tx.Bucket(bucketBatches)
+	if b == nil {
+		return nil, nil
+	}
+	err := b.ForEach(func(k, v []byte) error {
+		var bt Batch
+		if err := json.Unmarshal(v, &bt); err != nil {
+			return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
+		}
+		out = append(out, &bt)
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,139 @@
+package securityserver
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sluz/sluz/pkiutil/tsa"
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
+)
+
+// timestamper closes time-stamp batches in the background: one RFC 3161
+// token from a TSA of the global configuration over the Merkle root of the
+// records appended since the last batch. Exchanges never wait for it. If
+// no TSA answers, messages keep flowing for the grace period; after that
+// the proxies refuse new messages (X-Road's behaviour) until a batch
+// succeeds.
+type timestamper struct {
+	log      *messagelog.Log
+	conf     func() (*globalconf.Snapshot, error)
+	interval time.Duration // a batch closes when its oldest record is this old
+	maxBatch uint64        // or when it has this many records
+	grace    time.Duration
+	now      func() time.Time
+	client   *http.Client
+	slog     *slog.Logger
+
+	mu      sync.Mutex
+	oldest  time.Time // the oldest record without a token; zero when none
+	lastErr error
+}
+
+func newTimestamper(l *messagelog.Log, conf func() (*globalconf.Snapshot, error), interval, grace time.Duration, maxBatch int, log *slog.Logger) *timestamper {
+	return &timestamper{log: l, conf: conf, interval: interval, grace: grace, maxBatch: uint64(maxBatch), now: time.Now,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}, slog: log}
+}
+
+// run checks every tick whether a batch is due, until ctx is done.
+func (t *timestamper) run(ctx context.Context) {
+	tick := time.NewTicker(max(t.interval/4, 50*time.Millisecond))
+	defer tick.Stop()
+	defer t.client.CloseIdleConnections()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		first, last, oldest, err := t.log.Pending()
+		if err != nil {
+			t.fail(err)
+			continue
+		}
+		t.mu.Lock()
+		t.oldest = oldest
+		t.mu.Unlock()
+		if first > last || (last-first+1 < t.maxBatch && t.now().Sub(oldest) < t.interval) {
+			continue
+		}
+		if err := t.stamp(ctx, first, last); err != nil {
+			if ctx.Err() == nil {
+				t.fail(err)
+			}
+			continue
+		}
+		t.mu.Lock()
+		if t.lastErr != nil {
+			t.slog.Info("time-stamping works again", "records", last)
+		}
+		t.lastErr = nil
+		t.oldest = time.Time{}
+		t.mu.Unlock()
+	}
+}
+
+func (t *timestamper) fail(err error) {
+	t.mu.Lock()
+	first := t.lastErr == nil
+	t.lastErr = err
+	t.mu.Unlock()
+	if first {
+		t.slog.Error("time-stamping failed; messages keep flowing for the grace period", "grace", t.grace, "err", err)
+	}
+}
+
+// stamp gets one token over records first..last and stores the batch.
+func (t *timestamper) stamp(ctx context.Context, first, last uint64) error {
+	if n := last - first + 1; n > t.maxBatch {
+		last = first + t.maxBatch - 1
+	}
+	snap, err := t.conf()
+	if err != nil {
+		return err
+	}
+	tsas := snap.TSAs()
+	if len(tsas) == 0 {
+		return errors.New("the global configuration names no time-stamp authority")
+	}
+	leaves, err := t.log.Leaves(first, last)
+	if err != nil {
+		return err
+	}
+	root := messagelog.MerkleRoot(leaves)
+	var errs []error
+	for _, a := range tsas {
+		c := &tsa.Client{URL: a.URL, HTTPClient: t.client, Verify: tsa.VerifyOptions{Roots: snap.Roots(), Intermediates: snap.Intermediates(), MaxAge: time.Minute}}
+		tok, err := c.Timestamp(ctx, crypto.SHA256, root)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.URL, err))
+			continue
+		}
+		return t.log.AddBatch(&messagelog.Batch{FirstSeq: first, LastSeq: last, Root: root, Token: tok.Raw, Time: tok.GenTime, TSA: a.URL})
+	}
+	return fmt.Errorf("no time-stamp authority answered: %w", errors.Join(errs...))
+}
+
+// refusal is the fault for new messages once records have waited for a
+// token longer than the grace period; nil while within it.
+func (t *timestamper) refusal(prefix string) *message.Fault {
+	t.mu.Lock()
+	oldest, err := t.oldest, t.lastErr
+	t.mu.Unlock()
+	if err == nil || oldest.IsZero() {
+		return nil
+	}
+	if waited := t.now().Sub(oldest); waited > t.grace {
+		return message.Faultf(prefix+message.TimestampingFailed,
+			"time-stamping has failed for %s, longer than the %s grace period, so new messages are refused until a time-stamp authority answers: %v",
+			waited.Round(time.Second), t.grace, err)
+	}
+	return nil
+}
