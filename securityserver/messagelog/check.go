@@ -6,7 +6,6 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -51,9 +50,9 @@ func (l *Log) Check() (*CheckResult, error) {
 
 // CheckFile checks a log file that no server has open.
 func CheckFile(path string) (*CheckResult, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := openReadOnly(path)
 	if err != nil {
-		return nil, fmt.Errorf("message log %s: %w (is the server still running? check a Backup copy instead)", path, err)
+		return nil, err
 	}
 	defer db.Close()
 	var res *CheckResult

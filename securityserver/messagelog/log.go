@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,18 @@ type Log struct {
 	head    []byte
 
 	commits atomic.Int64 // transactions committed, for tests and metrics
+
+	readOnly bool
+}
+
+// OpenReadOnly opens a log that no server has open (a stopped server's, or
+// a Backup copy) for reading: Each, Batches, Leaves, Check.
+func OpenReadOnly(path string) (*Log, error) {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Log{db: db, readOnly: true, closed: true}, nil
 }
 
 type appendReq struct {
@@ -207,6 +220,9 @@ func (l *Log) Head() (uint64, []byte) {
 
 // Close waits for queued appends and closes the file.
 func (l *Log) Close() error {
+	if l.readOnly {
+		return l.db.Close()
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -258,4 +274,18 @@ func seqKey(n uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], n)
 	return k[:]
+}
+
+func openReadOnly(path string) (*bolt.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("message log: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("message log %s is held by a running security server: stop it, or verify a copy made with a backup", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message log %s: %w", path, err)
+	}
+	return db, nil
 }

@@ -1062,6 +1062,12 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 		if ref == nil {
 			return nil, malformed("part %s is not signed by this signature", part.URI)
 		}
+		if part.Data == nil && part.Digest != nil {
+			if ref.digest.hash != crypto.SHA512 || !bytes.Equal(ref.digest.value, part.Digest) {
+				return nil, fmt.Errorf("%w: %s does not match its signed digest: it was changed after signing", ErrDigest, part.URI)
+			}
+			continue
+		}
 		if !ref.digest.matches(part.Data) {
 			return nil, fmt.Errorf("%w: %s does not match its signed digest: it was changed after signing", ErrDigest, part.URI)
 		}
