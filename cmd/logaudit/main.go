@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +34,8 @@ nothing else is trusted.
 			Summary: "verify every record: signature, signer, OCSP, hash chain, time-stamp; exit 0 only if all pass", Run: runVerify},
 		{Name: "replay", Args: "--log FILE [--from TIME] [--to TIME]", Summary: "list the logged messages in a time range", Run: runReplay},
 		{Name: "show", Args: "--log FILE --id MESSAGE-ID", Summary: "print the logged request and response of one exchange", Run: runShow},
+		{Name: "export", Args: "--log FILE --id MESSAGE-ID --out DIR", Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency)", Run: runExport},
+		{Name: "proof", Args: "FILE.asice", Summary: "check a container's time-stamp proof and print the Merkle root its token covers", Run: runProof},
 	},
 }
 
@@ -204,5 +207,73 @@ func runShow(env *cli.Env, args []string) error {
 	if found == 0 {
 		return fmt.Errorf("no record with message id %q in %s", *id, *logPath)
 	}
+	return nil
+}
+
+func runExport(env *cli.Env, args []string) error {
+	fs := env.Flags("")
+	logPath := fs.String("log", "", "message log file")
+	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
+	out := fs.String("out", ".", "directory for MESSAGE-ID-request.asice and MESSAGE-ID-response.asice")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return cli.Usagef("--id is required")
+	}
+	l, err := openLog(*logPath)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var written []string
+	err = l.Each(0, func(r *messagelog.Record, stored []byte) error {
+		if r.MessageID != *id {
+			return nil
+		}
+		name := filepath.Join(*out, fmt.Sprintf("%s-%s.asice", safeName(r.MessageID), r.Kind))
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		if err := audit.WriteContainer(f, l, r, stored); err != nil {
+			f.Close()
+			os.Remove(name)
+			return fmt.Errorf("record %d: %w", r.Seq, err)
+		}
+		written = append(written, name)
+		return f.Close()
+	})
+	if err != nil {
+		return err
+	}
+	if len(written) == 0 {
+		return fmt.Errorf("no record with message id %q in %s", *id, *logPath)
+	}
+	for _, w := range written {
+		fmt.Fprintln(env.Out, "wrote", w)
+	}
+	return nil
+}
+
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func runProof(env *cli.Env, args []string) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return cli.Usagef("give one container file")
+	}
+	root, err := audit.CheckContainerProof(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "the proof holds: the record is covered by Merkle root %s\n"+
+		"check the token with: openssl ts -verify -token_in -in timestamp.tst -digest %s -sha256 -CAfile root-ca.pem -untrusted ca.pem\n", root, root)
 	return nil
 }

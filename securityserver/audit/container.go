@@ -1,0 +1,176 @@
+package audit
+
+import (
+	"archive/zip"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/sluz/sluz/securityserver/messagelog"
+)
+
+// Container entry names (ASiC-E, as X-Road's archives name them; the
+// time-stamp proof is Şlüz's own).
+const (
+	MimeTypeASiCE  = "application/vnd.etsi.asic-e+zip"
+	EntryMimeType  = "mimetype"
+	EntryMessage   = "message.xml"
+	EntrySignature = "META-INF/signatures.xml"
+	EntryManifest  = "META-INF/manifest.xml"
+	EntryToken     = "META-INF/timestamp.tst" // DER RFC 3161 TimeStampToken over the batch root
+	EntryProof     = "META-INF/ts-proof.json"
+)
+
+// Proof ties one record to its batch's time-stamp: the record's chain hash
+// is leaf Index of Size leaves (RFC 6962 tree, SHA-256) whose root the
+// token covers.
+type Proof struct {
+	Seq       uint64   `json:"seq"`
+	RecordHex string   `json:"record"` // the stored record, hex; its SHA-256 is the leaf
+	Leaf      string   `json:"leaf"`   // hex SHA-256 of the stored record
+	Index     int      `json:"index"`
+	Size      int      `json:"size"`
+	Path      []string `json:"path"` // hex audit path, leaf to root
+	Root      string   `json:"root"` // hex; the token's message imprint (SHA-256)
+	Batch     uint64   `json:"batch"`
+}
+
+// WriteContainer writes one logged message as an ASiC-E container: the
+// message, its signature document, the batch token and the proof that the
+// token covers this record. Records logged as digests only cannot be
+// exported (there is no message to give).
+func WriteContainer(w io.Writer, l *messagelog.Log, r *messagelog.Record, stored []byte) error {
+	if r.Message == nil {
+		return fmt.Errorf("record %d was logged as a digest only: no message to export", r.Seq)
+	}
+	batches, err := l.Batches()
+	if err != nil {
+		return err
+	}
+	var b *messagelog.Batch
+	for _, x := range batches {
+		if x.FirstSeq <= r.Seq && r.Seq <= x.LastSeq {
+			b = x
+		}
+	}
+	if b == nil {
+		return fmt.Errorf("record %d is not time-stamped yet: export it after its batch closes", r.Seq)
+	}
+	leaves, err := l.Leaves(b.FirstSeq, b.LastSeq)
+	if err != nil {
+		return err
+	}
+	idx := int(r.Seq - b.FirstSeq)
+	proof := Proof{Seq: r.Seq, RecordHex: hex.EncodeToString(stored), Leaf: hex.EncodeToString(leaves[idx]), Index: idx, Size: len(leaves),
+		Root: hex.EncodeToString(b.Root), Batch: b.N}
+	for _, p := range messagelog.MerkleProof(leaves, idx) {
+		proof.Path = append(proof.Path, hex.EncodeToString(p))
+	}
+	proofJSON, err := json.MarshalIndent(proof, "", "  ")
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(w)
+	// The mimetype entry comes first and stored, as ASiC requires.
+	mw, err := zw.CreateHeader(&zip.FileHeader{Name: EntryMimeType, Method: zip.Store})
+	if err != nil {
+		return err
+	}
+	io.WriteString(mw, MimeTypeASiCE)
+	for _, e := range []struct {
+		name string
+		data []byte
+	}{
+		{EntryMessage, r.Message},
+		{EntrySignature, r.Signature},
+		{EntryToken, b.Token},
+		{EntryProof, proofJSON},
+		{EntryManifest, manifest()},
+	} {
+		fw, err := zw.Create(e.name)
+		if err != nil {
+			return err
+		}
+		if _, err := fw.Write(e.data); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+func manifest() []byte {
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">
+ <manifest:file-entry manifest:full-path="/" manifest:media-type="` + MimeTypeASiCE + `"/>
+ <manifest:file-entry manifest:full-path="` + EntryMessage + `" manifest:media-type="text/xml"/>
+</manifest:manifest>
+`)
+}
+
+// CheckContainerProof reads a container's proof and checks it: the
+// record's SHA-256 is the leaf, the leaf with the path gives the root, and
+// the record holds the container's message and signature. It returns the
+// root (hex) the token must cover.
+func CheckContainerProof(path string) (string, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return "", err
+	}
+	defer zr.Close()
+	read := func(name string) ([]byte, error) {
+		f, err := zr.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer f.Close()
+		return io.ReadAll(f)
+	}
+	pj, err := read(EntryProof)
+	if err != nil {
+		return "", err
+	}
+	var p Proof
+	if err := json.Unmarshal(pj, &p); err != nil {
+		return "", fmt.Errorf("%s: %w", EntryProof, err)
+	}
+	stored, err := hex.DecodeString(p.RecordHex)
+	if err != nil {
+		return "", fmt.Errorf("%s: record: %w", EntryProof, err)
+	}
+	r, err := messagelog.Decode(stored)
+	if err != nil {
+		return "", err
+	}
+	msg, err := read(EntryMessage)
+	if err != nil {
+		return "", err
+	}
+	sig, err := read(EntrySignature)
+	if err != nil {
+		return "", err
+	}
+	if string(msg) != string(r.Message) || string(sig) != string(r.Signature) {
+		return "", fmt.Errorf("the container's message or signature is not the one in its logged record")
+	}
+	leaf := messagelog.Hash(stored)
+	if hex.EncodeToString(leaf) != p.Leaf {
+		return "", fmt.Errorf("the record does not hash to the proof's leaf")
+	}
+	var auditPath [][]byte
+	for _, h := range p.Path {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return "", fmt.Errorf("%s: path: %w", EntryProof, err)
+		}
+		auditPath = append(auditPath, b)
+	}
+	root, err := hex.DecodeString(p.Root)
+	if err != nil {
+		return "", fmt.Errorf("%s: root: %w", EntryProof, err)
+	}
+	if !messagelog.VerifyMerkleProof(leaf, p.Index, p.Size, auditPath, root) {
+		return "", fmt.Errorf("the proof does not lead from the record to the root")
+	}
+	return p.Root, nil
+}
