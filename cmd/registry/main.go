@@ -421,6 +421,27 @@ func runServer(e *cli.Env, args []string) error {
 	})
 }
 
+// describedAddVerb is "NOUN add --id ID --description TEXT": build parses
+// the id and makes the change and its success message.
+func describedAddVerb(c op, idUsage, descUsage, path string, build func(id, desc string) (any, string, error)) func(*flag.FlagSet, []string) error {
+	return func(fs *flag.FlagSet, args []string) error {
+		connect := clientFlags(fs)
+		id := fs.String("id", "", idUsage)
+		desc := fs.String("description", "", descUsage)
+		if err := cli.Parse(fs, args); err != nil {
+			return err
+		}
+		if err := required("id", *id, "description", *desc); err != nil {
+			return err
+		}
+		body, what, err := build(*id, *desc)
+		if err != nil {
+			return cli.UsageError{Err: err}
+		}
+		return c.change(connect, http.MethodPost, path, body, what)
+	}
+}
+
 // listVerb is "NOUN list": GET path and print one table row per item.
 func listVerb[T any](c op, path, header string, row func(T) []any) func(*flag.FlagSet, []string) error {
 	return func(fs *flag.FlagSet, args []string) error {
@@ -486,22 +507,11 @@ func clientVerb(c op, noun, nounUsage, removeUsage, path string, build func(id s
 func runService(e *cli.Env, args []string) error {
 	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]")
-			desc := fs.String("description", "", "what the service answers")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("id", *id, "description", *desc); err != nil {
-				return err
-			}
-			s, err := identifier.ParseService(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/services", store.AddService{ID: s, Description: *desc}, "service "+s.String()+" added")
-		},
+		"add": describedAddVerb(c, "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]", "what the service answers", "/api/v1/services",
+			func(id, desc string) (any, string, error) {
+				s, err := identifier.ParseService(id)
+				return store.AddService{ID: s, Description: desc}, "service " + s.String() + " added", err
+			}),
 		"list": func(fs *flag.FlagSet, args []string) error {
 			connect := clientFlags(fs)
 			provider := fs.String("provider", "", "only services of this member or subsystem")
@@ -530,22 +540,11 @@ func runService(e *cli.Env, args []string) error {
 func runGroup(e *cli.Env, args []string) error {
 	c := op{e}
 	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "group identifier INSTANCE/GROUPCODE")
-			desc := fs.String("description", "", "what the group is")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("id", *id, "description", *desc); err != nil {
-				return err
-			}
-			g, err := identifier.ParseGlobalGroup(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/groups", store.AddGroup{ID: g, Description: *desc}, "global group "+g.String()+" added")
-		},
+		"add": describedAddVerb(c, "group identifier INSTANCE/GROUPCODE", "what the group is", "/api/v1/groups",
+			func(id, desc string) (any, string, error) {
+				g, err := identifier.ParseGlobalGroup(id)
+				return store.AddGroup{ID: g, Description: desc}, "global group " + g.String() + " added", err
+			}),
 		"member": clientVerb(c, "group", "group identifier", "remove the client from the group instead", "/api/v1/groups/members",
 			func(id string, cl identifier.Client, remove bool) (any, string, error) {
 				g, err := identifier.ParseGlobalGroup(id)
