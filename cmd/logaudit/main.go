@@ -179,20 +179,7 @@ func runShow(env *cli.Env, args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *id == "" {
-		return cli.Usagef("--id is required")
-	}
-	l, err := openLog(*logPath)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	found := 0
-	err = l.Each(0, func(r *messagelog.Record, _ []byte) error {
-		if r.MessageID != *id {
-			return nil
-		}
-		found++
+	return eachOfMessage(*logPath, *id, func(_ *messagelog.Log, r *messagelog.Record, _ []byte) error {
 		fmt.Fprintf(env.Out, "== record %d: %s %s, %s\n   client %s, service %s, request id %s\n", r.Seq, r.Side, r.Kind, r.Time.Format(time.RFC3339Nano), r.Client, r.Service, r.RequestID)
 		if r.Message != nil {
 			fmt.Fprintf(env.Out, "%s\n", r.Message)
@@ -201,13 +188,31 @@ func runShow(env *cli.Env, args []string) error {
 		}
 		return nil
 	})
+}
+
+// eachOfMessage calls fn for every record of the exchange with message id
+// id, and fails if there is none.
+func eachOfMessage(logPath, id string, fn func(l *messagelog.Log, r *messagelog.Record, stored []byte) error) error {
+	if id == "" {
+		return cli.Usagef("--id is required")
+	}
+	l, err := openLog(logPath)
 	if err != nil {
 		return err
 	}
-	if found == 0 {
-		return fmt.Errorf("no record with message id %q in %s", *id, *logPath)
+	defer l.Close()
+	found := 0
+	err = l.Each(0, func(r *messagelog.Record, stored []byte) error {
+		if r.MessageID != id {
+			return nil
+		}
+		found++
+		return fn(l, r, stored)
+	})
+	if err == nil && found == 0 {
+		err = fmt.Errorf("no record with message id %q in %s", id, logPath)
 	}
-	return nil
+	return err
 }
 
 func runExport(env *cli.Env, args []string) error {
@@ -218,19 +223,7 @@ func runExport(env *cli.Env, args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *id == "" {
-		return cli.Usagef("--id is required")
-	}
-	l, err := openLog(*logPath)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	var written []string
-	err = l.Each(0, func(r *messagelog.Record, stored []byte) error {
-		if r.MessageID != *id {
-			return nil
-		}
+	return eachOfMessage(*logPath, *id, func(l *messagelog.Log, r *messagelog.Record, stored []byte) error {
 		name := filepath.Join(*out, fmt.Sprintf("%s-%s.asice", safeName(r.MessageID), r.Kind))
 		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -241,19 +234,12 @@ func runExport(env *cli.Env, args []string) error {
 			os.Remove(name)
 			return fmt.Errorf("record %d: %w", r.Seq, err)
 		}
-		written = append(written, name)
-		return f.Close()
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Out, "wrote", name)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if len(written) == 0 {
-		return fmt.Errorf("no record with message id %q in %s", *id, *logPath)
-	}
-	for _, w := range written {
-		fmt.Fprintln(env.Out, "wrote", w)
-	}
-	return nil
 }
 
 func safeName(s string) string {
