@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sluz/sluz/registry/globalconf"
@@ -45,6 +46,8 @@ func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message,
 		return
 	}
 	w.Header().Set("Content-Type", resp.contentType)
+	// A known length lets the peer read to the end and reuse the connection.
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp.body)
 	s.log.Info("exchange", append(attrs, "result", "ok", "bytes", len(resp.body))...)
@@ -130,7 +133,12 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	if resp == nil {
 		return nil, cpFault(message.NetworkError, "cannot reach the provider's security server: %v", errors.Join(errs...))
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end so that net/http can reuse the connection:
+		// the multipart decoder stops at the closing boundary.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
 	ans, f := s.readResponse(snap, req, resp)
 	if f != nil {
 		return nil, f

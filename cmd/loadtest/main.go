@@ -1,0 +1,615 @@
+// Command loadtest is Şlüz's throughput and latency benchmark. In one
+// process and one run it starts the local federation (internal/localfed)
+// and a plain pair of reverse proxies, and drives the same X-Road request
+// (ƏMDK asks DİN getPersonByFin, a fresh xrd:id each time, every answer
+// checked) against three targets that end at the same provider IS:
+//
+//	direct      the provider IS itself (the sample DİN handler, loopback HTTP)
+//	plain-pair  two httputil.ReverseProxy in series joined by mutual TLS 1.3:
+//	            the floor any pair of security servers pays
+//	sluz-pair   ƏMDK's client proxy -> ƏMDK's security server -> DİN's
+//	            security server -> DİN's IS
+//
+// First each at full load (--concurrency closed-loop clients), then the
+// plain and Şlüz pairs at half load: by default an open-loop constant rate
+// of half the plain pair's measured throughput, the same offered load for
+// both (--half closed: half the clients instead). It prints a table, the
+// ratios against the targets (Şlüz throughput >= 60 % of the plain pair's;
+// p99 at half load at most 2 ms above the plain pair's), the machine and
+// the command. A run in which any answer was wrong exits 1.
+//
+// The load generator runs in this process and competes for the CPUs with
+// the servers it measures, the same way for every target.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluz/sluz/internal/loadtest"
+	"github.com/sluz/sluz/internal/localfed"
+)
+
+// The benchmark's targets (BENCHMARKS.md).
+const (
+	targetThroughputRatio = 0.60
+	targetP99Delta        = 2 * time.Millisecond
+)
+
+type options struct {
+	concurrency   int
+	duration      time.Duration
+	warmup        time.Duration
+	dir           string
+	cpuprofile    string
+	profileTarget string
+	jsonOut       bool
+	half          string
+	target        string
+	verbose       bool
+	rounds        int
+	halfRate      float64
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.IntVar(&o.concurrency, "concurrency", 16, "closed-loop clients per target at full load")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per target and load")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measurement")
+	fs.StringVar(&o.dir, "dir", "", "federation state directory (default: a temporary directory, removed after)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of one measured window to `file`")
+	fs.StringVar(&o.profileTarget, "profile-target", loadtest.NameSluz, "window the CPU profile covers: direct, plain-pair or sluz-pair at full load, or all (the whole run)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON on stdout (progress still on stderr)")
+	fs.StringVar(&o.half, "half", "open", "half load: open (constant rate of half the plain pair's throughput, same for both pairs) or closed (half the clients)")
+	fs.StringVar(&o.target, "target", "", "only load this loopback `URL` (an IS-facing endpoint such as a running client proxy) at full load; no federation is started")
+	fs.Float64Var(&o.halfRate, "half-rate", 0, "open-loop half-load rate in requests/s (default: half the plain pair's measured throughput)")
+	fs.IntVar(&o.rounds, "rounds", 1, "repeat the full-load and then the half-load runs this many times, interleaved; the ratios use medians")
+	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./cmd/loadtest [flags]\n\n"+
+			"Benchmarks the Şlüz security server pair against the provider IS called directly\n"+
+			"and against a plain pair of TLS reverse proxies (see BENCHMARKS.md).\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := o.validate(fs); err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := benchmark(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 1
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintln(stderr, "loadtest:", err)
+			return 1
+		}
+	} else {
+		rep.print(stdout)
+	}
+	if rep.TotalErrors > 0 {
+		if o.jsonOut {
+			fmt.Fprintf(stderr, "loadtest: %d EXCHANGES FAILED: the figures are not valid\n", rep.TotalErrors)
+		}
+		return 1
+	}
+	return 0
+}
+
+func (o *options) validate(fs *flag.FlagSet) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.concurrency < 1:
+		return errors.New("--concurrency must be at least 1")
+	case o.rounds < 1:
+		return errors.New("--rounds must be at least 1")
+	case o.duration <= 0 || o.warmup < 0:
+		return errors.New("--duration must be positive and --warmup not negative")
+	case o.half != "open" && o.half != "closed":
+		return fmt.Errorf("--half %q: want open or closed", o.half)
+	case o.halfRate < 0 || (o.halfRate > 0 && o.half != "open"):
+		return errors.New("--half-rate must be positive and goes with --half open")
+	}
+	switch o.profileTarget {
+	case loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz, "all":
+	default:
+		return fmt.Errorf("--profile-target %q: want %s, %s, %s or all", o.profileTarget, loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz)
+	}
+	if o.target != "" {
+		u, err := url.Parse(o.target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--target %q: want an http(s) URL", o.target)
+		}
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("--target %q: only loopback addresses are load-tested", o.target)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// report is the whole run, as printed and as --json writes it.
+type report struct {
+	Date        string  `json:"date"`
+	Command     string  `json:"command"`
+	Machine     machine `json:"machine"`
+	Concurrency int     `json:"concurrency"`
+	Duration    string  `json:"duration"`
+	Warmup      string  `json:"warmup"`
+	HalfMode    string  `json:"half_mode,omitempty"`
+	Person      string  `json:"person_answered"`
+	Rounds      int     `json:"rounds"`
+	Results     []row   `json:"results"`
+	Ratios      *ratios `json:"ratios,omitempty"`
+	TotalErrors int     `json:"total_errors"`
+	Profile     string  `json:"cpu_profile,omitempty"`
+}
+
+type machine struct {
+	NumCPU     int    `json:"nproc"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+	OSArch     string `json:"os_arch"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	LoadAvg    string `json:"loadavg_at_start,omitempty"`
+	Revision   string `json:"vcs_revision,omitempty"` // when the binary was built with VCS stamping (go build)
+}
+
+type ratios struct {
+	ThroughputRatio float64  `json:"sluz_over_plain_throughput"`
+	ThroughputMet   bool     `json:"throughput_target_met"`
+	HalfRate        float64  `json:"half_load_rate,omitempty"`
+	P99Delta        string   `json:"half_load_p99_sluz_minus_plain"`
+	P99DeltaMs      *float64 `json:"half_load_p99_delta_ms"` // null: Şlüz overloaded
+	P99Met          bool     `json:"p99_target_met"`
+	// SluzHalfOverloaded: Şlüz could not sustain the half-load rate, so its
+	// p99 measures a growing queue.
+	SluzHalfOverloaded bool    `json:"sluz_overloaded_at_half_load"`
+	DirectOverPlain    float64 `json:"direct_over_plain_throughput"`
+	// CPURatio is the plain pair's CPU time per exchange over Şlüz's (both
+	// including the load generator): the throughput ratio to expect when
+	// both are CPU-bound, less sensitive to neighbours than throughput.
+	CPURatio float64 `json:"plain_over_sluz_cpu_per_exchange"`
+}
+
+func benchmark(ctx context.Context, o options, progress io.Writer) (*report, error) {
+	rep := &report{Date: time.Now().Format(time.RFC3339), Command: commandLine(), Machine: describeMachine(),
+		Concurrency: o.concurrency, Rounds: o.rounds, Duration: o.duration.String(), Warmup: o.warmup.String()}
+	fmt.Fprintf(progress, "loadtest: %s, %d CPUs (GOMAXPROCS %d), load average %s\n", rep.Machine.GoVersion, rep.Machine.NumCPU, rep.Machine.GOMAXPROCS, rep.Machine.LoadAvg)
+
+	var prof *profiler
+	if o.cpuprofile != "" {
+		prof = &profiler{path: o.cpuprofile}
+		rep.Profile = o.cpuprofile + " (" + o.profileTarget + ")"
+	}
+	measure := func(name string) func(bool) {
+		if prof == nil || o.profileTarget != name {
+			return nil
+		}
+		return prof.hook
+	}
+	runOne := func(t *loadtest.Target, cfg loadtest.Config, label, load string, round int) (*loadtest.Result, error) {
+		if d := loadtest.Quiesce(15 * time.Second); d > 2*time.Second {
+			fmt.Fprintf(progress, "loadtest: waited %s for the previous run's background work to finish\n", d.Round(100*time.Millisecond))
+		}
+		if o.rounds > 1 {
+			label = fmt.Sprintf("round %d, %s", round, label)
+		}
+		fmt.Fprintf(progress, "loadtest: %-10s %-38s ", t.Name, label)
+		r, err := loadtest.Run(ctx, t, cfg)
+		if err != nil {
+			fmt.Fprintln(progress)
+			return nil, err
+		}
+		fmt.Fprintf(progress, "%8.0f/s  p50 %-9s p99 %-9s errors %d\n", r.Throughput, ms(r.P50), ms(r.P99), r.Errors)
+		rep.Results = append(rep.Results, row{Round: round, Load: load, Result: r})
+		rep.TotalErrors += r.Errors
+		return r, prof.err()
+	}
+	full := func(name string, round int) loadtest.Config {
+		cfg := loadtest.Config{Concurrency: o.concurrency, Warmup: o.warmup, Duration: o.duration}
+		if round == 1 {
+			cfg.OnMeasure = measure(name)
+		}
+		return cfg
+	}
+
+	if o.target != "" {
+		req, err := loadtest.NewRequest(localfed.Queries[0])
+		if err != nil {
+			return nil, err
+		}
+		t := &loadtest.Target{Name: "target", URL: o.target, Request: req, Check: &loadtest.Check{}}
+		if err := loadtest.Probe(ctx, t, "5ZJ8K2L"); err != nil {
+			return nil, err
+		}
+		rep.Person = t.Check.Person
+		if prof != nil {
+			rep.Profile = o.cpuprofile + " (whole run)"
+			if err := prof.start(); err != nil {
+				return nil, err
+			}
+			defer prof.stop()
+		}
+		for round := 1; round <= o.rounds; round++ {
+			if _, err := runOne(t, full("", round), fmt.Sprintf("closed loop, %d clients", o.concurrency), "full", round); err != nil {
+				return nil, err
+			}
+		}
+		return rep, nil
+	}
+
+	dir := o.dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "sluz-loadtest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil)) // localfed's default: formats every line, writes none
+	if o.verbose {
+		logger = slog.New(slog.NewTextHandler(progress, nil))
+	}
+	started := time.Now()
+	proxyLog := log.New(progress, "loadtest: plain pair ", log.Lmicroseconds)
+	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog})
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	rep.Person = b.Sluz.Check.Person
+	fmt.Fprintf(progress, "loadtest: federation up in %s (state %s); every target answered %s's record (FİN %s)\n",
+		time.Since(started).Round(time.Millisecond), dir, rep.Person, b.FIN)
+	if prof != nil && o.profileTarget == "all" {
+		if err := prof.start(); err != nil {
+			return nil, err
+		}
+		defer prof.stop()
+	}
+
+	fullLabel := fmt.Sprintf("closed loop, %d clients", o.concurrency)
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range b.Targets() {
+			if _, err := runOne(t, full(t.Name, round), fullLabel, "full", round); err != nil {
+				return nil, err
+			}
+		}
+	}
+	plainTput := median(rep.rows(loadtest.NamePlain, "full"), func(r *loadtest.Result) float64 { return r.Throughput })
+
+	// Half load.
+	rep.HalfMode = o.half
+	var halfCfg loadtest.Config
+	var halfLabel string
+	if o.half == "open" {
+		rate, of := plainTput/2, "½ plain"
+		if o.halfRate > 0 {
+			rate, of = o.halfRate, "--half-rate"
+		}
+		if rate < 1 {
+			return nil, fmt.Errorf("the plain pair's throughput (%.1f/s) is too low for a half-load run", plainTput)
+		}
+		halfCfg = loadtest.Config{Rate: rate, Concurrency: max(4*o.concurrency, 32), Warmup: o.warmup, Duration: o.duration}
+		halfLabel = fmt.Sprintf("open loop, %.0f/s (%s)", rate, of)
+	} else {
+		halfCfg = loadtest.Config{Concurrency: max(o.concurrency/2, 1), Warmup: o.warmup, Duration: o.duration}
+		halfLabel = fmt.Sprintf("closed loop, %d clients", halfCfg.Concurrency)
+	}
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range []*loadtest.Target{b.PlainT, b.Sluz} {
+			if _, err := runOne(t, halfCfg, halfLabel, "half", round); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	tput := func(r *loadtest.Result) float64 { return r.Throughput }
+	p99 := func(r *loadtest.Result) float64 { return float64(r.P99) }
+	cpu := func(r *loadtest.Result) float64 { return float64(r.CPUPerExchange()) }
+	sluzTput := median(rep.rows(loadtest.NameSluz, "full"), tput)
+	ra := &ratios{ThroughputRatio: sluzTput / plainTput, HalfRate: halfCfg.Rate}
+	ra.ThroughputMet = ra.ThroughputRatio >= targetThroughputRatio
+	for _, row := range rep.rows(loadtest.NameSluz, "half") {
+		ra.SluzHalfOverloaded = ra.SluzHalfOverloaded || row.Overloaded || row.OK == 0
+	}
+	if ra.SluzHalfOverloaded {
+		// No service time to compare: Şlüz fell behind the offered rate.
+		ra.P99Delta = "n/a"
+	} else {
+		delta := time.Duration(median(rep.rows(loadtest.NameSluz, "half"), p99) - median(rep.rows(loadtest.NamePlain, "half"), p99))
+		d := float64(delta) / float64(time.Millisecond)
+		ra.P99Delta, ra.P99DeltaMs = ms(delta), &d
+		ra.P99Met = delta <= targetP99Delta
+	}
+	ra.DirectOverPlain = median(rep.rows(loadtest.NameDirect, "full"), tput) / plainTput
+	if c := median(rep.rows(loadtest.NameSluz, "full"), cpu); c > 0 {
+		ra.CPURatio = median(rep.rows(loadtest.NamePlain, "full"), cpu) / c
+	}
+	rep.Ratios = ra
+	return rep, nil
+}
+
+// row is one measured run of the report.
+type row struct {
+	Round int    `json:"round"`
+	Load  string `json:"load"` // "full" or "half"
+	*loadtest.Result
+}
+
+// rows are the report's runs of one target at one load.
+func (r *report) rows(target, load string) []*loadtest.Result {
+	var out []*loadtest.Result
+	for _, row := range r.Results {
+		if row.Target == target && row.Load == load {
+			out = append(out, row.Result)
+		}
+	}
+	return out
+}
+
+// median of f over rs (the mean of the middle two for an even count).
+func median(rs []*loadtest.Result, f func(*loadtest.Result) float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\nŞlüz load test, %s\n", r.Date)
+	m := r.Machine
+	fmt.Fprintf(w, "machine:  nproc %d, GOMAXPROCS %d, %s %s", m.NumCPU, m.GOMAXPROCS, m.GoVersion, m.OSArch)
+	if m.CPUModel != "" {
+		fmt.Fprintf(w, ", %s", m.CPUModel)
+	}
+	fmt.Fprintf(w, "; load average at start %s\n", m.LoadAvg)
+	fmt.Fprintf(w, "command:  %s\n", r.Command)
+	if m.Revision != "" {
+		fmt.Fprintf(w, "revision: %s\n", m.Revision)
+	}
+	fmt.Fprintf(w, "load:     warm-up %s, measured %s per row; ƏMDK -> DİN getPersonByFin, every answer checked (%s)\n", r.Warmup, r.Duration, r.Person)
+	fmt.Fprintf(w, "          the load generator runs in this process and shares the CPUs with the servers\n\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tload\texch/s\tp50\tp90\tp99\tmax\terrors\tCPU/exch\tproc CPU\thost busy\tsteal\tTCP conns/s\t")
+	for _, res := range r.Results {
+		name := res.Target
+		if r.Rounds > 1 {
+			name = fmt.Sprintf("%s #%d", name, res.Round)
+		}
+		load := fmt.Sprintf("closed %d", res.Concurrency)
+		if res.Mode == "open" {
+			load = fmt.Sprintf("open %.0f/s", res.Rate)
+		}
+		if res.Overloaded {
+			load += " OVERLOADED"
+		}
+		errs := fmt.Sprint(res.Errors)
+		if res.Errors > 0 {
+			errs += " !!"
+		}
+		p50, p90, p99, maxi, cpu := ms(res.P50), ms(res.P90), ms(res.P99), ms(res.Max), us(res.CPUPerExchange())
+		if res.OK == 0 {
+			p50, p90, p99, maxi = "-", "-", "-", "-"
+		}
+		if res.Overloaded {
+			cpu = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t\n", name, load, res.Throughput,
+			p50, p90, p99, maxi, errs, cpu,
+			pct(res.ProcCPU.Seconds()/res.Duration.Seconds()/float64(r.Machine.NumCPU)), pct(res.Host.Busy), pct(res.Host.Steal),
+			float64(res.Host.TCPOpens)/res.Duration.Seconds())
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\n  p50…max: latency as the calling IS sees it (open loop: from the scheduled send time)")
+	fmt.Fprintln(w, "  CPU/exch: this process's CPU time per answer (servers and load generator); proc CPU: of all CPUs")
+	fmt.Fprintln(w, "  host busy, steal, TCP conns/s: whole machine over the window (steal: CPU the hypervisor gave other guests;")
+	fmt.Fprintln(w, "  TCP conns/s: connections opened, /proc/net/snmp ActiveOpens; with working keep-alive near 0)")
+	for _, res := range r.Results {
+		if res.Mode == "open" && res.Late > 0 {
+			fmt.Fprintf(w, "  %s at %.0f/s: %d requests sent over 1 ms after their time (all %d workers busy, or the generator's timer late); send delay p99 %s\n",
+				res.Target, res.Rate, res.Late, res.Concurrency, ms(res.SendDelayP99))
+		}
+		if res.Unsent > 0 {
+			fmt.Fprintf(w, "  %s at %.0f/s: OVERLOADED, %d requests of the window never sent; its latencies understate the queue\n", res.Target, res.Rate, res.Unsent)
+		}
+	}
+	if ra := r.Ratios; ra != nil {
+		of := ""
+		if r.Rounds > 1 {
+			of = fmt.Sprintf(" (medians of %d rounds)", r.Rounds)
+		}
+		fmt.Fprintf(w, "\nratios%s\n", of)
+		fmt.Fprintf(w, "  Şlüz / plain pair throughput:        %6.1f %%   target >= %.0f %%: %s\n", 100*ra.ThroughputRatio, 100*targetThroughputRatio, met(ra.ThroughputMet))
+		overloaded := ""
+		if ra.SluzHalfOverloaded {
+			overloaded = "  (Şlüz OVERLOADED at this rate: its p99 is a queue, not a service time)"
+		}
+		fmt.Fprintf(w, "  p99 Şlüz - p99 plain at half load:  %9s   target <= %s: %s%s\n", ra.P99Delta, ms(targetP99Delta), met(ra.P99Met), overloaded)
+		fmt.Fprintf(w, "  plain / Şlüz CPU per exchange:       %6.1f %%   (the throughput ratio when both are CPU-bound; steadier on a noisy host)\n", 100*ra.CPURatio)
+		fmt.Fprintf(w, "  direct / plain pair throughput:      %6.1f %%\n", 100*ra.DirectOverPlain)
+	}
+	if r.Profile != "" {
+		fmt.Fprintf(w, "\nCPU profile: %s  (go tool pprof -top %s; -tagignore loadgen=. leaves out the load generator)\n", r.Profile, strings.Fields(r.Profile)[0])
+	}
+	if r.TotalErrors > 0 {
+		fmt.Fprintf(w, "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n")
+		fmt.Fprintf(w, "!!! %d EXCHANGES FAILED OR WERE ANSWERED WRONGLY: THESE FIGURES ARE NOT VALID\n", r.TotalErrors)
+		for _, res := range r.Results {
+			for _, e := range res.TopErrors() {
+				fmt.Fprintf(w, "!!! %s: %s\n", res.Target, e)
+			}
+		}
+		fmt.Fprintf(w, "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n")
+	} else {
+		fmt.Fprintf(w, "\nno errors: every answer was HTTP 200 with the person's record for its own xrd:id\n")
+	}
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT MET"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+func pct(f float64) string      { return fmt.Sprintf("%.0f%%", 100*f) }
+
+// commandLine is how this run was started, as it can be repeated.
+func commandLine() string {
+	prog := os.Args[0]
+	if strings.Contains(prog, "go-build") || strings.HasPrefix(prog, os.TempDir()) {
+		prog = "go run ./cmd/loadtest"
+	}
+	parts := []string{prog}
+	for _, a := range os.Args[1:] {
+		if strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func describeMachine() machine {
+	m := machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				rev = kv.Value
+			case "vcs.modified":
+				modified = kv.Value
+			}
+		}
+		if rev != "" {
+			m.Revision = rev[:min(12, len(rev))]
+			if modified == "true" {
+				m.Revision += " (modified)"
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+// profiler writes one CPU profile, of a measured window or the whole run.
+type profiler struct {
+	path    string
+	f       *os.File
+	started bool
+	failed  error
+}
+
+func (p *profiler) start() error {
+	if err := os.MkdirAll(filepath.Dir(p.path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	p.f, p.started = f, true
+	return nil
+}
+
+func (p *profiler) stop() {
+	if !p.started {
+		return
+	}
+	pprof.StopCPUProfile()
+	if err := p.f.Close(); err != nil && p.failed == nil {
+		p.failed = err
+	}
+	p.started = false
+}
+
+// hook is a loadtest.Config.OnMeasure for the profiled window.
+func (p *profiler) hook(start bool) {
+	if !start {
+		p.stop()
+		return
+	}
+	if err := p.start(); err != nil && p.failed == nil {
+		p.failed = err
+	}
+}
+
+func (p *profiler) err() error {
+	if p == nil {
+		return nil
+	}
+	return p.failed
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sluz/sluz/internal/loadtest"
+	"github.com/sluz/sluz/internal/sampleis"
+)
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--concurrency", "0"},
+		{"--half", "quarter"},
+		{"--profile-target", "registry"},
+		{"--target", "http://192.0.2.1:8080/"},
+		{"--target", "ftp://127.0.0.1/"},
+		{"--rounds", "0"},
+		{"--half", "closed", "--half-rate", "100"},
+		{"stray"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errOut.String())
+		}
+	}
+}
+
+// TestTargetMode loads a loopback URL alone (here the sample DİN IS).
+func TestTargetMode(t *testing.T) {
+	srv := httptest.NewServer(sampleis.NewMux())
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	code := run([]string{"--target", srv.URL + "/din", "--concurrency", "2", "--warmup", "0s", "--duration", "200ms", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(rep.Results) != 1 || rep.Results[0].OK == 0 || rep.TotalErrors != 0 || rep.Ratios != nil {
+		t.Fatalf("report: %s", out.String())
+	}
+}
+
+// TestFullRun runs the whole benchmark briefly: three targets at full
+// load, two at half, every answer right, the ratios reported.
+func TestFullRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local federation")
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"--concurrency", "4", "--warmup", "50ms", "--duration", "250ms"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	text := out.String()
+	for _, want := range []string{"nproc", "command:", loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz,
+		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at half load", "no errors"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "closed 4"); n != 3 {
+		t.Errorf("%d full-load rows, want 3:\n%s", n, text)
+	}
+	if n := strings.Count(text, "open "); n < 2 {
+		t.Errorf("%d half-load rows, want 2:\n%s", n, text)
+	}
+}
