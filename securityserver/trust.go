@@ -17,8 +17,14 @@ import (
 )
 
 // verifyChain checks cert against the federation's approved CAs in snap and
-// returns the certificate that issued it.
+// returns the certificate that issued it. Results are cached per
+// configuration snapshot, certificate and usage: every message of a peer
+// carries the same certificates, and a chain check is costly.
 func verifyChain(snap *globalconf.Snapshot, cert *x509.Certificate, extra []*x509.Certificate, usage x509.ExtKeyUsage, at time.Time) (*x509.Certificate, error) {
+	key := chainKey{snap: snap, cert: sha256.Sum256(cert.Raw), usage: usage}
+	if e, ok := trustCache.chain(key); ok && !at.Before(e.notBefore) && !at.After(e.notAfter) {
+		return e.issuer, nil
+	}
 	inter := snap.Intermediates()
 	for _, c := range extra {
 		inter.AddCert(c)
@@ -30,16 +36,52 @@ func verifyChain(snap *globalconf.Snapshot, cert *x509.Certificate, extra []*x50
 	if len(chains[0]) < 2 {
 		return nil, errors.New("certificate is itself a trust anchor")
 	}
-	return chains[0][1], nil
+	// The chain holds while every certificate in it is valid.
+	e := chainEntry{issuer: chains[0][1], notBefore: cert.NotBefore, notAfter: cert.NotAfter}
+	for _, c := range chains[0][1:] {
+		e.notBefore = later(e.notBefore, c.NotBefore)
+		e.notAfter = earlier(e.notAfter, c.NotAfter)
+	}
+	trustCache.putChain(key, e)
+	return e.issuer, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // checkStatus verifies a stapled OCSP response for cert: signed by the
 // issuer or its responder, about cert, good, and fresh per the global
-// configuration.
+// configuration. The cryptographic part is cached per response; the
+// freshness is judged anew at every call.
 func checkStatus(der []byte, cert, issuer *x509.Certificate, freshness time.Duration, now time.Time) error {
-	resp, err := ocsp.Verify(der, ocsp.VerifyOptions{Cert: cert, Issuer: issuer, MaxAge: freshness, Now: now})
-	if err != nil {
-		return err
+	key := statusKey{resp: sha256.Sum256(der), cert: sha256.Sum256(cert.Raw), issuer: sha256.Sum256(issuer.Raw)}
+	resp, ok := trustCache.status(key)
+	if !ok {
+		var err error
+		resp, err = ocsp.Verify(der, ocsp.VerifyOptions{Cert: cert, Issuer: issuer, Now: now})
+		if err != nil {
+			return err
+		}
+		trustCache.putStatus(key, resp)
+	}
+	switch {
+	case now.Sub(resp.ThisUpdate) > freshness:
+		return fmt.Errorf("%w: the OCSP response for %q is %s old, the limit is %s", ocsp.ErrStale, cert.Subject.CommonName, now.Sub(resp.ThisUpdate).Round(time.Second), freshness)
+	case resp.ThisUpdate.After(now.Add(time.Minute)):
+		return fmt.Errorf("%w: the OCSP response for %q is dated in the future", ocsp.ErrNotYetValid, cert.Subject.CommonName)
+	case !resp.NextUpdate.IsZero() && now.After(resp.NextUpdate):
+		return fmt.Errorf("%w: the OCSP response for %q expired at %s", ocsp.ErrExpired, cert.Subject.CommonName, resp.NextUpdate.Format(time.RFC3339))
 	}
 	switch resp.Status {
 	case ocsp.Good:
@@ -49,6 +91,63 @@ func checkStatus(der []byte, cert, issuer *x509.Certificate, freshness time.Dura
 	default:
 		return fmt.Errorf("the CA does not know certificate %q (OCSP status unknown)", cert.Subject.CommonName)
 	}
+}
+
+type chainKey struct {
+	snap  *globalconf.Snapshot // a new configuration may change the approved CAs
+	cert  [32]byte
+	usage x509.ExtKeyUsage
+}
+
+type chainEntry struct {
+	issuer              *x509.Certificate
+	notBefore, notAfter time.Time
+}
+
+type statusKey struct{ resp, cert, issuer [32]byte }
+
+// verifiedCache remembers verified chains and OCSP responses. It is
+// bounded: when full it starts over.
+type verifiedCache struct {
+	mu     sync.Mutex
+	chains map[chainKey]chainEntry
+	stats  map[statusKey]*ocsp.Response
+}
+
+const maxCached = 10000
+
+var trustCache = &verifiedCache{chains: map[chainKey]chainEntry{}, stats: map[statusKey]*ocsp.Response{}}
+
+func (c *verifiedCache) chain(k chainKey) (chainEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.chains[k]
+	return e, ok
+}
+
+func (c *verifiedCache) putChain(k chainKey, e chainEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.chains) >= maxCached {
+		clear(c.chains)
+	}
+	c.chains[k] = e
+}
+
+func (c *verifiedCache) status(k statusKey) (*ocsp.Response, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.stats[k]
+	return r, ok
+}
+
+func (c *verifiedCache) putStatus(k statusKey, r *ocsp.Response) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.stats) >= maxCached {
+		clear(c.stats)
+	}
+	c.stats[k] = r
 }
 
 // statusCache keeps fresh OCSP responses for this server's own
