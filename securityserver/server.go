@@ -14,8 +14,8 @@
 //
 // Messages are held in memory up to the configured size limit; SOAP
 // attachments, batch signatures and the REST protocol are not supported yet.
-// The replay window is kept in memory: a restart forgets it (the message log
-// will make it durable).
+// The replay window is kept in memory and seeded from the message log at
+// start.
 package securityserver
 
 import (
@@ -179,6 +179,19 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{}); err != nil {
 		s.Close()
 		return nil, err
+	}
+	// Requests received within the replay window before a restart are still
+	// refused if sent again.
+	since := time.Now().Add(-cfg.Limits.ReplayWindow.D())
+	err = s.mlog.Recent(since, func(r *messagelog.Record) error {
+		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
+			s.replay.seen[r.Client+"\x00"+r.MessageID] = r.Time
+		}
+		return nil
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("message log: %w", err)
 	}
 	s.ts = newTimestamper(s.mlog, s.snapshot, cfg.Timestamping.Interval.D(), cfg.Timestamping.Grace.D(), cfg.Timestamping.MaxBatch, log.With("component", "timestamper"))
 	if o.now != nil {

@@ -289,3 +289,23 @@ func openReadOnly(path string) (*bolt.DB, error) {
 	}
 	return db, nil
 }
+
+// Recent calls fn for the records logged at or after since, newest first.
+func (l *Log) Recent(since time.Time, fn func(r *Record) error) error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			r, err := Decode(v)
+			if err != nil {
+				return fmt.Errorf("record key %x: %w", k, err)
+			}
+			if r.Time.Before(since) {
+				return nil
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
