@@ -37,9 +37,16 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 // reply writes the answer or the fault and logs one line per exchange.
 func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message, resp *answer, f *message.Fault, start time.Time) {
 	attrs := []any{"side", side, "duration", time.Since(start).Round(time.Microsecond)}
+	var client, service string
 	if req != nil {
-		attrs = append(attrs, "id", req.Header.ID, "client", req.Header.Client.String(), "service", req.Header.Service.String())
+		client, service = req.Header.Client.String(), req.Header.Service.String()
+		attrs = append(attrs, "id", req.Header.ID, "client", client, "service", service)
 	}
+	result := "ok"
+	if f != nil {
+		result = f.Code
+	}
+	s.metrics.observe(side, client, service, result, time.Since(start))
 	if f != nil {
 		f.WriteHTTP(w)
 		s.log.Warn("exchange failed", append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)...)

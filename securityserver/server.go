@@ -73,6 +73,7 @@ type Server struct {
 	closers []io.Closer // key handles (PKCS#11 sessions)
 	mlog    *messagelog.Log
 	ts      *timestamper
+	metrics *metrics
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -197,6 +198,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	if o.now != nil {
 		s.ts.now = o.now
 	}
+	s.metrics = newMetrics(s)
 	return s, nil
 }
 

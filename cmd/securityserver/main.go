@@ -80,6 +80,20 @@ func runServe(env *cli.Env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Admin.Listen != "" {
+		adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			clientLn.Close()
+			serverLn.Close()
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		go func() {
+			if err := srv.ServeAdmin(ctx, adminLn); err != nil {
+				log.Error("admin listener failed", "err", err)
+			}
+		}()
+		log.Info("admin listener", "metrics", "http://"+adminLn.Addr().String()+"/metrics")
+	}
 	err = srv.Serve(ctx, clientLn, serverLn)
 	log.Info("security server stopped")
 	return err

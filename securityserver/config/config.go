@@ -43,6 +43,8 @@ type Config struct {
 	ClientProxy ClientProxy `yaml:"clientProxy"`
 	// ServerProxy is where peer security servers send requests (mTLS 1.3).
 	ServerProxy ServerProxy `yaml:"serverProxy"`
+	// Admin serves /metrics, /healthz and /readyz for operators.
+	Admin Admin `yaml:"admin"`
 	// Services maps the services this server provides to the local IS
 	// endpoints that implement them.
 	Services []Service `yaml:"services"`
@@ -99,6 +101,13 @@ type ClientTLS struct {
 // ServerProxy configures the peer-facing listener.
 type ServerProxy struct {
 	// Listen address; default 0.0.0.0:5500 (PR-MESSTRANSP's port).
+	Listen string `yaml:"listen"`
+}
+
+// Admin configures the operators' listener.
+type Admin struct {
+	// Listen address for /metrics, /healthz and /readyz (plain HTTP; keep it
+	// on loopback or a management network). Empty: not served.
 	Listen string `yaml:"listen"`
 }
 
@@ -282,7 +291,11 @@ func (c *Config) validate() error {
 	if c.Server != (identifier.ServerID{}) && !seen[c.Server.Owner] {
 		add("keys.sign has no key for the owner member %s", c.Server.Owner)
 	}
-	for field, addr := range map[string]string{"clientProxy.listen": c.ClientProxy.Listen, "serverProxy.listen": c.ServerProxy.Listen} {
+	addrs := map[string]string{"clientProxy.listen": c.ClientProxy.Listen, "serverProxy.listen": c.ServerProxy.Listen}
+	if c.Admin.Listen != "" {
+		addrs["admin.listen"] = c.Admin.Listen
+	}
+	for field, addr := range addrs {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			add("%s %q is not host:port", field, addr)
 		}

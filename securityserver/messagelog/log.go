@@ -65,6 +65,23 @@ type Log struct {
 	commits atomic.Int64 // transactions committed, for tests and metrics
 
 	readOnly bool
+
+	errMu   sync.Mutex
+	lastErr error // of the last commit; nil after a good one
+}
+
+// Closed reports whether Close was called.
+func (l *Log) Closed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed && !l.readOnly
+}
+
+// LastError is the error of the last commit, nil if it succeeded.
+func (l *Log) LastError() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.lastErr
 }
 
 // OpenReadOnly opens a log that no server has open (a stopped server's, or
@@ -173,6 +190,9 @@ func (l *Log) writer() {
 			}
 		}
 		err := l.commit(batch)
+		l.errMu.Lock()
+		l.lastErr = err
+		l.errMu.Unlock()
 		for _, r := range batch {
 			r.err <- err
 		}

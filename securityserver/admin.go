@@ -1,0 +1,132 @@
+package securityserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics. Labels stay bounded: member,
+// subsystem and service identifiers come from the federation's
+// configuration, results are fault codes; message ids never appear.
+type metrics struct {
+	reg       *prometheus.Registry
+	exchanges *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sluz_exchanges_total",
+		Help: "Exchanges handled, by proxy side (client or server), client, service and result (ok or the SOAP fault code).",
+	}, []string{"side", "client", "service", "result"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sluz_exchange_duration_seconds",
+		Help:    "Time from receiving a request to releasing its answer, by proxy side.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"side"})
+	m.reg.MustRegister(m.exchanges, m.duration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_messagelog_records_unstamped",
+			Help: "Message log records not yet covered by a time-stamp.",
+		}, func() float64 {
+			first, last, _, err := s.mlog.Pending()
+			if err != nil || first > last {
+				return 0
+			}
+			return float64(last - first + 1)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_messagelog_oldest_unstamped_age_seconds",
+			Help: "Age of the oldest message log record without a time-stamp (0 when none).",
+		}, func() float64 {
+			first, last, oldest, err := s.mlog.Pending()
+			if err != nil || first > last {
+				return 0
+			}
+			return time.Since(oldest).Seconds()
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_globalconf_version",
+			Help: "Version of the global configuration in use (0 when none).",
+		}, func() float64 {
+			if snap, err := s.conf.Current(); snap != nil && (err == nil || snap.Conf != nil) {
+				return float64(snap.Version)
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_globalconf_expiry_seconds",
+			Help: "Seconds until the global configuration in use expires (negative once expired).",
+		}, func() float64 {
+			if snap, _ := s.conf.Current(); snap != nil && snap.Conf != nil {
+				return time.Until(snap.Expires).Seconds()
+			}
+			return 0
+		}),
+	)
+	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe counts one exchange.
+func (m *metrics) observe(side, client, service, result string, d time.Duration) {
+	m.exchanges.WithLabelValues(side, client, service, result).Inc()
+	m.duration.WithLabelValues(side).Observe(d.Seconds())
+}
+
+// Ready reports whether the server can handle messages, and if not, why:
+// a valid unexpired global configuration, a writable message log, and
+// time-stamping within its grace period.
+func (s *Server) Ready() error {
+	var problems []string
+	if _, err := s.snapshot(); err != nil {
+		problems = append(problems, "global configuration: "+err.Error())
+	}
+	if s.mlog == nil || s.mlog.Closed() {
+		problems = append(problems, "message log: closed")
+	} else if err := s.mlog.LastError(); err != nil {
+		problems = append(problems, "message log: the last write failed: "+err.Error())
+	}
+	if f := s.ts.refusal(""); f != nil {
+		problems = append(problems, "time-stamping: "+f.String)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// AdminHandler serves /metrics (Prometheus), /healthz (the process is
+// alive) and /readyz (Ready; 503 with the reasons when not).
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := s.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// ServeAdmin serves AdminHandler on ln until ctx is done.
+func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	return ignoreClosed(srv.Serve(ln))
+}
