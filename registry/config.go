@@ -43,6 +43,9 @@ type Config struct {
 	Publish PublishConfig `yaml:"publish"`
 	// Admin is the operators' TLS API.
 	Admin AdminConfig `yaml:"admin"`
+	// MetricsListen serves Prometheus /metrics (plain HTTP; keep it on
+	// loopback or a management network). Empty: not served.
+	MetricsListen string `yaml:"metricsListen"`
 	// Log format: text (default) or json.
 	LogFormat string `yaml:"logFormat"`
 
@@ -144,7 +147,11 @@ func (c *Config) Provision() error {
 	if len(c.Admin.OperatorRoots) == 0 {
 		errs = append(errs, errors.New("admin.operatorRoots is required: the CA that issues operator certificates"))
 	}
-	for field, addr := range map[string]string{"publish.listen": c.Publish.Listen, "admin.listen": c.Admin.Listen} {
+	addrs := map[string]string{"publish.listen": c.Publish.Listen, "admin.listen": c.Admin.Listen}
+	if c.MetricsListen != "" {
+		addrs["metricsListen"] = c.MetricsListen
+	}
+	for field, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q is not host:port", field, addr))
 		}

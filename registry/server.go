@@ -14,8 +14,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/adminapi"
@@ -42,6 +46,10 @@ type Server struct {
 
 	mu     sync.Mutex // serialises Publish
 	status Status
+
+	metrics   *prometheus.Registry
+	published prometheus.Counter
+	calls     *prometheus.CounterVec
 }
 
 // Status describes the configuration being served.
@@ -91,9 +99,24 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: st, signer: signer, signCert: signCert, publisher: &globalconf.Publisher{},
 		adminTLS: adminapi.TLSConfig(tlsPair), log: log}
+	s.metrics = prometheus.NewRegistry()
+	s.published = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluz_registry_publish_total", Help: "Global configuration versions published since start."})
+	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluz_registry_admin_requests_total", Help: "Admin API calls by method and HTTP status."}, []string{"method", "code"})
+	s.metrics.MustRegister(s.published, s.calls,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluz_registry_globalconf_version", Help: "Version of the published global configuration."},
+			func() float64 { return float64(s.Status().Version) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluz_registry_globalconf_expiry_seconds", Help: "Seconds until the published configuration expires."},
+			func() float64 {
+				if st := s.Status(); !st.Expires.IsZero() {
+					return time.Until(st.Expires).Seconds()
+				}
+				return 0
+			}),
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	s.admin = &adminapi.Server{
 		Store: st, Roots: roots, Intermediates: issuers, Operators: cfg.Admin.Operators,
 		OnChange: s.Publish, Status: func() any { return s.Status() }, Log: log.With("component", "adminapi"),
+		Observe: func(method string, status int) { s.calls.WithLabelValues(method, strconv.Itoa(status)).Inc() },
 	}
 	return s, nil
 }
@@ -148,6 +171,7 @@ func (s *Server) Publish() error {
 		return fmt.Errorf("publish: %w", err)
 	}
 	s.publisher.Publish(data, version)
+	s.published.Inc()
 	sum := sha256.Sum256(data)
 	s.status = Status{Version: version, Created: conf.Created, Expires: conf.Expires, SHA256: hex.EncodeToString(sum[:]),
 		URL: s.cfg.Publish.URL, Published: s.status.Published + 1}
@@ -219,6 +243,11 @@ func (s *Server) Serve(ctx context.Context, adminLn, publishLn net.Listener) err
 		srv.Shutdown(shutdown)
 	}
 	return err
+}
+
+// MetricsHandler serves the registry's Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
 }
 
 // Close closes the store.

@@ -35,7 +35,7 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 	}
 	// configs/ as shipped, beside the state directory its paths point into;
 	// only the listen addresses change, to free ports.
-	adminAddr, publishAddr := testtool.FreeAddr(t), testtool.FreeAddr(t)
+	adminAddr, publishAddr, metricsAddr := testtool.FreeAddr(t), testtool.FreeAddr(t), testtool.FreeAddr(t)
 	cfgDir := filepath.Join(root, "configs")
 	os.Mkdir(cfgDir, 0o755)
 	for _, name := range []string{"registry.yaml", "federation.yaml"} {
@@ -45,6 +45,9 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		}
 		text := strings.ReplaceAll(string(data), "127.0.0.1:4000", adminAddr)
 		text = strings.ReplaceAll(text, "127.0.0.1:4001", publishAddr)
+		if name == "registry.yaml" {
+			text += "metricsListen: " + metricsAddr + "\n"
+		}
 		os.WriteFile(filepath.Join(cfgDir, name), []byte(text), 0o644)
 	}
 	cfgFile := filepath.Join(cfgDir, "registry.yaml")
@@ -156,6 +159,19 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 		t.Errorf("service description after the round trip: %q", descr)
 	}
 
+	// Metrics: publications and admin calls by status, in the exposition format.
+	mresp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`sluz_registry_admin_requests_total{code="201",method="POST"}`, `sluz_registry_admin_requests_total{code="401",method="POST"} 1`,
+		"sluz_registry_publish_total", "sluz_registry_globalconf_version"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	srv.Stop(t)
 }
 

@@ -55,6 +55,8 @@ type Server struct {
 	Status  func() any
 	MaxBody int64 // zero means DefaultMaxBody
 	Log     *slog.Logger
+	// Observe, when set, is told every call's method and HTTP status (metrics).
+	Observe func(method string, status int)
 }
 
 // TLSConfig returns a server TLS configuration that asks for (but leaves the
@@ -356,6 +358,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn func(*http.Req
 		level = slog.LevelError
 	}
 	log.Log(r.Context(), level, "admin api", "method", r.Method, "path", r.URL.Path, "status", status, "actor", actor, "remote", r.RemoteAddr)
+	if s.Observe != nil {
+		s.Observe(r.Method, status)
+	}
 }
 
 func statusOf(err error) int {
