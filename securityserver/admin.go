@@ -58,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "sluz_globalconf_version",
 			Help: "Version of the global configuration in use (0 when none).",
 		}, func() float64 {
-			if snap, err := s.conf.Current(); snap != nil && (err == nil || snap.Conf != nil) {
+			if snap, _ := s.conf.Current(); snap != nil && snap.Conf != nil { // an expired snapshot still has a version
 				return float64(snap.Version)
 			}
 			return 0
