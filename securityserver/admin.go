@@ -106,11 +106,21 @@ func (s *Server) Ready() error {
 }
 
 // AdminHandler serves /metrics (Prometheus), /healthz (the process is
-// alive) and /readyz (Ready; 503 with the reasons when not).
+// alive), /readyz (Ready; 503 with the reasons when not) and
+// /messagelog/backup (a consistent copy of the live message log).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	// A consistent copy of the live message log, for `logaudit verify` while
+	// the server runs (the file itself is locked by the server).
+	mux.HandleFunc("GET /messagelog/backup", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="messagelog.db"`)
+		if _, err := s.mlog.Backup(w); err != nil {
+			s.log.Error("message log backup failed", "err", err)
+		}
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.Ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)

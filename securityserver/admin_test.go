@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sluz/sluz/securityserver"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -88,6 +91,13 @@ func TestMetricsAndReadiness(t *testing.T) {
 	}
 	if code, body := get(t, admin.URL+"/readyz"); code != 200 || !strings.Contains(body, "ready") {
 		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	// A live log's consistent copy verifies while the server runs.
+	code, copyBytes := get(t, admin.URL+"/messagelog/backup")
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	os.WriteFile(copyPath, []byte(copyBytes), 0o600)
+	if res, err := messagelog.CheckFile(copyPath); code != 200 || err != nil || !res.OK() || res.Records != 2 {
+		t.Fatalf("backup: HTTP %d, check %+v %v", code, res, err)
 	}
 	srv.MessageLog().Close()
 	if code, body := get(t, admin.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "message log") {
