@@ -225,7 +225,11 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	go s.conf.Run(ctx)
 	go s.status.run(ctx)
 	go s.replay.run(ctx)
-	go s.ts.run(ctx)
+	tsDone := make(chan struct{})
+	go func() {
+		defer close(tsDone)
+		s.ts.run(ctx)
+	}()
 
 	lim := s.cfg.Limits
 	clientSrv := &http.Server{
@@ -270,6 +274,8 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	defer stop()
 	clientSrv.Shutdown(shutdown)
 	serverSrv.Shutdown(shutdown)
+	cancel()
+	<-tsDone // the last batch is stamped before the log can be closed
 	s.status.client.HTTPClient.CloseIdleConnections()
 	s.peersMu.Lock()
 	for _, c := range s.peers {

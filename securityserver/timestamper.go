@@ -50,6 +50,7 @@ func (t *timestamper) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			t.flush()
 			return
 		case <-tick.C:
 		}
@@ -77,6 +78,27 @@ func (t *timestamper) run(ctx context.Context) {
 		t.lastErr = nil
 		t.oldest = time.Time{}
 		t.mu.Unlock()
+	}
+}
+
+// flush stamps what is pending when the server stops, so that a stopped
+// server's log is complete for the auditor; it gives up after a few
+// seconds (the records are then stamped at the next start).
+func (t *timestamper) flush() {
+	first, last, _, err := t.log.Pending()
+	if err != nil || first > last {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for first <= last {
+		if err := t.stamp(ctx, first, last); err != nil {
+			t.slog.Warn("records left without a time-stamp at shutdown; they are stamped at the next start", "from", first, "to", last, "err", err)
+			return
+		}
+		if first, last, _, err = t.log.Pending(); err != nil {
+			return
+		}
 	}
 }
 

@@ -99,7 +99,9 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	if a.Server, err = securityserver.New(a.Config, log.With("component", "securityserver", "server", a.Config.Server.String())); err != nil {
 		return fmt.Errorf("localfed: %s security server: %w", a.Code, err)
 	}
-	f.goServe(func() error { return a.Server.Serve(ctx, a.clientLn, a.serverLn) })
+	done := make(chan error, 1)
+	f.agencyDone = append(f.agencyDone, done)
+	go func() { done <- a.Server.Serve(ctx, a.clientLn, a.serverLn) }()
 	return nil
 }
 

@@ -98,6 +98,10 @@ type Federation struct {
 
 	cancel context.CancelFunc
 	done   []chan error
+	// The security servers stop first, while the TSA still answers their
+	// last time-stamp batch.
+	agencyCancel context.CancelFunc
+	agencyDone   []chan error
 	svc    *pkiutil.Services
 }
 
@@ -235,8 +239,10 @@ func Start(opts Options) (f *Federation, err error) {
 	}
 	isLn := lns[4]
 	f.goServe(func() error { return serveIS(ctx, isLn) })
+	agencyCtx, agencyCancel := context.WithCancel(ctx)
+	f.agencyCancel = agencyCancel
 	for _, a := range f.Agencies {
-		if err := f.startAgency(ctx, a, opts.Log); err != nil {
+		if err := f.startAgency(agencyCtx, a, opts.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -330,8 +336,14 @@ func (f *Federation) Close() error {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		t.CloseIdleConnections()
 	}
-	f.cancel()
 	var errs []error
+	if f.agencyCancel != nil {
+		f.agencyCancel()
+		for _, d := range f.agencyDone {
+			errs = append(errs, <-d)
+		}
+	}
+	f.cancel()
 	for _, d := range f.done {
 		errs = append(errs, <-d)
 	}
