@@ -102,7 +102,7 @@ type Federation struct {
 	// last time-stamp batch.
 	agencyCancel context.CancelFunc
 	agencyDone   []chan error
-	svc    *pkiutil.Services
+	svc          *pkiutil.Services
 }
 
 // Prepare creates the state directory's PKI and certificates if missing and
