@@ -15,6 +15,7 @@ package c14n
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -258,4 +259,22 @@ func AppendEscapedAttr(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// CheckDeclaration accepts the content of an XML declaration for version
+// 1.0 in UTF-8, the only documents Şlüz signs or verifies.
+func CheckDeclaration(inst string) error {
+	for _, f := range strings.Fields(inst) {
+		k, v, ok := strings.Cut(f, "=")
+		v = strings.Trim(v, `"'`)
+		switch {
+		case !ok:
+			return fmt.Errorf("the XML declaration %q is invalid", inst)
+		case k == "version" && v != "1.0":
+			return fmt.Errorf("XML version %q is not 1.0", v)
+		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
+			return fmt.Errorf("the document is declared as %s; only UTF-8 is accepted", v)
+		}
+	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluz/sluz/internal/c14n"
+
 	"github.com/beevik/etree"
 	"github.com/sluz/sluz/registry/identifier"
 )
@@ -168,17 +170,8 @@ func readDocument(data []byte) (*etree.Document, error) {
 
 // checkDeclaration accepts an XML declaration for version 1.0 in UTF-8.
 func checkDeclaration(inst string) error {
-	for _, f := range strings.Fields(inst) {
-		k, v, ok := strings.Cut(f, "=")
-		v = strings.Trim(v, `"'`)
-		switch {
-		case !ok:
-			return malformed("the XML declaration %q is invalid", inst)
-		case k == "version" && v != "1.0":
-			return malformed("XML version %q is not 1.0", v)
-		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
-			return malformed("the document is declared as %s; only UTF-8 is accepted", v)
-		}
+	if err := c14n.CheckDeclaration(inst); err != nil {
+		return malformed("%v", err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sluz/sluz/internal/c14n"
+
 	"github.com/beevik/etree"
 )
 
@@ -63,17 +65,8 @@ func parseXML(data []byte) (*etree.Document, error) {
 
 // checkDeclaration accepts an XML declaration for version 1.0 in UTF-8.
 func checkDeclaration(inst string) error {
-	for _, f := range strings.Fields(inst) {
-		k, v, ok := strings.Cut(f, "=")
-		v = strings.Trim(v, `"'`)
-		switch {
-		case !ok:
-			return malformed("the XML declaration %q is invalid", inst)
-		case k == "version" && v != "1.0":
-			return malformed("XML version %q is not 1.0", v)
-		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
-			return malformed("the document is declared as %s; only UTF-8 is accepted", v)
-		}
+	if err := c14n.CheckDeclaration(inst); err != nil {
+		return malformed("%v", err)
 	}
 	return nil
 }
