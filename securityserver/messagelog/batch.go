@@ -26,6 +26,9 @@ type Batch struct {
 // Pending reports the records not yet in a batch: first..last (first >
 // last when none) and the time of the first of them.
 func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
+	if err := l.Flush(); err != nil {
+		return 0, 0, time.Time{}, err
+	}
 	err = l.db.View(func(tx *bolt.Tx) error {
 		first = 1
 		if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {

@@ -38,7 +38,12 @@ func (c *CheckResult) OK() bool { return len(c.Problems) == 0 }
 // numbers, each record's PrevHash equal to the previous record's hash, each
 // logged body matching its digest, and the stored head matching the last
 // record. It does not verify signatures (the auditor does).
+//
+// It first moves appended records into the store; if that fails (a full
+// disk), it checks what the store has: the rest waits in the write-ahead
+// file until the store can take it.
 func (l *Log) Check() (*CheckResult, error) {
+	l.Flush()
 	var res *CheckResult
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error

@@ -2,6 +2,7 @@ package messagelog
 
 import (
 	"context"
+	"crypto/sha512"
 	"errors"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	path := filepath.Join(dir, "messagelog.db")
-	l, err := Open(path, Options{})
+	l, err := Open(path, Options{WALSize: 256 << 10}) // the write-ahead file must fit on the 4 MiB file system
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,8 @@ func TestFullDisk(t *testing.T) {
 	for i := 0; i < 200 && failed == nil; i++ { // the file has some free pages left; use them up
 		big := sample(100 + i)
 		big.Message = make([]byte, 32<<10)
+		sum := sha512.Sum512(big.Message)
+		big.MessageDigest = sum[:]
 		failed = l.Append(context.Background(), big)
 	}
 	if failed == nil {

@@ -4,10 +4,13 @@
 // previous record's stored bytes), so that a changed, removed or reordered
 // record breaks the chain at a record an auditor can name.
 //
-// Append returns only once its records are durable (committed and synced);
+// Append returns only once its records are durable (written and synced);
 // the proxies release an answer only after that, so a message answered as a
 // success is always in the log. Appends from concurrent exchanges are group
-// committed: one transaction and one fsync for everything waiting.
+// committed: one frame in a preallocated write-ahead file (path + "-wal")
+// and one fdatasync for everything waiting; a background step moves the
+// records into the bbolt file in larger transactions (see wal.go), and
+// opening the log, or reading it, moves any that are left.
 //
 // # Caveats
 //
@@ -46,6 +49,18 @@ type Options struct {
 	MaxBatch int
 	// Now stamps records whose Time is zero; default time.Now.
 	Now func() time.Time
+	// WALSize is the preallocated size of the write-ahead file; default
+	// DefaultWALSize. A group of records larger than that still fits (the
+	// file grows).
+	WALSize int64
+	// IngestInterval is how often records move from the write-ahead file
+	// into the bbolt file; default 100 ms. Readers of the open log see
+	// every appended record regardless (they move the rest first).
+	IngestInterval time.Duration
+	// CommitInterval is the least time between two group commits (0: none).
+	// A longer one gathers more records per fdatasync under load, at the
+	// cost of that much latency.
+	CommitInterval time.Duration
 }
 
 // Log is an open message log.
@@ -62,7 +77,19 @@ type Log struct {
 	headSeq uint64
 	head    []byte
 
-	commits atomic.Int64 // transactions committed, for tests and metrics
+	commits atomic.Int64 // group commits (write-ahead frames), for tests and metrics
+
+	wal     *wal
+	scratch []walRecord // the group being committed, reused by the writer
+
+	ingMu     sync.Mutex // serialises ingests
+	pendMu    sync.Mutex
+	pend      []walRecord // durable in the write-ahead file, not yet in bbolt
+	pendBytes int
+	ingErr    error
+	kick      chan struct{}
+	stop      chan struct{}
+	ingDone   chan struct{}
 
 	readOnly bool
 
@@ -77,11 +104,18 @@ func (l *Log) Closed() bool {
 	return l.closed && !l.readOnly
 }
 
-// LastError is the error of the last commit, nil if it succeeded.
+// LastError is the error of the last commit, or of the last move of
+// records into the store, nil if both succeeded.
 func (l *Log) LastError() error {
 	l.errMu.Lock()
-	defer l.errMu.Unlock()
-	return l.lastErr
+	err := l.lastErr
+	l.errMu.Unlock()
+	if err != nil {
+		return err
+	}
+	l.pendMu.Lock()
+	defer l.pendMu.Unlock()
+	return l.ingErr
 }
 
 // OpenReadOnly opens a log that no server has open (a stopped server's, or
@@ -99,13 +133,21 @@ type appendReq struct {
 	err  chan error
 }
 
-// Open opens or creates the log at path.
+// Open opens or creates the log at path (and its write-ahead file,
+// path + "-wal"), moving any record the write-ahead file holds beyond the
+// store into it first.
 func Open(path string, opts Options) (*Log, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.WALSize <= 0 {
+		opts.WALSize = DefaultWALSize
+	}
+	if opts.IngestInterval <= 0 {
+		opts.IngestInterval = 100 * time.Millisecond
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
@@ -114,31 +156,36 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
-	l := &Log{db: db, opts: opts, reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{}), head: make([]byte, 32)}
+	l := &Log{db: db, opts: opts, reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{}),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), ingDone: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRecords, bucketBatches} {
+		for _, name := range [][]byte{bucketRecords, bucketBatches, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if h := meta.Get(keyHead); h != nil {
-			if len(h) != 8+32 {
-				return fmt.Errorf("%w: head is %d bytes", ErrCorrupt, len(h))
-			}
-			l.headSeq = binary.BigEndian.Uint64(h)
-			l.head = append([]byte(nil), h[8:]...)
-		}
 		return nil
 	})
+	if err == nil {
+		_, err = recoverWAL(db, walPath(path))
+	}
+	if err == nil {
+		err = db.View(func(tx *bolt.Tx) error {
+			var err error
+			l.headSeq, l.head, err = storedHead(tx)
+			return err
+		})
+	}
+	if err == nil {
+		// Every frame is in the store now: the next round starts at 0.
+		l.wal, err = openWAL(walPath(path), opts.WALSize)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
 	go l.writer()
+	go l.ingester()
 	return l, nil
 }
 
@@ -171,11 +218,17 @@ func (l *Log) Append(ctx context.Context, recs ...*Record) error {
 	return <-req.err
 }
 
-// writer is the only goroutine that writes: it commits whatever is waiting
-// in one transaction (group commit).
+// writer is the only goroutine that appends: it commits whatever is
+// waiting as one write-ahead frame and one fdatasync (group commit).
 func (l *Log) writer() {
 	defer close(l.done)
+	var last time.Time
 	for req := range l.reqs {
+		if d := l.opts.CommitInterval; d > 0 {
+			if wait := d - time.Since(last); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
 		batch := []*appendReq{req}
 	drain:
 		for len(batch) < l.opts.MaxBatch {
@@ -189,6 +242,7 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
+		last = time.Now()
 		err := l.commit(batch)
 		l.errMu.Lock()
 		l.lastErr = err
@@ -200,35 +254,112 @@ func (l *Log) writer() {
 }
 
 func (l *Log) commit(batch []*appendReq) error {
+	l.pendMu.Lock()
+	failing := l.ingErr != nil
+	l.pendMu.Unlock()
+	if failing { // the store could not take records: refuse more until it can
+		if err := l.ingest(); err != nil {
+			return fmt.Errorf("message log write failed: %w", err)
+		}
+	}
 	l.headMu.Lock()
 	seq, prev := l.headSeq, l.head
 	l.headMu.Unlock()
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRecords)
-		for _, req := range batch {
-			for _, r := range req.recs {
-				seq++
-				r.Seq, r.PrevHash = seq, prev
-				enc := r.encode(make([]byte, 0, 256+len(r.Message)+len(r.Signature)))
-				if err := b.Put(seqKey(seq), enc); err != nil {
-					return err
-				}
-				prev = Hash(enc)
-			}
+	first := seq + 1
+	recs := l.scratch[:0]
+	size := 0
+	for _, req := range batch {
+		for _, r := range req.recs {
+			seq++
+			r.Seq, r.PrevHash = seq, prev
+			enc := r.encode(make([]byte, 0, 256+len(r.Message)+len(r.Signature)))
+			prev = Hash(enc)
+			recs = append(recs, walRecord{seq: seq, enc: enc})
+			size += len(enc)
 		}
-		head := make([]byte, 0, 40)
-		head = binary.BigEndian.AppendUint64(head, seq)
-		head = append(head, prev...)
-		return tx.Bucket(bucketMeta).Put(keyHead, head)
-	})
-	if err != nil {
+	}
+	l.scratch = recs[:0]
+	frame := l.wal.frame(first, recs)
+	if !l.wal.fits(len(frame)) {
+		// Start the next round: every earlier frame must be in the store.
+		if err := l.ingest(); err != nil {
+			return fmt.Errorf("message log write failed: %w", err)
+		}
+		l.wal.off = 0
+	}
+	if err := l.wal.write(frame); err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
 	}
 	l.headMu.Lock()
 	l.headSeq, l.head = seq, prev
 	l.headMu.Unlock()
+	l.pendMu.Lock()
+	l.pend = append(l.pend, recs...)
+	l.pendBytes += size
+	full := l.pendBytes >= int(l.opts.WALSize/4)
+	l.pendMu.Unlock()
+	if full {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
 	l.commits.Add(1)
 	return nil
+}
+
+// ingester moves records from the write-ahead file into the store every
+// IngestInterval, or sooner when a quarter of the file is waiting.
+func (l *Log) ingester() {
+	defer close(l.ingDone)
+	t := time.NewTicker(l.opts.IngestInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		case <-l.kick:
+		}
+		l.ingest()
+	}
+}
+
+// ingest moves every record waiting in the write-ahead file into the store
+// in one transaction.
+func (l *Log) ingest() error {
+	l.ingMu.Lock()
+	defer l.ingMu.Unlock()
+	l.pendMu.Lock()
+	recs := l.pend
+	l.pendMu.Unlock()
+	if len(recs) == 0 {
+		return nil
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
+	l.pendMu.Lock()
+	defer l.pendMu.Unlock()
+	if err != nil {
+		l.ingErr = fmt.Errorf("moving records into %s: %w", l.db.Path(), err)
+		return l.ingErr
+	}
+	l.ingErr = nil
+	rest := l.pend[len(recs):]
+	l.pend = append(make([]walRecord, 0, len(rest)), rest...)
+	l.pendBytes = 0
+	for _, r := range l.pend {
+		l.pendBytes += len(r.enc)
+	}
+	return nil
+}
+
+// Flush moves every appended record into the store now; readers of the
+// open log call it, so they see everything appended before.
+func (l *Log) Flush() error {
+	if l.readOnly {
+		return nil
+	}
+	return l.ingest()
 }
 
 // Head is the newest record's sequence number and chain hash.
@@ -252,11 +383,23 @@ func (l *Log) Close() error {
 	close(l.reqs)
 	l.mu.Unlock()
 	<-l.done
-	return l.db.Close()
+	close(l.stop)
+	<-l.ingDone
+	err := l.ingest()
+	if cerr := l.wal.close(); err == nil {
+		err = cerr
+	}
+	if cerr := l.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Backup writes a consistent copy of the log file to w while the server runs.
 func (l *Log) Backup(w io.Writer) (int64, error) {
+	if err := l.Flush(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -269,6 +412,9 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 // Each calls fn for every record from seq from on, in order, with the
 // record and its stored bytes. It reads a consistent snapshot.
 func (l *Log) Each(from uint64, fn func(r *Record, stored []byte) error) error {
+	if err := l.Flush(); err != nil {
+		return err
+	}
 	return l.db.View(func(tx *bolt.Tx) error { return each(tx, from, fn) })
 }
 
@@ -296,6 +442,9 @@ func seqKey(n uint64) []byte {
 	return k[:]
 }
 
+// openReadOnly opens a log no server holds. When its write-ahead file has
+// records the store does not (the server was killed, not stopped), it opens
+// a private copy with those records moved in, leaving the original as it is.
 func openReadOnly(path string) (*bolt.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("message log: %w", err)
@@ -307,11 +456,57 @@ func openReadOnly(path string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
+	tail, err := walTail(db, walPath(path))
+	if err != nil || !tail {
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("message log %s: %w", path, err)
+		}
+		return db, nil
+	}
+	copyPath, err := copyToTemp(db)
+	db.Close()
+	if err != nil {
+		return nil, fmt.Errorf("message log %s: copying it to add the records of its write-ahead file: %w", path, err)
+	}
+	defer os.Remove(copyPath) // the open file stays readable
+	db, err = bolt.Open(copyPath, 0o600, &bolt.Options{Timeout: time.Second})
+	if err == nil {
+		_, err = recoverWAL(db, walPath(path))
+	}
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, fmt.Errorf("message log %s: %w", path, err)
+	}
 	return db, nil
+}
+
+func copyToTemp(db *bolt.DB) (string, error) {
+	f, err := os.CreateTemp("", "sluz-messagelog-*.db")
+	if err != nil {
+		return "", err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(f)
+		return err
+	})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // Recent calls fn for the records logged at or after since, newest first.
 func (l *Log) Recent(since time.Time, fn func(r *Record) error) error {
+	if err := l.Flush(); err != nil {
+		return err
+	}
 	return l.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {

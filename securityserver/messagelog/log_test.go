@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha512"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +177,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	b.SetParallelism(16)
+	b.SetParallelism(benchPar)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
@@ -188,3 +190,10 @@ func BenchmarkAppendParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(l.commits.Load())/float64(b.N), "commits/op")
 }
+
+var benchPar = func() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_PAR")); err == nil {
+		return n
+	}
+	return 16
+}()

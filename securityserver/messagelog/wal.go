@@ -1,0 +1,304 @@
+package messagelog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The write-ahead file makes appends durable cheaply. A bbolt commit costs
+// two fdatasyncs and several page writes; on the 2-core VM the benchmarks
+// run on that is ≈ 370 µs of CPU and ≈ 800 µs of waiting per commit. A
+// group of records written once into a preallocated, already zero-filled
+// file and synced with one fdatasync (no file size or extent change, so no
+// journal commit) costs about a third of that. The records move into the
+// bbolt file in larger batches in the background ("ingest"); on open, any
+// record the file has and bbolt does not is ingested first, so readers never
+// see the difference.
+//
+// Layout: frames one after another from offset 0, each
+//
+//	magic "SLW1" | first seq (8) | record count (4) | payload length (4) | CRC-32C (4) | payload
+//
+// where the CRC covers the first 20 header bytes and the payload, and the
+// payload is the records' encodings, each preceded by its length (4). When
+// every frame has been ingested the writer starts again at offset 0; frames
+// left further on from the previous round have lower sequence numbers, so
+// recovery stops at the first frame that does not continue the sequence (or
+// fails its CRC, or is zeros).
+
+const (
+	walMagic      = "SLW1"
+	walHeaderSize = 24
+	// DefaultWALSize is the preallocated size of the write-ahead file.
+	DefaultWALSize = 16 << 20
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// walPath is the write-ahead file beside the log file.
+func walPath(path string) string { return path + "-wal" }
+
+type wal struct {
+	f    *os.File
+	size int64 // preallocated size
+	off  int64 // where the next frame goes
+	last uint64
+	buf  []byte // frame being built, reused
+}
+
+// openWAL opens or creates (zero-filled to size, synced) the write-ahead file.
+func openWAL(path string, size int64) (*wal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() < size {
+		if err := zeroFill(f, st.Size(), size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("preallocating %d bytes for %s: %w", size, path, err)
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	} else {
+		size = st.Size()
+	}
+	return &wal{f: f, size: size}, nil
+}
+
+func zeroFill(f *os.File, from, to int64) error {
+	zero := make([]byte, 1<<20)
+	for off := from; off < to; {
+		n := min(int64(len(zero)), to-off)
+		if _, err := f.WriteAt(zero[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return f.Sync()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// walRecord is one encoded record waiting to be ingested.
+type walRecord struct {
+	seq uint64
+	enc []byte
+}
+
+// frame builds the frame for recs (consecutive, from first).
+func (w *wal) frame(first uint64, recs []walRecord) []byte {
+	b := w.buf[:0]
+	b = append(b, walMagic...)
+	b = binary.BigEndian.AppendUint64(b, first)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
+	b = append(b, make([]byte, 8)...) // length and CRC, below
+	for _, r := range recs {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(r.enc)))
+		b = append(b, r.enc...)
+	}
+	binary.BigEndian.PutUint32(b[16:], uint32(len(b)-walHeaderSize))
+	crc := crc32.Update(0, crcTable, b[:20])
+	crc = crc32.Update(crc, crcTable, b[walHeaderSize:])
+	binary.BigEndian.PutUint32(b[20:], crc)
+	if cap(b) <= 1<<20 {
+		w.buf = b
+	}
+	return b
+}
+
+// write puts one frame at the current offset and syncs it.
+func (w *wal) write(frame []byte) error {
+	if _, err := w.f.WriteAt(frame, w.off); err != nil {
+		return err
+	}
+	if err := fdatasync(w.f); err != nil {
+		return err
+	}
+	w.off += int64(len(frame))
+	if w.off > w.size {
+		w.size = w.off // a frame larger than the preallocation grew the file
+	}
+	return nil
+}
+
+// fits reports whether n more bytes fit in the preallocated space.
+func (w *wal) fits(n int) bool { return w.off+int64(n) <= w.size }
+
+func (w *wal) close() error { return w.f.Close() }
+
+// readWAL returns the records of the current round of frames whose
+// sequence numbers are above head, in order. A frame that continues the
+// sequence but is damaged ends the scan like the end of the round: it was
+// being written when the process stopped, so it was never acknowledged.
+func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
+	var out []walRecord
+	var prevLast uint64
+	hdr := make([]byte, walHeaderSize)
+	for off := int64(0); off+walHeaderSize <= size; {
+		if _, err := r.ReadAt(hdr, off); err != nil {
+			return nil, err
+		}
+		if string(hdr[:4]) != walMagic {
+			break
+		}
+		first := binary.BigEndian.Uint64(hdr[4:])
+		count := binary.BigEndian.Uint32(hdr[12:])
+		plen := int64(binary.BigEndian.Uint32(hdr[16:]))
+		if count == 0 || off+walHeaderSize+plen > size || (prevLast != 0 && first != prevLast+1) {
+			break
+		}
+		payload := make([]byte, plen)
+		if _, err := r.ReadAt(payload, off+walHeaderSize); err != nil {
+			return nil, err
+		}
+		crc := crc32.Update(0, crcTable, hdr[:20])
+		if crc32.Update(crc, crcTable, payload) != binary.BigEndian.Uint32(hdr[20:]) {
+			break
+		}
+		recs, ok := splitFrame(first, count, payload)
+		if !ok {
+			break
+		}
+		for _, rec := range recs {
+			if rec.seq <= head {
+				continue
+			}
+			if want := head + 1 + uint64(len(out)); rec.seq != want {
+				return nil, fmt.Errorf("%w: the write-ahead file continues at record %d, but the log ends at %d", ErrCorrupt, rec.seq, want-1)
+			}
+			out = append(out, rec)
+		}
+		prevLast = first + uint64(count) - 1
+		off += walHeaderSize + plen
+	}
+	return out, nil
+}
+
+func splitFrame(first uint64, count uint32, p []byte) ([]walRecord, bool) {
+	recs := make([]walRecord, 0, count)
+	for i := uint32(0); i < count; i++ {
+		if len(p) < 4 {
+			return nil, false
+		}
+		n := int(binary.BigEndian.Uint32(p))
+		if len(p)-4 < n {
+			return nil, false
+		}
+		recs = append(recs, walRecord{seq: first + uint64(i), enc: p[4 : 4+n]})
+		p = p[4+n:]
+	}
+	return recs, len(p) == 0
+}
+
+// putRecords stores recs (consecutive, continuing the head) and the new head.
+func putRecords(tx *bolt.Tx, recs []walRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketRecords)
+	for _, r := range recs {
+		if err := b.Put(seqKey(r.seq), r.enc); err != nil {
+			return err
+		}
+	}
+	last := recs[len(recs)-1]
+	head := make([]byte, 0, 40)
+	head = binary.BigEndian.AppendUint64(head, last.seq)
+	head = append(head, Hash(last.enc)...)
+	return tx.Bucket(bucketMeta).Put(keyHead, head)
+}
+
+// recoverWAL ingests the records the write-ahead file at path holds beyond
+// the head of db. It reports how many it moved.
+func recoverWAL(db *bolt.DB, path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = db.Update(func(tx *bolt.Tx) error {
+		head, _, err := storedHead(tx)
+		if err != nil {
+			return err
+		}
+		recs, err := readWAL(f, st.Size(), head)
+		if err != nil {
+			return err
+		}
+		n = len(recs)
+		return putRecords(tx, recs)
+	})
+	return n, err
+}
+
+// walTail reports whether the write-ahead file at path holds records that
+// db does not.
+func walTail(db *bolt.DB, path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	var tail bool
+	err = db.View(func(tx *bolt.Tx) error {
+		head, _, err := storedHead(tx)
+		if err != nil {
+			return err
+		}
+		recs, err := readWAL(f, st.Size(), head)
+		tail = len(recs) > 0
+		return err
+	})
+	return tail, err
+}
+
+func storedHead(tx *bolt.Tx) (uint64, []byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0, make([]byte, 32), nil
+	}
+	h := meta.Get(keyHead)
+	if h == nil {
+		return 0, make([]byte, 32), nil
+	}
+	if len(h) != 8+32 {
+		return 0, nil, fmt.Errorf("%w: head is %d bytes", ErrCorrupt, len(h))
+	}
+	return binary.BigEndian.Uint64(h), append([]byte(nil), h[8:]...), nil
+}
