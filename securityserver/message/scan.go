@@ -1,17 +1,15 @@
 package message
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
-	"io"
+
+	"github.com/sluz/sluz/internal/xmltok"
 )
 
-// The scanner turns encoding/xml's raw tokens into namespace-resolved ones
-// with byte offsets into Message.Raw. It uses RawToken (not Token) so that it
-// sees the prefixes written in the message (InsertRequestHash reuses them)
-// and does the namespace bookkeeping and the start/end tag matching itself.
-// It never builds a tree.
+// The scanner turns internal/xmltok's raw tokens into namespace-resolved
+// ones with byte offsets into Message.Raw. It sees the prefixes written in
+// the message (InsertRequestHash reuses them) and does the namespace
+// bookkeeping and the start/end tag matching itself. It never builds a tree.
 
 const (
 	tEOF = iota
@@ -46,8 +44,8 @@ type token struct {
 }
 
 type scanner struct {
-	d        *xml.Decoder
-	r        bytes.Reader
+	t        xmltok.Tokenizer
+	data     []byte
 	base     int // offset of the decoder's input in Message.Raw
 	ns       []binding
 	open     []openElem
@@ -59,24 +57,12 @@ type scanner struct {
 	openBuf [16]openElem
 }
 
-// errCharset is returned by the decoder's CharsetReader: the XML
-// declaration names an encoding other than UTF-8.
-type errCharset struct{ label string }
-
-func (e errCharset) Error() string { return "unsupported encoding " + e.label }
-
 // init prepares s to scan data, which starts at offset base in Message.Raw.
 func (s *scanner) init(data []byte, base, maxDepth int, fail func(string, string, ...any) *Fault) {
 	s.base, s.maxDepth, s.fail = base, maxDepth, fail
 	s.ns, s.open = s.nsBuf[:0], s.openBuf[:0]
-	s.r.Reset(data)
-	s.d = xml.NewDecoder(&s.r)
-	s.d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
-		if isASCIILabel(label) && isASCII(data) {
-			return r, nil // ASCII is UTF-8
-		}
-		return nil, errCharset{label}
-	}
+	s.data = data
+	s.t.Reset(data)
 }
 
 // lookup resolves prefix among the first n bindings.
@@ -112,9 +98,13 @@ func (s *scanner) attrNS(a xml.Attr) string {
 // skipping comments; tEOF once the document ended well-formed.
 func (s *scanner) next() (token, error) {
 	for {
-		off := int(s.d.InputOffset())
-		t, err := s.d.RawToken()
-		if err == io.EOF {
+		t, err := s.t.Next()
+		if err != nil {
+			return token{}, s.fail(InvalidSoap, "malformed XML: %v", err)
+		}
+		off, end := t.Start, t.End
+		switch t.Kind {
+		case xmltok.EOF:
 			if len(s.open) > 0 {
 				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end of message inside <%s>", rawName(s.open[len(s.open)-1].raw))
 			}
@@ -122,19 +112,9 @@ func (s *scanner) next() (token, error) {
 				return token{}, s.fail(InvalidSoap, "malformed SOAP message: no root element")
 			}
 			return token{kind: tEOF}, nil
-		}
-		if err != nil {
-			var ec errCharset
-			if errors.As(err, &ec) {
-				return token{}, s.fail(InvalidContentType, "XML declaration names encoding %q; only UTF-8 is supported (PR-MESS §2.6)", ec.label)
-			}
-			return token{}, s.fail(InvalidSoap, "malformed XML: %v", err)
-		}
-		end := int(s.d.InputOffset())
-		switch t := t.(type) {
-		case xml.StartElement:
-			return s.start(t, off, end)
-		case xml.EndElement:
+		case xmltok.StartElement:
+			return s.start(xml.StartElement{Name: t.Name, Attr: t.Attr}, off, end)
+		case xmltok.EndElement:
 			if len(s.open) == 0 {
 				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end tag </%s>", rawName(t.Name))
 			}
@@ -148,22 +128,25 @@ func (s *scanner) next() (token, error) {
 				s.rootDone = true
 			}
 			return token{kind: tEnd, start: s.base + off, end: s.base + end}, nil
-		case xml.CharData:
+		case xmltok.Text:
 			if len(s.open) == 0 {
-				if !isSpace(t) {
+				if !isSpace(t.Text) {
 					return token{}, s.fail(InvalidSoap, "malformed XML: text outside the root element")
 				}
 				continue
 			}
-			return token{kind: tText, text: t, start: s.base + off, end: s.base + end}, nil
-		case xml.Comment:
+			return token{kind: tText, text: t.Text, start: s.base + off, end: s.base + end}, nil
+		case xmltok.Comment:
 			continue
-		case xml.ProcInst:
-			if t.Target == "xml" && off == 0 {
-				continue // the XML declaration
+		case xmltok.ProcInst:
+			if t.Name.Local == "xml" { // the XML declaration (xmltok allows it only first)
+				if enc, ok := xmltok.Pseudo(t.Text, "encoding"); ok && !equalFold(enc, "utf-8") && !(isASCIILabel(enc) && isASCII(s.data)) {
+					return token{}, s.fail(InvalidContentType, "XML declaration names encoding %q; only UTF-8 is supported (PR-MESS §2.6)", enc)
+				}
+				continue
 			}
-			return token{}, s.fail(InvalidSoap, "processing instruction <?%s?> not allowed in a SOAP message (SOAP 1.1 §3)", t.Target)
-		case xml.Directive:
+			return token{}, s.fail(InvalidSoap, "processing instruction <?%s?> not allowed in a SOAP message (SOAP 1.1 §3)", t.Name.Local)
+		case xmltok.Directive:
 			return token{}, s.fail(InvalidSoap, "DTDs and entity declarations are not allowed in a SOAP message (SOAP 1.1 §3)")
 		}
 	}

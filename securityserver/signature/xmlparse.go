@@ -2,11 +2,11 @@ package signature
 
 import (
 	"bytes"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/sluz/sluz/internal/c14n"
+	"github.com/sluz/sluz/internal/xmltok"
 
 	"github.com/beevik/etree"
 )
@@ -214,7 +214,7 @@ func (p *xmlParser) content(el *etree.Element) error {
 			if err := checkChars(raw); err != nil {
 				return err
 			}
-			p.buf = appendNormalizedLines(p.buf[:0], raw)
+			p.buf = xmltok.AppendNormalizedLines(p.buf[:0], raw)
 			el.AddChild(etree.NewText(string(p.buf)))
 			p.pos += end + 3
 		case p.has("<!--"):
@@ -264,14 +264,14 @@ func (p *xmlParser) ncname() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c < utf8.RuneSelf {
-			if !isNameByte(c, p.pos == start) {
+			if !xmltok.IsNameByte(c, p.pos == start) {
 				break
 			}
 			p.pos++
 			continue
 		}
 		r, size := utf8.DecodeRune(p.data[p.pos:])
-		if !isNameRune(r, p.pos == start) {
+		if !xmltok.IsNameRune(r, p.pos == start) {
 			break
 		}
 		p.pos += size
@@ -310,31 +310,6 @@ var knownNames = func() map[string]string {
 	}
 	return m
 }()
-
-func isNameByte(c byte, first bool) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
-		return true
-	case '0' <= c && c <= '9', c == '-', c == '.':
-		return !first
-	}
-	return false
-}
-
-// isNameRune reports whether a non-ASCII r is a NameStartChar (first) or
-// NameChar (XML 1.0 fifth edition, production [4] and [4a]).
-func isNameRune(r rune, first bool) bool {
-	switch {
-	case 0xC0 <= r && r <= 0xD6, 0xD8 <= r && r <= 0xF6, 0xF8 <= r && r <= 0x2FF,
-		0x370 <= r && r <= 0x37D, 0x37F <= r && r <= 0x1FFF, 0x200C <= r && r <= 0x200D,
-		0x2070 <= r && r <= 0x218F, 0x2C00 <= r && r <= 0x2FEF, 0x3001 <= r && r <= 0xD7FF,
-		0xF900 <= r && r <= 0xFDCF, 0xFDF0 <= r && r <= 0xFFFD, 0x10000 <= r && r <= 0xEFFFF:
-		return true
-	case r == 0xB7, 0x300 <= r && r <= 0x36F, 0x203F <= r && r <= 0x2040:
-		return !first
-	}
-	return false
-}
 
 // text reads character data up to (not including) end — '<' in content,
 // the quote in an attribute value — resolving references and normalising
@@ -408,66 +383,17 @@ func lineEnd(attr bool) byte {
 
 // appendReference appends what &ref; stands for.
 func appendReference(b []byte, ref string) ([]byte, error) {
-	switch ref {
-	case "lt":
-		return append(b, '<'), nil
-	case "gt":
-		return append(b, '>'), nil
-	case "amp":
-		return append(b, '&'), nil
-	case "apos":
-		return append(b, '\''), nil
-	case "quot":
-		return append(b, '"'), nil
+	b, err := xmltok.AppendReference(b, []byte(ref))
+	if err != nil {
+		return nil, malformed("%v", err)
 	}
-	if len(ref) < 2 || ref[0] != '#' {
-		return nil, malformed("the entity &%s; is not one of XML's five; entities are not accepted", ref)
-	}
-	var n uint64
-	var err error
-	if ref[1] == 'x' {
-		n, err = strconv.ParseUint(ref[2:], 16, 32)
-	} else {
-		n, err = strconv.ParseUint(ref[1:], 10, 32)
-	}
-	r := rune(n)
-	if err != nil || !isXMLChar(r) {
-		return nil, malformed("the character reference &%s; is not a valid XML character", ref)
-	}
-	return utf8.AppendRune(b, r), nil
+	return b, nil
 }
 
-func isXMLChar(r rune) bool {
-	return r == '\t' || r == '\n' || r == '\r' || 0x20 <= r && r <= 0xD7FF ||
-		0xE000 <= r && r <= 0xFFFD || 0x10000 <= r && r <= 0x10FFFF
-}
-
-// checkChars refuses the characters XML 1.0 does not allow in a document
-// (raw is valid UTF-8, so surrogates cannot occur).
+// checkChars refuses the characters XML 1.0 does not allow in a document.
 func checkChars(raw []byte) error {
-	for i, c := range raw {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-			return malformed("the document contains the control character %#x", c)
-		}
-		if c == 0xEF && i+2 < len(raw) && raw[i+1] == 0xBF && (raw[i+2] == 0xBE || raw[i+2] == 0xBF) {
-			return malformed("the document contains the non-character U+FFFE or U+FFFF")
-		}
+	if err := xmltok.CheckChars(raw); err != nil {
+		return malformed("the document contains %v", err)
 	}
 	return nil
-}
-
-// appendNormalizedLines appends raw with CRLF and lone CR turned into LF.
-func appendNormalizedLines(b, raw []byte) []byte {
-	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
-		case '\r':
-			if i+1 < len(raw) && raw[i+1] == '\n' {
-				i++
-			}
-			b = append(b, '\n')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
 }
