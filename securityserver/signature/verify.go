@@ -692,7 +692,7 @@ func (p *parsed) readKeyInfo(ki *etree.Element) error {
 	if err != nil {
 		return err
 	}
-	if p.cert, err = x509.ParseCertificate(der); err != nil {
+	if p.cert, err = parseCertificate(der); err != nil {
 		return malformed("the KeyInfo certificate cannot be parsed: %v", err)
 	}
 	return nil
@@ -964,7 +964,7 @@ func (p *parsed) readCertificateValues(cv *etree.Element) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := x509.ParseCertificate(der)
+		c, err := parseCertificate(der)
 		if err != nil {
 			return nil, malformed("an EncapsulatedX509Certificate cannot be parsed: %v", err)
 		}
