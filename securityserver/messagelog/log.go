@@ -272,7 +272,7 @@ func (l *Log) commit(batch []*appendReq) error {
 		for _, r := range req.recs {
 			seq++
 			r.Seq, r.PrevHash = seq, prev
-			enc := r.encode(make([]byte, 0, 256+len(r.Message)+len(r.Signature)))
+			enc := r.encode(make([]byte, 0, r.encodedSize()))
 			prev = Hash(enc)
 			recs = append(recs, walRecord{seq: seq, enc: enc})
 			size += len(enc)

@@ -78,8 +78,9 @@ func (r *Record) encode(dst []byte) []byte {
 	dst = appendBytes(dst, r.PrevHash)
 	dst = binary.AppendVarint(dst, r.Time.UnixNano())
 	dst = append(dst, byte(r.Side), byte(r.Kind))
-	for _, s := range []string{r.MessageID, r.RequestID, r.Client, r.Service, r.ContentType} {
-		dst = appendBytes(dst, []byte(s))
+	for _, s := range [...]string{r.MessageID, r.RequestID, r.Client, r.Service, r.ContentType} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
 	}
 	hasBody := byte(0)
 	if r.Message != nil {
@@ -90,6 +91,13 @@ func (r *Record) encode(dst []byte) []byte {
 	dst = appendBytes(dst, r.MessageDigest)
 	dst = appendBytes(dst, r.Signature)
 	return dst
+}
+
+// encodedSize bounds the length of r's encoding.
+func (r *Record) encodedSize() int {
+	const varint = binary.MaxVarintLen64
+	return 1 + 3*varint + 2 + 1 + 9*varint + len(r.PrevHash) + len(r.MessageID) + len(r.RequestID) +
+		len(r.Client) + len(r.Service) + len(r.ContentType) + len(r.Message) + len(r.MessageDigest) + len(r.Signature)
 }
 
 func appendBytes(dst, b []byte) []byte {

@@ -167,3 +167,14 @@ func TestWALGap(t *testing.T) {
 		t.Fatalf("Open with a gap before the write-ahead records: %v", err)
 	}
 }
+
+// TestEncodedSizeBounds: the writer sizes each record's buffer once.
+func TestEncodedSizeBounds(t *testing.T) {
+	r := sample(7)
+	r.Seq, r.PrevHash, r.Time = 1<<60, make([]byte, 32), time.Now()
+	r.Message = make([]byte, 200<<10)
+	buf := make([]byte, 0, r.encodedSize())
+	if enc := r.encode(buf); len(enc) > cap(buf) || &enc[0] != &buf[:1][0] {
+		t.Fatalf("encoding is %d bytes, over the %d reserved", len(enc), cap(buf))
+	}
+}
