@@ -25,6 +25,9 @@ type logged struct {
 // (the client on the client side, the provider on the service side), whose
 // privacy setting decides whether the body or only its digest is kept.
 func (s *Server) record(side messagelog.Side, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
+	if s.opts.noLog {
+		return nil
+	}
 	sum := sha512.Sum512(m.soap)
 	r := &messagelog.Record{Side: side, Kind: m.kind, MessageID: req.Header.ID, RequestID: requestID,
 		Client: req.Header.Client.String(), Service: req.Header.Service.String(),
@@ -46,6 +49,9 @@ func (s *Server) logBodies(local identifier.Client) bool {
 // appendLog makes records durable before an answer is released; a failure
 // becomes the LoggingFailed fault, never a success.
 func (s *Server) appendLog(ctx context.Context, prefix string, recs ...*messagelog.Record) *message.Fault {
+	if s.opts.noLog {
+		return nil
+	}
 	if err := s.mlog.Append(context.WithoutCancel(ctx), recs...); err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
 		return message.Faultf(prefix+message.LoggingFailed, "the message could not be logged, so it is not answered: %v", err)

@@ -73,6 +73,7 @@ type Server struct {
 	closers []io.Closer // key handles (PKCS#11 sessions)
 	mlog    *messagelog.Log
 	ts      *timestamper
+	opts    options
 	metrics *metrics
 
 	// clientTLS, when the configuration asks for it, serves the client
@@ -87,8 +88,19 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	now func() time.Time
+	now          func() time.Time
+	noLog        bool
+	noTimestamps bool
 }
+
+// WithoutMessageLog and WithoutTimestamping exist for benchmarks that
+// measure what the message log and time-stamping cost (cmd/loadtest). A
+// server without them keeps no proof of its exchanges; the configuration
+// file cannot select either.
+func WithoutMessageLog() Option { return func(o *options) { o.noLog, o.noTimestamps = true, true } }
+
+// WithoutTimestamping: see WithoutMessageLog.
+func WithoutTimestamping() Option { return func(o *options) { o.noTimestamps = true } }
 
 // WithClock makes the server judge the global configuration's expiry by
 // now instead of the system clock (tests, and checking a deployment's
@@ -103,6 +115,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.noLog {
+		log.Warn("message log switched off (benchmark option): exchanges leave no proof")
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataDir: %w", err)
@@ -124,7 +139,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, conf: conf, acl: checker, log: log, sign: map[identifier.Client]*memberKey{},
+	s := &Server{opts: o, cfg: cfg, conf: conf, acl: checker, log: log, sign: map[identifier.Client]*memberKey{},
 		replay: newReplayGuard(cfg.Limits.ReplayWindow.D()), peers: map[identifier.ServerID]*http.Client{}}
 	s.status = newStatusCache(s.snapshot, log.With("component", "ocsp"))
 
@@ -228,7 +243,9 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	tsDone := make(chan struct{})
 	go func() {
 		defer close(tsDone)
-		s.ts.run(ctx)
+		if !s.opts.noTimestamps {
+			s.ts.run(ctx)
+		}
 	}()
 
 	lim := s.cfg.Limits

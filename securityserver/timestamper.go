@@ -85,6 +85,10 @@ func (t *timestamper) run(ctx context.Context) {
 // server's log is complete for the auditor; it gives up after a few
 // seconds (the records are then stamped at the next start).
 func (t *timestamper) flush() {
+	if err := t.log.Flush(); err != nil {
+		t.slog.Warn("records left without a time-stamp at shutdown; they are stamped at the next start", "err", err)
+		return
+	}
 	first, last, _, err := t.log.Pending()
 	if err != nil || first > last {
 		return

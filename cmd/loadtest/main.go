@@ -68,6 +68,7 @@ type options struct {
 	verbose       bool
 	rounds        int
 	halfRate      float64
+	logging       bool
 }
 
 func main() {
@@ -89,6 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.target, "target", "", "only load this loopback `URL` (an IS-facing endpoint such as a running client proxy) at full load; no federation is started")
 	fs.Float64Var(&o.halfRate, "half-rate", 0, "open-loop half-load rate in requests/s (default: half the plain pair's measured throughput)")
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat the full-load and then the half-load runs this many times, interleaved; the ratios use medians")
+	fs.BoolVar(&o.logging, "logging", false, "also measure the Şlüz pair with time-stamping every 200 ms, with time-stamping off and with the message log off (the same servers restarted), at full load and at one fixed rate")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./cmd/loadtest [flags]\n\n"+
@@ -174,19 +176,20 @@ func isLoopback(host string) bool {
 
 // report is the whole run, as printed and as --json writes it.
 type report struct {
-	Date        string  `json:"date"`
-	Command     string  `json:"command"`
-	Machine     machine `json:"machine"`
-	Concurrency int     `json:"concurrency"`
-	Duration    string  `json:"duration"`
-	Warmup      string  `json:"warmup"`
-	HalfMode    string  `json:"half_mode,omitempty"`
-	Person      string  `json:"person_answered"`
-	Rounds      int     `json:"rounds"`
-	Results     []row   `json:"results"`
-	Ratios      *ratios `json:"ratios,omitempty"`
-	TotalErrors int     `json:"total_errors"`
-	Profile     string  `json:"cpu_profile,omitempty"`
+	Date        string          `json:"date"`
+	Command     string          `json:"command"`
+	Machine     machine         `json:"machine"`
+	Concurrency int             `json:"concurrency"`
+	Duration    string          `json:"duration"`
+	Warmup      string          `json:"warmup"`
+	HalfMode    string          `json:"half_mode,omitempty"`
+	Person      string          `json:"person_answered"`
+	Rounds      int             `json:"rounds"`
+	Results     []row           `json:"results"`
+	Ratios      *ratios         `json:"ratios,omitempty"`
+	TotalErrors int             `json:"total_errors"`
+	Profile     string          `json:"cpu_profile,omitempty"`
+	Logging     *loggingSummary `json:"logging,omitempty"`
 }
 
 type machine struct {
@@ -372,6 +375,14 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 		ra.CPURatio = median(rep.rows(loadtest.NamePlain, "full"), cpu) / c
 	}
 	rep.Ratios = ra
+	if o.logging {
+		run := func(t *loadtest.Target, cfg loadtest.Config, label, load string) (*loadtest.Result, error) {
+			return runOne(t, cfg, label, load, 1)
+		}
+		if rep.Logging, err = compareLogging(ctx, b, o, progress, run); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 
@@ -481,6 +492,9 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  p99 Şlüz - p99 plain at half load:  %9s   target <= %s: %s%s\n", ra.P99Delta, ms(targetP99Delta), met(ra.P99Met), overloaded)
 		fmt.Fprintf(w, "  plain / Şlüz CPU per exchange:       %6.1f %%   (the throughput ratio when both are CPU-bound; steadier on a noisy host)\n", 100*ra.CPURatio)
 		fmt.Fprintf(w, "  direct / plain pair throughput:      %6.1f %%\n", 100*ra.DirectOverPlain)
+	}
+	if r.Logging != nil {
+		r.Logging.print(w)
 	}
 	if r.Profile != "" {
 		fmt.Fprintf(w, "\nCPU profile: %s  (go tool pprof -top %s; -tagignore loadgen=. leaves out the load generator)\n", r.Profile, strings.Fields(r.Profile)[0])

@@ -54,21 +54,23 @@ func TestFullRun(t *testing.T) {
 		t.Skip("starts a local federation")
 	}
 	var out, errOut bytes.Buffer
-	code := run([]string{"--concurrency", "4", "--warmup", "50ms", "--duration", "250ms"}, &out, &errOut)
+	code := run([]string{"--concurrency", "4", "--warmup", "50ms", "--duration", "250ms", "--logging"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	text := out.String()
 	for _, want := range []string{"nproc", "command:", loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz,
-		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at half load", "no errors"} {
+		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at half load", "no errors",
+		nameTSFast, nameNoTS, nameNoLog, "log + time-stamping / no log throughput", "time-stamping on - off"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "closed 4"); n != 3 {
-		t.Errorf("%d full-load rows, want 3:\n%s", n, text)
+	if n := strings.Count(text, "closed 4"); n != 6 {
+		t.Errorf("%d full-load rows, want 3 and 3 with --logging:\n%s", n, text)
 	}
-	if n := strings.Count(text, "open "); n < 2 {
-		t.Errorf("%d half-load rows, want 2:\n%s", n, text)
+	if n := strings.Count(text, "open "); n < 5 {
+		t.Errorf("%d half-load rows, want 2 and 3 with --logging:\n%s", n, text)
 	}
+
 }

@@ -42,6 +42,9 @@ type Bench struct {
 	Plain *PlainPair
 	Query localfed.Query
 	FIN   string
+	// ProviderCode is the code of the query's provider agency (DİN); the
+	// caller's is Query.From.
+	ProviderCode string
 
 	Direct, PlainT, Sluz *Target
 }
@@ -84,6 +87,7 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	if provider == nil || caller == nil {
 		return nil, fmt.Errorf("loadtest: the federation has no agency %s or %s", service.Provider.MemberCode, q.From)
 	}
+	b.ProviderCode = provider.Code
 	svc, ok := provider.Config.ServiceFor(service)
 	if !ok {
 		return nil, fmt.Errorf("loadtest: %s provides no %s", provider.Code, service)

@@ -37,6 +37,8 @@ type Agency struct {
 	External bool
 
 	clientLn, serverLn net.Listener
+	cancel             context.CancelFunc // stops Server.Serve
+	done               chan error         // Server.Serve's result
 }
 
 // grants are the sample access rights each provider's administrator sets.
@@ -96,12 +98,18 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 		return nil
 	}
 	a.ConfigFile = path
-	if a.Server, err = securityserver.New(a.Config, log.With("component", "securityserver", "server", a.Config.Server.String())); err != nil {
+	return f.serveAgency(ctx, a, log)
+}
+
+// serveAgency starts a's security server on its listeners.
+func (f *Federation) serveAgency(ctx context.Context, a *Agency, log *slog.Logger, opts ...securityserver.Option) (err error) {
+	if a.Server, err = securityserver.New(a.Config, log.With("component", "securityserver", "server", a.Config.Server.String()), opts...); err != nil {
 		return fmt.Errorf("localfed: %s security server: %w", a.Code, err)
 	}
-	done := make(chan error, 1)
-	f.agencyDone = append(f.agencyDone, done)
-	go func() { done <- a.Server.Serve(ctx, a.clientLn, a.serverLn) }()
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.done = make(chan error, 1)
+	srv, done, clientLn, serverLn := a.Server, a.done, a.clientLn, a.serverLn
+	go func() { done <- srv.Serve(ctx, clientLn, serverLn) }()
 	return nil
 }
 

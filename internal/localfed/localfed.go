@@ -100,8 +100,9 @@ type Federation struct {
 	done   []chan error
 	// The security servers stop first, while the TSA still answers their
 	// last time-stamp batch.
+	agencyCtx    context.Context
 	agencyCancel context.CancelFunc
-	agencyDone   []chan error
+	log          *slog.Logger
 	svc          *pkiutil.Services
 }
 
@@ -239,10 +240,10 @@ func Start(opts Options) (f *Federation, err error) {
 	}
 	isLn := lns[4]
 	f.goServe(func() error { return serveIS(ctx, isLn) })
-	agencyCtx, agencyCancel := context.WithCancel(ctx)
-	f.agencyCancel = agencyCancel
+	f.agencyCtx, f.agencyCancel = context.WithCancel(ctx)
+	f.log = opts.Log
 	for _, a := range f.Agencies {
-		if err := f.startAgency(agencyCtx, a, opts.Log); err != nil {
+		if err := f.startAgency(f.agencyCtx, a, opts.Log); err != nil {
 			return nil, err
 		}
 	}
@@ -339,8 +340,10 @@ func (f *Federation) Close() error {
 	var errs []error
 	if f.agencyCancel != nil {
 		f.agencyCancel()
-		for _, d := range f.agencyDone {
-			errs = append(errs, <-d)
+		for _, a := range f.Agencies {
+			if a.done != nil {
+				errs = append(errs, <-a.done)
+			}
 		}
 	}
 	f.cancel()

@@ -23,12 +23,12 @@ type Batch struct {
 	TSA      string    `json:"tsa"`   // where it came from
 }
 
-// Pending reports the records not yet in a batch: first..last (first >
-// last when none) and the time of the first of them.
+// Pending reports the records in the store not yet in a batch: first..last
+// (first > last when none) and the time of the first of them. Records still
+// in the write-ahead file count once they move into the store (within
+// Options.IngestInterval, or at Flush): time-stamping them a moment later
+// saves a store commit, and its disk flushes, per time-stamper tick.
 func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
-	if err := l.Flush(); err != nil {
-		return 0, 0, time.Time{}, err
-	}
 	err = l.db.View(func(tx *bolt.Tx) error {
 		first = 1
 		if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {
