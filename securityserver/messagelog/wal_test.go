@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // abandon stops l the way a killed process does: nothing more is moved
@@ -176,5 +178,47 @@ func TestEncodedSizeBounds(t *testing.T) {
 	buf := make([]byte, 0, r.encodedSize())
 	if enc := r.encode(buf); len(enc) > cap(buf) || &enc[0] != &buf[:1][0] {
 		t.Fatalf("encoding is %d bytes, over the %d reserved", len(enc), cap(buf))
+	}
+}
+
+// TestAppendsDoNotWaitForTheStore: while the bbolt file is busy in a long
+// write transaction (a time-stamp batch being stored, records moving in),
+// appends still complete: they only need the write-ahead file. This is why
+// closing a time-stamp batch does not stall exchanges.
+func TestAppendsDoNotWaitForTheStore(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{IngestInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 0, 3)
+	inTx, release := make(chan struct{}), make(chan struct{})
+	go l.db.Update(func(*bolt.Tx) error { // holds the store's writer lock until released
+		close(inTx)
+		<-release
+		return nil
+	})
+	<-inTx
+	done := make(chan error, 1)
+	go func() {
+		for i := 3; i < 103; i++ {
+			if err := l.Append(context.Background(), sample(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("appends waited for the store's write transaction")
+	}
+	close(release)
+	if res, err := l.Check(); err != nil || !res.OK() || res.LastSeq != 103 {
+		t.Fatalf("%+v %v", res, err)
 	}
 }
