@@ -1,0 +1,247 @@
+package opmon_test
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluz/sluz/securityserver/opmon"
+)
+
+// clock is a test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func open(t *testing.T, opts opmon.Options) *opmon.Store {
+	t.Helper()
+	s, err := opmon.Open(filepath.Join(t.TempDir(), "opmon.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rec(id string, at time.Time) *opmon.Record {
+	return &opmon.Record{SecurityServerType: opmon.Producer, MessageID: id, RequestInTs: at.UnixMilli(), ResponseOutTs: at.UnixMilli() + 5,
+		ClientXRoadInstance: "AZ", ClientMemberClass: "GOV", ClientMemberCode: "EMDK", ClientSubsystemCode: "realestate",
+		ServiceXRoadInstance: "AZ", ServiceMemberClass: "GOV", ServiceMemberCode: "DIN", ServiceSubsystemCode: "population",
+		ServiceCode: "getPersonByFin", ServiceVersion: "v1", RequestSize: 900, ResponseSize: 1200, Succeeded: true}
+}
+
+func ids(recs []opmon.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.MessageID)
+	}
+	return out
+}
+
+func all(t *testing.T, s *opmon.Store) []opmon.Record {
+	t.Helper()
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Query(opmon.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Records
+}
+
+// TestRetention: records older than the retention period (by requestInTs,
+// on the store's clock) are pruned, by Prune and by the periodic pruner;
+// younger ones stay.
+func TestRetention(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	s := open(t, opmon.Options{Retention: 7 * 24 * time.Hour, Now: c.Now, PruneInterval: 10 * time.Millisecond})
+	now := c.Now()
+	s.Add(rec("8-days-old", now.Add(-8*24*time.Hour)))
+	s.Add(rec("6-days-old", now.Add(-6*24*time.Hour)))
+	s.Add(rec("new", now))
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(all(t, s)); len(got) != 2 || got[0] != "6-days-old" || got[1] != "new" {
+		t.Fatalf("after pruning at day 0: %v, want [6-days-old new]", got)
+	}
+	c.Advance(2 * 24 * time.Hour) // the 6-day-old record is now 8 days old
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := ids(all(t, s))
+		if len(got) == 1 && got[0] == "new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the periodic pruner left %v two days later, want [new]", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Pruned() != 2 {
+		t.Errorf("Pruned() = %d, want 2", s.Pruned())
+	}
+}
+
+// TestFullQueueDropsInsteadOfBlocking: while the writer is stuck, Add
+// returns at once; what does not fit in the queue is dropped and counted,
+// what fits is stored once the writer moves again.
+func TestFullQueueDropsInsteadOfBlocking(t *testing.T) {
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	s := open(t, opmon.Options{QueueSize: 2, MaxBatch: 1, Complete: func(*opmon.Record) {
+		entered <- struct{}{}
+		<-release
+	}})
+	now := time.Now()
+	s.Add(rec("first", now))
+	<-entered // the writer holds "first" and waits
+	start := time.Now()
+	got := []bool{s.Add(rec("q1", now)), s.Add(rec("q2", now)), s.Add(rec("dropped", now))}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Add blocked for %s", took)
+	}
+	if !got[0] || !got[1] || got[2] {
+		t.Errorf("Add results %v, want [true true false]", got)
+	}
+	if s.Dropped() != 1 {
+		t.Errorf("Dropped() = %d, want 1", s.Dropped())
+	}
+	close(release)
+	if got := ids(all(t, s)); len(got) != 3 {
+		t.Fatalf("stored %v, want first, q1, q2", got)
+	}
+	if s.Stored() != 3 {
+		t.Errorf("Stored() = %d, want 3", s.Stored())
+	}
+}
+
+// TestRecordsSurviveClose: Close commits what is queued; reopening finds it.
+func TestRecordsSurviveClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "opmon.db")
+	s, err := opmon.Open(path, opmon.Options{FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("kept", time.Now())
+	r.FaultCode, r.FaultString, r.Succeeded = "Server.ServerProxy.AccessDenied", "client AZ/GOV/DSMF/insurance is not allowed", false
+	s.Add(r)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Add(rec("late", time.Now())) {
+		t.Error("Add after Close reported success")
+	}
+	if _, err := s.Query(opmon.Query{}); err != opmon.ErrClosed {
+		t.Errorf("Query after Close: %v, want ErrClosed", err)
+	}
+	s, err = opmon.Open(path, opmon.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := all(t, s)
+	if len(got) != 1 {
+		t.Fatalf("after reopening: %v", ids(got))
+	}
+	g := got[0]
+	if g.MessageID != "kept" || g.FaultCode != r.FaultCode || g.FaultString != r.FaultString || g.Succeeded || g.RequestSize != 900 || g.ClientID().String() != "AZ/GOV/EMDK/realestate" || g.MonitoringDataTs == 0 {
+		t.Errorf("stored record %+v, want the one added (with monitoringDataTs)", g)
+	}
+}
+
+// TestQueryPaging: the cap falls on a second boundary, and following Next
+// returns every record exactly once.
+func TestQueryPaging(t *testing.T) {
+	s := open(t, opmon.Options{})
+	base := time.Unix(1_800_000_000, 0)
+	var want []string
+	for sec := 0; sec < 4; sec++ {
+		for i := 0; i < 3; i++ {
+			id := string(rune('A'+sec)) + string(rune('0'+i))
+			s.Add(rec(id, base.Add(time.Duration(sec)*time.Second+time.Duration(i)*time.Millisecond)))
+			want = append(want, id)
+		}
+	}
+	s.Flush()
+	tests := []struct {
+		limit int
+		pages []int // records per page
+	}{
+		{limit: 0, pages: []int{12}},
+		{limit: 3, pages: []int{3, 3, 3, 3}},
+		{limit: 5, pages: []int{3, 3, 3, 3}},
+		{limit: 6, pages: []int{6, 6}},
+		{limit: 2, pages: []int{3, 3, 3, 3}}, // a second holding more than the cap is returned whole
+	}
+	for _, tt := range tests {
+		var got []string
+		var pages []int
+		from := base
+		for {
+			res, err := s.Query(opmon.Query{From: from, To: base.Add(time.Hour), Limit: tt.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(res.Records)...)
+			pages = append(pages, len(res.Records))
+			if res.Next == 0 {
+				break
+			}
+			from = time.Unix(res.Next, 0)
+		}
+		if len(got) != len(want) || len(pages) != len(tt.pages) {
+			t.Errorf("limit %d: pages %v of %v, want pages %v of all 12", tt.limit, pages, got, tt.pages)
+			continue
+		}
+		for i := range pages {
+			if pages[i] != tt.pages[i] || got[i] != want[i] {
+				t.Errorf("limit %d: pages %v of %v, want pages %v", tt.limit, pages, got, tt.pages)
+				break
+			}
+		}
+	}
+	// A time range reads only its records, both ends inclusive.
+	res, _ := s.Query(opmon.Query{From: base.Add(time.Second), To: base.Add(2*time.Second + 2*time.Millisecond)})
+	if got := ids(res.Records); len(got) != 6 || got[0] != "B0" || got[5] != "C2" {
+		t.Errorf("seconds 1-2: %v", got)
+	}
+}
+
+// TestAddAllocatesNothing: recording costs an exchange no allocation.
+func TestAddAllocatesNothing(t *testing.T) {
+	s := open(t, opmon.Options{QueueSize: 100000})
+	r := rec("x", time.Now())
+	if n := testing.AllocsPerRun(1000, func() { s.Add(r) }); n != 0 {
+		t.Errorf("Add allocates %.1f times per record", n)
+	}
+}
+
+// TestStringsAreClamped: PR-OPMON's limits, on a UTF-8 boundary.
+func TestStringsAreClamped(t *testing.T) {
+	s := open(t, opmon.Options{})
+	r := rec("long", time.Now())
+	r.FaultString = string(make([]byte, 2047)) + "ə" // 2049 bytes, the last rune crossing 2048
+	r.MessageUserID = string(make([]byte, 300))
+	s.Add(r)
+	got := all(t, s)[0]
+	if len(got.FaultString) != 2047 || len(got.MessageUserID) != 255 {
+		t.Errorf("faultString %d bytes, messageUserId %d bytes; want 2047 and 255", len(got.FaultString), len(got.MessageUserID))
+	}
+}
