@@ -44,8 +44,8 @@ func TestOpmonCommand(t *testing.T) {
 	}
 	for _, want := range []string{
 		"TIME  ", "SIDE", "DURATION",
-		"producer  AZ/GOV/EMDK/realestate  AZ/GOV/DIN/population/getPersonByFin/v1", // ƏMDK → DİN
-		"Server.ServerProxy.AccessDenied", // the refused DSMF → DİN query
+		"producer  AZ/GOV/EMDK/realestate  AZ/GOV/DIN/population/getPersonByFin/v1",   // ƏMDK → DİN
+		"Server.ServerProxy.AccessDenied",                                             // the refused DSMF → DİN query
 		"client    AZ/GOV/DIN/population   AZ/GOV/DSMF/insurance/getInsuredPerson/v1", // DİN → DSMF
 		ids[0], ids[2], ids[3],
 		"recorded by AZ/GOV/DIN/ss1, 1 failed",
