@@ -152,7 +152,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}()
-	ans, f := s.readResponse(snap, req, resp)
+	ans, f := s.readResponse(snap, req, resp, t)
 	if f != nil {
 		return nil, f
 	}
@@ -270,8 +270,9 @@ func checkPeer(snap *globalconf.Snapshot, chain []*x509.Certificate, usage x509.
 	return nil
 }
 
-// readResponse checks the provider's answer before anything reaches the IS.
-func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response) (*answer, *message.Fault) {
+// readResponse checks the provider's answer before anything reaches the IS;
+// t notes a SOAP fault of the provider IS.
+func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response, t *trace) (*answer, *message.Fault) {
 	max := int64(s.cfg.Limits.MaxMessageSize)
 	if !transport.IsMultipart(resp.Header) {
 		// The provider failed before answering: a bare SOAP fault (PR-MESSTRANSP §2).
@@ -305,6 +306,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 	if err != nil {
 		return nil, cpFault(message.InvalidMessage, "the provider's signed answer is not a valid X-Road message: %v", err)
 	}
+	t.providerFault = respMsg.Fault
 	if !respMsg.IsFault {
 		if err := message.CheckResponse(req, respMsg); err != nil {
 			return nil, asFault(err, clientProxy+message.InconsistentResponse)

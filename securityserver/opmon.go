@@ -28,6 +28,9 @@ type trace struct {
 	peerAddr  string              // client side: that server's address; service side: the TLS peer's
 	peerCert  *x509.Certificate   // service side: the client's server's TLS certificate
 	requestID string              // x-request-id
+	// providerFault is the provider IS's SOAP fault, which travels back
+	// signed like any answer but is not a success (PR-OPMON succeeded).
+	providerFault *message.Fault
 }
 
 // openOpmon opens dataDir/opmon.db when operational monitoring is on.
@@ -82,7 +85,12 @@ func (s *Server) monitor(side string, req *message.Message, resp *answer, f *mes
 		}
 		rec.RequestSize = int64(len(req.SOAP))
 	}
-	if f != nil {
+	if f == nil && t != nil && t.providerFault != nil {
+		rec.FaultCode, rec.FaultString = t.providerFault.Code, t.providerFault.String
+		if resp != nil {
+			rec.ResponseSize = int64(len(resp.soap))
+		}
+	} else if f != nil {
 		rec.FaultCode, rec.FaultString = f.Code, f.String
 	} else {
 		rec.Succeeded = true

@@ -224,3 +224,37 @@ func TestOpmonBadRequests(t *testing.T) {
 		t.Errorf("DİN's message log has %v of the operational data query; want its request and response", kinds)
 	}
 }
+
+// TestOpmonProviderFault: an answer that is the provider IS's own SOAP
+// fault reaches the caller signed, like any answer, but both servers record
+// it as failed, with the IS's fault code.
+func TestOpmonProviderFault(t *testing.T) {
+	f, _ := e2eStart(t, t.TempDir())
+	var emdk *localfed.Agency
+	for _, a := range f.Agencies {
+		if a.Code == "EMDK" {
+			emdk = a
+		}
+	}
+	begin := time.Now()
+	id := "opmon-bad-fin-1"
+	req := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>not-a-fin</fin>")
+	r := e2eDo(t, http.MethodPost, emdk.ClientURL, "text/xml; charset=UTF-8", req)
+	if fault, ok := message.ParseFault(r.body); !ok || fault.Code != "Client" {
+		t.Fatalf("the sample IS should answer an invalid FIN with a Client fault, got HTTP %d:\n%s", r.status, r.body)
+	}
+	window := opmon.SearchCriteria{From: begin.Unix() - 1, To: time.Now().Unix() + 1}
+	for _, side := range []struct{ from, caller, server, typ string }{
+		{"DIN", "AZ/GOV/DIN/population", "AZ/GOV/DIN/ss1", opmon.Producer},
+		{"EMDK", e2eEMDKClient, "AZ/GOV/EMDK/ss1", opmon.Client},
+	} {
+		recs, err := opmonAsk(t, f, side.from, side.caller, side.server, window)
+		if err != nil {
+			t.Fatalf("%s: %v", side.server, err)
+		}
+		rec := opmonFind(recs, side.typ, id)
+		if rec == nil || rec.Succeeded || rec.FaultCode != "Client" || rec.FaultString == "" || rec.ResponseSize == 0 {
+			t.Errorf("%s's %s record of the faulted call: %+v; want failed with the IS's fault Client and the answer's size", side.server, side.typ, rec)
+		}
+	}
+}

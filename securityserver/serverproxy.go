@@ -121,7 +121,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return req, nil, f
 	}
 	t.out = time.Now()
-	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction))
+	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction), t)
 	t.in = time.Now()
 	if f != nil {
 		return req, nil, f
@@ -152,8 +152,9 @@ func (s *Server) responseSigner(ctx context.Context, req *message.Message) (*sig
 }
 
 // callProvider forwards the request bytes unchanged to the provider IS and
-// returns its answer with requestHash filled in (PR-MESS §2.4).
-func (s *Server) callProvider(ctx context.Context, req *message.Message, url string, timeout time.Duration, soapAction string) ([]byte, string, *message.Fault) {
+// returns its answer with requestHash filled in (PR-MESS §2.4); t notes a
+// SOAP fault of the provider IS.
+func (s *Server) callProvider(ctx context.Context, req *message.Message, url string, timeout time.Duration, soapAction string, t *trace) ([]byte, string, *message.Fault) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req.Raw))
@@ -187,6 +188,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, url str
 		return nil, "", spFault(message.ServiceFailed, "the provider information system answered HTTP %d with something that is not an X-Road message: %v", resp.StatusCode, err)
 	}
 	if msg.IsFault {
+		t.providerFault = msg.Fault
 		return data, ct, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
 	out, err := msg.InsertRequestHash(message.RequestHashOf(req.Raw))
