@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver"
+	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -255,6 +260,49 @@ func TestOpmonProviderFault(t *testing.T) {
 		rec := opmonFind(recs, side.typ, id)
 		if rec == nil || rec.Succeeded || rec.FaultCode != "Client" || rec.FaultString == "" || rec.ResponseSize == 0 {
 			t.Errorf("%s's %s record of the faulted call: %+v; want failed with the IS's fault Client and the answer's size", side.server, side.typ, rec)
+		}
+	}
+}
+
+// TestOpmonDisabled: with opmon.enabled false exchanges go on as before,
+// and the server neither records them nor creates opmon.db.
+func TestOpmonDisabled(t *testing.T) {
+	e := e2eNew(t)
+	var srv *securityserver.Server
+	off, dir := false, ""
+	addr := startExtraServer(t, e, func(c *config.Config) { c.Opmon.Enabled, dir = &off, c.DataDir }, &srv)
+	req := e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>")
+	e2eWantAnswer(t, e2eDo(t, http.MethodPost, "http://"+addr+"/", "text/xml; charset=UTF-8", req), req)
+	if srv.Opmon() != nil {
+		t.Error("the server has an opmon store with opmon.enabled false")
+	}
+	if _, err := os.Stat(filepath.Join(dir, securityserver.FileOpmon)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("opmon.db: %v; want no such file", err)
+	}
+	admin := httptest.NewServer(srv.AdminHandler())
+	defer admin.Close()
+	if _, body := get(t, admin.URL+"/metrics"); strings.Contains(body, "sluz_opmon_") {
+		t.Error("/metrics has opmon metrics with opmon disabled")
+	}
+}
+
+// TestOpmonMetrics: the stored and dropped counters are exported.
+func TestOpmonMetrics(t *testing.T) {
+	f, _ := e2eStart(t, t.TempDir())
+	for _, q := range localfed.Queries {
+		f.RunQuery(context.Background(), q)
+	}
+	din := f.Agencies[0]
+	if err := din.Server.Opmon().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	admin := httptest.NewServer(din.Server.AdminHandler())
+	defer admin.Close()
+	_, body := get(t, admin.URL+"/metrics")
+	// DİN's server saw ƏMDK's call, its own call to DSMF and DSMF's refused call.
+	for _, want := range []string{"sluz_opmon_records_stored_total 3\n", "sluz_opmon_records_dropped_total 0\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
 	}
 }

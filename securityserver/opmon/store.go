@@ -23,7 +23,10 @@
 //   - Records that are queued but not yet committed are lost if the process
 //     dies (at most FlushInterval's worth, or MaxBatch); Close commits them.
 //   - Records are keyed by requestInTs, so a query by time range reads only
-//     that range; any other filter reads every record in the range.
+//     that range; any other filter (a member's access, client, service)
+//     decodes every record in the range. A long read holds a bbolt read
+//     transaction, during which the writer cannot grow the file: records
+//     may then wait, and be dropped if the queue fills, but no exchange waits.
 //   - The store holds its file's lock while open.
 package opmon
 
