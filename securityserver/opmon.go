@@ -2,6 +2,7 @@ package securityserver
 
 import (
 	"crypto/x509"
+	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -113,6 +114,9 @@ func (s *Server) completeRecord(r *opmon.Record) {
 		}
 	} else {
 		r.ServiceSecurityServer = self
+		if host, _, err := net.SplitHostPort(r.ClientSecurityServerAddress); err == nil {
+			r.ClientSecurityServerAddress = host // the TLS peer's address, without its ephemeral port
+		}
 		if r.Peer.Cert != nil {
 			if snap, err := s.snapshot(); err == nil {
 				if srv, ok := snap.ServerByAuthCert(globalconf.AuthCertHash(r.Peer.Cert)); ok {

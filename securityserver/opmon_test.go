@@ -107,7 +107,7 @@ func TestOpmonSampleQueries(t *testing.T) {
 	if r.MessageUserID != "AZEMDK0001" || r.MessageProtocolVersion != "4.0" || r.XRequestID == "" {
 		t.Errorf("userId %q protocolVersion %q x-request-id %q", r.MessageUserID, r.MessageProtocolVersion, r.XRequestID)
 	}
-	if r.SecurityServerID != "AZ/GOV/DIN/ss1" || r.ClientSecurityServer != "AZ/GOV/EMDK/ss1" || r.ServiceSecurityServer != "AZ/GOV/DIN/ss1" {
+	if r.SecurityServerID != "AZ/GOV/DIN/ss1" || r.ClientSecurityServer != "AZ/GOV/EMDK/ss1" || r.ServiceSecurityServer != "AZ/GOV/DIN/ss1" || r.ClientSecurityServerAddress != "127.0.0.1" {
 		t.Errorf("servers: recorded by %q, client's %q, service's %q", r.SecurityServerID, r.ClientSecurityServer, r.ServiceSecurityServer)
 	}
 	ts := []int64{begin.UnixMilli() - 1, r.RequestInTs, r.RequestOutTs, r.ResponseInTs, r.ResponseOutTs, end.UnixMilli() + 1}
