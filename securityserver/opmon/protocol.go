@@ -210,7 +210,7 @@ func ParseCriteria(soap []byte, now time.Time) (SearchCriteria, error) {
 	var c SearchCriteria
 	d := xml.NewDecoder(bytes.NewReader(soap))
 	var body requestBody
-	found := false
+	inBody, found := false, false
 	for !found {
 		t, err := d.Token()
 		if err == io.EOF {
@@ -219,10 +219,14 @@ func ParseCriteria(soap []byte, now time.Time) (SearchCriteria, error) {
 		if err != nil {
 			return c, fmt.Errorf("reading the request: %w", err)
 		}
-		if se, ok := t.(xml.StartElement); ok && se.Name.Local == ServiceCode {
-			if se.Name.Space != Namespace {
-				return c, fmt.Errorf("<%s> must be in namespace %s, not %q", ServiceCode, Namespace, se.Name.Space)
-			}
+		se, ok := t.(xml.StartElement)
+		switch {
+		case !ok:
+		case !inBody:
+			inBody = se.Name.Space == message.NamespaceSOAPEnv && se.Name.Local == "Body"
+		case se.Name.Local != ServiceCode || se.Name.Space != Namespace:
+			return c, fmt.Errorf("the body holds {%s}%s, not <%s> in namespace %s", se.Name.Space, se.Name.Local, ServiceCode, Namespace)
+		default:
 			if err := d.DecodeElement(&body, &se); err != nil {
 				return c, fmt.Errorf("reading <%s>: %w", ServiceCode, err)
 			}
