@@ -169,19 +169,16 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
 	}
 	caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
-	limit := min(opmon.MaxRecordsInPayload, int(s.cfg.Limits.MaxMessageSize)/2048) // an XML record is about 1 KiB
-	res, err := s.opmon.Query(opmon.Query{
+	// The answer must fit in a message, with room for the signature.
+	budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
+	body, err := s.opmon.QueryFit(opmon.Query{
 		From:  time.Unix(crit.From, 0),
 		To:    time.UnixMilli(crit.To*1000 + 999),
-		Limit: max(limit, 1),
+		Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
 		Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
-	})
+	}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
 	if err != nil {
 		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
-	}
-	body, err := opmon.Response(req, res)
-	if err != nil {
-		return nil, spFault(message.InternalError, "%v", err)
 	}
 	t.in = time.Now()
 	resp, f := signResponse(signer, body, message.ContentTypeXML)

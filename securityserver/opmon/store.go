@@ -411,3 +411,24 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// QueryFit runs q and encodes its result with encode, halving q.Limit
+// until the encoding is at most maxBytes long: an answer must fit in a
+// message. With Limit 1 the encoding is returned whatever its size (the
+// records of one second are never split, see Query.Limit).
+func (s *Store) QueryFit(q Query, maxBytes int, encode func(Result) ([]byte, error)) ([]byte, error) {
+	if q.Limit <= 0 {
+		q.Limit = MaxRecordsInPayload
+	}
+	for {
+		res, err := s.Query(q)
+		if err != nil {
+			return nil, err
+		}
+		out, err := encode(res)
+		if err != nil || len(out) <= maxBytes || q.Limit == 1 {
+			return out, err
+		}
+		q.Limit /= 2
+	}
+}

@@ -245,3 +245,37 @@ func TestStringsAreClamped(t *testing.T) {
 		t.Errorf("faultString %d bytes, messageUserId %d bytes; want 2047 and 255", len(got.FaultString), len(got.MessageUserID))
 	}
 }
+
+// TestQueryFit: an answer too large for a message is cut to fewer records,
+// on a second boundary, with Next to go on from.
+func TestQueryFit(t *testing.T) {
+	s := open(t, opmon.Options{})
+	base := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 10; i++ {
+		s.Add(rec(string(rune('a'+i)), base.Add(time.Duration(i)*time.Second)))
+	}
+	s.Flush()
+	var pages []opmon.Result
+	encode := func(res opmon.Result) ([]byte, error) {
+		pages = append(pages, res)
+		return make([]byte, 100*len(res.Records)), nil
+	}
+	out, err := s.QueryFit(opmon.Query{From: base, Limit: 10}, 450, encode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := pages[len(pages)-1]
+	if len(out) != 200 || len(last.Records) != 2 || last.Next != base.Unix()+2 {
+		t.Errorf("%d bytes, %d records, next %d; want 200 bytes of 2 records (limit 10 -> 5 -> 2), next %d", len(out), len(last.Records), last.Next, base.Unix()+2)
+	}
+	// One second's records are never split: with Limit 1 they come whole.
+	for i := 0; i < 3; i++ {
+		s.Add(rec("same-second", base.Add(time.Hour)))
+	}
+	s.Flush()
+	pages = nil
+	out, _ = s.QueryFit(opmon.Query{From: base.Add(time.Hour), Limit: 1}, 150, encode)
+	if len(out) != 300 {
+		t.Errorf("%d bytes; want the 3 records of one second (300 bytes) despite the 150-byte budget", len(out))
+	}
+}
