@@ -288,26 +288,37 @@ func (s *Store) commit(batch []Record) error {
 	return err
 }
 
+// pruneChunk bounds the deletions of one transaction, so that pruning a
+// long backlog (a server that was down for weeks) does not build one huge
+// transaction.
+const pruneChunk = 10000
+
 // Prune deletes the records whose requestInTs is older than the retention
 // period and returns how many.
 func (s *Store) Prune() (int, error) {
 	cutoff := key(s.opts.Now().Add(-s.opts.Retention).UnixMilli(), 0)
-	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0; k, _ = c.Next() {
-			if err := c.Delete(); err != nil {
-				return err
+	total := 0
+	for {
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketRecords).Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && n < pruneChunk; k, _ = c.Next() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
 			}
-			n++
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("opmon: prune: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("opmon: prune: %w", err)
+		total += n
+		s.pruned.Add(uint64(n))
+		if n < pruneChunk {
+			return total, nil
+		}
 	}
-	s.pruned.Add(uint64(n))
-	return n, nil
 }
 
 // Close commits the queued records, stops the writer and closes the file.

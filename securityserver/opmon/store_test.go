@@ -279,3 +279,26 @@ func TestQueryFit(t *testing.T) {
 		t.Errorf("%d bytes; want the 3 records of one second (300 bytes) despite the 150-byte budget", len(out))
 	}
 }
+
+// TestPruneBacklog: a backlog larger than one pruning transaction is
+// deleted whole, and nothing younger goes with it.
+func TestPruneBacklog(t *testing.T) {
+	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	s := open(t, opmon.Options{Retention: time.Hour, Now: c.Now, QueueSize: 30000})
+	old := c.Now().Add(-2 * time.Hour)
+	const n = 25000
+	for i := 0; i < n; i++ {
+		s.Add(rec("old", old.Add(time.Duration(i)*time.Millisecond)))
+	}
+	s.Add(rec("young", c.Now()))
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Prune()
+	if err != nil || got != n {
+		t.Fatalf("Prune = %d, %v; want %d", got, err, n)
+	}
+	if left := ids(all(t, s)); len(left) != 1 || left[0] != "young" {
+		t.Fatalf("left %d records, want only the young one", len(left))
+	}
+}
