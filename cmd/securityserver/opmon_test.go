@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/opmon"
 )
 
@@ -96,5 +101,50 @@ func TestOpmonCommand(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
 			t.Errorf("opmon %v: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.want, errOut)
 		}
+	}
+}
+
+// TestOpmonCommandOverHTTPS: when the client proxy requires HTTPS with IS
+// certificates (clientProxy.tls), opmon says so without the certificate and
+// works with it; the server runs as its own process, as in production.
+func TestOpmonCommandOverHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true, External: []string{"EMDK"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		f.Close()
+	})
+	isCert, isKey := filepath.Join(dir, "emdk-is.pem"), filepath.Join(dir, "emdk-is.key")
+	if _, _, err := f.CA.IssueToFiles(pkiutil.IssueRequest{Profile: pkiutil.ProfileAuth, DNSNames: []string{"is.emdk.gov.az"}}, isCert, isKey, false); err != nil {
+		t.Fatal(err)
+	}
+	emdk := f.Agencies[1]
+	data, err := os.ReadFile(emdk.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := "listen: " + emdk.Config.ClientProxy.Listen
+	tlsConf := fmt.Sprintf("%s\n  tls: {cert: %s, key: %s, clientCAs: [%s]}", listen,
+		filepath.Join(dir, "EMDK", "auth.pem"), filepath.Join(dir, "EMDK", "auth.key"), filepath.Join(dir, "pki", pkiutil.FileCACert))
+	conf := filepath.Join(dir, "securityserver-emdk-tls.yaml")
+	if err := os.WriteFile(conf, []byte(strings.Replace(string(data), listen, tlsConf, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testtool.Start(t, "security server serving", testtool.Build(t, "."), "serve", "--config", conf)
+
+	res := f.RunQuery(context.Background(), localfed.Queries[1]) // DSMF asks ƏMDK, through DSMF's server
+	if !res.OK {
+		t.Fatalf("DSMF → ƏMDK: %s", res.Outcome)
+	}
+	args := []string{"opmon", "--config", conf, "--client", "AZ/GOV/EMDK/realestate", "--since", "10m"}
+	if code, _, errOut := runCLI(args...); code != cli.ExitUsage || !strings.Contains(errOut, "requires HTTPS with an IS certificate (clientProxy.tls): give it with --tls-cert and --tls-key") {
+		t.Errorf("without an IS certificate: exit %d\n%s", code, errOut)
+	}
+	code, out, errOut := runCLI(append(args, "--tls-cert", isCert, "--tls-key", isKey)...)
+	if code != cli.ExitOK || !strings.Contains(out, res.MessageID) || !strings.Contains(out, "producer  AZ/GOV/DSMF/insurance") {
+		t.Errorf("with the IS certificate: exit %d, want DSMF's call %s:\n%s%s", code, res.MessageID, out, errOut)
 	}
 }
