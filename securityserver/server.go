@@ -9,6 +9,8 @@
 // signed transport message) -> serverproxy.go (verify -> access check ->
 // provider IS -> signed response) -> clientproxy.go (verify the response ->
 // IS). trust.go holds certificate checks, stapled OCSP and replay refusal.
+// opmon.go records every exchange's operational data where it ends (reply)
+// and answers getSecurityServerOperationalData in the service proxy.
 //
 // # Caveats
 //
