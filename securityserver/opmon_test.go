@@ -2,6 +2,7 @@ package securityserver_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver"
+	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -303,6 +306,45 @@ func TestOpmonMetrics(t *testing.T) {
 	for _, want := range []string{"sluz_opmon_records_stored_total 3\n", "sluz_opmon_records_dropped_total 0\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+}
+
+// TestOpmonQueryPassesAudit: the operational data query and its answer,
+// signed by the server's owner for a member-level service, are in the
+// message log as records the auditor's verification accepts.
+func TestOpmonQueryPassesAudit(t *testing.T) {
+	f, _ := e2eStart(t, t.TempDir())
+	now := time.Now().Unix()
+	if _, err := opmonAsk(t, f, "EMDK", e2eEMDKClient, "AZ/GOV/DIN/ss1", opmon.SearchCriteria{From: now - 60, To: now}); err != nil {
+		t.Fatal(err)
+	}
+	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	for pool, file := range map[*x509.CertPool]string{trust.Roots: pkiutil.FileRootCert, trust.Intermediates: pkiutil.FileCACert} {
+		certs, err := pkiutil.ReadCertificates(filepath.Join(f.Dir, "pki", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	for _, a := range f.Agencies[:2] { // DİN answered it, ƏMDK sent it
+		copyPath := filepath.Join(t.TempDir(), "messagelog.db")
+		out, err := os.Create(copyPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Server.MessageLog().Backup(out); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		rep, err := audit.VerifyLog(copyPath, trust, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Records < 2 || !rep.OK() {
+			t.Errorf("%s's message log: %d records, failures %+v", a.Code, rep.Records, rep.Failures)
 		}
 	}
 }
