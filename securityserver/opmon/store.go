@@ -203,8 +203,10 @@ func (s *Store) writer() {
 		batch = batch[:0]
 		return err
 	}
-	drain := func() {
-		for {
+	// drain takes up to n queued records (all, if n < 0): a flush takes
+	// only those queued before it, so that it ends under any load.
+	drain := func(n int) {
+		for ; n != 0; n-- {
 			select {
 			case r := <-s.queue:
 				batch = append(batch, r)
@@ -233,7 +235,7 @@ func (s *Store) writer() {
 		case <-timer.C:
 			commit()
 		case done := <-s.flush:
-			drain()
+			drain(len(s.queue))
 			timer.Stop()
 			done <- commit()
 		case <-prune.C:
@@ -241,7 +243,7 @@ func (s *Store) writer() {
 				s.opts.Log.Error("pruning operational monitoring records failed", "err", err)
 			}
 		case <-s.stop:
-			drain()
+			drain(-1) // Add queues nothing once closed is set
 			commit()
 			return
 		}

@@ -302,3 +302,47 @@ func TestPruneBacklog(t *testing.T) {
 		t.Fatalf("left %d records, want only the young one", len(left))
 	}
 }
+
+// TestFlushEndsUnderLoad: a flush waits for the records queued before it,
+// not for a queue that exchanges keep filling.
+func TestFlushEndsUnderLoad(t *testing.T) {
+	s := open(t, opmon.Options{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rec("load", time.Now())
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					s.Add(r)
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	for !s.Add(rec("marker", time.Now())) { // the queue is mostly full: retry until it is in
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Flush() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Flush did not return within 10 s while records kept coming")
+	}
+	res, _ := s.Query(opmon.Query{Match: func(r *opmon.Record) bool { return r.MessageID == "marker" }})
+	if len(res.Records) != 1 {
+		t.Error("the record queued before Flush is not stored after it")
+	}
+}
