@@ -51,8 +51,11 @@ func (s *Server) openOpmon(now func() time.Time) error {
 
 // monitor queues the operational monitoring record of one exchange; it
 // never blocks and allocates nothing beyond the record's queue slot (the
-// strings it holds are the message's own; identifiers are turned into
-// strings by completeRecord, in the background writer).
+// strings it holds are the parsed header's own; identifiers are turned into
+// strings by completeRecord, in the background writer). The header strings
+// are copies today (message.Parse); should the parser ever return views
+// into the raw message, clone them here, or a queued record pins a whole
+// message buffer until the writer commits it.
 func (s *Server) monitor(side string, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
 	if s.opmon == nil {
 		return
