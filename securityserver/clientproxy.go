@@ -27,15 +27,18 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	req, err := message.ReadRequest(r, int64(s.cfg.Limits.MaxMessageSize))
 	if err != nil {
-		s.reply(w, "client", nil, nil, asFault(err, "Client."+message.InvalidMessage), start)
+		s.reply(w, "client", nil, nil, asFault(err, "Client."+message.InvalidMessage), start, nil)
 		return
 	}
-	resp, f := s.exchange(r.Context(), req, r.Header.Get("SOAPAction"))
-	s.reply(w, "client", req, resp, f, start)
+	var t trace
+	resp, f := s.exchange(r.Context(), req, r.Header.Get("SOAPAction"), &t)
+	s.reply(w, "client", req, resp, f, start, &t)
 }
 
-// reply writes the answer or the fault and logs one line per exchange.
-func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message, resp *answer, f *message.Fault, start time.Time) {
+// reply writes the answer or the fault and logs one line per exchange. Its
+// operational monitoring record is queued before the answer is released, so
+// that a query made after the answer arrived finds it.
+func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
 	attrs := []any{"side", side, "duration", time.Since(start).Round(time.Microsecond)}
 	var client, service string
 	if req != nil {
@@ -47,6 +50,7 @@ func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message,
 		result = f.Code
 	}
 	s.metrics.observe(side, client, service, result, time.Since(start))
+	s.monitor(side, req, resp, f, start, t)
 	if f != nil {
 		f.WriteHTTP(w)
 		s.log.Warn("exchange failed", append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)...)
@@ -82,8 +86,8 @@ func cpFault(code, format string, a ...any) *message.Fault {
 }
 
 // exchange signs req, sends it to the provider's security server and
-// returns the verified response.
-func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction string) (*answer, *message.Fault) {
+// returns the verified response; t gets the times and the peer.
+func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction string, t *trace) (*answer, *message.Fault) {
 	snap, err := s.snapshot()
 	if err != nil {
 		return nil, cpFault(message.OutdatedGlobalConf, "this security server has no valid global configuration: %v", err)
@@ -128,11 +132,13 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		return nil, cpFault(message.InternalError, "encoding the request: %v", err)
 	}
 	requestID := message.NewUUID()
+	t.requestID, t.out = requestID, time.Now()
 	var resp *http.Response
 	var errs []error
 	for _, srv := range servers { // in order; the next only if the connection failed
 		resp, err = s.post(ctx, snap, srv, body, tm.ContentType, requestID, soapAction, req.ContentType)
 		if err == nil {
+			t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
 			break
 		}
 		errs = append(errs, fmt.Errorf("%s (%s): %w", srv.ID, srv.HostPort(), err))
@@ -146,7 +152,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}()
-	ans, f := s.readResponse(snap, req, resp)
+	ans, f := s.readResponse(snap, req, resp, t)
 	if f != nil {
 		return nil, f
 	}
@@ -264,8 +270,9 @@ func checkPeer(snap *globalconf.Snapshot, chain []*x509.Certificate, usage x509.
 	return nil
 }
 
-// readResponse checks the provider's answer before anything reaches the IS.
-func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response) (*answer, *message.Fault) {
+// readResponse checks the provider's answer before anything reaches the IS;
+// t notes a SOAP fault of the provider IS.
+func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response, t *trace) (*answer, *message.Fault) {
 	max := int64(s.cfg.Limits.MaxMessageSize)
 	if !transport.IsMultipart(resp.Header) {
 		// The provider failed before answering: a bare SOAP fault (PR-MESSTRANSP §2).
@@ -299,6 +306,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 	if err != nil {
 		return nil, cpFault(message.InvalidMessage, "the provider's signed answer is not a valid X-Road message: %v", err)
 	}
+	t.providerFault = respMsg.Fault
 	if !respMsg.IsFault {
 		if err := message.CheckResponse(req, respMsg); err != nil {
 			return nil, asFault(err, clientProxy+message.InconsistentResponse)

@@ -9,6 +9,8 @@
 // signed transport message) -> serverproxy.go (verify -> access check ->
 // provider IS -> signed response) -> clientproxy.go (verify the response ->
 // IS). trust.go holds certificate checks, stapled OCSP and replay refusal.
+// opmon.go records every exchange's operational data where it ends (reply)
+// and answers getSecurityServerOperationalData in the service proxy.
 //
 // # Caveats
 //
@@ -41,6 +43,7 @@ import (
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/keys"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/opmon"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -75,6 +78,7 @@ type Server struct {
 	ts      *timestamper
 	opts    options
 	metrics *metrics
+	opmon   *opmon.Store // nil when opmon.enabled is false
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -191,6 +195,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		s.sign[k.Member] = &memberKey{key: key, cert: certs[0], issuer: certs[1]}
 		s.status.add(certs[0], certs[1])
 	}
+	if err := s.openOpmon(o.now); err != nil {
+		s.Close()
+		return nil, err
+	}
 	// Last: the log holds its file's lock until Close.
 	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{}); err != nil {
 		s.Close()
@@ -214,6 +222,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		s.ts.now = o.now
 	}
 	s.metrics = newMetrics(s)
+	if s.opmon != nil {
+		s.metrics.reg.MustRegister(opmonCollectors(s.opmon)...)
+	}
 	return s, nil
 }
 
@@ -309,7 +320,8 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// Close releases the keys (PKCS#11 sessions) and closes the message log.
+// Close releases the keys (PKCS#11 sessions) and closes the message log
+// and the operational monitoring store (committing its queued records).
 // Call it after Serve returns.
 func (s *Server) Close() error {
 	var errs []error
@@ -320,6 +332,10 @@ func (s *Server) Close() error {
 	if s.mlog != nil {
 		errs = append(errs, s.mlog.Close())
 		s.mlog = nil
+	}
+	if s.opmon != nil {
+		errs = append(errs, s.opmon.Close())
+		s.opmon = nil
 	}
 	return errors.Join(errs...)
 }

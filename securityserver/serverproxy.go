@@ -12,6 +12,7 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
 )
@@ -32,17 +33,19 @@ func memberOf(cert *x509.Certificate) string {
 // server in, the provider IS's signed answer out.
 func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req, resp, f := s.serve(r)
+	t := trace{peerAddr: r.RemoteAddr}
+	req, resp, f := s.serve(r, &t)
 	if f != nil {
-		s.reply(w, "server", req, nil, f, start)
+		s.reply(w, "server", req, nil, f, start, &t)
 		return
 	}
 	w.Header().Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
 	w.Header().Set(transport.HeaderOriginalContentType, resp.origType)
-	s.reply(w, "server", req, resp, nil, start)
+	s.reply(w, "server", req, resp, nil, start, &t)
 }
 
-func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fault) {
+// serve handles one request; t gets the times and the peer.
+func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *message.Fault) {
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
 		return nil, nil, spFault(message.InvalidMessage, "security servers exchange messages by POST / (PR-MESSTRANSP), not %s %s", r.Method, r.URL.Path)
 	}
@@ -75,12 +78,17 @@ func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fau
 	if err := checkPeer(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, h.Client) }); err != nil {
 		return req, nil, spFault(message.SslAuthenticationFailed, "%v (client %s)", err, h.Client)
 	}
+	t.peerCert = peer[0]
 	authIssuer, _ := verifyChain(snap, peer[0], peer[1:], x509.ExtKeyUsageClientAuth, time.Now())
 	if err := checkStatus(tr.OCSP[0], peer[0], authIssuer, snap.OCSPFreshness(), time.Now()); err != nil {
 		return req, nil, spFault(message.SslAuthenticationFailed, "the peer's authentication certificate status is not acceptable: %v", err)
 	}
 	if f := s.checkSignature(snap, tr.Signature, tr.SOAP, h.Client.MemberID(), serverProxy); f != nil {
 		return req, nil, f
+	}
+	if opmon.IsRequest(&h, s.cfg.Server) { // answered here; its filter by the proven client is its access control
+		resp, f := s.serveOperationalData(r, req, tr, t)
+		return req, resp, f
 	}
 	if !snap.Hosts(s.cfg.Server, h.Service.Provider) {
 		return req, nil, spFault(message.UnknownService, "provider %s is not hosted by this security server (%s)", h.Service.Provider, s.cfg.Server)
@@ -106,12 +114,15 @@ func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fau
 		return req, nil, f
 	}
 	requestID := r.Header.Get(transport.HeaderRequestID)
+	t.requestID = requestID
 	provider := h.Service.Provider
 	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
 		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType})); f != nil {
 		return req, nil, f
 	}
-	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction))
+	t.out = time.Now()
+	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction), t)
+	t.in = time.Now()
 	if f != nil {
 		return req, nil, f
 	}
@@ -141,8 +152,9 @@ func (s *Server) responseSigner(ctx context.Context, req *message.Message) (*sig
 }
 
 // callProvider forwards the request bytes unchanged to the provider IS and
-// returns its answer with requestHash filled in (PR-MESS §2.4).
-func (s *Server) callProvider(ctx context.Context, req *message.Message, url string, timeout time.Duration, soapAction string) ([]byte, string, *message.Fault) {
+// returns its answer with requestHash filled in (PR-MESS §2.4); t notes a
+// SOAP fault of the provider IS.
+func (s *Server) callProvider(ctx context.Context, req *message.Message, url string, timeout time.Duration, soapAction string, t *trace) ([]byte, string, *message.Fault) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req.Raw))
@@ -176,6 +188,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, url str
 		return nil, "", spFault(message.ServiceFailed, "the provider information system answered HTTP %d with something that is not an X-Road message: %v", resp.StatusCode, err)
 	}
 	if msg.IsFault {
+		t.providerFault = msg.Fault
 		return data, ct, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
 	out, err := msg.InsertRequestHash(message.RequestHashOf(req.Raw))

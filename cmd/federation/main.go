@@ -106,6 +106,8 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 	fmt.Fprintf(out, "\nTry it by hand (Ctrl-C stops the federation):\n"+
 		"  # ƏMDK's information system asks DİN for a person, through ƏMDK's security server (each call needs a new xrd:id):\n"+
 		"  sed \"s/MESSAGE-ID/$(cat /proc/sys/kernel/random/uuid)/\" %[6]s | curl -s -H 'Content-Type: text/xml; charset=UTF-8' --data-binary @- %[7]s\n"+
+		"  # who called DİN's services, when and how fast (DİN's operational monitoring records):\n"+
+		"  go run ./cmd/securityserver opmon --config %[1]s/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h\n"+
 		"  go run ./cmd/registry member list --registry %[3]s --cert %[1]s/operator.pem --key %[1]s/operator.key --ca %[2]s/root-ca.pem\n"+
 		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
 		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n",

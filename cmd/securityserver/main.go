@@ -1,5 +1,6 @@
 // Command securityserver runs an agency's Şlüz security server (serve) and
-// administers it: configuration check and access rights.
+// administers it: configuration check, access rights, and reading the
+// operational monitoring records of security servers (opmon).
 //
 // Run `securityserver help` for the commands.
 package main
@@ -33,6 +34,8 @@ var program = &cli.Program{
 		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig},
 		{Name: "acl", Args: "grant|revoke --service ID --client ID|group:ID | list  --config FILE",
 			Summary: "manage who may call the services this server provides", Run: runACL},
+		{Name: "opmon", Args: "--config FILE --client ID --since DURATION|TIME [--until DURATION|TIME] [--server ID] [--service CODE|ID] [--json]",
+			Summary: "show who called which service, when, how fast and with what result (operational monitoring records of this or another security server)", Run: runOpmon},
 	},
 }
 

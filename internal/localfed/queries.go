@@ -72,10 +72,11 @@ func RequestXML(client identifier.Client, service identifier.ServiceID, id, user
 
 // QueryResult is what one sample query did.
 type QueryResult struct {
-	Query    Query
-	OK       bool   // the expected outcome happened
-	Outcome  string // the answer's summary, or the fault code and reason
-	Duration time.Duration
+	Query     Query
+	MessageID string // the request's xrd:id
+	OK        bool   // the expected outcome happened
+	Outcome   string // the answer's summary, or the fault code and reason
+	Duration  time.Duration
 }
 
 // RunQuery sends q through the asking agency's client proxy.
@@ -88,7 +89,8 @@ func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 		res.Outcome = fmt.Sprintf("bad sample query: %v %v", err1, err2)
 		return res
 	}
-	body := RequestXML(client, service, newID(), "AZ"+q.From+"0001", q.Body)
+	res.MessageID = newID()
+	body := RequestXML(client, service, res.MessageID, "AZ"+q.From+"0001", q.Body)
 	start := time.Now()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, from.ClientURL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "text/xml; charset=UTF-8")

@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sluz/sluz/pkiutil"
@@ -202,11 +203,19 @@ func expectedSigner(r *messagelog.Record) (string, error) {
 		}
 		return c.MemberID().String(), nil
 	}
-	s, err := identifier.ParseService(r.Service)
+	// The provider's member is the first three parts, whether the service
+	// is a subsystem's (INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]) or
+	// a member's (INSTANCE/CLASS/CODE/SERVICE[/VERSION], e.g. PR-OPMON's
+	// getSecurityServerOperationalData), which ParseService does not read.
+	parts := strings.SplitN(r.Service, "/", 4)
+	if len(parts) < 4 {
+		return "", fmt.Errorf("logged service %q has no INSTANCE/CLASS/CODE/… form", r.Service)
+	}
+	m, err := identifier.ParseMember(strings.Join(parts[:3], "/"))
 	if err != nil {
 		return "", fmt.Errorf("logged service %q: %v", r.Service, err)
 	}
-	return s.Provider.MemberID().String(), nil
+	return m.String(), nil
 }
 
 // verifyToken checks a batch's token: TSA chain to the federation CA,

@@ -52,6 +52,8 @@ type Config struct {
 	MessageLog MessageLog `yaml:"messageLog"`
 	// Timestamping says when the log's records get their RFC 3161 token.
 	Timestamping Timestamping `yaml:"timestamping"`
+	// Opmon configures operational monitoring (dataDir/opmon.db).
+	Opmon Opmon `yaml:"opmon"`
 	// Limits bound what one message may cost.
 	Limits Limits `yaml:"limits"`
 	// LogFormat is text (default) or json.
@@ -143,6 +145,24 @@ type Timestamping struct {
 	Grace Duration `yaml:"grace"`
 }
 
+// Opmon configures operational monitoring: one record per exchange
+// (client, service, times, sizes, result; no bodies), which the server's
+// owner and the members involved read with getSecurityServerOperationalData.
+type Opmon struct {
+	// Enabled: record exchanges and answer getSecurityServerOperationalData
+	// (default true).
+	Enabled *bool `yaml:"enabled"`
+	// Retention: records older than this are deleted; default 168h (7 days),
+	// at least 1m.
+	Retention Duration `yaml:"retention"`
+}
+
+// On reports whether operational monitoring is enabled.
+func (o Opmon) On() bool { return o.Enabled == nil || *o.Enabled }
+
+// DefaultOpmonRetention is how long operational monitoring records are kept.
+const DefaultOpmonRetention = 7 * 24 * time.Hour
+
 // Limits bound the cost of one message.
 type Limits struct {
 	// MaxMessageSize caps a request or response; default 10 MiB.
@@ -224,6 +244,9 @@ func (c *Config) Provision() error {
 	}
 	if ts.Grace == 0 {
 		ts.Grace = Duration(time.Hour)
+	}
+	if c.Opmon.Retention == 0 {
+		c.Opmon.Retention = Duration(DefaultOpmonRetention)
 	}
 	c.Anchor, c.DataDir = c.resolve(c.Anchor), c.resolve(c.DataDir)
 	c.Keys.Auth.Cert, c.Keys.Auth.Key = c.resolve(c.Keys.Auth.Cert), c.resolve(c.Keys.Auth.Key)
@@ -332,6 +355,9 @@ func (c *Config) validate() error {
 	}
 	if c.Timestamping.MaxBatch < 1 || c.Timestamping.MaxBatch > 1_000_000 {
 		add("timestamping.maxBatch %d is outside 1..1000000", c.Timestamping.MaxBatch)
+	}
+	if c.Opmon.Retention.D() < time.Minute {
+		add("opmon.retention %s is below 1m: records would be deleted before anyone could read them", c.Opmon.Retention.D())
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)

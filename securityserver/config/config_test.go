@@ -48,6 +48,19 @@ func TestSamplesLoad(t *testing.T) {
 	if s, ok := c.ServiceFor(v1); !ok || s.URL != "http://127.0.0.1:9000/din" || s.Timeout.D() != 10*time.Second {
 		t.Fatalf("ServiceFor(v1) = %+v, %v", s, ok)
 	}
+	if !c.Opmon.On() || c.Opmon.Retention.D() != 7*24*time.Hour {
+		t.Errorf("opmon: %+v, want enabled with 168h retention", c.Opmon)
+	}
+	bare := filepath.Join(dir, "no-opmon.yaml")
+	data, _ := os.ReadFile(filepath.Join(dir, "securityserver-din.yaml"))
+	os.WriteFile(bare, []byte(strings.Replace(string(data), "opmon:", "opmonRemoved:", 1)), 0o644)
+	if _, err := config.Load(bare); err == nil || !strings.Contains(err.Error(), "opmonRemoved") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	os.WriteFile(bare, []byte(strings.NewReplacer("opmon:", "", "  enabled: true", "", "  retention: 168h", "").Replace(string(data))), 0o644)
+	if c, err := config.Load(bare); err != nil || !c.Opmon.On() || c.Opmon.Retention.D() != config.DefaultOpmonRetention {
+		t.Errorf("without an opmon section: %+v, %v; want enabled, 7 days", c, err)
+	}
 	other, _ := identifier.ParseService("AZ/GOV/DIN/population/getPassport/v1")
 	if _, ok := c.ServiceFor(other); ok {
 		t.Fatal("ServiceFor found an unconfigured service")
@@ -73,6 +86,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		}, "not provided by a member this server signs for"},
 		{func(s string) string { return strings.Replace(s, "member: AZ/GOV/DIN", "member: AZ/GOV/EMDK", 1) }, "no key for the owner member AZ/GOV/DIN"},
 		{func(s string) string { return strings.Replace(s, "logFormat: text", "logFormat: xml", 1) }, `logFormat "xml"`},
+		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 30s", 1) }, "opmon.retention 30s is below 1m"},
+		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 7d", 1) }, `"7d" is not a duration`},
+		{func(s string) string { return strings.Replace(s, "enabled: true", "enabled: maybe", 1) }, "maybe"},
 		{func(s string) string {
 			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
 		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty"},

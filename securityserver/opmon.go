@@ -1,0 +1,210 @@
+package securityserver
+
+import (
+	"crypto/x509"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/transport"
+)
+
+// FileOpmon is the operational monitoring store in the data directory.
+const FileOpmon = "opmon.db"
+
+// trace is what operational monitoring records of an exchange beyond its
+// request and answer; the proxies fill it in as the exchange goes. It lives
+// on the handler's stack.
+type trace struct {
+	out, in   time.Time           // the request left for the next hop (peer server or provider IS); its answer came back
+	peer      identifier.ServerID // client side: the provider's server that answered
+	peerAddr  string              // client side: that server's address; service side: the TLS peer's
+	peerCert  *x509.Certificate   // service side: the client's server's TLS certificate
+	requestID string              // x-request-id
+	// providerFault is the provider IS's SOAP fault, which travels back
+	// signed like any answer but is not a success (PR-OPMON succeeded).
+	providerFault *message.Fault
+}
+
+// openOpmon opens dataDir/opmon.db when operational monitoring is on.
+func (s *Server) openOpmon(now func() time.Time) error {
+	if !s.cfg.Opmon.On() {
+		return nil
+	}
+	st, err := opmon.Open(filepath.Join(s.cfg.DataDir, FileOpmon), opmon.Options{
+		Retention: s.cfg.Opmon.Retention.D(), Now: now, Complete: s.completeRecord, Log: s.log.With("component", "opmon"),
+	})
+	if err != nil {
+		return err
+	}
+	s.opmon = st
+	return nil
+}
+
+// monitor queues the operational monitoring record of one exchange; it
+// never blocks and allocates nothing beyond the record's queue slot (the
+// strings it holds are the parsed header's own; identifiers are turned into
+// strings by completeRecord, in the background writer). The header strings
+// are copies today (message.Parse); should the parser ever return views
+// into the raw message, clone them here, or a queued record pins a whole
+// message buffer until the writer commits it.
+func (s *Server) monitor(side string, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
+	if s.opmon == nil {
+		return
+	}
+	rec := opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
+	if side == "client" {
+		rec.SecurityServerType = opmon.Client
+	}
+	if t != nil {
+		if !t.out.IsZero() {
+			rec.RequestOutTs = t.out.UnixMilli()
+		}
+		if !t.in.IsZero() {
+			rec.ResponseInTs = t.in.UnixMilli()
+		}
+		rec.XRequestID = t.requestID
+		rec.Peer = opmon.Peer{ID: t.peer, Cert: t.peerCert}
+		if side == "client" {
+			rec.ServiceSecurityServerAddress = t.peerAddr
+		} else {
+			rec.ClientSecurityServerAddress = t.peerAddr
+		}
+	}
+	if req != nil {
+		h := &req.Header
+		rec.SetClient(h.Client)
+		rec.SetService(h.Service)
+		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = h.ID, h.UserID, h.Issue, h.ProtocolVersion
+		if rp := h.RepresentedParty; rp != nil {
+			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
+		}
+		rec.RequestSize = int64(len(req.SOAP))
+	}
+	if f == nil && t != nil && t.providerFault != nil {
+		rec.FaultCode, rec.FaultString = t.providerFault.Code, t.providerFault.String
+		if resp != nil {
+			rec.ResponseSize = int64(len(resp.soap))
+		}
+	} else if f != nil {
+		rec.FaultCode, rec.FaultString = f.Code, f.String
+	} else {
+		rec.Succeeded = true
+		if resp != nil {
+			rec.ResponseSize = int64(len(resp.soap))
+		}
+	}
+	s.opmon.Add(&rec)
+}
+
+// completeRecord names the servers of a record; the opmon writer calls it
+// off the exchange's path.
+func (s *Server) completeRecord(r *opmon.Record) {
+	self := s.cfg.Server.String()
+	r.SecurityServerID = self
+	if r.SecurityServerType == opmon.Client {
+		r.ClientSecurityServer = self
+		if r.Peer.ID != (identifier.ServerID{}) {
+			r.ServiceSecurityServer = r.Peer.ID.String()
+		}
+	} else {
+		r.ServiceSecurityServer = self
+		if host, _, err := net.SplitHostPort(r.ClientSecurityServerAddress); err == nil {
+			r.ClientSecurityServerAddress = host // the TLS peer's address, without its ephemeral port
+		}
+		if r.Peer.Cert != nil {
+			if snap, err := s.snapshot(); err == nil {
+				if srv, ok := snap.ServerByAuthCert(globalconf.AuthCertHash(r.Peer.Cert)); ok {
+					r.ClientSecurityServer = srv.ID.String()
+				}
+			}
+		}
+	}
+	r.Peer = opmon.Peer{}
+}
+
+// Opmon is the server's operational monitoring store (nil when disabled).
+func (s *Server) Opmon() *opmon.Store { return s.opmon }
+
+// serveOperationalData answers getSecurityServerOperationalData (PR-OPMON)
+// in the service proxy itself: the request arrived signed and verified like
+// any other, so its client's member is proven. The owner member reads every
+// record; any other member only those of exchanges it took part in, as
+// client or as provider (opmon.Record.Involves). That filter is the access
+// control: access rights (acl) do not apply. Request and answer are logged
+// in the message log like any exchange.
+func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm *transport.Message, t *trace) (*answer, *message.Fault) {
+	h := &req.Header
+	if s.opmon == nil {
+		return nil, spFault(message.UnknownService, "operational monitoring is disabled on this security server (%s)", s.cfg.Server)
+	}
+	if h.SecurityServer != nil && *h.SecurityServer != s.cfg.Server {
+		return nil, spFault(message.UnknownService, "the request asks security server %s, but this is %s", *h.SecurityServer, s.cfg.Server)
+	}
+	if !s.replay.check(h.Client.String(), h.ID, time.Now()) {
+		return nil, spFault(codeDuplicateMessage, "message id %q from %s was already received: each request needs a new id", h.ID, h.Client)
+	}
+	crit, err := opmon.ParseCriteria(req.SOAP, time.Now())
+	if err != nil {
+		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
+	}
+	signer, f := s.responseSigner(r.Context(), req)
+	if f != nil {
+		return nil, f
+	}
+	requestID := r.Header.Get(transport.HeaderRequestID)
+	t.requestID = requestID
+	provider := h.Service.Provider
+	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType})); f != nil {
+		return nil, f
+	}
+	t.out = time.Now()
+	if err := s.opmon.Flush(); err != nil {
+		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
+	}
+	caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
+	// The answer must fit in a message, with room for the signature.
+	budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
+	body, err := s.opmon.QueryFit(opmon.Query{
+		From:  time.Unix(crit.From, 0),
+		To:    time.UnixMilli(crit.To*1000 + 999),
+		Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
+		Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
+	}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
+	if err != nil {
+		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
+	}
+	t.in = time.Now()
+	resp, f := signResponse(signer, body, message.ContentTypeXML)
+	if f != nil {
+		return nil, f
+	}
+	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML})); f != nil {
+		return nil, f
+	}
+	return resp, nil
+}
+
+// opmonCollectors are the operational monitoring store's metrics.
+func opmonCollectors(st *opmon.Store) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sluz_opmon_records_stored_total",
+			Help: "Operational monitoring records committed to opmon.db.",
+		}, func() float64 { return float64(st.Stored()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "sluz_opmon_records_dropped_total",
+			Help: "Operational monitoring records dropped because the writer's queue was full (exchanges are never held up for them).",
+		}, func() float64 { return float64(st.Dropped()) }),
+	}
+}
