@@ -27,14 +27,11 @@ type Batch struct {
 // last when none) and the time of the first of them.
 func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
 	err = l.db.View(func(tx *bolt.Tx) error {
-		first = 1
-		if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {
-			var b Batch
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
-			}
-			first = b.LastSeq + 1
+		end, _, err := lastBatchEnd(tx)
+		if err != nil {
+			return err
 		}
+		first = end + 1
 		if h := tx.Bucket(bucketMeta).Get(keyHead); h != nil {
 			last = binary.BigEndian.Uint64(h)
 		}
@@ -84,14 +81,11 @@ func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 func (l *Log) AddBatch(b *Batch) error {
 	return l.db.Update(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bucketBatches)
-		wantFirst, wantN := uint64(1), uint64(1)
-		if k, v := bb.Cursor().Last(); k != nil {
-			var prev Batch
-			if err := json.Unmarshal(v, &prev); err != nil {
-				return err
-			}
-			wantFirst, wantN = prev.LastSeq+1, prev.N+1
+		end, n, err := lastBatchEnd(tx)
+		if err != nil {
+			return err
 		}
+		wantFirst, wantN := end+1, n+1
 		if b.FirstSeq != wantFirst || b.LastSeq < b.FirstSeq {
 			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, wantFirst)
 		}
