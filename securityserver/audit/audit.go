@@ -41,6 +41,7 @@ type Trust struct {
 
 // Failure names one record that does not verify.
 type Failure struct {
+	Archive   string `json:"archive,omitempty"` // the archive file, for a record verified in an archive
 	Seq       uint64 `json:"seq"`
 	MessageID string `json:"messageId,omitempty"`
 	Reason    string `json:"reason"`
@@ -52,6 +53,8 @@ type Report struct {
 	Verified  int       `json:"verified"`  // records whose every check passed
 	Batches   int       `json:"batches"`   // time-stamp batches
 	Unstamped int       `json:"unstamped"` // newest records not yet in a batch
+	Archives  int       `json:"archives,omitempty"` // archive files read
+	Retired   int       `json:"retired,omitempty"`  // records in archives that retention removed (per the ledger)
 	First     time.Time `json:"first"`
 	Last      time.Time `json:"last"`
 	Failures  []Failure `json:"failures"`
