@@ -50,9 +50,9 @@ type Failure struct {
 // Report is the outcome of verifying a log.
 type Report struct {
 	Records   int       `json:"records"`
-	Verified  int       `json:"verified"`  // records whose every check passed
-	Batches   int       `json:"batches"`   // time-stamp batches
-	Unstamped int       `json:"unstamped"` // newest records not yet in a batch
+	Verified  int       `json:"verified"`           // records whose every check passed
+	Batches   int       `json:"batches"`            // time-stamp batches
+	Unstamped int       `json:"unstamped"`          // newest records not yet in a batch
 	Archives  int       `json:"archives,omitempty"` // archive files read
 	Retired   int       `json:"retired,omitempty"`  // records in archives that retention removed (per the ledger)
 	First     time.Time `json:"first"`
