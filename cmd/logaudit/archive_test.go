@@ -8,10 +8,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
+	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
@@ -330,4 +334,129 @@ func containerEntry(t *testing.T, path string, pick int, name string) []byte {
 	defer f.Close()
 	v, _ := io.ReadAll(f)
 	return v
+}
+
+// syncBuffer is a log sink the server writes from its goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestArchiveCrashRecoveryAndRetention: a server that wrote an archive but
+// crashed before pruning its live log (the archive is written here and the
+// server stopped before pruning) leaves a state the auditor is told about;
+// restarted, its background archiver completes the pruning from that
+// archive (no second archive, no gap) and removes an unfinished temporary
+// file; verify then passes. Retention removes the archive, noting it in the
+// ledger, which verify accepts; an archive removed without the ledger is
+// named.
+func TestArchiveCrashRecoveryAndRetention(t *testing.T) {
+	dir := t.TempDir()
+	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runQueriesStamped(t, f)
+	emdk := agencyOf(t, f, "EMDK")
+	cfg := *emdk.Config
+	ml := emdk.Server.MessageLog()
+	batches, err := ml.Archivable(time.Now(), 10000)
+	if err != nil || len(batches) == 0 {
+		t.Fatalf("archivable: %v %v", batches, err)
+	}
+	written, err := audit.WriteArchive(ml, cfg.MessageLog.Archive.Dir, "EMDK-ss1", cfg.Server.String(), batches, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the server stops before pruning.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	f.Close()
+	garbage := filepath.Join(cfg.MessageLog.Archive.Dir, ".archive-123.tmp")
+	os.WriteFile(garbage, []byte("PK half an archive"), 0o600)
+	logPath := filepath.Join(cfg.DataDir, securityserver.FileMessageLog)
+	pki := filepath.Join(dir, "pki")
+	cas := []string{"--ca", filepath.Join(pki, "root-ca.pem"), "--ca", filepath.Join(pki, "ca.pem")}
+	code, out, _ := runCLI(append([]string{"verify", "--archives", cfg.MessageLog.Archive.Dir, "--log", logPath}, cas...)...)
+	if code != cli.ExitError || !strings.Contains(out, "archiving was interrupted before pruning") {
+		t.Fatalf("verify of the interrupted state: exit %d\n%s", code, out)
+	}
+
+	// Restart the server alone with a background archiver that runs every
+	// second (the registry is gone: it starts from its cached configuration).
+	cfg.MessageLog.Archive.After = config.Duration(time.Second)
+	cfg.MessageLog.Archive.Interval = config.Duration(time.Second)
+	var logs syncBuffer
+	srv, err := securityserver.New(&cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cl, _ := net.Listen("tcp", "127.0.0.1:0")
+	sl, _ := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, cl, sl) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := srv.MessageLog().Archived()
+		if err == nil && a != nil {
+			if a.File != filepath.Base(written.Path) || a.LastSeq != written.Manifest.LastSeq {
+				t.Fatalf("anchor %+v, want the archive written before the crash %s", a, written.Path)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted archiver did not complete the pruning; its log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if !strings.Contains(logs.String(), "completed an archive interrupted before the live log was pruned") {
+		t.Errorf("no operator line about the completed archive:\n%s", logs.String())
+	}
+	names, _ := audit.ListArchives(cfg.MessageLog.Archive.Dir)
+	if len(names) != 1 || names[0] != filepath.Base(written.Path) {
+		t.Fatalf("archives after recovery: %v (want only %s)", names, written.Path)
+	}
+	if _, err := os.Stat(garbage); !os.IsNotExist(err) {
+		t.Errorf("unfinished temporary file not removed: %v", err)
+	}
+	code, out, _ = runCLI(append([]string{"verify", "--archives", cfg.MessageLog.Archive.Dir, "--log", logPath}, cas...)...)
+	if code != cli.ExitOK || !strings.HasPrefix(out, "1 archives, ") {
+		t.Fatalf("verify after recovery: exit %d\n%s", code, out)
+	}
+
+	// Retention: the archive goes, noted in the ledger.
+	removed, err := audit.RetireOldest(cfg.MessageLog.Archive.Dir, time.Now().Add(time.Hour), time.Now())
+	if err != nil || len(removed) != 1 || removed[0].File != filepath.Base(written.Path) {
+		t.Fatalf("retention: %+v %v", removed, err)
+	}
+	if _, err := os.Stat(written.Path); !os.IsNotExist(err) {
+		t.Fatalf("retention left the file: %v", err)
+	}
+	code, out, _ = runCLI(append([]string{"verify", "--archives", cfg.MessageLog.Archive.Dir, "--log", logPath}, cas...)...)
+	if code != cli.ExitOK || !strings.Contains(out, "removed by retention") {
+		t.Fatalf("verify after retention: exit %d\n%s", code, out)
+	}
+	// Without the ledger the same removal is a gap, named.
+	os.Remove(filepath.Join(cfg.MessageLog.Archive.Dir, audit.RetentionLedger))
+	code, out, _ = runCLI(append([]string{"verify", "--archives", cfg.MessageLog.Archive.Dir, "--log", logPath}, cas...)...)
+	if code != cli.ExitError || !strings.Contains(out, "record 1: records 1..") {
+		t.Fatalf("verify without the ledger: exit %d\n%s", code, out)
+	}
 }

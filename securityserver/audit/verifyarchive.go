@@ -296,7 +296,7 @@ func VerifyArchivesAndLog(dir, logPath string, trust Trust, progress func(done, 
 	}
 	switch {
 	case anchor == nil && end.LastSeq > 0:
-		fail(end.File, 1, "the archives hold records 1..%d, but the live log %s was never pruned after them (another server's archives, or archiving interrupted before its first prune)", end.LastSeq, base)
+		fail(end.File, 1, "records 1..%d are in an archive and still in the live log %s, which names no archive: archiving was interrupted before pruning (the security server completes it on its next archive run), or the archives are another server's", end.LastSeq, base)
 	case anchor == nil:
 	case anchor.LastSeq > end.LastSeq:
 		fail(anchor.File, end.LastSeq+1, "records %d..%d are missing: the live log says they were archived (last in %s), but that archive is not in %s", end.LastSeq+1, anchor.LastSeq, anchor.File, dir)
