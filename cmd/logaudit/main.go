@@ -114,6 +114,9 @@ func runVerify(env *cli.Env, args []string) error {
 		if rep.Records > 0 {
 			fmt.Fprintf(env.Out, "records from %s to %s\n", rep.First.Format(time.RFC3339), rep.Last.Format(time.RFC3339))
 		}
+		if rep.ArchivedThrough > 0 && *archives == "" {
+			fmt.Fprintf(env.Out, "records 1..%d were moved to archives (the last is %s): verify them with --archives DIR\n", rep.ArchivedThrough, rep.LastArchive)
+		}
 		for _, f := range rep.Failures {
 			id := ""
 			if f.MessageID != "" {

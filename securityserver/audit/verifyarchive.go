@@ -69,9 +69,29 @@ func VerifyArchives(dir string, trust Trust) (*Report, *ChainEnd, error) {
 		rep.Retired += int(r.LastSeq - r.FirstSeq + 1)
 	}
 	tokens := map[[32]byte]error{}
+	// Open every archive first and order them by their manifests' first
+	// record (a renamed file does not reorder the chain).
+	// (Each is opened twice so that a long history does not hold a file
+	// descriptor per archive.)
+	type listed struct {
+		name string
+		seq  uint64
+	}
+	var files []listed
 	for _, name := range names {
-		path := filepath.Join(dir, name)
-		a, err := OpenArchive(path)
+		o := listed{name: name}
+		if a, err := OpenArchive(filepath.Join(dir, name)); err == nil {
+			o.seq = a.Manifest.FirstSeq
+			a.Close()
+		} else {
+			o.seq, _ = nameRange(name)
+		}
+		files = append(files, o)
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].seq < files[j].seq })
+	for _, o := range files {
+		name := o.name
+		a, err := OpenArchive(filepath.Join(dir, name))
 		if err != nil {
 			first, last := nameRange(name)
 			fail(name, first, "", "the archive is unreadable (%v): records %d..%d cannot be verified", err, first, last)

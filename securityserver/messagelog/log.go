@@ -15,6 +15,12 @@
 // need the server stopped or a copy made with Log.Backup. Removing the newest
 // records of a stopped log leaves a valid shorter chain: the head recorded in
 // time-stamped batches (see the timestamper) is what proves the length.
+//
+// Old records leave the log for archive files (the security server's
+// archiver): Prune removes whole time-stamped batches from the oldest on and
+// stores an Anchor (the last archived record's hash and the archive's
+// manifest hash) in the same transaction; the live chain then starts from
+// the anchor, and Check, Pending and AddBatch continue from it.
 package messagelog
 
 import (
