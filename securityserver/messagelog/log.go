@@ -273,7 +273,8 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 }
 
 // Each calls fn for every record from seq from on, in order, with the
-// record and its stored bytes. It reads a consistent snapshot.
+// record and its stored bytes. It reads a consistent snapshot; the record
+// and the bytes are valid only during the call (copy what must outlive it).
 func (l *Log) Each(from uint64, fn func(r *Record, stored []byte) error) error {
 	return l.db.View(func(tx *bolt.Tx) error { return each(tx, from, fn) })
 }
