@@ -95,6 +95,9 @@ func runVerify(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *logPath == "" && rep.Archives == 0 && rep.Retired == 0 && rep.OK() {
+		return fmt.Errorf("no archive files (*.zip) in %s: give the server's archive directory (messageLog.archive.dir, default dataDir/archive)", *archives)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Out)
 		enc.SetIndent("", "  ")

@@ -37,11 +37,11 @@ func VerifyArchives(dir string, trust Trust) (*Report, *ChainEnd, error) {
 	trust = withDefaults(trust)
 	names, err := ListArchives(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("archives: %w", err)
 	}
 	ledger, err := ReadRetentionLedger(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("archives: %w", err)
 	}
 	rep := &Report{}
 	fail := func(archive string, seq uint64, id, format string, a ...any) {
