@@ -445,6 +445,10 @@ func TestArchiveCrashRecoveryAndRetention(t *testing.T) {
 	// second (the registry is gone: it starts from its cached configuration).
 	cfg.MessageLog.Archive.After = config.Duration(time.Second)
 	cfg.MessageLog.Archive.Interval = config.Duration(time.Second)
+	cfg.Limits.ReplayWindow = config.Duration(time.Second) // after must not be shorter
+	if err := cfg.Provision(); err != nil {
+		t.Fatal(err)
+	}
 	var logs syncBuffer
 	srv, err := securityserver.New(&cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {

@@ -49,7 +49,7 @@ func TestArchiverSurvivesKills(t *testing.T) {
 	}
 	text := strings.Replace(string(conf), "after: 720h", "after: 1s", 1)
 	text = strings.Replace(text, "interval: 1h", "interval: 1s", 1)
-	text += "\ntimestamping:\n  interval: 300ms\n"
+	text += "\ntimestamping:\n  interval: 300ms\nlimits:\n  replayWindow: 1s\n"
 	if err := os.WriteFile(emdk.ConfigFile, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -132,45 +132,63 @@ func WriteArchive(l *messagelog.Log, dir, prefix, server string, batches []*mess
 	prevHash := wantPrev
 	var buf bytes.Buffer
 	errStop := errors.New("stop")
-	err = l.Each(first, func(r *messagelog.Record, stored []byte) error {
-		if r.Seq > last {
-			return errStop
+	// Records are read in short read transactions, a chunk at a time, so
+	// that a large archive does not hold one open for long (a long read
+	// transaction would stall the log's writer when its file must grow).
+	const chunk = 256
+	for next := first; next <= last; {
+		var stored [][]byte
+		err := l.Each(next, func(r *messagelog.Record, v []byte) error {
+			if r.Seq > last || len(stored) == chunk {
+				return errStop
+			}
+			stored = append(stored, append([]byte(nil), v...))
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, fmt.Errorf("archive: %w", err)
 		}
-		if r.Seq != first+uint64(len(m.Entries)) {
-			return fmt.Errorf("record %d missing", first+uint64(len(m.Entries)))
+		if len(stored) == 0 {
+			break
 		}
-		if !bytes.Equal(r.PrevHash, prevHash) {
-			return fmt.Errorf("record %d does not chain to the record before it", r.Seq)
+		for _, v := range stored {
+			r, err := messagelog.Decode(v)
+			if err != nil {
+				return nil, fmt.Errorf("archive: record %d: %w", next, err)
+			}
+			if r.Seq != next {
+				return nil, fmt.Errorf("archive: record %d missing", next)
+			}
+			if !bytes.Equal(r.PrevHash, prevHash) {
+				return nil, fmt.Errorf("archive: record %d does not chain to the record before it", r.Seq)
+			}
+			prevHash = messagelog.Hash(v)
+			for r.Seq > batches[bi].LastSeq {
+				bi++
+			}
+			if len(m.Entries) == 0 {
+				m.FirstTime, m.PrevRecordHash = r.Time, hex.EncodeToString(r.PrevHash)
+			}
+			if r.Time.After(m.LastTime) {
+				m.LastTime = r.Time
+			}
+			buf.Reset()
+			if err := writeContainer(&buf, r, v, batches[bi], leaves[batches[bi].N]); err != nil {
+				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
+			}
+			name := fmt.Sprintf("%010d-%s-%s.asice", r.Seq, safeName(r.MessageID), r.Kind)
+			// Containers are zips already: stored as they are.
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: r.Time})
+			if err != nil {
+				return nil, fmt.Errorf("archive: %w", err)
+			}
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return nil, fmt.Errorf("archive: %w", err)
+			}
+			sum := sha256.Sum256(buf.Bytes())
+			m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID, SHA256: hex.EncodeToString(sum[:])})
+			next++
 		}
-		prevHash = messagelog.Hash(stored)
-		for r.Seq > batches[bi].LastSeq {
-			bi++
-		}
-		if len(m.Entries) == 0 {
-			m.FirstTime, m.PrevRecordHash = r.Time, hex.EncodeToString(r.PrevHash)
-		}
-		if r.Time.After(m.LastTime) {
-			m.LastTime = r.Time
-		}
-		buf.Reset()
-		if err := writeContainer(&buf, r, stored, batches[bi], leaves[batches[bi].N]); err != nil {
-			return fmt.Errorf("record %d: %w", r.Seq, err)
-		}
-		name := fmt.Sprintf("%010d-%s-%s.asice", r.Seq, safeName(r.MessageID), r.Kind)
-		// Containers are zips already: stored as they are.
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: r.Time})
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
-		sum := sha256.Sum256(buf.Bytes())
-		m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID, SHA256: hex.EncodeToString(sum[:])})
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("archive: %w", err)
 	}
 	if got := uint64(len(m.Entries)); got != last-first+1 {
 		return nil, fmt.Errorf("archive: record %d missing", first+got)

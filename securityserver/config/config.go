@@ -145,7 +145,8 @@ type Archive struct {
 	// Dir for the archive files; default dataDir/archive.
 	Dir string `yaml:"dir"`
 	// After: how old a batch's newest record must be before the batch is
-	// archived; default 720h (30 days); at least 1s.
+	// archived; default 720h (30 days); at least 1s and at least
+	// Limits.ReplayWindow.
 	After Duration `yaml:"after"`
 	// Interval: how often the archiver runs; default 1h; at least 1s.
 	Interval Duration `yaml:"interval"`
@@ -384,6 +385,11 @@ func (c *Config) validate() error {
 		}
 		if ar.Interval.D() < time.Second {
 			add("messageLog.archive.interval %s is below 1s", ar.Interval.D())
+		}
+		if ar.After < c.Limits.ReplayWindow {
+			// A restarted server refuses replays by reading the live log's
+			// recent requests: they must not be archived yet.
+			add("messageLog.archive.after %s is shorter than limits.replayWindow %s: archived requests could be replayed after a restart", ar.After.D(), c.Limits.ReplayWindow.D())
 		}
 		if ar.Retention != 0 && ar.Retention <= ar.After {
 			add("messageLog.archive.retention %s must exceed messageLog.archive.after %s (or be 0 to keep archives forever)", ar.Retention.D(), ar.After.D())

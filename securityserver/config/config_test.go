@@ -78,6 +78,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "member: AZ/GOV/DIN", "member: AZ/GOV/EMDK", 1) }, "no key for the owner member AZ/GOV/DIN"},
 		{func(s string) string { return strings.Replace(s, "logFormat: text", "logFormat: xml", 1) }, `logFormat "xml"`},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 10ms", 1) }, "messageLog.archive.after 10ms is below 1s"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 5m", 1) }, "messageLog.archive.after 5m0s is shorter than limits.replayWindow 10m0s"},
 		{func(s string) string { return strings.Replace(s, "interval: 1h", "interval: 100ms", 1) }, "messageLog.archive.interval 100ms is below 1s"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    retention: 24h", 1) }, "messageLog.archive.retention 24h0m0s must exceed messageLog.archive.after 720h0m0s"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    maxRecords: -1", 1) }, "messageLog.archive.maxRecords -1 is outside"},
