@@ -51,7 +51,7 @@ func (a *archiver) run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		now := a.now()
-		if _, err := a.pass(now.Add(-a.cfg.After.D())); err != nil {
+		if _, err := a.pass(ctx, now.Add(-a.cfg.After.D())); err != nil && ctx.Err() == nil {
 			a.slog.Error("archiving failed; the records stay in the live log and the next pass retries", "dir", a.cfg.Dir, "err", err)
 		}
 		if a.cfg.Retention > 0 {
@@ -66,15 +66,16 @@ func (a *archiver) run(ctx context.Context) {
 }
 
 // pass completes an interrupted archive, then archives every batch whose
-// newest record was logged before cutoff. It returns the files written.
-func (a *archiver) pass(cutoff time.Time) ([]string, error) {
+// newest record was logged before cutoff, one archive file after another
+// until none is left or ctx is done. It returns the files written.
+func (a *archiver) pass(ctx context.Context, cutoff time.Time) ([]string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.recover(); err != nil {
 		return nil, err
 	}
 	var written []string
-	for {
+	for ctx.Err() == nil {
 		batches, err := a.log.Archivable(cutoff, a.cfg.MaxRecords)
 		if err != nil || len(batches) == 0 {
 			return written, err
@@ -95,6 +96,7 @@ func (a *archiver) pass(cutoff time.Time) ([]string, error) {
 		a.slog.Info("archived message log records", "file", res.Path, "records", res.Records, "from", m.FirstSeq, "to", m.LastSeq,
 			"logged_from", m.FirstTime.Format(time.RFC3339), "logged_to", m.LastTime.Format(time.RFC3339), "batches", len(m.Batches))
 	}
+	return written, ctx.Err()
 }
 
 // prune removes an archive's records from the live log.
@@ -195,5 +197,5 @@ func (a *archiver) retire(cutoff time.Time) {
 // now minus messageLog.archive.after), after completing an interrupted
 // archive, and returns the files written. Operators' tools and tests use it.
 func (s *Server) ArchiveNow(cutoff time.Time) ([]string, error) {
-	return s.archiver.pass(cutoff)
+	return s.archiver.pass(context.Background(), cutoff)
 }
