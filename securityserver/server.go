@@ -64,21 +64,22 @@ type memberKey struct {
 
 // Server is a running security server.
 type Server struct {
-	cfg     *config.Config
-	conf    *globalconf.Client
-	acl     *acl.Checker
-	log     *slog.Logger
-	auth    tls.Certificate
-	authIs  *x509.Certificate // issuer of the auth certificate
-	sign    map[identifier.Client]*memberKey
-	status  *statusCache
-	replay  *replayGuard
-	closers []io.Closer // key handles (PKCS#11 sessions)
-	mlog    *messagelog.Log
-	ts      *timestamper
-	opts    options
-	metrics *metrics
-	opmon   *opmon.Store // nil when opmon.enabled is false
+	cfg      *config.Config
+	conf     *globalconf.Client
+	acl      *acl.Checker
+	log      *slog.Logger
+	auth     tls.Certificate
+	authIs   *x509.Certificate // issuer of the auth certificate
+	sign     map[identifier.Client]*memberKey
+	status   *statusCache
+	replay   *replayGuard
+	closers  []io.Closer // key handles (PKCS#11 sessions)
+	mlog     *messagelog.Log
+	ts       *timestamper
+	archiver *archiver
+	opts     options
+	metrics  *metrics
+	opmon    *opmon.Store // nil when opmon.enabled is false
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -221,6 +222,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	if o.now != nil {
 		s.ts.now = o.now
 	}
+	s.archiver = newArchiver(s.mlog, cfg, log.With("component", "archiver"))
 	s.metrics = newMetrics(s)
 	if s.opmon != nil {
 		s.metrics.reg.MustRegister(opmonCollectors(s.opmon)...)
@@ -256,6 +258,13 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		defer close(tsDone)
 		if !s.opts.noTimestamps {
 			s.ts.run(ctx)
+		}
+	}()
+	archDone := make(chan struct{})
+	go func() {
+		defer close(archDone)
+		if s.cfg.MessageLog.Archive.On() {
+			s.archiver.run(ctx)
 		}
 	}()
 
@@ -304,6 +313,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	serverSrv.Shutdown(shutdown)
 	cancel()
 	<-tsDone // the last batch is stamped before the log can be closed
+	<-archDone
 	s.status.client.HTTPClient.CloseIdleConnections()
 	s.peersMu.Lock()
 	for _, c := range s.peers {

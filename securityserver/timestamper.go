@@ -54,7 +54,7 @@ func (t *timestamper) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		first, last, oldest, err := t.log.Pending()
+		first, last, oldest, err := t.log.PendingStored()
 		if err != nil {
 			t.fail(err)
 			continue
@@ -162,4 +162,22 @@ func (t *timestamper) refusal(prefix string) *message.Fault {
 			waited.Round(time.Second), t.grace, err)
 	}
 	return nil
+}
+
+// StampNow closes time-stamp batches over every pending record at once,
+// instead of waiting until a batch is due (before ArchiveNow, and in
+// tests). A batch the background time-stamper closes meanwhile counts.
+func (s *Server) StampNow(ctx context.Context) error {
+	for {
+		first, last, _, err := s.mlog.Pending()
+		if err != nil || first > last {
+			return err
+		}
+		if err := s.ts.stamp(ctx, first, last); err != nil {
+			if again, _, _, perr := s.mlog.Pending(); perr == nil && again > first {
+				continue // the background time-stamper was quicker
+			}
+			return err
+		}
+	}
 }

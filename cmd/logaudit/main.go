@@ -25,13 +25,14 @@ var program = &cli.Program{
 	Name:  "logaudit",
 	Intro: "logaudit: verify and read a Şlüz security server's message log, offline.",
 	Footer: `
-The log is dataDir/messagelog.db of a stopped security server (or a copy).
+The log is dataDir/messagelog.db of a stopped security server (or a copy);
+its archives are in dataDir/archive unless messageLog.archive.dir says otherwise.
 --ca names the federation's CA certificates (root and issuing CA, PEM);
 nothing else is trusted.
 `,
 	Commands: []cli.Command{
-		{Name: "verify", Args: "--log FILE --ca root-ca.pem [--ca ca.pem] [--json]",
-			Summary: "verify every record: signature, signer, OCSP, hash chain, time-stamp; exit 0 only if all pass", Run: runVerify},
+		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json]",
+			Summary: "verify every record of a live log and/or a directory of archives: signature, signer, OCSP, hash chain across records and archives, time-stamp; exit 0 only if all pass", Run: runVerify},
 		{Name: "replay", Args: "--log FILE [--from TIME] [--to TIME]", Summary: "list the logged messages in a time range", Run: runReplay},
 		{Name: "show", Args: "--log FILE --id MESSAGE-ID", Summary: "print the logged request and response of one exchange", Run: runShow},
 		{Name: "export", Args: "--log FILE --id MESSAGE-ID --out DIR", Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency)", Run: runExport},
@@ -49,6 +50,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runVerify(env *cli.Env, args []string) error {
 	fs := env.Flags("")
 	logPath := fs.String("log", "", "message log file (messagelog.db)")
+	archives := fs.String("archives", "", "directory of the server's archive files (dataDir/archive); with --log, the log must continue them")
 	var cas stringList
 	fs.Var(&cas, "ca", "federation CA certificate (PEM); repeat for root and issuing CA")
 	freshness := fs.Duration("ocsp-freshness", time.Hour, "oldest an OCSP response may be at signing time")
@@ -56,8 +58,8 @@ func runVerify(env *cli.Env, args []string) error {
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *logPath == "" || len(cas) == 0 {
-		return cli.Usagef("--log and at least one --ca are required")
+	if (*logPath == "" && *archives == "") || len(cas) == 0 {
+		return cli.Usagef("--log or --archives (or both), and at least one --ca, are required")
 	}
 	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), OCSPFreshness: *freshness}
 	for _, f := range cas {
@@ -77,12 +79,24 @@ func runVerify(env *cli.Env, args []string) error {
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && !*asJSON {
 		progress = func(done, total int) { fmt.Fprintf(os.Stderr, "\rverifying %d/%d records", done, total) }
 	}
-	rep, err := audit.VerifyLog(*logPath, trust, progress)
+	var rep *audit.Report
+	var err error
+	switch {
+	case *archives == "":
+		rep, err = audit.VerifyLog(*logPath, trust, progress)
+	case *logPath == "":
+		rep, _, err = audit.VerifyArchives(*archives, trust)
+	default:
+		rep, err = audit.VerifyArchivesAndLog(*archives, *logPath, trust, progress)
+	}
 	if progress != nil {
 		fmt.Fprintln(os.Stderr)
 	}
 	if err != nil {
 		return err
+	}
+	if *logPath == "" && rep.Archives == 0 && rep.Retired == 0 && rep.OK() {
+		return fmt.Errorf("no archive files (*.zip) in %s: give the server's archive directory (messageLog.archive.dir, default dataDir/archive)", *archives)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Out)
@@ -91,17 +105,31 @@ func runVerify(env *cli.Env, args []string) error {
 			return err
 		}
 	} else {
+		if *archives != "" {
+			fmt.Fprintf(env.Out, "%d archives", rep.Archives)
+			if rep.Retired > 0 {
+				fmt.Fprintf(env.Out, " (and %d records in archives removed by retention, per the ledger)", rep.Retired)
+			}
+			fmt.Fprint(env.Out, ", ")
+		}
 		fmt.Fprintf(env.Out, "%d records, %d verified, %d failed checks, %d time-stamp batches, %d records not yet time-stamped\n",
 			rep.Records, rep.Verified, len(rep.Failures), rep.Batches, rep.Unstamped)
 		if rep.Records > 0 {
 			fmt.Fprintf(env.Out, "records from %s to %s\n", rep.First.Format(time.RFC3339), rep.Last.Format(time.RFC3339))
+		}
+		if rep.ArchivedThrough > 0 && *archives == "" {
+			fmt.Fprintf(env.Out, "records 1..%d were moved to archives (the last is %s): verify them with --archives DIR\n", rep.ArchivedThrough, rep.LastArchive)
 		}
 		for _, f := range rep.Failures {
 			id := ""
 			if f.MessageID != "" {
 				id = " (message " + f.MessageID + ")"
 			}
-			fmt.Fprintf(env.Out, "FAIL record %d%s: %s\n", f.Seq, id, f.Reason)
+			where := ""
+			if f.Archive != "" {
+				where = "archive " + f.Archive + " "
+			}
+			fmt.Fprintf(env.Out, "FAIL %srecord %d%s: %s\n", where, f.Seq, id, f.Reason)
 		}
 	}
 	if !rep.OK() {

@@ -1,11 +1,16 @@
-// Package audit verifies a security server's message log offline, trusting
-// only the federation's CA certificates: for every record the XAdES
+// Package audit verifies a security server's message log and its archives
+// offline, trusting only the federation's CA certificates: for every record the XAdES
 // signature over the logged message (or its logged digest), the signer's
 // chain to the federation CA at signing time, that the signer is the member
 // it must be (the client for a request, the provider for a response), the
 // OCSP response in the signature (good, and fresh at signing time), the
 // record's place in the hash chain, and its batch's RFC 3161 token (TSA
 // chain, imprint over the batch's Merkle root, issued after the record).
+//
+// It also writes what auditors receive: one exchange side as an ASiC-E
+// container (WriteContainer), and archive files of whole time-stamped
+// batches (WriteArchive), chained by their manifests, which VerifyArchives
+// checks as thoroughly as VerifyLog checks a log.
 //
 // # Caveats
 //
@@ -42,6 +47,7 @@ type Trust struct {
 
 // Failure names one record that does not verify.
 type Failure struct {
+	Archive   string `json:"archive,omitempty"` // the archive file, for a record verified in an archive
 	Seq       uint64 `json:"seq"`
 	MessageID string `json:"messageId,omitempty"`
 	Reason    string `json:"reason"`
@@ -49,13 +55,19 @@ type Failure struct {
 
 // Report is the outcome of verifying a log.
 type Report struct {
-	Records   int       `json:"records"`
-	Verified  int       `json:"verified"`  // records whose every check passed
-	Batches   int       `json:"batches"`   // time-stamp batches
-	Unstamped int       `json:"unstamped"` // newest records not yet in a batch
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
-	Failures  []Failure `json:"failures"`
+	Records   int `json:"records"`
+	Verified  int `json:"verified"`           // records whose every check passed
+	Batches   int `json:"batches"`            // time-stamp batches
+	Unstamped int `json:"unstamped"`          // newest records not yet in a batch
+	Archives  int `json:"archives,omitempty"` // archive files read
+	Retired   int `json:"retired,omitempty"`  // records in archives that retention removed (per the ledger)
+	// ArchivedThrough is the last record the live log moved to archives
+	// (0 if none); LastArchive the archive file that holds it.
+	ArchivedThrough uint64    `json:"archivedThrough,omitempty"`
+	LastArchive     string    `json:"lastArchive,omitempty"`
+	First           time.Time `json:"first"`
+	Last            time.Time `json:"last"`
+	Failures        []Failure `json:"failures"`
 }
 
 // OK reports whether everything verified.
@@ -75,6 +87,9 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 		return nil, err
 	}
 	rep := &Report{Records: chain.Records, Batches: chain.Batches}
+	if a := chain.Archived; a != nil {
+		rep.ArchivedThrough, rep.LastArchive = a.LastSeq, a.File
+	}
 	failed := map[uint64]bool{}
 	for _, p := range chain.Problems {
 		rep.Failures = append(rep.Failures, Failure{Seq: p.Seq, Reason: p.Reason})

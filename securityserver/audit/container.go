@@ -2,10 +2,14 @@ package audit
 
 import (
 	"archive/zip"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/beevik/etree"
 
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
@@ -20,6 +24,7 @@ const (
 	EntryManifest  = "META-INF/manifest.xml"
 	EntryToken     = "META-INF/timestamp.tst" // DER RFC 3161 TimeStampToken over the batch root
 	EntryProof     = "META-INF/ts-proof.json"
+	EntryOCSP      = "META-INF/ocsp-response.der" // the signer's OCSP response (DER), a copy of the one in signatures.xml
 )
 
 // Proof ties one record to its batch's time-stamp: the record's chain hash
@@ -61,7 +66,18 @@ func WriteContainer(w io.Writer, l *messagelog.Log, r *messagelog.Record, stored
 	if err != nil {
 		return err
 	}
+	return writeContainer(w, r, stored, b, leaves)
+}
+
+// writeContainer writes the container of record r of batch b, whose
+// records' chain hashes are leaves. A record logged as a digest only gets
+// no message.xml (its proof's record still carries the digest the
+// signature covers).
+func writeContainer(w io.Writer, r *messagelog.Record, stored []byte, b *messagelog.Batch, leaves [][]byte) error {
 	idx := int(r.Seq - b.FirstSeq)
+	if r.Seq < b.FirstSeq || idx >= len(leaves) {
+		return fmt.Errorf("record %d is not in batch %d (%d..%d)", r.Seq, b.N, b.FirstSeq, b.LastSeq)
+	}
 	proof := Proof{Seq: r.Seq, RecordHex: hex.EncodeToString(stored), Leaf: hex.EncodeToString(leaves[idx]), Index: idx, Size: len(leaves),
 		Root: hex.EncodeToString(b.Root), Batch: b.N}
 	for _, p := range messagelog.MerkleProof(leaves, idx) {
@@ -78,16 +94,20 @@ func WriteContainer(w io.Writer, l *messagelog.Log, r *messagelog.Record, stored
 		return err
 	}
 	io.WriteString(mw, MimeTypeASiCE)
-	for _, e := range []struct {
+	type entry struct {
 		name string
 		data []byte
-	}{
-		{EntryMessage, r.Message},
-		{EntrySignature, r.Signature},
-		{EntryToken, b.Token},
-		{EntryProof, proofJSON},
-		{EntryManifest, manifest()},
-	} {
+	}
+	var entries []entry
+	if r.Message != nil {
+		entries = append(entries, entry{EntryMessage, r.Message})
+	}
+	entries = append(entries, entry{EntrySignature, r.Signature})
+	if der := signatureOCSP(r.Signature); der != nil {
+		entries = append(entries, entry{EntryOCSP, der})
+	}
+	entries = append(entries, entry{EntryToken, b.Token}, entry{EntryProof, proofJSON}, entry{EntryManifest, manifest(r.Message != nil)})
+	for _, e := range entries {
 		fw, err := zw.Create(e.name)
 		if err != nil {
 			return err
@@ -99,12 +119,37 @@ func WriteContainer(w io.Writer, l *messagelog.Log, r *messagelog.Record, stored
 	return zw.Close()
 }
 
-func manifest() []byte {
+// signatureOCSP is the first OCSP response in a signature document's
+// RevocationValues (the signer's), DER; nil if there is none.
+func signatureOCSP(sig []byte) []byte {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(sig); err != nil {
+		return nil
+	}
+	for _, el := range doc.FindElements("//EncapsulatedOCSPValue") {
+		der, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+				return -1
+			}
+			return r
+		}, el.Text()))
+		if err == nil {
+			return der
+		}
+	}
+	return nil
+}
+
+func manifest(withMessage bool) []byte {
+	msg := ""
+	if withMessage {
+		msg = ` <manifest:file-entry manifest:full-path="` + EntryMessage + `" manifest:media-type="text/xml"/>
+`
+	}
 	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
 <manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">
  <manifest:file-entry manifest:full-path="/" manifest:media-type="` + MimeTypeASiCE + `"/>
- <manifest:file-entry manifest:full-path="` + EntryMessage + `" manifest:media-type="text/xml"/>
-</manifest:manifest>
+` + msg + `</manifest:manifest>
 `)
 }
 

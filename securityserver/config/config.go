@@ -132,7 +132,37 @@ type MessageLog struct {
 	// providers on the service side) whose messages are logged as digests
 	// only, whatever Bodies says.
 	DigestOnly []identifier.Client `yaml:"digestOnly"`
+	// Archive moves old records out of the live log into dated archive
+	// files.
+	Archive Archive `yaml:"archive"`
 }
+
+// Archive configures the archiver: records of time-stamped batches whose
+// newest record is older than After are written to an archive file in Dir
+// (one ASiC-E container per message, a manifest chained to the previous
+// archive) and then removed from the live log.
+type Archive struct {
+	// Enabled: run the archiver; default true.
+	Enabled *bool `yaml:"enabled"`
+	// Dir for the archive files; default dataDir/archive.
+	Dir string `yaml:"dir"`
+	// After: how old a batch's newest record must be before the batch is
+	// archived; default 720h (30 days); at least 1s and at least
+	// Limits.ReplayWindow.
+	After Duration `yaml:"after"`
+	// Interval: how often the archiver runs; default 1h; at least 1s.
+	Interval Duration `yaml:"interval"`
+	// Retention: archive files whose newest record is older than this are
+	// deleted (and noted in the directory's retention ledger); default 0,
+	// keep them forever. When set it must exceed After.
+	Retention Duration `yaml:"retention"`
+	// MaxRecords: the most records in one archive file (whole batches; a
+	// larger batch gets a file of its own); default 10000.
+	MaxRecords int `yaml:"maxRecords"`
+}
+
+// On reports whether the archiver runs.
+func (a Archive) On() bool { return a.Enabled == nil || *a.Enabled }
 
 // Timestamping configures batch time-stamping of the message log.
 type Timestamping struct {
@@ -188,6 +218,8 @@ const (
 	DefaultPeerTimeout     = 60 * time.Second
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultReplayWindow    = 10 * time.Minute
+	DefaultArchiveAfter    = 30 * 24 * time.Hour
+	DefaultArchiveInterval = time.Hour
 )
 
 // Load reads and provisions a configuration file.
@@ -249,6 +281,20 @@ func (c *Config) Provision() error {
 		c.Opmon.Retention = Duration(DefaultOpmonRetention)
 	}
 	c.Anchor, c.DataDir = c.resolve(c.Anchor), c.resolve(c.DataDir)
+	ar := &c.MessageLog.Archive
+	if ar.Dir == "" && c.DataDir != "" {
+		ar.Dir = filepath.Join(c.DataDir, "archive")
+	}
+	ar.Dir = c.resolve(ar.Dir)
+	if ar.After == 0 {
+		ar.After = Duration(DefaultArchiveAfter)
+	}
+	if ar.Interval == 0 {
+		ar.Interval = Duration(DefaultArchiveInterval)
+	}
+	if ar.MaxRecords == 0 {
+		ar.MaxRecords = 10000
+	}
 	c.Keys.Auth.Cert, c.Keys.Auth.Key = c.resolve(c.Keys.Auth.Cert), c.resolve(c.Keys.Auth.Key)
 	for i := range c.Keys.Sign {
 		k := &c.Keys.Sign[i]
@@ -358,6 +404,25 @@ func (c *Config) validate() error {
 	}
 	if c.Opmon.Retention.D() < time.Minute {
 		add("opmon.retention %s is below 1m: records would be deleted before anyone could read them", c.Opmon.Retention.D())
+	}
+	if ar := c.MessageLog.Archive; ar.On() {
+		if ar.After.D() < time.Second {
+			add("messageLog.archive.after %s is below 1s", ar.After.D())
+		}
+		if ar.Interval.D() < time.Second {
+			add("messageLog.archive.interval %s is below 1s", ar.Interval.D())
+		}
+		if ar.After < c.Limits.ReplayWindow {
+			// A restarted server refuses replays by reading the live log's
+			// recent requests: they must not be archived yet.
+			add("messageLog.archive.after %s is shorter than limits.replayWindow %s: archived requests could be replayed after a restart", ar.After.D(), c.Limits.ReplayWindow.D())
+		}
+		if ar.Retention != 0 && ar.Retention <= ar.After {
+			add("messageLog.archive.retention %s must exceed messageLog.archive.after %s (or be 0 to keep archives forever)", ar.Retention.D(), ar.After.D())
+		}
+		if ar.MaxRecords < 1 || ar.MaxRecords > 1_000_000 {
+			add("messageLog.archive.maxRecords %d is outside 1..1000000", ar.MaxRecords)
+		}
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)

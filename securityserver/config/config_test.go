@@ -44,6 +44,10 @@ func TestSamplesLoad(t *testing.T) {
 		}
 	}
 	c, _ := config.Load(filepath.Join(dir, "securityserver-din.yaml"))
+	if ar := c.MessageLog.Archive; !ar.On() || ar.Dir != filepath.Join(c.DataDir, "archive") || ar.After.D() != 720*time.Hour ||
+		ar.Interval.D() != time.Hour || ar.Retention != 0 || ar.MaxRecords != 10000 {
+		t.Errorf("archive defaults: %+v", ar)
+	}
 	v1, _ := identifier.ParseService("AZ/GOV/DIN/population/getPersonByFin/v1")
 	if s, ok := c.ServiceFor(v1); !ok || s.URL != "http://127.0.0.1:9000/din" || s.Timeout.D() != 10*time.Second {
 		t.Fatalf("ServiceFor(v1) = %+v, %v", s, ok)
@@ -89,6 +93,13 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 30s", 1) }, "opmon.retention 30s is below 1m"},
 		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 7d", 1) }, `"7d" is not a duration`},
 		{func(s string) string { return strings.Replace(s, "enabled: true", "enabled: maybe", 1) }, "maybe"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 10ms", 1) }, "messageLog.archive.after 10ms is below 1s"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 5m", 1) }, "messageLog.archive.after 5m0s is shorter than limits.replayWindow 10m0s"},
+		{func(s string) string { return strings.Replace(s, "interval: 1h", "interval: 100ms", 1) }, "messageLog.archive.interval 100ms is below 1s"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    retention: 24h", 1) }, "messageLog.archive.retention 24h0m0s must exceed messageLog.archive.after 720h0m0s"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    maxRecords: -1", 1) }, "messageLog.archive.maxRecords -1 is outside"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: soon", 1) }, "not a duration"},
+		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    keep: all", 1) }, "field keep not found"},
 		{func(s string) string {
 			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
 		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty"},

@@ -23,21 +23,27 @@ type Batch struct {
 	TSA      string    `json:"tsa"`   // where it came from
 }
 
-// Pending reports the records in the store not yet in a batch: first..last
-// (first > last when none) and the time of the first of them. Records still
-// in the write-ahead file count once they move into the store (within
-// Options.IngestInterval, or at Flush): time-stamping them a moment later
-// saves a store commit, and its disk flushes, per time-stamper tick.
+// Pending reports the records not yet in a batch: first..last (first >
+// last when none) and the time of the first of them. It first moves
+// appended records into the store (Flush).
 func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
+	if err := l.Flush(); err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	return l.PendingStored()
+}
+
+// PendingStored is Pending without the Flush: records still in the
+// write-ahead file count once they move into the store (within
+// Options.IngestInterval). The time-stamper polls with it, so that its
+// ticks do not add store commits, and their disk flushes, to the exchanges'.
+func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) {
 	err = l.db.View(func(tx *bolt.Tx) error {
-		first = 1
-		if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {
-			var b Batch
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
-			}
-			first = b.LastSeq + 1
+		end, _, err := lastBatchEnd(tx)
+		if err != nil {
+			return err
 		}
+		first = end + 1
 		if h := tx.Bucket(bucketMeta).Get(keyHead); h != nil {
 			last = binary.BigEndian.Uint64(h)
 		}
@@ -87,14 +93,11 @@ func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 func (l *Log) AddBatch(b *Batch) error {
 	return l.db.Update(func(tx *bolt.Tx) error {
 		bb := tx.Bucket(bucketBatches)
-		wantFirst, wantN := uint64(1), uint64(1)
-		if k, v := bb.Cursor().Last(); k != nil {
-			var prev Batch
-			if err := json.Unmarshal(v, &prev); err != nil {
-				return err
-			}
-			wantFirst, wantN = prev.LastSeq+1, prev.N+1
+		end, n, err := lastBatchEnd(tx)
+		if err != nil {
+			return err
 		}
+		wantFirst, wantN := end+1, n+1
 		if b.FirstSeq != wantFirst || b.LastSeq < b.FirstSeq {
 			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, wantFirst)
 		}

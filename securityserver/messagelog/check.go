@@ -28,6 +28,9 @@ type CheckResult struct {
 	Head     []byte
 	Batches  int    // time-stamp batches
 	Stamped  uint64 // the last record covered by a batch
+	// Archived is where the live log continues after archived records
+	// were removed (nil if none were): its first record must chain to it.
+	Archived *Anchor
 	Problems []Problem
 }
 
@@ -76,6 +79,17 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 	if b == nil || meta == nil {
 		return nil, fmt.Errorf("%w: not a message log (buckets missing)", ErrCorrupt)
 	}
+	arch, err := anchor(tx)
+	if err != nil {
+		return nil, err
+	}
+	res.Archived = arch
+	// Where the chain starts: record 1 from zeros, or the record after the
+	// last archived one from its hash.
+	start, startHash := uint64(1), make([]byte, 32)
+	if arch != nil {
+		start, startHash = arch.LastSeq+1, arch.RecordHash
+	}
 	var prevHash []byte
 	var prevSeq uint64
 	c := b.Cursor()
@@ -98,8 +112,12 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 			res.Problems = append(res.Problems, Problem{prevSeq + 1, fmt.Sprintf("missing (the log jumps from %d to %d)", prevSeq, keySeq)})
 		case prevHash != nil && !bytes.Equal(r.PrevHash, prevHash):
 			res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("does not chain to record %d (changed, removed or reordered records before it)", prevSeq)})
-		case prevHash == nil && keySeq == 1 && !bytes.Equal(r.PrevHash, make([]byte, 32)):
+		case prevHash == nil && keySeq != start:
+			res.Problems = append(res.Problems, Problem{start, fmt.Sprintf("missing (the log starts at record %d, it should start at %d)", keySeq, start)})
+		case prevHash == nil && arch == nil && !bytes.Equal(r.PrevHash, startHash):
 			res.Problems = append(res.Problems, Problem{keySeq, "the first record does not start the chain"})
+		case prevHash == nil && !bytes.Equal(r.PrevHash, startHash):
+			res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("does not chain to the last archived record %d (archive %s)", arch.LastSeq, arch.File)})
 		}
 		if r.Message != nil {
 			if sum := sha512.Sum512(r.Message); !bytes.Equal(sum[:], r.MessageDigest) {
@@ -113,7 +131,7 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	next := uint64(1)
+	next := start
 	for _, b := range bs {
 		res.Batches++
 		if b.FirstSeq != next {
@@ -132,6 +150,11 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 			res.Problems = append(res.Problems, Problem{b.FirstSeq, fmt.Sprintf("time-stamp batch %d: the token is not over the batch root (replaced or damaged)", b.N)})
 		}
 		res.Stamped = b.LastSeq
+	}
+	if h := meta.Get(keyHead); h != nil && res.Records == 0 && arch != nil {
+		if len(h) != 40 || binary.BigEndian.Uint64(h) != arch.LastSeq || !bytes.Equal(h[8:], arch.RecordHash) {
+			res.Problems = append(res.Problems, Problem{arch.LastSeq + 1, "the log's recorded head is past its last archived record, but the live log holds no record (records removed)"})
+		}
 	}
 	if h := meta.Get(keyHead); h != nil && res.Records > 0 {
 		if len(h) != 40 || binary.BigEndian.Uint64(h) != prevSeq || !bytes.Equal(h[8:], prevHash) {

@@ -18,6 +18,12 @@
 // need the server stopped or a copy made with Log.Backup. Removing the newest
 // records of a stopped log leaves a valid shorter chain: the head recorded in
 // time-stamped batches (see the timestamper) is what proves the length.
+//
+// Old records leave the log for archive files (the security server's
+// archiver): Prune removes whole time-stamped batches from the oldest on and
+// stores an Anchor (the last archived record's hash and the archive's
+// manifest hash) in the same transaction; the live chain then starts from
+// the anchor, and Check, Pending and AddBatch continue from it.
 package messagelog
 
 import (
@@ -411,7 +417,8 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 }
 
 // Each calls fn for every record from seq from on, in order, with the
-// record and its stored bytes. It reads a consistent snapshot.
+// record and its stored bytes. It reads a consistent snapshot; the record
+// and the bytes are valid only during the call (copy what must outlive it).
 func (l *Log) Each(from uint64, fn func(r *Record, stored []byte) error) error {
 	if err := l.Flush(); err != nil {
 		return err

@@ -26,7 +26,7 @@ func abandon(t *testing.T, l *Log) {
 	l.db.Close()
 }
 
-func appendN(t *testing.T, l *Log, from, n int) {
+func appendFrom(t *testing.T, l *Log, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		if err := l.Append(context.Background(), sample(i)); err != nil {
@@ -58,11 +58,11 @@ func TestWALRecoversAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 0, 30)
+	appendFrom(t, l, 0, 30)
 	if err := l.Flush(); err != nil { // the first 30 reach the store
 		t.Fatal(err)
 	}
-	appendN(t, l, 30, 25) // these stay in the write-ahead file only
+	appendFrom(t, l, 30, 25) // these stay in the write-ahead file only
 	seq, head := l.Head()
 	abandon(t, l)
 
@@ -85,7 +85,7 @@ func TestWALRecoversAfterKill(t *testing.T) {
 	if s, h := l.Head(); s != seq || string(h) != string(head) {
 		t.Fatalf("reopened head %d, want %d", s, seq)
 	}
-	appendN(t, l, 55, 5)
+	appendFrom(t, l, 55, 5)
 	res, err = l.Check()
 	if err != nil || !res.OK() || res.LastSeq != 60 {
 		t.Fatalf("after reopening and appending: %+v, %v", res, err)
@@ -101,7 +101,7 @@ func TestWALTornFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 0, 10)
+	appendFrom(t, l, 0, 10)
 	lastFrame := l.wal.off - int64(len(l.wal.buf))
 	abandon(t, l)
 	f, err := os.OpenFile(walPath(path), os.O_RDWR, 0)
@@ -130,7 +130,7 @@ func TestWALWrapsAround(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 0, 200) // ≈ 300 bytes a record: many rounds
+	appendFrom(t, l, 0, 200) // ≈ 300 bytes a record: many rounds
 	abandon(t, l)
 	if n := storedCount(t, path); n != 200 {
 		t.Fatalf("read-only open sees %d records, want 200", n)
@@ -139,7 +139,7 @@ func TestWALWrapsAround(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 200, 3)
+	appendFrom(t, l, 200, 3)
 	res, err := l.Check()
 	if err != nil || !res.OK() || res.LastSeq != 203 {
 		t.Fatalf("%+v, %v", res, err)
@@ -159,10 +159,10 @@ func TestWALGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendN(t, l, 0, 5)
+	appendFrom(t, l, 0, 5)
 	l.Flush()
 	old, _ := os.ReadFile(path)
-	appendN(t, l, 5, 100) // several rounds of the write-ahead file
+	appendFrom(t, l, 5, 100) // several rounds of the write-ahead file
 	abandon(t, l)
 	os.WriteFile(path, old, 0o600) // the store back at record 5; the file's round starts much later
 	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "but the log ends at 5") {
@@ -191,7 +191,7 @@ func TestAppendsDoNotWaitForTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	appendN(t, l, 0, 3)
+	appendFrom(t, l, 0, 3)
 	inTx, release := make(chan struct{}), make(chan struct{})
 	go l.db.Update(func(*bolt.Tx) error { // holds the store's writer lock until released
 		close(inTx)
