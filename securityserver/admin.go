@@ -20,6 +20,7 @@ type metrics struct {
 	reg       *prometheus.Registry
 	exchanges *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	detail    // metrics.go: signing, verification, provider, log, sizes, certificates, TLS
 }
 
 func newMetrics(s *Server) *metrics {
@@ -74,6 +75,7 @@ func newMetrics(s *Server) *metrics {
 		}),
 	)
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.addDetail(s)
 	return m
 }
 

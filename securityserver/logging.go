@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha512"
 	"slices"
+	"time"
 
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
@@ -46,7 +47,10 @@ func (s *Server) logBodies(local identifier.Client) bool {
 // appendLog makes records durable before an answer is released; a failure
 // becomes the LoggingFailed fault, never a success.
 func (s *Server) appendLog(ctx context.Context, prefix string, recs ...*messagelog.Record) *message.Fault {
-	if err := s.mlog.Append(context.WithoutCancel(ctx), recs...); err != nil {
+	start := time.Now()
+	err := s.mlog.Append(context.WithoutCancel(ctx), recs...)
+	since(s.metrics.logWrite[sideOf(prefix)], start)
+	if err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
 		return message.Faultf(prefix+message.LoggingFailed, "the message could not be logged, so it is not answered: %v", err)
 	}

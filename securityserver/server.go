@@ -239,7 +239,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		WriteTimeout:      lim.ReadTimeout.D() + lim.PeerTimeout.D() + lim.ProviderTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          s.handshakeErrorLog(endpointClient),
 	}
 	serverSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveServer),
@@ -248,7 +248,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		WriteTimeout:      lim.ReadTimeout.D() + lim.ProviderTimeout.D() + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          s.handshakeErrorLog(endpointServer),
 	}
 	serverTLS := &tls.Config{
 		Certificates: []tls.Certificate{s.auth},
