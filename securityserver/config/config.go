@@ -284,6 +284,8 @@ func (c *Config) validate() error {
 		files[field+".cert"] = k.Cert
 		if err := k.KeySpec().Validate(); err != nil {
 			add("%s: %v", field, err)
+		} else if k.PKCS11 != nil && !keys.PKCS11Supported {
+			add("%s.pkcs11: this securityserver is the static build (-tags nopkcs11, without cgo), which cannot use PKCS#11 tokens: give a PEM key file (key) or run the PKCS#11 build", field)
 		} else if k.PKCS11 == nil {
 			files[field+".key"] = k.Key
 		}
