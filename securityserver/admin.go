@@ -17,10 +17,10 @@ import (
 // subsystem and service identifiers come from the federation's
 // configuration, results are fault codes; message ids never appear.
 type metrics struct {
-	reg       *prometheus.Registry
-	exchanges *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	detail    // metrics.go: signing, verification, provider, log, sizes, certificates, TLS
+	reg           *prometheus.Registry
+	exchanges     *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	detailMetrics // metrics.go: signing, verification, provider, log, sizes, certificates, TLS
 }
 
 func newMetrics(s *Server) *metrics {

@@ -121,7 +121,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	signer := signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}
 	signStart := time.Now()
 	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: req.Raw, MimeType: "text/xml"}, signStart)
-	since(s.metrics.sign[sideClient], signStart)
+	observeSince(s.metrics.sign[sideClient], signStart)
 	if err != nil {
 		return nil, cpFault(message.CannotCreateSignature, "signing the request failed: %v", err)
 	}
@@ -327,7 +327,7 @@ func (s *Server) checkSignature(snap *globalconf.Snapshot, sigXML, data []byte, 
 	if len(sigXML) == 0 {
 		return message.Faultf(prefix+message.MalformedSignature, "the message carries no signature")
 	}
-	defer since(s.metrics.verify[sideOf(prefix)], time.Now())
+	defer observeSince(s.metrics.verify[sideOf(prefix)], time.Now())
 	v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: data, MimeType: "text/xml"})
 	switch {
 	case errors.Is(err, signature.ErrMalformed):

@@ -49,7 +49,7 @@ func (s *Server) logBodies(local identifier.Client) bool {
 func (s *Server) appendLog(ctx context.Context, prefix string, recs ...*messagelog.Record) *message.Fault {
 	start := time.Now()
 	err := s.mlog.Append(context.WithoutCancel(ctx), recs...)
-	since(s.metrics.logWrite[sideOf(prefix)], start)
+	observeSince(s.metrics.logWrite[sideOf(prefix)], start)
 	if err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
 		return message.Faultf(prefix+message.LoggingFailed, "the message could not be logged, so it is not answered: %v", err)

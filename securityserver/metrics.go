@@ -36,12 +36,13 @@ const (
 
 var kindNames = [nKinds]string{"request", "response"}
 
-// detail is where the time of an exchange goes and what this server's own
-// trust material looks like. Every child on the exchange path is resolved
-// here, once: observing costs a time.Now and an Observe, no allocation.
+// detailMetrics say where the time of an exchange goes and how this
+// server's own trust material stands. Every child on the exchange path is
+// resolved here, once: observing costs a time.Now and an Observe, no
+// allocation.
 // Labels are bounded: side and kind are fixed sets, service comes from the
 // configuration's services, certificate and member from its keys.
-type detail struct {
+type detailMetrics struct {
 	sign     [nSides]prometheus.Observer
 	verify   [nSides]prometheus.Observer
 	logWrite [nSides]prometheus.Observer
@@ -54,7 +55,7 @@ type detail struct {
 }
 
 func (m *metrics) addDetail(s *Server) {
-	d := &m.detail
+	d := &m.detailMetrics
 	signVec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sluz_sign_duration_seconds",
 		Help:    "Time to sign one message (the XAdES signature document; on a PKCS#11 token, the token's time included), by proxy side: client signs requests, server signs responses.",
@@ -117,15 +118,15 @@ func (m *metrics) addDetail(s *Server) {
 }
 
 // providerObserver is the provider-latency child of a configured service.
-func (d *detail) providerObserver(id identifier.ServiceID) prometheus.Observer {
+func (d *detailMetrics) providerObserver(id identifier.ServiceID) prometheus.Observer {
 	if o, ok := d.provider[id]; ok {
 		return o
 	}
 	return d.providerVec.WithLabelValues(id.String()) // not reached: services come from the configuration
 }
 
-// since observes the time elapsed since start.
-func since(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
+// observeSince observes the time elapsed since start.
+func observeSince(o prometheus.Observer, start time.Time) { o.Observe(time.Since(start).Seconds()) }
 
 // ownCert is one of this server's own certificates, as metrics name it.
 type ownCert struct {

@@ -118,7 +118,7 @@ func (s *Server) serve(r *http.Request) (*message.Message, *answer, *message.Fau
 	}
 	providerStart := time.Now()
 	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction))
-	since(s.metrics.providerObserver(svc.ID), providerStart)
+	observeSince(s.metrics.providerObserver(svc.ID), providerStart)
 	if f != nil {
 		return req, nil, f
 	}
@@ -204,7 +204,7 @@ var providerClient = &http.Client{Transport: &http.Transport{
 func signResponse(signer *signature.Signer, body []byte, ct string, took prometheus.Observer) (*answer, *message.Fault) {
 	start := time.Now()
 	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: body, MimeType: "text/xml"}, start)
-	since(took, start)
+	observeSince(took, start)
 	if err != nil {
 		return nil, spFault(message.CannotCreateSignature, "signing the response failed: %v", err)
 	}
