@@ -17,9 +17,10 @@ import (
 // subsystem and service identifiers come from the federation's
 // configuration, results are fault codes; message ids never appear.
 type metrics struct {
-	reg       *prometheus.Registry
-	exchanges *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
+	reg           *prometheus.Registry
+	exchanges     *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	detailMetrics // metrics.go: signing, verification, provider, log, sizes, certificates, TLS
 }
 
 func newMetrics(s *Server) *metrics {
@@ -38,7 +39,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "sluz_messagelog_records_unstamped",
 			Help: "Message log records not yet covered by a time-stamp.",
 		}, func() float64 {
-			first, last, _, err := s.mlog.Pending()
+			first, last, _, err := s.mlog.PendingStored()
 			if err != nil || first > last {
 				return 0
 			}
@@ -48,7 +49,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "sluz_messagelog_oldest_unstamped_age_seconds",
 			Help: "Age of the oldest message log record without a time-stamp (0 when none).",
 		}, func() float64 {
-			first, last, oldest, err := s.mlog.Pending()
+			first, last, oldest, err := s.mlog.PendingStored()
 			if err != nil || first > last {
 				return 0
 			}
@@ -74,6 +75,7 @@ func newMetrics(s *Server) *metrics {
 		}),
 	)
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.addDetail(s)
 	return m
 }
 

@@ -30,6 +30,7 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, "client", nil, nil, asFault(err, "Client."+message.InvalidMessage), start, nil)
 		return
 	}
+	s.metrics.size[sideClient][kindRequest].Observe(float64(len(req.Raw)))
 	var t trace
 	resp, f := s.exchange(r.Context(), req, r.Header.Get("SOAPAction"), &t)
 	s.reply(w, "client", req, resp, f, start, &t)
@@ -122,7 +123,9 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		return nil, cpFault(message.CertValidation, "no valid OCSP response for this server's authentication certificate: %v", err)
 	}
 	signer := signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}
-	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: req.Raw, MimeType: "text/xml"}, time.Now())
+	signStart := time.Now()
+	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: req.Raw, MimeType: "text/xml"}, signStart)
+	observeSince(s.metrics.sign[sideClient], signStart)
 	if err != nil {
 		return nil, cpFault(message.CannotCreateSignature, "signing the request failed: %v", err)
 	}
@@ -156,6 +159,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	if f != nil {
 		return nil, f
 	}
+	s.metrics.size[sideClient][kindResponse].Observe(float64(len(ans.soap)))
 	if f := s.appendLog(ctx, clientProxy,
 		s.record(messagelog.ClientSide, req, requestID, h.Client, logged{messagelog.Request, req.Raw, sig, req.ContentType}),
 		s.record(messagelog.ClientSide, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.contentType})); f != nil {
@@ -224,12 +228,17 @@ func (s *Server) peerClient(id identifier.ServerID) *http.Client {
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			snap, err := s.snapshot()
 			if err != nil {
+				s.metrics.tls.handshakeFailed(endpointPeer, reasonOther)
 				return err
 			}
-			return checkPeer(snap, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, func(hash []byte) bool {
+			err = checkPeer(snap, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, func(hash []byte) bool {
 				srv, ok := snap.Server(id)
 				return ok && containsHash(srv.AuthCertHashes, hash)
 			})
+			if err != nil {
+				s.metrics.tls.handshakeFailed(endpointPeer, peerReason(err))
+			}
+			return err
 		},
 	}
 	dialer := &net.Dialer{Timeout: s.cfg.Limits.PeerTimeout.D(), KeepAlive: 30 * time.Second}
@@ -259,13 +268,13 @@ func containsHash(hashes [][]byte, h []byte) bool {
 // approved CA with the given usage, and registered per allowed.
 func checkPeer(snap *globalconf.Snapshot, chain []*x509.Certificate, usage x509.ExtKeyUsage, allowed func(hash []byte) bool) error {
 	if len(chain) == 0 {
-		return errors.New("the peer presented no certificate")
+		return &peerError{reasonNoCertificate, errors.New("the peer presented no certificate")}
 	}
 	if _, err := verifyChain(snap, chain[0], chain[1:], usage, time.Now()); err != nil {
-		return fmt.Errorf("peer certificate %q is not an authentication certificate of an approved CA: %w", chain[0].Subject.CommonName, err)
+		return &peerError{chainReason(err), fmt.Errorf("peer certificate %q is not an authentication certificate of an approved CA: %w", chain[0].Subject.CommonName, err)}
 	}
 	if !allowed(globalconf.AuthCertHash(chain[0])) {
-		return fmt.Errorf("peer certificate %q is not registered for that security server in the global configuration", chain[0].Subject.CommonName)
+		return &peerError{reasonNotRegistered, fmt.Errorf("peer certificate %q is not registered for that security server in the global configuration", chain[0].Subject.CommonName)}
 	}
 	return nil
 }
@@ -326,6 +335,7 @@ func (s *Server) checkSignature(snap *globalconf.Snapshot, sigXML, data []byte, 
 	if len(sigXML) == 0 {
 		return message.Faultf(prefix+message.MalformedSignature, "the message carries no signature")
 	}
+	defer observeSince(s.metrics.verify[sideOf(prefix)], time.Now())
 	v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: data, MimeType: "text/xml"})
 	switch {
 	case errors.Is(err, signature.ErrMalformed):

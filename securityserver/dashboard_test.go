@@ -94,10 +94,15 @@ func TestDashboardAndAlertsUseRealMetrics(t *testing.T) {
 			check("alert "+r.Alert, r.Expr)
 		}
 	}
-	// promtool, when installed (Debian: prometheus), checks the rules fully.
+	// promtool, when installed (Debian: prometheus), checks the rules fully
+	// and runs their unit tests (alerts_test.yml).
 	if promtool, err := exec.LookPath("promtool"); err == nil {
 		if out, err := exec.Command(promtool, "check", "rules", alerts).CombinedOutput(); err != nil {
 			t.Fatalf("promtool check rules: %v\n%s", err, out)
+		}
+		// The alerts' unit tests: they fire on the series they are meant for.
+		if out, err := exec.Command(promtool, "test", "rules", filepath.Join(root, "prometheus", "alerts_test.yml")).CombinedOutput(); err != nil {
+			t.Fatalf("promtool test rules: %v\n%s", err, out)
 		}
 	} else {
 		t.Log("promtool not installed: rules checked for metric names only")

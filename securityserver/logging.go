@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha512"
 	"slices"
+	"time"
 
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
@@ -52,7 +53,10 @@ func (s *Server) appendLog(ctx context.Context, prefix string, recs ...*messagel
 	if s.opts.noLog {
 		return nil
 	}
-	if err := s.mlog.Append(context.WithoutCancel(ctx), recs...); err != nil {
+	start := time.Now()
+	err := s.mlog.Append(context.WithoutCancel(ctx), recs...)
+	observeSince(s.metrics.logWrite[sideOf(prefix)], start)
+	if err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
 		return message.Faultf(prefix+message.LoggingFailed, "the message could not be logged, so it is not answered: %v", err)
 	}

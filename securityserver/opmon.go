@@ -184,7 +184,7 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, body, message.ContentTypeXML)
+	resp, f := signResponse(signer, body, message.ContentTypeXML, s.metrics.sign[sideServer])
 	if f != nil {
 		return nil, f
 	}

@@ -201,7 +201,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		return nil, err
 	}
 	// Last: the log holds its file's lock until Close.
-	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{}); err != nil {
+	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize)}); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -276,7 +276,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		WriteTimeout:      lim.ReadTimeout.D() + lim.PeerTimeout.D() + lim.ProviderTimeout.D(),
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          s.handshakeErrorLog(endpointClient),
 	}
 	serverSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveServer),
@@ -285,7 +285,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 		WriteTimeout:      lim.ReadTimeout.D() + lim.ProviderTimeout.D() + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          s.handshakeErrorLog(endpointServer),
 	}
 	serverTLS := &tls.Config{
 		Certificates: []tls.Certificate{s.auth},
@@ -339,9 +339,8 @@ func (s *Server) Close() error {
 		errs = append(errs, c.Close())
 	}
 	s.closers = nil
-	if s.mlog != nil {
+	if s.mlog != nil { // kept: a closed log answers readers (metrics) with an error
 		errs = append(errs, s.mlog.Close())
-		s.mlog = nil
 	}
 	if s.opmon != nil {
 		errs = append(errs, s.opmon.Close())

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -67,6 +69,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		}
 		return nil, nil, spFault(message.InvalidMessage, "the request is malformed: %v", err)
 	}
+	s.metrics.size[sideServer][kindRequest].Observe(float64(len(tr.SOAP)))
 	req, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: max, Request: true})
 	if err != nil {
 		return nil, nil, asFault(err, "Client."+message.InvalidMessage)
@@ -76,11 +79,13 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	// The TLS peer must be a server registered as hosting the client (PR-MESSTRANSP §2 step 5).
 	peer := r.TLS.PeerCertificates
 	if err := checkPeer(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, h.Client) }); err != nil {
+		s.metrics.tls.peerRefused(peerReason(err))
 		return req, nil, spFault(message.SslAuthenticationFailed, "%v (client %s)", err, h.Client)
 	}
 	t.peerCert = peer[0]
 	authIssuer, _ := verifyChain(snap, peer[0], peer[1:], x509.ExtKeyUsageClientAuth, time.Now())
 	if err := checkStatus(tr.OCSP[0], peer[0], authIssuer, snap.OCSPFreshness(), time.Now()); err != nil {
+		s.metrics.tls.peerRefused(peerReason(err))
 		return req, nil, spFault(message.SslAuthenticationFailed, "the peer's authentication certificate status is not acceptable: %v", err)
 	}
 	if f := s.checkSignature(snap, tr.Signature, tr.SOAP, h.Client.MemberID(), serverProxy); f != nil {
@@ -123,10 +128,12 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	t.out = time.Now()
 	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction), t)
 	t.in = time.Now()
+	observeSince(s.metrics.providerObserver(svc.ID), t.out)
 	if f != nil {
 		return req, nil, f
 	}
-	resp, f := signResponse(signer, body, ct)
+	s.metrics.size[sideServer][kindResponse].Observe(float64(len(body)))
+	resp, f := signResponse(signer, body, ct, s.metrics.sign[sideServer])
 	if f != nil {
 		return req, nil, f
 	}
@@ -204,9 +211,12 @@ var providerClient = &http.Client{Transport: &http.Transport{
 	IdleConnTimeout:     90 * time.Second,
 }}
 
-// signResponse signs the answer as the provider member.
-func signResponse(signer *signature.Signer, body []byte, ct string) (*answer, *message.Fault) {
-	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: body, MimeType: "text/xml"}, time.Now())
+// signResponse signs the answer as the provider member; took observes
+// the signature's time.
+func signResponse(signer *signature.Signer, body []byte, ct string, took prometheus.Observer) (*answer, *message.Fault) {
+	start := time.Now()
+	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: body, MimeType: "text/xml"}, start)
+	observeSince(took, start)
 	if err != nil {
 		return nil, spFault(message.CannotCreateSignature, "signing the response failed: %v", err)
 	}

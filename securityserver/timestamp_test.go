@@ -78,8 +78,9 @@ func (c *counter) Next() (*big.Int, error) { return big.NewInt(c.n.Add(1)), nil 
 
 // TestTimestampingGracePeriod: with the TSA unreachable, exchanges go on
 // within the grace period; past it new messages are refused with
-// TimestampingFailed; when the TSA is back the backlog is stamped and
-// messages flow again.
+// TimestampingFailed and /readyz on the admin listener says 503 and why;
+// when the TSA is back the backlog is stamped, messages flow again and
+// /readyz says ready.
 func TestTimestampingGracePeriod(t *testing.T) {
 	e := e2eNew(t)
 	// A TSA address with nothing listening yet.
@@ -102,6 +103,7 @@ func TestTimestampingGracePeriod(t *testing.T) {
 	addr := startExtraServer(t, e, func(c *config.Config) {
 		c.Timestamping = config.Timestamping{Interval: config.Duration(100 * time.Millisecond), MaxBatch: 1000, Grace: config.Duration(2 * time.Second)}
 	}, &srv)
+	admin := serveAdmin(t, srv)
 	call := func() e2eReply {
 		body := e2eRequest(t, "AZ/GOV/EMDK/realestate", "AZ/GOV/DIN/population/getPersonByFin/v1", e.newID(t), "<fin>5ZJ8K2L</fin>")
 		return e2eDo(t, http.MethodPost, "http://"+addr+"/", "text/xml; charset=UTF-8", body)
@@ -119,6 +121,7 @@ func TestTimestampingGracePeriod(t *testing.T) {
 	})
 	f, _ := message.ParseFault(refused.body)
 	e2eContains(t, f, "grace period")
+	wantReady(t, admin, http.StatusServiceUnavailable, "not ready", "time-stamping", "grace period")
 
 	// The TSA comes back on that address: the backlog is stamped, messages flow again.
 	pki := filepath.Join(e.f.Dir, "pki")
@@ -139,6 +142,7 @@ func TestTimestampingGracePeriod(t *testing.T) {
 		res, err := srv.MessageLog().Check()
 		return err == nil && res.OK() && res.LastSeq > 0 && res.Stamped == res.LastSeq
 	})
+	waitReady(t, admin)
 	if r := call(); !strings.Contains(string(r.body), "requestHash") {
 		t.Fatalf("after the TSA returned the exchange failed:\n%s", r.body)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -87,11 +88,17 @@ func checkStatus(der []byte, cert, issuer *x509.Certificate, freshness time.Dura
 	case ocsp.Good:
 		return nil
 	case ocsp.Revoked:
-		return fmt.Errorf("certificate %q was revoked at %s", cert.Subject.CommonName, resp.RevokedAt.Format(time.RFC3339))
+		return &revokedError{fmt.Sprintf("certificate %q was revoked at %s", cert.Subject.CommonName, resp.RevokedAt.Format(time.RFC3339))}
 	default:
 		return fmt.Errorf("the CA does not know certificate %q (OCSP status unknown)", cert.Subject.CommonName)
 	}
 }
+
+// revokedError is checkStatus's refusal of a revoked certificate, apart
+// from the others for metrics.
+type revokedError struct{ msg string }
+
+func (e *revokedError) Error() string { return e.msg }
 
 type chainKey struct {
 	snap  *globalconf.Snapshot // a new configuration may change the approved CAs
@@ -177,6 +184,18 @@ func (c *statusCache) add(cert, issuer *x509.Certificate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries[sha256.Sum256(cert.Raw)] = &statusEntry{cert: cert, issuer: issuer}
+}
+
+// age is how old (since thisUpdate) the response kept for cert is at now;
+// +Inf when there is none.
+func (c *statusCache) age(cert *x509.Certificate, now time.Time) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[sha256.Sum256(cert.Raw)]
+	if e == nil || e.der == nil {
+		return math.Inf(1)
+	}
+	return now.Sub(e.thisUpdate).Seconds()
 }
 
 // get returns a response for cert fresh enough to send: younger than half

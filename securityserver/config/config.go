@@ -135,6 +135,9 @@ type MessageLog struct {
 	// Archive moves old records out of the live log into dated archive
 	// files.
 	Archive Archive `yaml:"archive"`
+	// WALSize is the preallocated size of the log's write-ahead file
+	// (messagelog.db-wal); default 16 MiB, at least 64 KiB.
+	WALSize Size `yaml:"walSize"`
 }
 
 // Archive configures the archiver: records of time-stamped batches whose
@@ -213,6 +216,7 @@ type Limits struct {
 const (
 	DefaultClientListen    = "127.0.0.1:8080"
 	DefaultServerListen    = "0.0.0.0:5500"
+	DefaultWALSize         = 16 << 20
 	DefaultMaxMessageSize  = 10 << 20
 	DefaultProviderTimeout = 30 * time.Second
 	DefaultPeerTimeout     = 60 * time.Second
@@ -255,6 +259,9 @@ func (c *Config) Provision() error {
 	l := &c.Limits
 	if l.MaxMessageSize == 0 {
 		l.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MessageLog.WALSize == 0 {
+		c.MessageLog.WALSize = DefaultWALSize
 	}
 	for _, d := range []struct {
 		v   *Duration
@@ -353,6 +360,8 @@ func (c *Config) validate() error {
 		files[field+".cert"] = k.Cert
 		if err := k.KeySpec().Validate(); err != nil {
 			add("%s: %v", field, err)
+		} else if k.PKCS11 != nil && !keys.PKCS11Supported {
+			add("%s.pkcs11: this securityserver is the static build (-tags nopkcs11, without cgo), which cannot use PKCS#11 tokens: give a PEM key file (key) or run the PKCS#11 build", field)
 		} else if k.PKCS11 == nil {
 			files[field+".key"] = k.Key
 		}
@@ -423,6 +432,9 @@ func (c *Config) validate() error {
 		if ar.MaxRecords < 1 || ar.MaxRecords > 1_000_000 {
 			add("messageLog.archive.maxRecords %d is outside 1..1000000", ar.MaxRecords)
 		}
+	}
+	if c.MessageLog.WALSize < 64<<10 {
+		add("messageLog.walSize %d is below 64 KiB", c.MessageLog.WALSize)
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)

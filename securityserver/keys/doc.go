@@ -13,7 +13,8 @@
 //     message.
 //   - Errors say what went wrong in operator terms and wrap a sentinel for
 //     errors.Is: ErrInvalidSpec, ErrModuleNotFound, ErrTokenNotFound,
-//     ErrWrongPIN, ErrKeyNotFound, ErrKeyMismatch (and ErrClosed from Sign).
+//     ErrWrongPIN, ErrKeyNotFound, ErrKeyMismatch, ErrPKCS11Unsupported (and
+//     ErrClosed from Sign).
 //   - A PKCS#11 signer is safe for concurrent use by any number of
 //     goroutines. It returns what a crypto.Signer returns: ASN.1 DER for
 //     ECDSA (PKCS#11 itself gives raw r||s; crypto11 re-encodes it) and
@@ -30,6 +31,12 @@
 //     asks for exactly that).
 //
 // # Caveats
+//
+// Static build. PKCS#11 needs cgo (crypto11 loads the token's library with
+// dlopen). Built with -tags nopkcs11, the package needs no cgo and has no
+// PKCS#11: PKCS11Supported is false and Open refuses a PKCS11 spec with
+// ErrPKCS11Unsupported, saying to use a PEM file or the cgo build; Validate
+// still checks the spec's fields.
 //
 // PIN handling. Prefer PINFile to PIN: the configuration file is then
 // shareable and the PIN lives in a file of its own, which Open refuses if

@@ -1,3 +1,5 @@
+//go:build !nopkcs11
+
 package keys
 
 import (
@@ -15,15 +17,6 @@ import (
 
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
-)
-
-// The test token, as the brief for this package names it.
-const (
-	testToken    = "sluz-test"
-	testPIN      = "1234"
-	testSOPIN    = "5678"
-	testKeyLabel = "AZ-GOV-DIN-sign"
-	testMember   = "AZ/GOV/DIN"
 )
 
 // softhsmModule returns the path of SoftHSM's PKCS#11 library ($SOFTHSM2_MODULE

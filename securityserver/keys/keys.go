@@ -82,7 +82,16 @@ var (
 	ErrKeyMismatch = errors.New("key does not match certificate")
 	// ErrClosed: Sign was called after the key's closer ran.
 	ErrClosed = errors.New("key is closed")
+	// ErrPKCS11Unsupported: the spec names a PKCS#11 key, but this binary
+	// was built without PKCS#11 support (-tags nopkcs11; see
+	// PKCS11Supported).
+	ErrPKCS11Unsupported = errors.New("PKCS#11 is not supported by this build")
 )
+
+// where names the token for messages, with the module as configured.
+func where(label, module string) string {
+	return fmt.Sprintf("token %q (module %s)", label, module)
+}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidSpec}, args...)...)

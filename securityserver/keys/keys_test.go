@@ -18,6 +18,15 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 )
 
+// The test token, as the brief for this package names it.
+const (
+	testToken    = "sluz-test"
+	testPIN      = "1234"
+	testSOPIN    = "5678"
+	testKeyLabel = "AZ-GOV-DIN-sign"
+	testMember   = "AZ/GOV/DIN"
+)
+
 func TestValidate(t *testing.T) {
 	ok := func() *PKCS11 {
 		return &PKCS11{Module: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "sluz-test", PINFile: "/etc/sluz/pin", KeyLabel: "AZ-GOV-DIN-sign"}

@@ -1,3 +1,5 @@
+//go:build !nopkcs11
+
 package keys
 
 import (
@@ -22,14 +24,13 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
+// PKCS11Supported reports whether this build opens PKCS#11 keys: it does
+// unless built with -tags nopkcs11 (the static, cgo-free build).
+const PKCS11Supported = true
+
 // tokenID names a token within the process: the module's resolved path
 // and the token's label.
 type tokenID struct{ module, label string }
-
-// where names the token for messages, with the module as configured.
-func where(label, module string) string {
-	return fmt.Sprintf("token %q (module %s)", label, module)
-}
 
 // token is one shared crypto11 context, counted by the keys opened on it.
 type token struct {

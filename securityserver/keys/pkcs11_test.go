@@ -1,3 +1,5 @@
+//go:build !nopkcs11
+
 package keys
 
 import (

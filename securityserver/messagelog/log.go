@@ -369,6 +369,11 @@ func (l *Log) Flush() error {
 	return l.ingest()
 }
 
+// QueueLen is how many appends wait for the writer, not counting those in
+// the commit under way: a read-only view for metrics (it grows when commits
+// or fsyncs are slow). It is 0 for a closed or read-only log.
+func (l *Log) QueueLen() int { return len(l.reqs) }
+
 // Head is the newest record's sequence number and chain hash.
 func (l *Log) Head() (uint64, []byte) {
 	l.headMu.Lock()
