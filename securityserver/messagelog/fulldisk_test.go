@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFullDisk: on a full file system appends fail with an error (which the
@@ -24,7 +25,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	path := filepath.Join(dir, "messagelog.db")
-	l, err := Open(path, Options{WALSize: 256 << 10}) // the write-ahead file must fit on the 4 MiB file system
+	l, err := Open(path, Options{WALSize: 256 << 10, IngestInterval: 20 * time.Millisecond}) // the write-ahead file must fit on the 4 MiB file system
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +65,20 @@ func TestFullDisk(t *testing.T) {
 	if err != nil || !res.OK() {
 		t.Fatalf("log after the failed append: %+v %v", res, err)
 	}
-	// Space returns: the log continues and the chain holds.
+	if l.LastError() == nil {
+		t.Fatal("LastError is nil on a full disk")
+	}
+	// Space returns: the log recovers by itself (no append needed, as a
+	// server a load balancer stopped sending to must turn ready again),
+	// continues, and the chain holds.
 	os.Remove(filler)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.LastError() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("LastError still %v after space returned", l.LastError())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := l.Append(context.Background(), sample(999)); err != nil {
 		t.Fatalf("append after space returned: %v", err)
 	}

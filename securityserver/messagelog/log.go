@@ -46,6 +46,9 @@ var (
 	keyHead       = []byte("head") // seq (8 bytes) then the hash of that record
 )
 
+// errStore marks failures to move records into the bbolt file.
+var errStore = errors.New("moving records into")
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("message log is closed")
 
@@ -347,10 +350,18 @@ func (l *Log) ingest() error {
 	l.pendMu.Lock()
 	defer l.pendMu.Unlock()
 	if err != nil {
-		l.ingErr = fmt.Errorf("moving records into %s: %w", l.db.Path(), err)
+		l.ingErr = fmt.Errorf("%w %s: %w", errStore, l.db.Path(), err)
 		return l.ingErr
 	}
 	l.ingErr = nil
+	// Appends refused only because the store could not take records are
+	// no longer a reason to look unhealthy (LastError), even before the
+	// next append.
+	l.errMu.Lock()
+	if errors.Is(l.lastErr, errStore) {
+		l.lastErr = nil
+	}
+	l.errMu.Unlock()
 	rest := l.pend[len(recs):]
 	l.pend = append(make([]walRecord, 0, len(rest)), rest...)
 	l.pendBytes = 0
