@@ -3,6 +3,7 @@ package messagelog
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,12 +39,18 @@ func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
 // Options.IngestInterval). The time-stamper polls with it, so that its
 // ticks do not add store commits, and their disk flushes, to the exchanges'.
 func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) {
+	l.pendMu.Lock()
+	var queued uint64
+	if n := len(l.pendBatches); n > 0 {
+		queued = l.pendBatches[n-1].LastSeq
+	}
+	l.pendMu.Unlock()
 	err = l.db.View(func(tx *bolt.Tx) error {
 		end, _, err := lastBatchEnd(tx)
 		if err != nil {
 			return err
 		}
-		first = end + 1
+		first = max(end, queued) + 1
 		if h := tx.Bucket(bucketMeta).Get(keyHead); h != nil {
 			last = binary.BigEndian.Uint64(h)
 		}
@@ -88,18 +95,34 @@ func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 	return out, nil
 }
 
-// AddBatch stores a batch. It must continue the previous one exactly and
-// cover only records that exist; its root must match them.
+// AddBatch adds a batch. It must continue the previous one exactly and
+// cover only records in the store; its root must match them. The batch is
+// written with the next move of records into the store (Options.
+// IngestInterval, or Flush, Close and every reader of batches): a batch is
+// not urgent — one lost in a crash is stamped again — and sharing that
+// commit saves the disk flushes that would slow the exchanges' appends.
 func (l *Log) AddBatch(b *Batch) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		bb := tx.Bucket(bucketBatches)
+	if l.readOnly {
+		return errors.New("message log opened read-only")
+	}
+	l.ingMu.Lock() // no ingest may write queued batches meanwhile
+	defer l.ingMu.Unlock()
+	l.pendMu.Lock()
+	var prev *Batch
+	if n := len(l.pendBatches); n > 0 {
+		prev = l.pendBatches[n-1]
+	}
+	l.pendMu.Unlock()
+	err := l.db.View(func(tx *bolt.Tx) error {
 		end, n, err := lastBatchEnd(tx)
 		if err != nil {
 			return err
 		}
-		wantFirst, wantN := end+1, n+1
-		if b.FirstSeq != wantFirst || b.LastSeq < b.FirstSeq {
-			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, wantFirst)
+		if prev != nil {
+			end, n = prev.LastSeq, prev.N
+		}
+		if b.FirstSeq != end+1 || b.LastSeq < b.FirstSeq {
+			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, end+1)
 		}
 		lv, err := leaves(tx, b.FirstSeq, b.LastSeq)
 		if err != nil {
@@ -108,17 +131,45 @@ func (l *Log) AddBatch(b *Batch) error {
 		if string(MerkleRoot(lv)) != string(b.Root) {
 			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
 		}
-		b.N = wantN
+		b.N = n + 1
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	l.pendMu.Lock()
+	l.pendBatches = append(l.pendBatches, b)
+	l.pendMu.Unlock()
+	return nil
+}
+
+// putBatches stores queued batches after the stored ones.
+func putBatches(tx *bolt.Tx, bs []*Batch) error {
+	bb := tx.Bucket(bucketBatches)
+	for _, b := range bs {
+		end, n, err := lastBatchEnd(tx)
+		if err != nil {
+			return err
+		}
+		if b.FirstSeq != end+1 || b.N != n+1 {
+			return fmt.Errorf("%w: queued batch %d (records %d..%d) does not continue batch %d (to record %d)", ErrCorrupt, b.N, b.FirstSeq, b.LastSeq, n, end)
+		}
 		v, err := json.Marshal(b)
 		if err != nil {
 			return err
 		}
-		return bb.Put(seqKey(b.N), v)
-	})
+		if err := bb.Put(seqKey(b.N), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Batches returns every batch in order.
+// Batches returns every batch in order (after Flush).
 func (l *Log) Batches() ([]*Batch, error) {
+	if err := l.Flush(); err != nil {
+		return nil, err
+	}
 	var out []*Batch
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error

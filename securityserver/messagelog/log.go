@@ -92,14 +92,15 @@ type Log struct {
 	wal     *wal
 	scratch []walRecord // the group being committed, reused by the writer
 
-	ingMu     sync.Mutex // serialises ingests
-	pendMu    sync.Mutex
-	pend      []walRecord // durable in the write-ahead file, not yet in bbolt
-	pendBytes int
-	ingErr    error
-	kick      chan struct{}
-	stop      chan struct{}
-	ingDone   chan struct{}
+	ingMu       sync.Mutex // serialises ingests
+	pendMu      sync.Mutex
+	pend        []walRecord // durable in the write-ahead file, not yet in bbolt
+	pendBatches []*Batch    // time-stamp batches to store with the next ingest
+	pendBytes   int
+	ingErr      error
+	kick        chan struct{}
+	stop        chan struct{}
+	ingDone     chan struct{}
 
 	readOnly bool
 
@@ -341,12 +342,17 @@ func (l *Log) ingest() error {
 	l.ingMu.Lock()
 	defer l.ingMu.Unlock()
 	l.pendMu.Lock()
-	recs := l.pend
+	recs, bs := l.pend, l.pendBatches
 	l.pendMu.Unlock()
-	if len(recs) == 0 {
+	if len(recs) == 0 && len(bs) == 0 {
 		return nil
 	}
-	err := l.db.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		if err := putRecords(tx, recs); err != nil {
+			return err
+		}
+		return putBatches(tx, bs)
+	})
 	l.pendMu.Lock()
 	defer l.pendMu.Unlock()
 	if err != nil {
@@ -362,6 +368,7 @@ func (l *Log) ingest() error {
 		l.lastErr = nil
 	}
 	l.errMu.Unlock()
+	l.pendBatches = l.pendBatches[len(bs):]
 	rest := l.pend[len(recs):]
 	l.pend = append(make([]walRecord, 0, len(rest)), rest...)
 	l.pendBytes = 0

@@ -78,6 +78,9 @@ func lastBatchEnd(tx *bolt.Tx) (seq, n uint64, err error) {
 // (archives never leave a gap), holding at most maxRecords records (but
 // always at least one batch when the first qualifies).
 func (l *Log) Archivable(cutoff time.Time, maxRecords int) ([]*Batch, error) {
+	if err := l.Flush(); err != nil { // queued batches first
+		return nil, err
+	}
 	var out []*Batch
 	err := l.db.View(func(tx *bolt.Tx) error {
 		bs, err := batches(tx)

@@ -222,3 +222,58 @@ func TestAppendsDoNotWaitForTheStore(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// TestQueuedBatches: a batch waits for the next move into the store, the
+// time-stamper does not offer its records again meanwhile, readers see it,
+// and a batch lost with a killed process leaves its records to be stamped
+// again.
+func TestQueuedBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messagelog.db")
+	l, err := Open(path, Options{IngestInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFrom(t, l, 0, 6)
+	first, last, _, err := l.Pending()
+	if err != nil || first != 1 || last != 6 {
+		t.Fatalf("pending %d..%d %v", first, last, err)
+	}
+	batch := func(first, last uint64) *Batch {
+		lv, err := l.Leaves(first, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Batch{FirstSeq: first, LastSeq: last, Root: MerkleRoot(lv), Token: []byte("token")}
+	}
+	if err := l.AddBatch(batch(1, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _, _ := l.PendingStored(); f != 5 {
+		t.Fatalf("after a queued batch over 1..4 pending starts at %d", f)
+	}
+	if err := l.AddBatch(batch(3, 6)); err == nil {
+		t.Fatal("an overlapping batch was accepted")
+	}
+	if err := l.AddBatch(batch(5, 6)); err != nil {
+		t.Fatal(err)
+	}
+	abandon(t, l) // both batches were only queued
+	l, err = Open(path, Options{IngestInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if f, la, _, _ := l.Pending(); f != 1 || la != 6 {
+		t.Fatalf("after losing the queued batches pending %d..%d, want 1..6", f, la)
+	}
+	if err := l.AddBatch(batch(1, 6)); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := l.Batches()
+	if err != nil || len(bs) != 1 || bs[0].N != 1 || bs[0].LastSeq != 6 {
+		t.Fatalf("batches %+v %v", bs, err)
+	}
+	if res, err := l.Check(); err != nil || res.Batches != 1 || res.Stamped != 6 { // (the token here is not a real one)
+		t.Fatalf("%+v %v", res, err)
+	}
+}
