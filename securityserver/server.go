@@ -201,7 +201,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 		return nil, err
 	}
 	// Last: the log holds its file's lock until Close.
-	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize)}); err != nil {
+	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
 		s.Close()
 		return nil, err
 	}

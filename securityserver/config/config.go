@@ -138,6 +138,11 @@ type MessageLog struct {
 	// WALSize is the preallocated size of the log's write-ahead file
 	// (messagelog.db-wal); default 16 MiB, at least 64 KiB.
 	WALSize Size `yaml:"walSize"`
+	// CommitInterval is the least time between two group commits of the
+	// log (default 1 ms; "0s" commits as soon as an append waits). Under
+	// load more appends share each fdatasync; an append waits at most this
+	// much longer.
+	CommitInterval *Duration `yaml:"commitInterval"`
 }
 
 // Archive configures the archiver: records of time-stamped batches whose
@@ -217,6 +222,7 @@ const (
 	DefaultClientListen    = "127.0.0.1:8080"
 	DefaultServerListen    = "0.0.0.0:5500"
 	DefaultWALSize         = 16 << 20
+	DefaultCommitInterval  = time.Millisecond
 	DefaultMaxMessageSize  = 10 << 20
 	DefaultProviderTimeout = 30 * time.Second
 	DefaultPeerTimeout     = 60 * time.Second
@@ -262,6 +268,10 @@ func (c *Config) Provision() error {
 	}
 	if c.MessageLog.WALSize == 0 {
 		c.MessageLog.WALSize = DefaultWALSize
+	}
+	if c.MessageLog.CommitInterval == nil {
+		d := Duration(DefaultCommitInterval)
+		c.MessageLog.CommitInterval = &d
 	}
 	for _, d := range []struct {
 		v   *Duration
@@ -432,6 +442,9 @@ func (c *Config) validate() error {
 		if ar.MaxRecords < 1 || ar.MaxRecords > 1_000_000 {
 			add("messageLog.archive.maxRecords %d is outside 1..1000000", ar.MaxRecords)
 		}
+	}
+	if d := c.MessageLog.CommitInterval.D(); d < 0 || d > 100*time.Millisecond {
+		add("messageLog.commitInterval %s is outside 0s..100ms", d)
 	}
 	if c.MessageLog.WALSize < 64<<10 {
 		add("messageLog.walSize %d is below 64 KiB", c.MessageLog.WALSize)

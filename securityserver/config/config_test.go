@@ -94,6 +94,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 7d", 1) }, `"7d" is not a duration`},
 		{func(s string) string { return strings.Replace(s, "enabled: true", "enabled: maybe", 1) }, "maybe"},
 		{func(s string) string { return strings.Replace(s, "bodies: true", "bodies: true\n  walSize: 1KiB", 1) }, "messageLog.walSize 1024 is below 64 KiB"},
+		{func(s string) string {
+			return strings.Replace(s, "bodies: true", "bodies: true\n  commitInterval: 1s", 1)
+		}, "messageLog.commitInterval 1s is outside 0s..100ms"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 10ms", 1) }, "messageLog.archive.after 10ms is below 1s"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 5m", 1) }, "messageLog.archive.after 5m0s is shorter than limits.replayWindow 10m0s"},
 		{func(s string) string { return strings.Replace(s, "interval: 1h", "interval: 100ms", 1) }, "messageLog.archive.interval 100ms is below 1s"},

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,5 +276,41 @@ func TestQueuedBatches(t *testing.T) {
 	}
 	if res, err := l.Check(); err != nil || res.Batches != 1 || res.Stamped != 6 { // (the token here is not a real one)
 		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// TestCommitInterval: with a least time between group commits, appends
+// arriving one after another within it share the next commit (one
+// fdatasync) instead of taking one each.
+func TestCommitInterval(t *testing.T) {
+	commits := func(interval time.Duration) int64 {
+		l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{CommitInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		appendFrom(t, l, 0, 1) // with the interval, the next commit waits for it to pass
+		before := l.commits.Load()
+		var wg sync.WaitGroup
+		for i := range 10 { // one every 8 ms: each finds the writer idle
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := l.Append(context.Background(), sample(1+i)); err != nil {
+					t.Error(err)
+				}
+			}()
+			time.Sleep(8 * time.Millisecond)
+		}
+		wg.Wait()
+		if res, err := l.Check(); err != nil || !res.OK() || res.LastSeq != 11 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return l.commits.Load() - before
+	}
+	without, with := commits(0), commits(200*time.Millisecond)
+	t.Logf("10 appends 8 ms apart: %d commits without an interval, %d with 200 ms", without, with)
+	if with > 2 || with >= without {
+		t.Fatalf("with a 200 ms commit interval %d commits (without: %d)", with, without)
 	}
 }
