@@ -47,8 +47,14 @@ func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message,
 		attrs = append(attrs, "id", req.Header.ID, "client", client, "service", service)
 	}
 	result := "ok"
-	if f != nil {
+	switch {
+	case f != nil:
 		result = f.Code
+	case t != nil && t.providerFault != nil:
+		// The provider IS's own SOAP fault, signed and delivered: failed as
+		// PR-OPMON counts it, under one label (its codes are the IS's own).
+		result = resultProviderFault
+		attrs = append(attrs, "provider_fault", t.providerFault.Code)
 	}
 	s.metrics.observe(side, client, service, result, time.Since(start))
 	s.monitor(side, req, resp, f, start, t)
@@ -62,8 +68,12 @@ func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message,
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp.body)
-	s.log.Info("exchange", append(attrs, "result", "ok", "bytes", len(resp.body))...)
+	s.log.Info("exchange", append(attrs, "result", result, "bytes", len(resp.body))...)
 }
+
+// resultProviderFault is the metrics result of an exchange answered with
+// the provider information system's SOAP fault.
+const resultProviderFault = "provider_fault"
 
 // answer is what goes back to the caller.
 type answer struct {

@@ -265,6 +265,28 @@ func TestOpmonProviderFault(t *testing.T) {
 			t.Errorf("%s's %s record of the faulted call: %+v; want failed with the IS's fault Client and the answer's size", side.server, side.typ, rec)
 		}
 	}
+	// Prometheus agrees: counted as provider_fault on both sides, not ok.
+	for _, a := range f.Agencies {
+		if a.Code != "EMDK" && a.Code != "DIN" {
+			continue
+		}
+		admin := httptest.NewServer(a.Server.AdminHandler())
+		_, body := get(t, admin.URL+"/metrics")
+		admin.Close()
+		if !strings.Contains(body, `result="provider_fault",service="AZ/GOV/DIN/population/getPersonByFin/v1",side=`) {
+			t.Errorf("%s's /metrics lacks the exchange counted as provider_fault:\n%s", a.Code, grepLines(body, "sluz_exchanges_total"))
+		}
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestOpmonDisabled: with opmon.enabled false exchanges go on as before,
