@@ -8,7 +8,9 @@ package main
 import (
 	"crypto/x509"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,14 +30,18 @@ var program = &cli.Program{
 The log is dataDir/messagelog.db of a stopped security server (or a copy);
 its archives are in dataDir/archive unless messageLog.archive.dir says otherwise.
 --ca names the federation's CA certificates (root and issuing CA, PEM);
-nothing else is trusted.
+nothing else is trusted. replay, show and export read --log, --archives or
+both as one history; they do not verify it (run verify for that).
 `,
 	Commands: []cli.Command{
 		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json]",
 			Summary: "verify every record of a live log and/or a directory of archives: signature, signer, OCSP, hash chain across records and archives, time-stamp; exit 0 only if all pass", Run: runVerify},
-		{Name: "replay", Args: "--log FILE [--from TIME] [--to TIME]", Summary: "list the logged messages in a time range", Run: runReplay},
-		{Name: "show", Args: "--log FILE --id MESSAGE-ID", Summary: "print the logged request and response of one exchange", Run: runShow},
-		{Name: "export", Args: "--log FILE --id MESSAGE-ID --out DIR", Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency)", Run: runExport},
+		{Name: "replay", Args: "[--log FILE] [--archives DIR] [--from TIME] [--to TIME]",
+			Summary: "list the logged messages in a time range, from a live log and/or its archives as one history in record order", Run: runReplay},
+		{Name: "show", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID",
+			Summary: "print the logged request and response of one exchange, wherever they are (live log or archives)", Run: runShow},
+		{Name: "export", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID --out DIR",
+			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport},
 		{Name: "proof", Args: "FILE.asice", Summary: "check a container's time-stamp proof and print the Merkle root its token covers", Run: runProof},
 	},
 }
@@ -141,13 +147,6 @@ func runVerify(env *cli.Env, args []string) error {
 	return nil
 }
 
-func openLog(path string) (*messagelog.Log, error) {
-	if path == "" {
-		return nil, cli.Usagef("--log FILE is required")
-	}
-	return messagelog.OpenReadOnly(path)
-}
-
 func parseTime(flagName, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -160,9 +159,106 @@ func parseTime(flagName, v string) (time.Time, error) {
 	return time.Time{}, cli.Usagef("--%s %q: use RFC 3339 (2026-11-25T10:00:00Z) or a date (2026-11-25)", flagName, v)
 }
 
+// historyFlags are the sources replay, show and export read: a live log,
+// a directory of archives, or both.
+type historyFlags struct{ log, archives *string }
+
+func addHistoryFlags(fs *flag.FlagSet) historyFlags {
+	return historyFlags{
+		log:      fs.String("log", "", "message log file (messagelog.db)"),
+		archives: fs.String("archives", "", "directory of the server's archive files (dataDir/archive); with --log, read as one history with the live log"),
+	}
+}
+
+// historyRecord is one record of the history, from an archive or the live
+// log.
+type historyRecord struct {
+	*messagelog.Record
+	stored    []byte
+	archive   string          // the archive file that holds it; "" for the live log
+	container []byte          // its container as archived
+	log       *messagelog.Log // the live log, for a live record
+}
+
+func (h *historyRecord) source() string {
+	if h.archive != "" {
+		return h.archive
+	}
+	return "live log"
+}
+
+// eachRecord calls fn for every record of the history the query selects:
+// the archives' records, then the live log's after them, in sequence order
+// and each once (a record still in the log after being archived, as when
+// archiving was interrupted before pruning, is given from its archive). It
+// returns what it read, for messages. It verifies nothing (verify does).
+// Records the log moved to archives that were not read are noted on note.
+func eachRecord(src historyFlags, q audit.ArchiveQuery, note io.Writer, fn func(*historyRecord) error) (string, error) {
+	logPath, dir := *src.log, *src.archives
+	if logPath == "" && dir == "" {
+		return "", cli.Usagef("--log FILE or --archives DIR (or both) is required")
+	}
+	// Both sources are opened before anything is given, so that a wrong
+	// one fails before output.
+	var what []string
+	var ar *audit.ArchiveReader
+	var from uint64
+	if dir != "" {
+		var err error
+		if ar, err = audit.OpenArchiveDir(dir); err != nil {
+			return "", err
+		}
+		if len(ar.Files()) == 0 && logPath == "" {
+			return "", fmt.Errorf("no archive files (*.zip) in %s: give the server's archive directory (messageLog.archive.dir, default dataDir/archive)", dir)
+		}
+		what = append(what, fmt.Sprintf("%d archives in %s", len(ar.Files()), dir))
+		from = ar.LastSeq() + 1
+	}
+	var l *messagelog.Log
+	if logPath != "" {
+		var err error
+		if l, err = messagelog.OpenReadOnly(logPath); err != nil {
+			return "", err
+		}
+		defer l.Close()
+		what = append(what, logPath)
+		// Records the log says it moved to archives that are not read.
+		switch anchor, err := l.Archived(); {
+		case err != nil:
+			return "", err
+		case anchor == nil:
+		case dir == "":
+			fmt.Fprintf(note, "note: records 1..%d were moved from this log to archives (the last is %s): add --archives DIR to include them\n", anchor.LastSeq, anchor.File)
+		case anchor.LastSeq >= from:
+			fmt.Fprintf(note, "note: records %d..%d were moved from this log to archives (the last is %s), but are not in %s\n", from, anchor.LastSeq, anchor.File, dir)
+		}
+	}
+	if ar != nil {
+		err := ar.Each(q, func(a *audit.ArchivedRecord) error {
+			return fn(&historyRecord{Record: a.Record, stored: a.Stored, archive: a.Archive, container: a.Container})
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if l != nil {
+		err := l.Each(from, func(r *messagelog.Record, stored []byte) error {
+			if (q.MessageID != "" && r.MessageID != q.MessageID) ||
+				(!q.From.IsZero() && r.Time.Before(q.From)) || (!q.To.IsZero() && r.Time.After(q.To)) {
+				return nil
+			}
+			return fn(&historyRecord{Record: r, stored: stored, log: l})
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(what, " and "), nil
+}
+
 func runReplay(env *cli.Env, args []string) error {
 	fs := env.Flags("")
-	logPath := fs.String("log", "", "message log file")
+	src := addHistoryFlags(fs)
 	fromFlag := fs.String("from", "", "first time (RFC 3339 or date)")
 	toFlag := fs.String("to", "", "last time (RFC 3339 or date)")
 	if err := cli.Parse(fs, args); err != nil {
@@ -176,22 +272,23 @@ func runReplay(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := openLog(*logPath)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
+	withSource := *src.archives != ""
 	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tSIDE\tKIND\tMESSAGE ID\tCLIENT\tSERVICE\tBYTES")
-	err = l.Each(0, func(r *messagelog.Record, _ []byte) error {
-		if (!from.IsZero() && r.Time.Before(from)) || (!to.IsZero() && r.Time.After(to)) {
-			return nil
-		}
+	head := "SEQ\tTIME\tSIDE\tKIND\tMESSAGE ID\tCLIENT\tSERVICE\tBYTES"
+	if withSource {
+		head += "\tIN"
+	}
+	fmt.Fprintln(tw, head)
+	_, err = eachRecord(src, audit.ArchiveQuery{From: from, To: to}, env.Err, func(r *historyRecord) error {
 		size := "digest only"
 		if r.Message != nil {
 			size = fmt.Sprint(len(r.Message))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.Format(time.RFC3339Nano), r.Side, r.Kind, r.MessageID, r.Client, r.Service, size)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Seq, r.Time.Format(time.RFC3339Nano), r.Side, r.Kind, r.MessageID, r.Client, r.Service, size)
+		if withSource {
+			fmt.Fprintf(tw, "\t%s", r.source())
+		}
+		fmt.Fprintln(tw)
 		return nil
 	})
 	if err != nil {
@@ -202,13 +299,16 @@ func runReplay(env *cli.Env, args []string) error {
 
 func runShow(env *cli.Env, args []string) error {
 	fs := env.Flags("")
-	logPath := fs.String("log", "", "message log file")
+	src := addHistoryFlags(fs)
 	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	return eachOfMessage(*logPath, *id, func(_ *messagelog.Log, r *messagelog.Record, _ []byte) error {
+	return eachOfMessage(env, src, *id, func(r *historyRecord) error {
 		fmt.Fprintf(env.Out, "== record %d: %s %s, %s\n   client %s, service %s, request id %s\n", r.Seq, r.Side, r.Kind, r.Time.Format(time.RFC3339Nano), r.Client, r.Service, r.RequestID)
+		if r.archive != "" {
+			fmt.Fprintf(env.Out, "   archived in %s\n", r.archive)
+		}
 		if r.Message != nil {
 			fmt.Fprintf(env.Out, "%s\n", r.Message)
 		} else {
@@ -219,53 +319,60 @@ func runShow(env *cli.Env, args []string) error {
 }
 
 // eachOfMessage calls fn for every record of the exchange with message id
-// id, and fails if there is none.
-func eachOfMessage(logPath, id string, fn func(l *messagelog.Log, r *messagelog.Record, stored []byte) error) error {
+// id, wherever it is, and fails if there is none.
+func eachOfMessage(env *cli.Env, src historyFlags, id string, fn func(r *historyRecord) error) error {
 	if id == "" {
 		return cli.Usagef("--id is required")
 	}
-	l, err := openLog(logPath)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
 	found := 0
-	err = l.Each(0, func(r *messagelog.Record, stored []byte) error {
-		if r.MessageID != id {
-			return nil
-		}
+	what, err := eachRecord(src, audit.ArchiveQuery{MessageID: id}, env.Err, func(r *historyRecord) error {
 		found++
-		return fn(l, r, stored)
+		return fn(r)
 	})
 	if err == nil && found == 0 {
-		err = fmt.Errorf("no record with message id %q in %s", id, logPath)
+		err = fmt.Errorf("no record with message id %q in %s", id, what)
 	}
 	return err
 }
 
 func runExport(env *cli.Env, args []string) error {
 	fs := env.Flags("")
-	logPath := fs.String("log", "", "message log file")
+	src := addHistoryFlags(fs)
 	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
 	out := fs.String("out", ".", "directory for MESSAGE-ID-request.asice and MESSAGE-ID-response.asice")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	return eachOfMessage(*logPath, *id, func(l *messagelog.Log, r *messagelog.Record, stored []byte) error {
+	return eachOfMessage(env, src, *id, func(r *historyRecord) error {
+		if r.Message == nil {
+			return fmt.Errorf("record %d was logged as a digest only: no message to export", r.Seq)
+		}
 		name := filepath.Join(*out, fmt.Sprintf("%s-%s.asice", safeName(r.MessageID), r.Kind))
 		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
 		}
-		if err := audit.WriteContainer(f, l, r, stored); err != nil {
+		if r.archive != "" {
+			// The archived container, unchanged: it carries the signature,
+			// the OCSP response, the batch's token and the proof.
+			_, err = f.Write(r.container)
+		} else {
+			err = audit.WriteContainer(f, r.log, r.Record, r.stored)
+		}
+		if err != nil {
 			f.Close()
 			os.Remove(name)
 			return fmt.Errorf("record %d: %w", r.Seq, err)
 		}
 		if err := f.Close(); err != nil {
+			os.Remove(name)
 			return err
 		}
-		fmt.Fprintln(env.Out, "wrote", name)
+		if r.archive != "" {
+			fmt.Fprintln(env.Out, "wrote", name, "(as archived in "+r.archive+")")
+		} else {
+			fmt.Fprintln(env.Out, "wrote", name)
+		}
 		return nil
 	})
 }
