@@ -58,6 +58,7 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s (at byte %d)", e.M
 // Tokenizer reads tokens from a byte slice. The zero value is ready after Reset.
 type Tokenizer struct {
 	data      []byte
+	opts      Options
 	pos       int
 	pendEnd   bool // an empty-element tag's end is due
 	pendName  xml.Name
@@ -68,9 +69,22 @@ type Tokenizer struct {
 	attrStore [8]xml.Attr
 }
 
+// Options change how a Tokenizer reads.
+type Options struct {
+	// NormalizeAttributes applies XML's attribute-value normalisation
+	// (§3.3.3, for attributes of type CDATA: every literal tab, line end
+	// and CR LF pair becomes one space; characters written as references
+	// stay), as canonicalisation (C14N) requires. Off, values keep their
+	// tabs and line feeds, as encoding/xml returns them.
+	NormalizeAttributes bool
+}
+
 // Reset prepares t to read data.
-func (t *Tokenizer) Reset(data []byte) {
-	*t = Tokenizer{data: data, buf: t.buf[:0], abuf: t.abuf[:0]}
+func (t *Tokenizer) Reset(data []byte) { t.ResetWith(data, Options{}) }
+
+// ResetWith prepares t to read data with the given options.
+func (t *Tokenizer) ResetWith(data []byte, o Options) {
+	*t = Tokenizer{data: data, opts: o, buf: t.buf[:0], abuf: t.abuf[:0]}
 	t.attr = t.attrStore[:0]
 	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
 		t.pos = 3
@@ -169,7 +183,7 @@ func (t *Tokenizer) startTag(start int) (Token, error) {
 		if i := bytes.IndexByte(raw, '<'); i >= 0 {
 			return Token{}, t.errorf(vstart+i, "the value of attribute %s of <%s> contains <", qualified(aname), qualified(name))
 		}
-		value, err := t.resolve(&t.abuf, raw, vstart)
+		value, err := t.resolve(&t.abuf, raw, vstart, t.opts.NormalizeAttributes)
 		if err != nil {
 			return Token{}, err
 		}
@@ -201,7 +215,7 @@ func (t *Tokenizer) text(start int) (Token, error) {
 	if i := bytes.Index(raw, []byte("]]>")); i >= 0 {
 		return Token{}, t.errorf(start+i, "text contains ]]>")
 	}
-	text, err := t.resolve(&t.buf, raw, start)
+	text, err := t.resolve(&t.buf, raw, start, false)
 	if err != nil {
 		return Token{}, err
 	}
@@ -381,15 +395,24 @@ func (t *Tokenizer) ncname() (string, error) {
 	return intern(t.data[start:t.pos]), nil
 }
 
-// resolve returns raw with references resolved and line ends normalised,
-// after checking its characters: raw itself when nothing changes, else the
-// result built in *buf.
-func (t *Tokenizer) resolve(buf *[]byte, raw []byte, at int) ([]byte, error) {
+// resolve returns raw with references resolved and line ends normalised
+// (spaces: every tab and line end becomes a space), after checking its
+// characters: raw itself when nothing changes, else the result built in
+// *buf.
+func (t *Tokenizer) resolve(buf *[]byte, raw []byte, at int, spaces bool) ([]byte, error) {
 	if err := t.checkChars(raw, at); err != nil {
 		return nil, err
 	}
-	if bytes.IndexByte(raw, '&') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+	special := "&\r"
+	if spaces {
+		special = "&\r\n\t"
+	}
+	if bytes.IndexAny(raw, special) < 0 {
 		return raw, nil
+	}
+	lineEnd := byte('\n')
+	if spaces {
+		lineEnd = ' '
 	}
 	b := (*buf)[:0]
 	defer func() { *buf = b[:0] }()
@@ -409,7 +432,12 @@ func (t *Tokenizer) resolve(buf *[]byte, raw []byte, at int) ([]byte, error) {
 			if i+1 < len(raw) && raw[i+1] == '\n' {
 				i++
 			}
-			b = append(b, '\n')
+			b = append(b, lineEnd)
+		case '\n', '\t':
+			if spaces {
+				c = ' '
+			}
+			b = append(b, c)
 		default:
 			b = append(b, c)
 		}
