@@ -141,13 +141,17 @@ func TestGET(t *testing.T) {
 	base := serve(t, mux)
 
 	// Find a request whose base64 contains '/' and '+' and ends in
-	// padding, the awkward cases of appendix A.1.
+	// padding, the awkward cases of appendix A.1 — but no "//" and no
+	// leading '/': unescaped, those become a path that HTTP muxes clean
+	// (Go's redirects "a//b" to "a/b"), which no responder behind one can
+	// read back; RFC 5019 clients URL-encode the request.
 	var der []byte
 	var b64 string
 	for i := 0; ; i++ {
 		der, _ = CreateRequest(p.leaf, p.issuing, crypto.SHA1, []byte{byte(i), byte(i >> 8), 3, 4, 5, 6, 7, 8})
 		b64 = base64.StdEncoding.EncodeToString(der)
-		if strings.Contains(b64, "/") && strings.Contains(b64, "+") && strings.HasSuffix(b64, "=") {
+		if strings.Contains(b64, "/") && strings.Contains(b64, "+") && strings.HasSuffix(b64, "=") &&
+			!strings.Contains(b64, "//") && !strings.HasPrefix(b64, "/") {
 			break
 		}
 	}
