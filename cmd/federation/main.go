@@ -23,9 +23,11 @@ import (
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
+	"github.com/sluz/sluz/securityserver"
 )
 
 func main() {
+	securityserver.TuneGC() // its security servers run in this process
 	fs := flag.NewFlagSet("federation", flag.ContinueOnError)
 	var opts localfed.Options
 	fs.StringVar(&opts.Dir, "dir", "state", "state directory, created on the first run and reused after")

@@ -47,6 +47,7 @@ import (
 
 	"github.com/sluz/sluz/internal/loadtest"
 	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/securityserver"
 )
 
 // The benchmark's targets (BENCHMARKS.md).
@@ -72,6 +73,7 @@ type options struct {
 }
 
 func main() {
+	securityserver.TuneGC() // as the security server binary runs; GOGC overrides it
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

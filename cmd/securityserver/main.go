@@ -53,6 +53,7 @@ func load(path string) (*config.Config, error) {
 }
 
 func runServe(env *cli.Env, args []string) error {
+	securityserver.TuneGC()
 	fs := env.Flags("")
 	path := configFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
