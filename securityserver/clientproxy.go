@@ -304,7 +304,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		}
 		return nil, cpFault(message.InvalidMessage, "the provider's security server answered HTTP %d with %q, not a transport message", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	tr, err := transport.Decode(resp.Body, resp.Header.Get("Content-Type"), max, false)
+	tr, err := transport.DecodeLength(resp.Body, resp.ContentLength, resp.Header.Get("Content-Type"), max, false)
 	if err != nil {
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, cpFault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)

@@ -62,7 +62,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return nil, nil, spFault(message.InvalidMessage, "x-hash-algorithm %q is not supported: use %s", alg, transport.HashAlgorithm)
 	}
 	max := int64(s.cfg.Limits.MaxMessageSize)
-	tr, err := transport.Decode(r.Body, r.Header.Get("Content-Type"), max, true)
+	tr, err := transport.DecodeLength(r.Body, r.ContentLength, r.Header.Get("Content-Type"), max, true)
 	if err != nil {
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, nil, spFault(message.InvalidMessage, "the request is over the %d-byte limit", max)

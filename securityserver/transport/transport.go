@@ -127,10 +127,40 @@ func (m *Message) Encode() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// readPart appends what r holds to arena and returns it as a slice of its
+// own (capacity capped, so that later parts cannot overwrite it), and the
+// arena to read the next part into. When the arena is full it moves to a
+// larger one; the parts already read keep the old one.
+func readPart(r io.Reader, arena []byte) (part, rest []byte, err error) {
+	start := len(arena)
+	for {
+		if len(arena) == cap(arena) {
+			grown := make([]byte, len(arena)-start, max(2*(len(arena)-start), 4<<10))
+			copy(grown, arena[start:])
+			arena, start = grown, 0
+		}
+		n, err := r.Read(arena[len(arena):cap(arena)])
+		arena = arena[:len(arena)+n]
+		if err == io.EOF {
+			return arena[start:len(arena):len(arena)], arena, nil
+		}
+		if err != nil {
+			return nil, arena, err
+		}
+	}
+}
+
 // Decode reads a body of Content-Type contentType. request says whether
 // OCSP parts are expected first (requests) or refused (responses). The whole
 // body may be at most maxSize bytes; r is read at most maxSize+1 bytes.
 func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Message, error) {
+	return DecodeLength(r, -1, contentType, maxSize, request)
+}
+
+// DecodeLength is Decode for a body of known length (Content-Length; -1
+// when unknown): the parts are read into one buffer of that size instead
+// of growing one per part.
+func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, request bool) (*Message, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return nil, malformed("Content-Type %q: %v", contentType, err)
@@ -152,6 +182,10 @@ func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Mess
 		wantEnd
 	)
 	state := wantOCSPOrSOAP
+	var arena []byte // the parts' bodies, one after another
+	if length > 0 && length <= maxSize {
+		arena = make([]byte, 0, length)
+	}
 	for {
 		p, err := mr.NextRawPart()
 		if errors.Is(err, io.EOF) {
@@ -163,7 +197,8 @@ func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Mess
 			}
 			return nil, malformed("reading parts: %v", err)
 		}
-		body, err := io.ReadAll(p)
+		var body []byte
+		body, arena, err = readPart(p, arena)
 		if err != nil {
 			if lr.over {
 				return nil, errTooLarge(maxSize)

@@ -114,3 +114,28 @@ func BenchmarkEncodeDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeLength: the parts come out the same whatever the length hint
+// says (exact, too small, unknown), and each part is its own slice: a part
+// read later never overwrites an earlier one.
+func TestDecodeLength(t *testing.T) {
+	big := bytes.Repeat([]byte("Əliyev Rəşad "), 2000) // larger than the arena's first 4 KiB
+	req := &Message{OCSP: [][]byte{{0x30, 0x03, 0x0a, 0x01, 0x00}}, SOAPType: "text/xml; charset=UTF-8", SOAP: soap, Signature: big}
+	body, err := req.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, length := range []int64{int64(len(body)), 10, -1} {
+		got, err := DecodeLength(bytes.NewReader(body), length, req.ContentType, 1<<20, true)
+		if err != nil {
+			t.Fatalf("length %d: %v", length, err)
+		}
+		if !bytes.Equal(got.SOAP, soap) || !bytes.Equal(got.Signature, big) || !bytes.Equal(got.OCSP[0], req.OCSP[0]) {
+			t.Fatalf("length %d: parts differ", length)
+		}
+		got.OCSP[0] = append(got.OCSP[0], 'x') // must not reach into the next part
+		if !bytes.Equal(got.SOAP, soap) {
+			t.Fatalf("length %d: appending to one part changed the next", length)
+		}
+	}
+}
