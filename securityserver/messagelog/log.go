@@ -290,7 +290,15 @@ func (l *Log) commit(batch []*appendReq) error {
 		}
 	}
 	l.scratch = recs[:0]
-	frame := l.wal.frame(first, recs)
+	if len(recs) == 0 {
+		// Nothing to make durable (Append with no records). A frame of no
+		// records would end recovery before the frames after it.
+		return nil
+	}
+	frame, err := l.wal.frame(first, recs)
+	if err != nil {
+		return fmt.Errorf("message log write failed: %w", err)
+	}
 	if !l.wal.fits(len(frame)) {
 		// Start the next round: every earlier frame must be in the store.
 		if err := l.ingest(); err != nil {
@@ -345,6 +353,11 @@ func (l *Log) ingest() error {
 	recs, bs := l.pend, l.pendBatches
 	l.pendMu.Unlock()
 	if len(recs) == 0 && len(bs) == 0 {
+		// Nothing waits, so the store is not failing (ingErr is set only
+		// while something waits). A refusal the writer recorded after the
+		// last good ingest cleared it must not leave the log looking
+		// unhealthy until the next append, which may never come.
+		l.clearStoreErr()
 		return nil
 	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
@@ -363,11 +376,7 @@ func (l *Log) ingest() error {
 	// Appends refused only because the store could not take records are
 	// no longer a reason to look unhealthy (LastError), even before the
 	// next append.
-	l.errMu.Lock()
-	if errors.Is(l.lastErr, errStore) {
-		l.lastErr = nil
-	}
-	l.errMu.Unlock()
+	l.clearStoreErr()
 	l.pendBatches = l.pendBatches[len(bs):]
 	rest := l.pend[len(recs):]
 	l.pend = append(make([]walRecord, 0, len(rest)), rest...)
@@ -376,6 +385,16 @@ func (l *Log) ingest() error {
 		l.pendBytes += len(r.enc)
 	}
 	return nil
+}
+
+// clearStoreErr forgets a last commit error that was only a refusal
+// because the store could not take records.
+func (l *Log) clearStoreErr() {
+	l.errMu.Lock()
+	if errors.Is(l.lastErr, errStore) {
+		l.lastErr = nil
+	}
+	l.errMu.Unlock()
 }
 
 // Flush moves every appended record into the store now; readers of the

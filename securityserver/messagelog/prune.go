@@ -122,6 +122,9 @@ var ErrPruneMismatch = errors.New("the archive does not match the live log")
 // and that record a.LastSeq hashes to a.RecordHash; prevHash must be the
 // PrevHash of the oldest live record (what the archive starts from).
 func (l *Log) Prune(prevHash []byte, a Anchor) error {
+	if l.readOnly { // possibly a private copy (openReadOnly): pruning it would change nothing
+		return errors.New("message log opened read-only")
+	}
 	if a.Time == "" {
 		a.Time = time.Now().UTC().Format(time.RFC3339)
 	}

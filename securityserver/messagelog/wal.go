@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -69,12 +70,16 @@ func openWAL(path string, size int64) (*wal, error) {
 			f.Close()
 			return nil, fmt.Errorf("preallocating %d bytes for %s: %w", size, path, err)
 		}
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, err
-		}
 	} else {
 		size = st.Size()
+	}
+	// Always, not only when the file was just created: a process killed
+	// after creating and filling it but before this sync leaves a
+	// full-size file whose directory entry (and the log file's) may not
+	// survive a power loss, with every record appended to it after.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return &wal{f: f, size: size}, nil
 }
@@ -91,7 +96,8 @@ func zeroFill(f *os.File, from, to int64) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) error {
+// syncDir makes dir's entries durable (a variable for tests).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -106,8 +112,18 @@ type walRecord struct {
 	enc []byte
 }
 
-// frame builds the frame for recs (consecutive, from first).
-func (w *wal) frame(first uint64, recs []walRecord) []byte {
+// frame builds the frame for recs (consecutive, from first). The header
+// holds the payload length in 4 bytes: a larger group is refused, as a
+// frame with a truncated length would be written, synced and acknowledged
+// but never recovered.
+func (w *wal) frame(first uint64, recs []walRecord) ([]byte, error) {
+	var plen uint64
+	for _, r := range recs {
+		plen += 4 + uint64(len(r.enc))
+	}
+	if plen > math.MaxUint32 {
+		return nil, fmt.Errorf("%d records of %d bytes in all do not fit one write-ahead frame (4 GiB)", len(recs), plen)
+	}
 	b := w.buf[:0]
 	b = append(b, walMagic...)
 	b = binary.BigEndian.AppendUint64(b, first)
@@ -124,7 +140,7 @@ func (w *wal) frame(first uint64, recs []walRecord) []byte {
 	if cap(b) <= 1<<20 {
 		w.buf = b
 	}
-	return b
+	return b, nil
 }
 
 // write puts one frame at the current offset and syncs it.
@@ -154,6 +170,7 @@ func (w *wal) close() error { return w.f.Close() }
 func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 	var out []walRecord
 	var prevLast uint64
+	seen := false // a frame of this round was read (prevLast is its last)
 	hdr := make([]byte, walHeaderSize)
 	for off := int64(0); off+walHeaderSize <= size; {
 		if _, err := r.ReadAt(hdr, off); err != nil {
@@ -165,7 +182,7 @@ func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 		first := binary.BigEndian.Uint64(hdr[4:])
 		count := binary.BigEndian.Uint32(hdr[12:])
 		plen := int64(binary.BigEndian.Uint32(hdr[16:]))
-		if count == 0 || off+walHeaderSize+plen > size || (prevLast != 0 && first != prevLast+1) {
+		if first == 0 || (count == 0) != (plen == 0) || off+walHeaderSize+plen > size || (seen && first != prevLast+1) {
 			break
 		}
 		payload := make([]byte, plen)
@@ -189,7 +206,9 @@ func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 			}
 			out = append(out, rec)
 		}
-		prevLast = first + uint64(count) - 1
+		// A frame of no records (written by Append() with none before the
+		// writer skipped them) continues the round without records.
+		prevLast, seen = first+uint64(count)-1, true
 		off += walHeaderSize + plen
 	}
 	return out, nil
