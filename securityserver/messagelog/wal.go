@@ -1,6 +1,7 @@
 package messagelog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -265,11 +266,7 @@ func recoverWAL(db *bolt.DB, path string) (int, error) {
 	}
 	var n int
 	err = db.Update(func(tx *bolt.Tx) error {
-		head, _, err := storedHead(tx)
-		if err != nil {
-			return err
-		}
-		recs, err := readWAL(f, st.Size(), head)
+		recs, err := tailOf(tx, f, st.Size())
 		if err != nil {
 			return err
 		}
@@ -296,15 +293,34 @@ func walTail(db *bolt.DB, path string) (bool, error) {
 	}
 	var tail bool
 	err = db.View(func(tx *bolt.Tx) error {
-		head, _, err := storedHead(tx)
-		if err != nil {
-			return err
-		}
-		recs, err := readWAL(f, st.Size(), head)
+		recs, err := tailOf(tx, f, st.Size())
 		tail = len(recs) > 0
 		return err
 	})
 	return tail, err
+}
+
+// tailOf reads the records of the write-ahead file beyond the store's head
+// and checks that the first of them chains to it: a write-ahead file left
+// beside another log (a restored or replaced messagelog.db) is refused, not
+// added to it.
+func tailOf(tx *bolt.Tx, r io.ReaderAt, size int64) ([]walRecord, error) {
+	head, hash, err := storedHead(tx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := readWAL(r, size, head)
+	if err != nil || len(recs) == 0 {
+		return recs, err
+	}
+	first, err := Decode(recs[0].enc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the write-ahead file's record %d: %v", ErrCorrupt, recs[0].seq, err)
+	}
+	if !bytes.Equal(first.PrevHash, hash) {
+		return nil, fmt.Errorf("%w: the write-ahead file's record %d does not chain to record %d of the log: it belongs to another log", ErrCorrupt, recs[0].seq, head)
+	}
+	return recs, nil
 }
 
 func storedHead(tx *bolt.Tx) (uint64, []byte, error) {

@@ -314,3 +314,33 @@ func TestCommitInterval(t *testing.T) {
 		t.Fatalf("with a 200 ms commit interval %d commits (without: %d)", with, without)
 	}
 }
+
+// TestWALOfAnotherLog: a write-ahead file left beside a different log is
+// refused instead of being added to it, when the two chains differ (a
+// fresh, empty log cannot tell: every chain starts from zeros).
+func TestWALOfAnotherLog(t *testing.T) {
+	path2 := filepath.Join(t.TempDir(), "messagelog.db")
+	l2, err := Open(path2, Options{IngestInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFrom(t, l2, 100, 1)
+	l2.Flush()
+	appendFrom(t, l2, 101, 2) // records 2..3 in its write-ahead file
+	abandon(t, l2)
+	l3path := filepath.Join(t.TempDir(), "messagelog.db")
+	l3, err := Open(l3path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFrom(t, l3, 200, 1) // another log's record 1
+	l3.Close()
+	data, _ := os.ReadFile(l3path)
+	os.WriteFile(path2, data, 0o600) // path2's write-ahead file (records 2..3) beside l3's store (record 1)
+	if _, err := Open(path2, Options{}); err == nil || !strings.Contains(err.Error(), "belongs to another log") {
+		t.Fatalf("Open with another log's write-ahead file: %v", err)
+	}
+	if _, err := CheckFile(path2); err == nil || !strings.Contains(err.Error(), "belongs to another log") {
+		t.Fatalf("CheckFile with another log's write-ahead file: %v", err)
+	}
+}
