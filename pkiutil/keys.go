@@ -97,8 +97,9 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 	return out
 }
 
-// WriteFile writes data to path through a temporary file and a rename, so a
-// crash leaves either the old file or the new one, never half of one. The file
+// WriteFile writes data to path through a temporary file, fsync and a
+// rename, then syncs the directory, so a crash leaves either the old file or
+// the new one, never half of one, and a success is durable. The file
 // gets mode perm from the start (a key is never readable by others, not even
 // briefly). Without overwrite, an existing path is an error.
 func WriteFile(path string, data []byte, perm os.FileMode, overwrite bool) error {
@@ -133,11 +134,13 @@ func WriteFile(path string, data []byte, perm os.FileMode, overwrite bool) error
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	// The rename is durable once the directory is.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
 
 // ReadPrivateKey reads a PEM private key (PKCS#8, or the older PKCS#1 RSA and

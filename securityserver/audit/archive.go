@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
@@ -419,7 +420,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		if err != nil {
 			return removed, err
 		}
-		if err := writeFileDurably(filepath.Join(dir, RetentionLedger), data); err != nil {
+		if err := pkiutil.WriteFile(filepath.Join(dir, RetentionLedger), data, 0o600, true); err != nil {
 			return removed, fmt.Errorf("retention: %w", err)
 		}
 		if err := os.Remove(path); err != nil {
@@ -431,28 +432,4 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		return removed, syncDir(dir)
 	}
 	return removed, nil
-}
-
-func writeFileDurably(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
