@@ -32,17 +32,7 @@ import (
 // records in an archive or in the live log.
 func TestArchiverSurvivesKills(t *testing.T) {
 	dir := t.TempDir()
-	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true, External: []string{"EMDK"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var emdk *localfed.Agency
-	for _, a := range f.Agencies {
-		if a.Code == "EMDK" {
-			emdk = a
-		}
-	}
+	_, emdk := startWithEMDKOutside(t, dir)
 	conf, err := os.ReadFile(emdk.ConfigFile)
 	if err != nil {
 		t.Fatal(err)

@@ -23,17 +23,7 @@ import (
 // the log's chain intact; the restarted server then goes on logging.
 func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 	dir := t.TempDir()
-	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true, External: []string{"EMDK"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var emdk *localfed.Agency
-	for _, a := range f.Agencies {
-		if a.Code == "EMDK" {
-			emdk = a
-		}
-	}
+	_, emdk := startWithEMDKOutside(t, dir)
 	bin := testtool.Build(t, ".")
 	proc := testtool.Start(t, "security server serving", bin, "serve", "--config", emdk.ConfigFile)
 
@@ -126,4 +116,16 @@ func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 	if err != nil || !res2.OK() || res2.Records != res.Records+2 {
 		t.Fatalf("log after restart: %+v %v (had %d records)", res2, err, res.Records)
 	}
+}
+
+// startWithEMDKOutside starts a local federation in dir whose ƏMDK security
+// server the test runs as a process of its own (Agency.External).
+func startWithEMDKOutside(t *testing.T, dir string) (*localfed.Federation, *localfed.Agency) {
+	t.Helper()
+	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true, External: []string{"EMDK"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, f.Agency("EMDK")
 }

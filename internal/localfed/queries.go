@@ -82,7 +82,7 @@ type QueryResult struct {
 // RunQuery sends q through the asking agency's client proxy.
 func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 	res := QueryResult{Query: q}
-	from := f.agency(q.From)
+	from := f.Agency(q.From)
 	client, err1 := identifier.ParseClient(q.Client)
 	service, err2 := identifier.ParseService(q.Service)
 	if from == nil || err1 != nil || err2 != nil {
@@ -146,7 +146,8 @@ func text(parent *etree.Element, name string) string {
 	return ""
 }
 
-func (f *Federation) agency(code string) *Agency {
+// Agency is the sample agency with the given code (DIN, EMDK, DSMF), or nil.
+func (f *Federation) Agency(code string) *Agency {
 	for _, a := range f.Agencies {
 		if a.Code == code {
 			return a

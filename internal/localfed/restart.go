@@ -14,7 +14,7 @@ import (
 // rewritten) and the given options. The load test uses it to measure the
 // same pair of servers with the message log or time-stamping switched off.
 func (f *Federation) RestartAgency(code string, adjust func(*config.Config), opts ...securityserver.Option) error {
-	a := f.agency(code)
+	a := f.Agency(code)
 	if a == nil || a.Server == nil {
 		return fmt.Errorf("localfed: no running security server for %q", code)
 	}

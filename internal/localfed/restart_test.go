@@ -30,7 +30,7 @@ func TestRestartAgency(t *testing.T) {
 	}
 	counts := func() (records uint64, batches int) {
 		t.Helper()
-		log := f.agency("DIN").Server.MessageLog()
+		log := f.Agency("DIN").Server.MessageLog()
 		res, err := log.Check()
 		if err != nil {
 			t.Fatal(err)
