@@ -67,8 +67,53 @@ func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) 
 	return
 }
 
-// Leaves returns the chain hashes of records first..last.
+// leafCacheMax bounds the chain hashes kept for time-stamping (32 bytes
+// each): a backlog longer than that (a TSA down for long) is read back from
+// the store instead.
+const leafCacheMax = 1 << 18
+
+// cacheLeaves keeps the chain hashes of records first, first+1, … as the
+// writer computed them, for the time-stamper: they are the hashes of the
+// very bytes written to the write-ahead file and then to the store, so
+// stamping needs neither to read the records back nor to hash them again.
+// (The auditor's verification reads and hashes what is stored.)
+func (l *Log) cacheLeaves(first uint64, hashes [][]byte) {
+	l.leafMu.Lock()
+	defer l.leafMu.Unlock()
+	if len(l.leafs) == 0 || l.leafFirst+uint64(len(l.leafs)) != first || len(l.leafs)+len(hashes) > leafCacheMax {
+		l.leafs, l.leafFirst = l.leafs[:0], first
+	}
+	l.leafs = append(l.leafs, hashes...)
+}
+
+// cachedLeaves returns the cached chain hashes of first..last, if all are.
+func (l *Log) cachedLeaves(first, last uint64) ([][]byte, bool) {
+	l.leafMu.Lock()
+	defer l.leafMu.Unlock()
+	if len(l.leafs) == 0 || first < l.leafFirst || last >= l.leafFirst+uint64(len(l.leafs)) || last < first {
+		return nil, false
+	}
+	return append([][]byte(nil), l.leafs[first-l.leafFirst:last-l.leafFirst+1]...), true
+}
+
+// forgetLeaves drops the cached hashes of records up to last (stamped).
+func (l *Log) forgetLeaves(last uint64) {
+	l.leafMu.Lock()
+	defer l.leafMu.Unlock()
+	if last < l.leafFirst {
+		return
+	}
+	n := min(last-l.leafFirst+1, uint64(len(l.leafs)))
+	l.leafs = append(l.leafs[:0], l.leafs[n:]...)
+	l.leafFirst += n
+}
+
+// Leaves returns the chain hashes of records first..last: as the writer
+// computed them when it has them, else read from the store.
 func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
+	if lv, ok := l.cachedLeaves(first, last); ok {
+		return lv, nil
+	}
 	var out [][]byte
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -124,9 +169,11 @@ func (l *Log) AddBatch(b *Batch) error {
 		if b.FirstSeq != end+1 || b.LastSeq < b.FirstSeq {
 			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, end+1)
 		}
-		lv, err := leaves(tx, b.FirstSeq, b.LastSeq)
-		if err != nil {
-			return err
+		lv, ok := l.cachedLeaves(b.FirstSeq, b.LastSeq)
+		if !ok {
+			if lv, err = leaves(tx, b.FirstSeq, b.LastSeq); err != nil {
+				return err
+			}
 		}
 		if string(MerkleRoot(lv)) != string(b.Root) {
 			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
@@ -140,6 +187,7 @@ func (l *Log) AddBatch(b *Batch) error {
 	l.pendMu.Lock()
 	l.pendBatches = append(l.pendBatches, b)
 	l.pendMu.Unlock()
+	l.forgetLeaves(b.LastSeq)
 	return nil
 }
 

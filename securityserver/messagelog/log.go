@@ -91,6 +91,13 @@ type Log struct {
 
 	wal     *wal
 	scratch []walRecord // the group being committed, reused by the writer
+	hashes  [][]byte    // their chain hashes, reused by the writer
+
+	// Chain hashes of the records appended since the last time-stamp
+	// batch, computed once by the writer, for Leaves (see leafCache).
+	leafMu    sync.Mutex
+	leafFirst uint64
+	leafs     [][]byte
 
 	ingMu       sync.Mutex // serialises ingests
 	pendMu      sync.Mutex
@@ -277,7 +284,7 @@ func (l *Log) commit(batch []*appendReq) error {
 	seq, prev := l.headSeq, l.head
 	l.headMu.Unlock()
 	first := seq + 1
-	recs := l.scratch[:0]
+	recs, hashes := l.scratch[:0], l.hashes[:0]
 	size := 0
 	for _, req := range batch {
 		for _, r := range req.recs {
@@ -286,10 +293,11 @@ func (l *Log) commit(batch []*appendReq) error {
 			enc := r.encode(make([]byte, 0, r.encodedSize()))
 			prev = Hash(enc)
 			recs = append(recs, walRecord{seq: seq, enc: enc})
+			hashes = append(hashes, prev)
 			size += len(enc)
 		}
 	}
-	l.scratch = recs[:0]
+	l.scratch, l.hashes = recs[:0], hashes[:0]
 	if len(recs) == 0 {
 		// Nothing to make durable (Append with no records). A frame of no
 		// records would end recovery before the frames after it.
@@ -312,6 +320,7 @@ func (l *Log) commit(batch []*appendReq) error {
 	l.headMu.Lock()
 	l.headSeq, l.head = seq, prev
 	l.headMu.Unlock()
+	l.cacheLeaves(first, hashes)
 	l.pendMu.Lock()
 	l.pend = append(l.pend, recs...)
 	l.pendBytes += size

@@ -1,6 +1,7 @@
 package messagelog
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -342,5 +343,54 @@ func TestWALOfAnotherLog(t *testing.T) {
 	}
 	if _, err := CheckFile(path2); err == nil || !strings.Contains(err.Error(), "belongs to another log") {
 		t.Fatalf("CheckFile with another log's write-ahead file: %v", err)
+	}
+}
+
+// TestLeavesCache: the chain hashes the writer keeps for time-stamping are
+// those of the stored records (what a reopened log reads back), and a
+// batch drops the ones it covers.
+func TestLeavesCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "messagelog.db")
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFrom(t, l, 0, 9)
+	cached, ok := l.cachedLeaves(2, 8)
+	if !ok {
+		t.Fatal("no cached leaves for records the log just appended")
+	}
+	l.Flush()
+	var stored [][]byte
+	l.db.View(func(tx *bolt.Tx) error { stored, err = leaves(tx, 2, 8); return err })
+	if err != nil || len(stored) != len(cached) {
+		t.Fatalf("stored leaves %d %v", len(stored), err)
+	}
+	for i := range stored {
+		if !bytes.Equal(stored[i], cached[i]) {
+			t.Fatalf("leaf %d: cached %x, stored %x", 2+i, cached[i], stored[i])
+		}
+	}
+	lv, _ := l.Leaves(1, 5)
+	if err := l.AddBatch(&Batch{FirstSeq: 1, LastSeq: 5, Root: MerkleRoot(lv), Token: []byte("t")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.cachedLeaves(5, 6); ok {
+		t.Error("leaves of stamped records still cached")
+	}
+	if _, ok := l.cachedLeaves(6, 9); !ok {
+		t.Error("leaves of unstamped records dropped")
+	}
+	l.Close()
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, ok := l.cachedLeaves(6, 9); ok {
+		t.Fatal("a reopened log has cached leaves")
+	}
+	if lv, err := l.Leaves(6, 9); err != nil || len(lv) != 4 || !bytes.Equal(lv[0], stored[4]) {
+		t.Fatalf("leaves from the store after reopening: %d %v", len(lv), err)
 	}
 }
