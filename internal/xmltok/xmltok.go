@@ -578,3 +578,13 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// IsSpace reports whether s is XML white space only (XML 1.0 §2.3 S).
+func IsSpace[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if !isSpaceByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/sluz/sluz/internal/xmltok"
 	"github.com/sluz/sluz/pkiutil"
 )
 
@@ -376,7 +377,7 @@ func emptyElement(e *etree.Element, attrs ...string) error {
 	if err != nil {
 		return err
 	}
-	if !isXMLSpace(t) {
+	if !xmltok.IsSpace(t) {
 		return malformed("ds:%s must be empty", e.Tag)
 	}
 	return nil

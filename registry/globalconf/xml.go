@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluz/sluz/internal/c14n"
+	"github.com/sluz/sluz/internal/xmltok"
 
 	"github.com/beevik/etree"
 	"github.com/sluz/sluz/registry/identifier"
@@ -153,7 +154,7 @@ func readDocument(data []byte) (*etree.Document, error) {
 				return nil, err
 			}
 		case *etree.CharData:
-			if !isXMLSpace(t.Data) {
+			if !xmltok.IsSpace(t.Data) {
 				return nil, malformed("the document has text outside the root element")
 			}
 		case *etree.Directive:
@@ -243,7 +244,7 @@ func checkTree(el *etree.Element, parentNS map[string]string) error {
 				return err
 			}
 		case *etree.CharData:
-			if hasElements && !isXMLSpace(t.Data) {
+			if hasElements && !xmltok.IsSpace(t.Data) {
 				return malformed("<%s> mixes text and elements", el.FullTag())
 			}
 			if err := checkText("the text", t.Data, true); err != nil {
@@ -258,15 +259,6 @@ func checkTree(el *etree.Element, parentNS map[string]string) error {
 		}
 	}
 	return nil
-}
-
-func isXMLSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
 }
 
 // cursor walks the child elements of one element in schema order.

@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 
+	"github.com/sluz/sluz/internal/xmltok"
 	"github.com/sluz/sluz/registry/identifier"
 )
 
@@ -265,7 +266,7 @@ func (p *parser) envelope() error {
 		case tEnd:
 			return nil
 		case tText:
-			if !isSpace(t.text) {
+			if !xmltok.IsSpace(t.text) {
 				return p.fail(InvalidSoap, "malformed SOAP message: text directly inside the envelope")
 			}
 		case tStart:
@@ -312,7 +313,7 @@ func (p *parser) header() error {
 		case tEnd:
 			return nil
 		case tText:
-			if !isSpace(t.text) {
+			if !xmltok.IsSpace(t.text) {
 				return p.fail(InvalidSoap, "malformed SOAP message: text directly inside soap:Header")
 			}
 			continue
@@ -502,7 +503,7 @@ func (p *parser) identifier(t token, field string) ([nParts]string, error) {
 			break
 		}
 		if c.kind == tText {
-			if !isSpace(c.text) {
+			if !xmltok.IsSpace(c.text) {
 				return v, p.fail(InvalidXml, "header field '%s' has text outside its parts", field)
 			}
 			continue
@@ -576,7 +577,7 @@ func (p *parser) representedParty(t token) error {
 			break
 		}
 		if c.kind == tText {
-			if !isSpace(c.text) {
+			if !xmltok.IsSpace(c.text) {
 				return p.fail(InvalidXml, "header field 'representedParty' has text outside its parts")
 			}
 			continue
@@ -642,7 +643,7 @@ func (p *parser) body() error {
 		case tEnd:
 			return nil
 		case tText:
-			if !isSpace(t.text) {
+			if !xmltok.IsSpace(t.text) {
 				return p.fail(InvalidBody, "malformed SOAP message: text directly inside soap:Body")
 			}
 			continue

@@ -130,7 +130,7 @@ func (s *scanner) next() (token, error) {
 			return token{kind: tEnd, start: s.base + off, end: s.base + end}, nil
 		case xmltok.Text:
 			if len(s.open) == 0 {
-				if !isSpace(t.Text) {
+				if !xmltok.IsSpace(t.Text) {
 					return token{}, s.fail(InvalidSoap, "malformed XML: text outside the root element")
 				}
 				continue
@@ -251,16 +251,6 @@ func rawName(n xml.Name) string {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
-}
-
-// isSpace reports whether b is XML white space only (XML 1.0 §2.3 S).
-func isSpace(b []byte) bool {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
 }
 
 func isASCII(b []byte) bool {

@@ -9,12 +9,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/sluz/sluz/internal/c14n"
 	"math/big"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluz/sluz/internal/c14n"
+	"github.com/sluz/sluz/internal/xmltok"
 
 	"github.com/beevik/etree"
 	"golang.org/x/crypto/cryptobyte"
@@ -117,15 +119,6 @@ func readDocument(data []byte) (*etree.Document, error) {
 	return doc, nil
 }
 
-func isXMLSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return false
-		}
-	}
-	return true
-}
-
 // checker walks the whole tree once: the namespace rules canonicalize
 // relies on, and Id uniqueness against wrapping (whatever attribute named
 // Id, ID or id, in any namespace: other tools resolve any of them).
@@ -201,7 +194,7 @@ func (c *checker) check(el *etree.Element) error {
 				return err
 			}
 		case *etree.CharData:
-			if hasElements && !isXMLSpace(t.Data) {
+			if hasElements && !xmltok.IsSpace(t.Data) {
 				return malformed("<%s> mixes text and elements", el.FullTag())
 			}
 		case *etree.Comment:
@@ -381,7 +374,7 @@ func algorithm(el *etree.Element) (string, error) {
 	if err := k.end(); err != nil {
 		return "", err
 	}
-	if s, err := text(el); err != nil || !isXMLSpace(s) {
+	if s, err := text(el); err != nil || !xmltok.IsSpace(s) {
 		return "", malformed("<%s> must be empty", el.FullTag())
 	}
 	alg, ok := attr(el, "Algorithm")

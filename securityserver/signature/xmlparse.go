@@ -78,7 +78,7 @@ func parseXML(data []byte) (*etree.Document, error) {
 			}
 		case xmltok.Text:
 			if len(open) == 0 {
-				if !isXMLSpace(string(tok.Text)) {
+				if !xmltok.IsSpace(tok.Text) {
 					return nil, malformed("the document has text outside the root element")
 				}
 				continue
