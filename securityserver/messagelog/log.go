@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,10 @@ var (
 
 // errStore marks failures to move records into the bbolt file.
 var errStore = errors.New("moving records into")
+
+// initialMmapSize is bbolt's initial mapping of the log file: 1 GiB on
+// 64-bit systems.
+const initialMmapSize = (strconv.IntSize / 64) << 30
 
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("message log is closed")
@@ -167,7 +172,11 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.IngestInterval <= 0 {
 		opts.IngestInterval = 500 * time.Millisecond
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// A large initial mapping (address space, not memory) spares the log
+	// the remaps of a growing file: each copies the writing transaction's
+	// records to the heap, and waits for every reader (a backup, an
+	// auditor's long read) to finish.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("message log %s is in use by another process", path)
 	}
