@@ -4,11 +4,40 @@ package xmltok
 // names, prefixes and namespace URIs that X-Road messages and signatures
 // repeat in every message.
 func intern(b []byte) string {
-	if s, ok := known[string(b)]; ok {
-		return s
+	if n := len(b); n > 0 {
+		for k := internKey(n, b[0], b[n-1], b[n/2]); ; k = (k + 1) & (knownSize - 1) {
+			s := knownTable[k]
+			if s == "" {
+				break
+			}
+			if s == string(b) {
+				return s
+			}
+		}
 	}
 	return string(b)
 }
+
+// internKey is where knownTable's probing for a string starts: from its
+// length and three of its bytes, cheaper than hashing all of it.
+func internKey(n int, first, last, mid byte) int {
+	return (n*131 + int(first)*31 + int(last)*7 + int(mid)) & (knownSize - 1)
+}
+
+// knownTable holds the known strings by open addressing (linear probing),
+// a quarter full: small enough to stay in the CPU cache.
+const knownSize = 1024 // a power of two
+
+var knownTable = func() (t [knownSize]string) {
+	for s := range known {
+		k := internKey(len(s), s[0], s[len(s)-1], s[len(s)/2])
+		for t[k] != "" {
+			k = (k + 1) & (knownSize - 1)
+		}
+		t[k] = s
+	}
+	return t
+}()
 
 var known = func() map[string]string {
 	m := map[string]string{}

@@ -180,3 +180,21 @@ func BenchmarkTokenize(b *testing.B) {
 		}
 	}
 }
+
+// TestIntern: every known name and namespace is found in the table (none
+// lost to a collision), and other strings come back equal.
+func TestIntern(t *testing.T) {
+	for s := range known {
+		if got := intern([]byte(s)); got != s {
+			t.Fatalf("intern(%q) = %q", s, got)
+		}
+	}
+	for _, s := range []string{"x", "Envelopes", "Əliyev", "http://x-road.eu/xsd/xroad.xsdx", ""} {
+		if got := intern([]byte(s)); got != s {
+			t.Fatalf("intern(%q) = %q", s, got)
+		}
+	}
+	if 4*len(known) > knownSize {
+		t.Fatalf("%d known strings fill more than a quarter of the %d-slot table", len(known), knownSize)
+	}
+}
