@@ -16,6 +16,7 @@ package xmltok
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/xml"
 	"fmt"
 	"strconv"
@@ -456,6 +457,15 @@ func (t *Tokenizer) checkChars(raw []byte, at int) error {
 // allow in a document.
 func CheckChars(raw []byte) error {
 	for i := 0; i < len(raw); {
+		// Fast path: eight printable ASCII bytes (0x20..0x7F) at a time,
+		// which is most of a message and all of base64.
+		if i+8 <= len(raw) {
+			w := binary.LittleEndian.Uint64(raw[i:])
+			if w&0x8080808080808080 == 0 && (w-0x2020202020202020)&^w&0x8080808080808080 == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := raw[i]
 		if c < utf8.RuneSelf {
 			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {

@@ -198,3 +198,24 @@ func TestIntern(t *testing.T) {
 		t.Fatalf("%d known strings fill more than a quarter of the %d-slot table", len(known), knownSize)
 	}
 }
+
+// TestCheckChars: the eight-byte fast path accepts and refuses exactly what
+// the byte-by-byte rules do, wherever in a run the byte stands.
+func TestCheckChars(t *testing.T) {
+	for _, bad := range []string{"\x00", "\x01", "\x1f", "\x7f\xff", "\xef\xbf\xbe", "\xed\xa0\x80"} {
+		for pos := 0; pos < 17; pos++ {
+			b := []byte(strings.Repeat("A", pos) + bad + strings.Repeat("z", 17-pos))
+			if err := CheckChars(b); err == nil {
+				t.Errorf("%q at %d accepted", bad, pos)
+			}
+		}
+	}
+	for _, good := range []string{"\t", "\n", "\r", " ", "~", "\x7f", "Ə", "\U00010000"} {
+		for pos := 0; pos < 17; pos++ {
+			b := []byte(strings.Repeat("A", pos) + good + strings.Repeat("z", 17-pos))
+			if err := CheckChars(b); err != nil {
+				t.Errorf("%q at %d refused: %v", good, pos, err)
+			}
+		}
+	}
+}
