@@ -221,6 +221,9 @@ func appendQName(b []byte, space, local string) []byte {
 // AppendEscapedText escapes character data as C14N requires. Its output is
 // also valid XML text, so templates can write text through it.
 func AppendEscapedText(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "&<>\r") {
+		return append(b, s...) // the usual case, and all of base64
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '&':
@@ -240,6 +243,9 @@ func AppendEscapedText(b []byte, s string) []byte {
 
 // AppendEscapedAttr escapes an attribute value as C14N requires.
 func AppendEscapedAttr(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "&<\"\t\n\r") {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '&':
