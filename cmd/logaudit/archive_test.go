@@ -37,13 +37,11 @@ type archivedServer struct {
 
 func agencyOf(t *testing.T, f *localfed.Federation, code string) *localfed.Agency {
 	t.Helper()
-	for _, a := range f.Agencies {
-		if a.Code == code {
-			return a
-		}
+	a := f.Agency(code)
+	if a == nil {
+		t.Fatalf("no agency %s", code)
 	}
-	t.Fatalf("no agency %s", code)
-	return nil
+	return a
 }
 
 // runQueriesStamped runs the sample queries and waits until ƏMDK's and
