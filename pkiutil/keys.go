@@ -134,7 +134,12 @@ func WriteFile(path string, data []byte, perm os.FileMode, overwrite bool) error
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	// The rename is durable once the directory is.
+	return SyncDir(dir) // the rename is durable once the directory is
+}
+
+// SyncDir makes the entries of dir (a file created, renamed or removed in
+// it) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

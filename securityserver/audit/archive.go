@@ -222,7 +222,7 @@ func WriteArchive(l *messagelog.Log, dir, prefix, server string, batches []*mess
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := pkiutil.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	h := sha256.Sum256(mj)
@@ -232,15 +232,6 @@ func WriteArchive(l *messagelog.Log, dir, prefix, server string, batches []*mess
 // ArchiveName is the file name of an archive: PREFIX-FIRSTTIME-FIRSTSEQ-LASTSEQ.zip.
 func ArchiveName(prefix string, m *Manifest) string {
 	return fmt.Sprintf("%s-%s-%d-%d%s", prefix, m.FirstTime.UTC().Format("20060102T150405Z"), m.FirstSeq, m.LastSeq, ArchiveExt)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func safeName(s string) string {
@@ -429,7 +420,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		removed = append(removed, r)
 	}
 	if len(removed) > 0 {
-		return removed, syncDir(dir)
+		return removed, pkiutil.SyncDir(dir)
 	}
 	return removed, nil
 }

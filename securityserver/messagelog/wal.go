@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sluz/sluz/pkiutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -98,14 +99,7 @@ func zeroFill(f *os.File, from, to int64) error {
 }
 
 // syncDir makes dir's entries durable (a variable for tests).
-var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+var syncDir = pkiutil.SyncDir
 
 // walRecord is one encoded record waiting to be ingested.
 type walRecord struct {
