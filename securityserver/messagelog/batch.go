@@ -51,8 +51,8 @@ func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) 
 			return err
 		}
 		first = max(end, queued) + 1
-		if h := tx.Bucket(bucketMeta).Get(keyHead); h != nil {
-			last = binary.BigEndian.Uint64(h)
+		if last, _, err = storedHead(tx); err != nil {
+			return err
 		}
 		if first <= last {
 			v := tx.Bucket(bucketRecords).Get(seqKey(first))

@@ -99,7 +99,7 @@ type Log struct {
 	hashes  [][]byte    // their chain hashes, reused by the writer
 
 	// Chain hashes of the records appended since the last time-stamp
-	// batch, computed once by the writer, for Leaves (see leafCache).
+	// batch, computed once by the writer, for Leaves (see cacheLeaves).
 	leafMu    sync.Mutex
 	leafFirst uint64
 	leafs     [][]byte
