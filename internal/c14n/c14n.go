@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+	"github.com/sluz/sluz/internal/xmltok"
 )
 
 // Namespace scope is kept on a stack, not in maps: the security server
@@ -280,6 +281,47 @@ func CheckDeclaration(inst string) error {
 			return fmt.Errorf("XML version %q is not 1.0", v)
 		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
 			return fmt.Errorf("the document is declared as %s; only UTF-8 is accepted", v)
+		}
+	}
+	return nil
+}
+
+// CheckContent checks the children of el as the documents Şlüz signs
+// need them: text beside child elements only if it is white space, and no
+// comments, processing instructions or directives (canonicalisation would
+// keep or drop them, so a signature could cover something a reader does not
+// see). It calls elem for every child element and text, when not nil, for
+// every piece of text, and returns their errors as they are; a refused
+// child becomes fail(reason).
+func CheckContent(el *etree.Element, elem func(*etree.Element) error, text func(string) error, fail func(reason string) error) error {
+	hasElements := false
+	for _, t := range el.Child {
+		if _, ok := t.(*etree.Element); ok {
+			hasElements = true
+			break
+		}
+	}
+	for _, t := range el.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if err := elem(t); err != nil {
+				return err
+			}
+		case *etree.CharData:
+			if hasElements && !xmltok.IsSpace(t.Data) {
+				return fail(fmt.Sprintf("<%s> mixes text and elements", el.FullTag()))
+			}
+			if text != nil {
+				if err := text(t.Data); err != nil {
+					return err
+				}
+			}
+		case *etree.Comment:
+			return fail(fmt.Sprintf("<%s> contains a comment", el.FullTag()))
+		case *etree.ProcInst:
+			return fail(fmt.Sprintf("<%s> contains a processing instruction", el.FullTag()))
+		default:
+			return fail(fmt.Sprintf("<%s> contains a directive", el.FullTag()))
 		}
 	}
 	return nil

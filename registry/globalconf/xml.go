@@ -230,35 +230,14 @@ func checkTree(el *etree.Element, parentNS map[string]string) error {
 			return malformed("<%s>: %v", el.FullTag(), err)
 		}
 	}
-	hasElements := false
-	for _, t := range el.Child {
-		if _, ok := t.(*etree.Element); ok {
-			hasElements = true
-			break
-		}
-	}
-	for _, t := range el.Child {
-		switch t := t.(type) {
-		case *etree.Element:
-			if err := checkTree(t, ns); err != nil {
-				return err
-			}
-		case *etree.CharData:
-			if hasElements && !xmltok.IsSpace(t.Data) {
-				return malformed("<%s> mixes text and elements", el.FullTag())
-			}
-			if err := checkText("the text", t.Data, true); err != nil {
+	return c14n.CheckContent(el, func(child *etree.Element) error { return checkTree(child, ns) },
+		func(text string) error {
+			if err := checkText("the text", text, true); err != nil {
 				return malformed("<%s>: %v", el.FullTag(), err)
 			}
-		case *etree.Comment:
-			return malformed("<%s> contains a comment", el.FullTag())
-		case *etree.ProcInst:
-			return malformed("<%s> contains a processing instruction", el.FullTag())
-		default:
-			return malformed("<%s> contains a directive", el.FullTag())
-		}
-	}
-	return nil
+			return nil
+		},
+		func(reason string) error { return malformed("%s", reason) })
 }
 
 // cursor walks the child elements of one element in schema order.

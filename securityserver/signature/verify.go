@@ -180,30 +180,9 @@ func (c *checker) check(el *etree.Element) error {
 			c.ids = append(c.ids, a.Value)
 		}
 	}
-	hasElements := false
-	for _, t := range el.Child {
-		if _, ok := t.(*etree.Element); ok {
-			hasElements = true
-			break
-		}
-	}
-	for _, t := range el.Child {
-		switch t := t.(type) {
-		case *etree.Element:
-			if err := c.check(t); err != nil {
-				return err
-			}
-		case *etree.CharData:
-			if hasElements && !xmltok.IsSpace(t.Data) {
-				return malformed("<%s> mixes text and elements", el.FullTag())
-			}
-		case *etree.Comment:
-			return malformed("<%s> contains a comment", el.FullTag())
-		case *etree.ProcInst:
-			return malformed("<%s> contains a processing instruction", el.FullTag())
-		default:
-			return malformed("<%s> contains a directive", el.FullTag())
-		}
+	err := c14n.CheckContent(el, c.check, nil, func(reason string) error { return malformed("%s", reason) })
+	if err != nil {
+		return err
 	}
 	c.scope = c.scope[:mark]
 	return nil
