@@ -42,7 +42,7 @@ type loggingSummary struct {
 // compareLogging runs the variants; run measures one row and returns it.
 func compareLogging(ctx context.Context, b *loadtest.Bench, o options, progress io.Writer,
 	run func(t *loadtest.Target, cfg loadtest.Config, label, load string) (*loadtest.Result, error)) (*loggingSummary, error) {
-	provider, caller := agencyCode(b, true), agencyCode(b, false)
+	provider, caller := b.ProviderCode, b.Query.From
 	restart := func(adjust func(*config.Config), opts ...securityserver.Option) error {
 		for _, code := range []string{caller, provider} {
 			if err := b.Fed.RestartAgency(code, adjust, opts...); err != nil {
@@ -130,15 +130,6 @@ func compareLogging(ctx context.Context, b *loadtest.Bench, o options, progress 
 	sum.P90TSMinusNoTS = ms(half[nameTSFast].P90 - half[nameNoTS].P90)
 	fmt.Fprintf(progress, "loadtest: %d time-stamp batches closed during %s's half-load window\n", sum.BatchesClosedHalf, nameTSFast)
 	return sum, nil
-}
-
-// agencyCode is the code of the provider (DİN) or the caller (ƏMDK) of the
-// benchmark's query.
-func agencyCode(b *loadtest.Bench, provider bool) string {
-	if provider {
-		return b.ProviderCode
-	}
-	return b.Query.From
 }
 
 func (s *loggingSummary) print(w io.Writer) {
