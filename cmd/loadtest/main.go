@@ -18,6 +18,12 @@
 // p99 at half load at most 2 ms above the plain pair's), the machine and
 // the command. A run in which any answer was wrong exits 1.
 //
+// --floors adds two more pairs at full load (internal/loadtest/floor.go):
+// the crypto pair (the plain pair signing and verifying every message with
+// ECDSA P-256) and the floor pair (the crypto pair also logging every
+// message in Şlüz's message log): what the target leaves for everything
+// else a security server does.
+//
 // The load generator runs in this process and competes for the CPUs with
 // the servers it measures, the same way for every target.
 package main
@@ -70,6 +76,7 @@ type options struct {
 	rounds        int
 	halfRate      float64
 	logging       bool
+	floors        bool
 }
 
 func main() {
@@ -93,6 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.halfRate, "half-rate", 0, "open-loop half-load rate in requests/s (default: half the plain pair's measured throughput)")
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat the full-load and then the half-load runs this many times, interleaved; the ratios use medians")
 	fs.BoolVar(&o.logging, "logging", false, "also measure the Şlüz pair with time-stamping every 200 ms, with time-stamping off and with the message log off (the same servers restarted), at full load and at one fixed rate")
+	fs.BoolVar(&o.floors, "floors", false, "also measure, at full load, the crypto pair (the plain pair signing and verifying every message with ECDSA P-256) and the floor pair (the crypto pair logging every message in Şlüz's message log): the most any security-server pair can reach on this machine")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./cmd/loadtest [flags]\n\n"+
@@ -153,8 +161,12 @@ func (o *options) validate(fs *flag.FlagSet) error {
 	}
 	switch o.profileTarget {
 	case loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz, "all":
+	case loadtest.NameCryptoPair, loadtest.NameFloorPair:
+		if !o.floors {
+			return fmt.Errorf("--profile-target %s goes with --floors", o.profileTarget)
+		}
 	default:
-		return fmt.Errorf("--profile-target %q: want %s, %s, %s or all", o.profileTarget, loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz)
+		return fmt.Errorf("--profile-target %q: want %s, %s, %s, %s, %s or all", o.profileTarget, loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz, loadtest.NameCryptoPair, loadtest.NameFloorPair)
 	}
 	if o.target != "" {
 		u, err := url.Parse(o.target)
@@ -219,6 +231,11 @@ type ratios struct {
 	// including the load generator): the throughput ratio to expect when
 	// both are CPU-bound, less sensitive to neighbours than throughput.
 	CPURatio float64 `json:"plain_over_sluz_cpu_per_exchange"`
+	// With --floors: the crypto and floor pairs' throughput over the
+	// plain pair's, and Şlüz's over the floor pair's.
+	CryptoOverPlain float64 `json:"crypto_over_plain_throughput,omitempty"`
+	FloorOverPlain  float64 `json:"floor_over_plain_throughput,omitempty"`
+	SluzOverFloor   float64 `json:"sluz_over_floor_throughput,omitempty"`
 }
 
 func benchmark(ctx context.Context, o options, progress io.Writer) (*report, error) {
@@ -303,7 +320,7 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	}
 	started := time.Now()
 	proxyLog := log.New(progress, "loadtest: plain pair ", log.Lmicroseconds)
-	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog})
+	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog, Floors: o.floors})
 	if err != nil {
 		return nil, err
 	}
@@ -319,8 +336,12 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	}
 
 	fullLabel := fmt.Sprintf("closed loop, %d clients", o.concurrency)
+	fullTargets := b.Targets()
+	if o.floors {
+		fullTargets = append(fullTargets, b.CryptoT, b.FloorT)
+	}
 	for round := 1; round <= o.rounds; round++ {
-		for _, t := range b.Targets() {
+		for _, t := range fullTargets {
 			if _, err := runOne(t, full(t.Name, round), fullLabel, "full", round); err != nil {
 				return nil, err
 			}
@@ -375,6 +396,13 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	ra.DirectOverPlain = median(rep.rows(loadtest.NameDirect, "full"), tput) / plainTput
 	if c := median(rep.rows(loadtest.NameSluz, "full"), cpu); c > 0 {
 		ra.CPURatio = median(rep.rows(loadtest.NamePlain, "full"), cpu) / c
+	}
+	if o.floors {
+		ra.CryptoOverPlain = median(rep.rows(loadtest.NameCryptoPair, "full"), tput) / plainTput
+		ra.FloorOverPlain = median(rep.rows(loadtest.NameFloorPair, "full"), tput) / plainTput
+		if f := median(rep.rows(loadtest.NameFloorPair, "full"), tput); f > 0 {
+			ra.SluzOverFloor = sluzTput / f
+		}
 	}
 	rep.Ratios = ra
 	if o.logging {
@@ -494,6 +522,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  p99 Şlüz - p99 plain at half load:  %9s   target <= %s: %s%s\n", ra.P99Delta, ms(targetP99Delta), met(ra.P99Met), overloaded)
 		fmt.Fprintf(w, "  plain / Şlüz CPU per exchange:       %6.1f %%   (the throughput ratio when both are CPU-bound; steadier on a noisy host)\n", 100*ra.CPURatio)
 		fmt.Fprintf(w, "  direct / plain pair throughput:      %6.1f %%\n", 100*ra.DirectOverPlain)
+		if ra.FloorOverPlain > 0 {
+			fmt.Fprintf(w, "  crypto pair / plain pair throughput: %6.1f %%   (ECDSA P-256: 2 signatures + 2 verifications per exchange, nothing else)\n", 100*ra.CryptoOverPlain)
+			fmt.Fprintf(w, "  floor pair / plain pair throughput:  %6.1f %%   (the crypto pair + Şlüz's message log: the ceiling for any security-server pair here)\n", 100*ra.FloorOverPlain)
+			fmt.Fprintf(w, "  Şlüz / floor pair throughput:        %6.1f %%   (what XML, X-Road checks and the rest of Şlüz cost on top)\n", 100*ra.SluzOverFloor)
+		}
 	}
 	if r.Logging != nil {
 		r.Logging.print(w)

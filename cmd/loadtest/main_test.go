@@ -16,6 +16,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--concurrency", "0"},
 		{"--half", "quarter"},
 		{"--profile-target", "registry"},
+		{"--profile-target", "floor-pair"}, // without --floors
 		{"--target", "http://192.0.2.1:8080/"},
 		{"--target", "ftp://127.0.0.1/"},
 		{"--rounds", "0"},
@@ -48,26 +49,28 @@ func TestTargetMode(t *testing.T) {
 }
 
 // TestFullRun runs the whole benchmark briefly: three targets at full
-// load, two at half, every answer right, the ratios reported.
+// load, two at half, the logging variants and the floor pairs, every
+// answer right, the ratios reported.
 func TestFullRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a local federation")
 	}
 	var out, errOut bytes.Buffer
-	code := run([]string{"--concurrency", "4", "--warmup", "50ms", "--duration", "250ms", "--logging"}, &out, &errOut)
+	code := run([]string{"--concurrency", "4", "--warmup", "50ms", "--duration", "250ms", "--logging", "--floors"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	text := out.String()
 	for _, want := range []string{"nproc", "command:", loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz,
 		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at half load", "no errors",
-		nameTSFast, nameNoTS, nameNoLog, "log + time-stamping / no log throughput", "time-stamping on - off"} {
+		nameTSFast, nameNoTS, nameNoLog, "log + time-stamping / no log throughput", "time-stamping on - off",
+		loadtest.NameCryptoPair, loadtest.NameFloorPair, "floor pair / plain pair throughput", "Şlüz / floor pair throughput"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "closed 4"); n != 6 {
-		t.Errorf("%d full-load rows, want 3 and 3 with --logging:\n%s", n, text)
+	if n := strings.Count(text, "closed 4"); n != 8 {
+		t.Errorf("%d full-load rows, want 3, 3 with --logging and 2 with --floors:\n%s", n, text)
 	}
 	if n := strings.Count(text, "open "); n < 5 {
 		t.Errorf("%d half-load rows, want 2 and 3 with --logging:\n%s", n, text)

@@ -43,7 +43,7 @@ func bench(tb testing.TB) *Bench {
 		if shared.dir, shared.err = os.MkdirTemp("", "loadtest-"); shared.err != nil {
 			return
 		}
-		shared.b, shared.err = StartBench(context.Background(), BenchOptions{Dir: shared.dir, ProxyLog: log.New(os.Stderr, "plain pair ", log.Lmicroseconds)})
+		shared.b, shared.err = StartBench(context.Background(), BenchOptions{Dir: shared.dir, ProxyLog: log.New(os.Stderr, "plain pair ", log.Lmicroseconds), Floors: true})
 	})
 	if shared.err != nil {
 		tb.Fatal(shared.err)

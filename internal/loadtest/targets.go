@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluz/sluz/internal/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 // Target names of the benchmark.
@@ -47,6 +49,10 @@ type Bench struct {
 	ProviderCode string
 
 	Direct, PlainT, Sluz *Target
+
+	// With BenchOptions.Floors: the crypto and floor pairs (floor.go).
+	Crypto, Floor   *PlainPair
+	CryptoT, FloorT *Target
 }
 
 // Targets are the three targets in the benchmark's order.
@@ -59,6 +65,10 @@ type BenchOptions struct {
 	// ProxyLog receives the plain pair's errors (httputil.ReverseProxy
 	// and http.Server); nil: discarded.
 	ProxyLog *log.Logger
+	// Floors also starts the crypto and floor pairs (floor.go), between
+	// the same certificates and provider IS as the plain pair; the floor
+	// pair's message logs go in Dir/floor.
+	Floors bool
 }
 
 // StartBench starts the local federation in opts.Dir (localfed.Start with
@@ -119,7 +129,23 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	b.Direct = &Target{Name: NameDirect, URL: svc.URL, Request: req, Check: &Check{}}
 	b.PlainT = &Target{Name: NamePlain, URL: b.Plain.URL, Request: req, Check: &Check{}}
 	b.Sluz = &Target{Name: NameSluz, URL: caller.ClientURL, Request: req, Check: &Check{Signed: true}}
-	for _, t := range b.Targets() {
+	probe := b.Targets()
+	if opts.Floors {
+		logDir := filepath.Join(dir, "floor")
+		if err := os.MkdirAll(logDir, 0o700); err != nil {
+			return nil, err
+		}
+		if b.Crypto, err = StartFloorPair(clientCert, serverCert, roots, provider.Host, svc.URL, "", opts.ProxyLog); err != nil {
+			return nil, err
+		}
+		if b.Floor, err = StartFloorPair(clientCert, serverCert, roots, provider.Host, svc.URL, logDir, opts.ProxyLog); err != nil {
+			return nil, err
+		}
+		b.CryptoT = &Target{Name: NameCryptoPair, URL: b.Crypto.URL, Request: req, Check: &Check{}}
+		b.FloorT = &Target{Name: NameFloorPair, URL: b.Floor.URL, Request: req, Check: &Check{}}
+		probe = append(probe, b.CryptoT, b.FloorT)
+	}
+	for _, t := range probe {
 		if err := Probe(ctx, t, b.FIN); err != nil {
 			return nil, err
 		}
@@ -130,8 +156,10 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 // Close stops the plain pair and the federation.
 func (b *Bench) Close() error {
 	var errs []error
-	if b.Plain != nil {
-		errs = append(errs, b.Plain.Close())
+	for _, p := range []*PlainPair{b.Plain, b.Crypto, b.Floor} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
 	}
 	if b.Fed != nil {
 		errs = append(errs, b.Fed.Close())
@@ -193,6 +221,19 @@ type PlainPair struct {
 	clientSrv, serverSrv *http.Server
 	clientTr, serverTr   *http.Transport
 	wg                   sync.WaitGroup
+	closeHooks           func() error
+	logs                 [2]*messagelog.Log
+}
+
+// MessageLogs are the floor pair's client-side and server-side message
+// logs (nil for the plain and crypto pairs).
+func (p *PlainPair) MessageLogs() (client, server *messagelog.Log) { return p.logs[0], p.logs[1] }
+
+func wrap(w func(http.Handler) http.Handler, h http.Handler) http.Handler {
+	if w == nil {
+		return h
+	}
+	return w(h)
 }
 
 // StartPlainPair starts both proxies on free loopback ports. The server
@@ -201,6 +242,23 @@ type PlainPair struct {
 // certificate for serverName against roots. Errors go to errLog (nil:
 // discarded).
 func StartPlainPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool, serverName, providerURL string, errLog *log.Logger) (*PlainPair, error) {
+	return startPair(clientCert, serverCert, roots, serverName, providerURL, errLog, nil)
+}
+
+// pairHooks turn the plain pair into the floor pair (floor.go): each
+// side's handler wraps the reverse proxy, and each side's ModifyResponse
+// sees the answer before it goes back. nil: the plain pair.
+type pairHooks struct {
+	client, server         func(http.Handler) http.Handler
+	clientResp, serverResp func(*http.Response) error
+	close                  func() error
+	logs                   [2]*messagelog.Log // client side, server side
+}
+
+func startPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool, serverName, providerURL string, errLog *log.Logger, hooks *pairHooks) (*PlainPair, error) {
+	if hooks == nil {
+		hooks = &pairHooks{}
+	}
 	provider, err := url.Parse(providerURL)
 	if err != nil {
 		return nil, err
@@ -214,7 +272,7 @@ func StartPlainPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool
 		clientLn.Close()
 		return nil, err
 	}
-	p := &PlainPair{URL: "http://" + clientLn.Addr().String() + "/"}
+	p := &PlainPair{URL: "http://" + clientLn.Addr().String() + "/", closeHooks: hooks.close, logs: hooks.logs}
 	pool := &bufferPool{}
 	if errLog == nil {
 		errLog = log.New(io.Discard, "", 0)
@@ -226,15 +284,16 @@ func StartPlainPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool
 	// providerClient: keep-alive, 64 idle connections).
 	p.serverTr = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
 	p.serverSrv = &http.Server{
-		Handler: &httputil.ReverseProxy{
+		Handler: wrap(hooks.server, &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				u := *provider
 				pr.Out.URL, pr.Out.Host = &u, ""
 			},
-			Transport:  p.serverTr,
-			BufferPool: pool,
-			ErrorLog:   serverLog,
-		},
+			ModifyResponse: hooks.serverResp,
+			Transport:      p.serverTr,
+			BufferPool:     pool,
+			ErrorLog:       serverLog,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          serverLog,
 	}
@@ -260,12 +319,13 @@ func StartPlainPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool
 		ForceAttemptHTTP2:   false,
 	}
 	p.clientSrv = &http.Server{
-		Handler: &httputil.ReverseProxy{
-			Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(server) },
-			Transport:  p.clientTr,
-			BufferPool: pool,
-			ErrorLog:   clientLog,
-		},
+		Handler: wrap(hooks.client, &httputil.ReverseProxy{
+			Rewrite:        func(pr *httputil.ProxyRequest) { pr.SetURL(server) },
+			ModifyResponse: hooks.clientResp,
+			Transport:      p.clientTr,
+			BufferPool:     pool,
+			ErrorLog:       clientLog,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          clientLog,
 	}
@@ -281,6 +341,9 @@ func (p *PlainPair) Close() error {
 	p.clientTr.CloseIdleConnections()
 	p.serverTr.CloseIdleConnections()
 	p.wg.Wait()
+	if p.closeHooks != nil {
+		err = errors.Join(err, p.closeHooks())
+	}
 	return err
 }
 
