@@ -65,10 +65,11 @@ func (s *Server) reply(w http.ResponseWriter, side string, req *message.Message,
 	}
 	w.Header().Set("Content-Type", resp.contentType)
 	// A known length lets the peer read to the end and reuse the connection.
-	w.Header().Set("Content-Length", strconv.Itoa(len(resp.body)))
+	n := resp.body.Len()
+	w.Header().Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
-	w.Write(resp.body)
-	s.log.Info("exchange", append(attrs, "result", result, "bytes", len(resp.body))...)
+	resp.body.WriteTo(w)
+	s.log.Info("exchange", append(attrs, "result", result, "bytes", n)...)
 }
 
 // resultProviderFault is the metrics result of an exchange answered with
@@ -77,7 +78,7 @@ const resultProviderFault = "provider_fault"
 
 // answer is what goes back to the caller.
 type answer struct {
-	body        []byte
+	body        transport.Body
 	contentType string
 	origType    string // service proxy: the provider IS's Content-Type (x-original-content-type)
 	soap        []byte // the signed SOAP message and its signature, for the message log
@@ -188,13 +189,17 @@ func filterServers(servers []globalconf.ServerAddress, want identifier.ServerID)
 }
 
 // post sends the transport message to one provider server over mutual TLS.
-func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv globalconf.ServerAddress, body []byte, contentType, requestID, soapAction, origType string) (*http.Response, error) {
+func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv globalconf.ServerAddress, body transport.Body, contentType, requestID, soapAction, origType string) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.PeerTimeout.D()+s.cfg.Limits.ProviderTimeout.D())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+srv.HostPort()+"/", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+srv.HostPort()+"/", body.Reader())
 	if err != nil {
 		cancel()
 		return nil, err
 	}
+	// A known length (no chunking), and the body again for a retry on a
+	// fresh connection.
+	req.ContentLength = int64(body.Len())
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set(transport.HeaderRequestID, requestID)
 	req.Header.Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
@@ -335,7 +340,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 	if ct == "" {
 		ct = tr.SOAPType
 	}
-	return &answer{body: tr.SOAP, contentType: ct, soap: tr.SOAP, signature: tr.Signature}, nil
+	return &answer{body: transport.Body{tr.SOAP}, contentType: ct, soap: tr.SOAP, signature: tr.Signature}, nil
 }
 
 // checkSignature verifies a signed message: the XAdES signature over the

@@ -371,7 +371,7 @@ func e2eTransport(t *testing.T, authOCSP, soap, sig []byte) ([]byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return body, tm.ContentType
+	return body.Bytes(), tm.ContentType
 }
 
 // post sends a transport message to agency to's service proxy over mutual

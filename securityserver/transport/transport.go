@@ -17,7 +17,6 @@
 package transport
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -26,7 +25,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"strings"
 )
 
@@ -74,57 +72,151 @@ func NewBoundary() string {
 	return "xtop" + hex.EncodeToString(b[:])
 }
 
-// Encode writes m as a multipart/mixed body and returns it; m.ContentType is
-// set to the body's Content-Type.
-func (m *Message) Encode() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(m.SOAP) + len(m.Signature) + 2048)
-	w := multipart.NewWriter(&buf)
-	boundary := NewBoundary()
-	if err := w.SetBoundary(boundary); err != nil {
-		return nil, err
-	}
-	part := func(ctype string, body []byte, extra ...string) error {
-		h := textproto.MIMEHeader{"Content-Type": {ctype}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			h.Set(extra[i], extra[i+1])
-		}
-		pw, err := w.CreatePart(h)
-		if err != nil {
-			return err
-		}
-		_, err = pw.Write(body)
-		return err
-	}
-	for _, o := range m.OCSP {
-		if err := part(TypeOCSP, o); err != nil {
-			return nil, err
-		}
+// Encode frames m as a multipart/mixed body and returns it as the slices it
+// is made of: the parts are not copied. m.ContentType is set to the body's
+// Content-Type.
+func (m *Message) Encode() (Body, error) {
+	return m.encode(NewBoundary())
+}
+
+func (m *Message) encode(boundary string) (Body, error) {
+	var last []byte
+	switch {
+	case m.Signature != nil:
+		last = m.Signature
+	case m.Fault != nil:
+		last = m.Fault
+	default:
+		return nil, errors.New("transport: message has neither a signature nor a fault")
 	}
 	soapType := m.SOAPType
 	if soapType == "" {
 		soapType = "text/xml; charset=UTF-8"
 	}
-	if err := part(soapType, m.SOAP, "Content-Transfer-Encoding", "8bit"); err != nil {
-		return nil, err
+	lastType := TypeSignature
+	if m.Signature == nil {
+		lastType = "text/xml; charset=UTF-8"
 	}
-	switch {
-	case m.Signature != nil:
-		if err := part(TypeSignature, m.Signature); err != nil {
-			return nil, err
+	for _, t := range []string{soapType, lastType} {
+		if strings.ContainsAny(t, "\r\n") {
+			return nil, fmt.Errorf("transport: content type %q spans lines", t)
 		}
-	case m.Fault != nil:
-		if err := part("text/xml; charset=UTF-8", m.Fault); err != nil {
-			return nil, err
+	}
+	// The framing as mime/multipart.Writer writes it: a delimiter, the
+	// part's header fields in key order, an empty line, the part.
+	nparts := len(m.OCSP) + 2
+	frames := make([]byte, 0, nparts*(len(boundary)+64)+len(soapType)+len(lastType)+len(boundary)+64)
+	ends := make([]int, 0, nparts+1)
+	delim := func(fields ...string) {
+		if len(frames) > 0 {
+			frames = append(frames, "\r\n"...)
 		}
-	default:
-		return nil, errors.New("transport: message has neither a signature nor a fault")
+		frames = append(frames, "--"...)
+		frames = append(frames, boundary...)
+		frames = append(frames, "\r\n"...)
+		for i := 0; i+1 < len(fields); i += 2 {
+			frames = append(frames, fields[i]...)
+			frames = append(frames, ": "...)
+			frames = append(frames, fields[i+1]...)
+			frames = append(frames, "\r\n"...)
+		}
+		frames = append(frames, "\r\n"...)
+		ends = append(ends, len(frames))
 	}
-	if err := w.Close(); err != nil {
-		return nil, err
+	parts := make([][]byte, 0, nparts)
+	for _, o := range m.OCSP {
+		delim("Content-Type", TypeOCSP)
+		parts = append(parts, o)
 	}
+	delim("Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
+	parts = append(parts, m.SOAP)
+	delim("Content-Type", lastType)
+	parts = append(parts, last)
+	frames = append(frames, "\r\n--"...)
+	frames = append(frames, boundary...)
+	frames = append(frames, "--\r\n"...)
+	ends = append(ends, len(frames))
+
+	body := make(Body, 0, 2*nparts+1)
+	from := 0
+	for i, p := range parts {
+		body = append(body, frames[from:ends[i]:ends[i]], p)
+		from = ends[i]
+	}
+	body = append(body, frames[from:])
 	m.ContentType = TypeMultipart + "; charset=UTF-8; boundary=" + boundary
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// Body is an encoded message: byte slices to be sent one after the other.
+type Body [][]byte
+
+// Len is the body's length in bytes.
+func (b Body) Len() int {
+	n := 0
+	for _, s := range b {
+		n += len(s)
+	}
+	return n
+}
+
+// Bytes is the body in one slice (a copy).
+func (b Body) Bytes() []byte {
+	out := make([]byte, 0, b.Len())
+	for _, s := range b {
+		out = append(out, s...)
+	}
+	return out
+}
+
+// WriteTo writes the body to w.
+func (b Body) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, s := range b {
+		k, err := w.Write(s)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Reader returns a new reader of the body; the body can be read again.
+func (b Body) Reader() io.Reader { return &bodyReader{body: b} }
+
+type bodyReader struct {
+	body Body
+	off  int // into body[0]
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	for len(r.body) > 0 {
+		seg := r.body[0][r.off:]
+		if len(seg) == 0 {
+			r.body, r.off = r.body[1:], 0
+			continue
+		}
+		n := copy(p, seg)
+		r.off += n
+		return n, nil
+	}
+	return 0, io.EOF
+}
+
+// WriteTo lets io.Copy hand each slice to the writer whole.
+func (r *bodyReader) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for len(r.body) > 0 {
+		k, err := w.Write(r.body[0][r.off:])
+		n += int64(k)
+		if err != nil {
+			r.off += k
+			return n, err
+		}
+		r.body, r.off = r.body[1:], 0
+	}
+	return n, nil
 }
 
 // readPart appends what r holds to arena and returns it as a slice of its

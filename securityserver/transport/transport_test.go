@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -19,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(req.ContentType, "multipart/mixed; charset=UTF-8; boundary=xtop") {
 		t.Fatalf("content type %q", req.ContentType)
 	}
-	got, err := Decode(bytes.NewReader(body), req.ContentType, 1<<20, true)
+	got, err := Decode(body.Reader(), req.ContentType, 1<<20, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +31,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	resp := &Message{SOAP: soap, Fault: []byte("<Fault/>")}
 	body, _ = resp.Encode()
-	got, err = Decode(bytes.NewReader(body), resp.ContentType, 1<<20, false)
+	got, err = Decode(body.Reader(), resp.ContentType, 1<<20, false)
 	if err != nil || !bytes.Equal(got.Fault, resp.Fault) || got.Signature != nil {
 		t.Fatalf("response with a fault last: %+v %v", got, err)
 	}
@@ -80,10 +83,10 @@ func TestDecodeRefusesOutOfOrder(t *testing.T) {
 func TestDecodeSizeLimit(t *testing.T) {
 	m := &Message{OCSP: [][]byte{{1}}, SOAP: bytes.Repeat([]byte("ə"), 4096), Signature: []byte("s")}
 	body, _ := m.Encode()
-	if _, err := Decode(bytes.NewReader(body), m.ContentType, int64(len(body)), true); err != nil {
+	if _, err := Decode(body.Reader(), m.ContentType, int64(body.Len()), true); err != nil {
 		t.Fatalf("exactly at the limit: %v", err)
 	}
-	r := &countingReader{r: bytes.NewReader(body)}
+	r := &countingReader{r: body.Reader()}
 	_, err := Decode(r, m.ContentType, 1000, true)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
@@ -109,7 +112,7 @@ func BenchmarkEncodeDecode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		body, _ := m.Encode()
-		if _, err := Decode(bytes.NewReader(body), m.ContentType, 1<<20, true); err != nil {
+		if _, err := Decode(body.Reader(), m.ContentType, 1<<20, true); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -125,8 +128,8 @@ func TestDecodeLength(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, length := range []int64{int64(len(body)), 10, -1} {
-		got, err := DecodeLength(bytes.NewReader(body), length, req.ContentType, 1<<20, true)
+	for _, length := range []int64{int64(body.Len()), 10, -1} {
+		got, err := DecodeLength(body.Reader(), length, req.ContentType, 1<<20, true)
 		if err != nil {
 			t.Fatalf("length %d: %v", length, err)
 		}
@@ -137,5 +140,81 @@ func TestDecodeLength(t *testing.T) {
 		if !bytes.Equal(got.SOAP, soap) {
 			t.Fatalf("length %d: appending to one part changed the next", length)
 		}
+	}
+}
+
+// TestEncodeAsMultipartWriter: the framing Encode writes is byte for byte
+// what mime/multipart.Writer writes for the same parts and boundary, and
+// the body reads the same through Bytes, Reader (twice, in small reads and
+// through io.Copy) and WriteTo.
+func TestEncodeAsMultipartWriter(t *testing.T) {
+	for _, m := range []*Message{
+		{OCSP: [][]byte{{0x30, 0x03, 0x0a, 0x01, 0x00}, {0x30, 0x01}}, SOAPType: "text/xml; charset=UTF-8", SOAP: soap, Signature: []byte("<asic:XAdESSignatures/>")},
+		{SOAP: soap, Signature: []byte("<sig/>")},
+		{SOAP: soap, Fault: []byte("<Fault/>")},
+	} {
+		const boundary = "xtop0123456789abcdef"
+		body, err := m.encode(boundary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		w := multipart.NewWriter(&want)
+		if err := w.SetBoundary(boundary); err != nil {
+			t.Fatal(err)
+		}
+		part := func(h textproto.MIMEHeader, b []byte) {
+			pw, err := w.CreatePart(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw.Write(b)
+		}
+		for _, o := range m.OCSP {
+			part(textproto.MIMEHeader{"Content-Type": {TypeOCSP}}, o)
+		}
+		soapType := m.SOAPType
+		if soapType == "" {
+			soapType = "text/xml; charset=UTF-8"
+		}
+		part(textproto.MIMEHeader{"Content-Type": {soapType}, "Content-Transfer-Encoding": {"8bit"}}, m.SOAP)
+		if m.Signature != nil {
+			part(textproto.MIMEHeader{"Content-Type": {TypeSignature}}, m.Signature)
+		} else {
+			part(textproto.MIMEHeader{"Content-Type": {"text/xml; charset=UTF-8"}}, m.Fault)
+		}
+		w.Close()
+		if got := body.Bytes(); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("Encode wrote\n%q\nmime/multipart writes\n%q", got, want.Bytes())
+		}
+		if body.Len() != want.Len() {
+			t.Fatalf("Len %d, want %d", body.Len(), want.Len())
+		}
+		for range 2 {
+			r := body.Reader()
+			var got []byte
+			buf := make([]byte, 7)
+			for {
+				n, err := r.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+			}
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("Reader read %q", got)
+			}
+			var copied bytes.Buffer
+			if _, err := io.Copy(&copied, body.Reader()); err != nil || !bytes.Equal(copied.Bytes(), want.Bytes()) {
+				t.Fatalf("io.Copy of Reader: %q, %v", copied.Bytes(), err)
+			}
+		}
+		var written bytes.Buffer
+		if n, err := body.WriteTo(&written); err != nil || n != int64(want.Len()) || !bytes.Equal(written.Bytes(), want.Bytes()) {
+			t.Fatalf("WriteTo: %d bytes, %v", n, err)
+		}
+	}
+	if _, err := (&Message{SOAP: soap, SOAPType: "text/xml\r\nX-Evil: 1", Signature: []byte("<s/>")}).Encode(); err == nil {
+		t.Fatal("a content type spanning lines was encoded")
 	}
 }
