@@ -254,47 +254,59 @@ func (p *parser) run(start int) error {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// child returns the next child element of the element being read, or done
+// at its end tag. Text between the children must be whitespace; other text
+// is refused with code, naming the parent (where).
+func (p *parser) child(code, where string) (t token, done bool, err error) {
+	for {
+		if t, err = p.s.next(); err != nil {
+			return t, false, err
+		}
+		switch t.kind {
+		case tEnd:
+			return t, true, nil
+		case tText:
+			if !xmltok.IsSpace(t.text) {
+				return t, false, p.fail(code, "malformed SOAP message: text directly inside %s", where)
+			}
+		default:
+			return t, false, nil
+		}
+	}
+}
+
 // envelope reads soap:Envelope's children: Header (optional, first), then
 // Body; SOAP 1.1 §4.1.1 lets further elements follow the Body.
 func (p *parser) envelope() error {
 	for {
-		t, err := p.s.next()
-		if err != nil {
+		t, done, err := p.child(InvalidSoap, "the envelope")
+		if err != nil || done {
 			return err
 		}
-		switch t.kind {
-		case tEnd:
-			return nil
-		case tText:
-			if !xmltok.IsSpace(t.text) {
-				return p.fail(InvalidSoap, "malformed SOAP message: text directly inside the envelope")
+		isEnv := t.name.Space == NamespaceSOAPEnv
+		switch {
+		case isEnv && t.name.Local == "Header":
+			if p.headerSeen || p.bodySeen {
+				return p.fail(InvalidSoap, "malformed SOAP message: soap:Header must come once, before soap:Body")
 			}
-		case tStart:
-			isEnv := t.name.Space == NamespaceSOAPEnv
-			switch {
-			case isEnv && t.name.Local == "Header":
-				if p.headerSeen || p.bodySeen {
-					return p.fail(InvalidSoap, "malformed SOAP message: soap:Header must come once, before soap:Body")
-				}
-				p.headerSeen = true
-				if err := p.header(); err != nil {
-					return err
-				}
-			case isEnv && t.name.Local == "Body":
-				if p.bodySeen {
-					return p.fail(InvalidSoap, "malformed SOAP message: two soap:Body elements")
-				}
-				p.bodySeen = true
-				if err := p.body(); err != nil {
-					return err
-				}
-			case p.bodySeen:
-				if _, err := p.s.skip(); err != nil {
-					return err
-				}
-			default:
-				return p.fail(InvalidSoap, "malformed SOAP message: unexpected element <%s> before soap:Body", t.name.Local)
+			p.headerSeen = true
+			if err := p.header(); err != nil {
+				return err
 			}
+		case isEnv && t.name.Local == "Body":
+			if p.bodySeen {
+				return p.fail(InvalidSoap, "malformed SOAP message: two soap:Body elements")
+			}
+			p.bodySeen = true
+			if err := p.body(); err != nil {
+				return err
+			}
+		case p.bodySeen:
+			if _, err := p.s.skip(); err != nil {
+				return err
+			}
+		default:
+			return p.fail(InvalidSoap, "malformed SOAP message: unexpected element <%s> before soap:Body", t.name.Local)
 		}
 	}
 }
@@ -305,18 +317,9 @@ func (p *parser) envelope() error {
 func (p *parser) header() error {
 	h := &p.m.Header
 	for {
-		t, err := p.s.next()
-		if err != nil {
+		t, done, err := p.child(InvalidSoap, "soap:Header")
+		if err != nil || done {
 			return err
-		}
-		switch t.kind {
-		case tEnd:
-			return nil
-		case tText:
-			if !xmltok.IsSpace(t.text) {
-				return p.fail(InvalidSoap, "malformed SOAP message: text directly inside soap:Header")
-			}
-			continue
 		}
 		bit, field := 0, t.name.Local
 		switch t.name.Space {
@@ -635,18 +638,9 @@ func (p *parser) text(t token) (string, error) {
 // wrapper or a soap:Fault (PR-MESS §2.3, §2.5).
 func (p *parser) body() error {
 	for {
-		t, err := p.s.next()
-		if err != nil {
+		t, done, err := p.child(InvalidBody, "soap:Body")
+		if err != nil || done {
 			return err
-		}
-		switch t.kind {
-		case tEnd:
-			return nil
-		case tText:
-			if !xmltok.IsSpace(t.text) {
-				return p.fail(InvalidBody, "malformed SOAP message: text directly inside soap:Body")
-			}
-			continue
 		}
 		p.bodyChildren++
 		if p.bodyChildren > 1 {
