@@ -398,10 +398,11 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 		ra.CPURatio = median(rep.rows(loadtest.NamePlain, "full"), cpu) / c
 	}
 	if o.floors {
+		floorTput := median(rep.rows(loadtest.NameFloorPair, "full"), tput)
 		ra.CryptoOverPlain = median(rep.rows(loadtest.NameCryptoPair, "full"), tput) / plainTput
-		ra.FloorOverPlain = median(rep.rows(loadtest.NameFloorPair, "full"), tput) / plainTput
-		if f := median(rep.rows(loadtest.NameFloorPair, "full"), tput); f > 0 {
-			ra.SluzOverFloor = sluzTput / f
+		ra.FloorOverPlain = floorTput / plainTput
+		if floorTput > 0 {
+			ra.SluzOverFloor = sluzTput / floorTput
 		}
 	}
 	rep.Ratios = ra

@@ -221,13 +221,14 @@ type PlainPair struct {
 	clientSrv, serverSrv *http.Server
 	clientTr, serverTr   *http.Transport
 	wg                   sync.WaitGroup
-	closeHooks           func() error
-	logs                 [2]*messagelog.Log
+	hooks                *pairHooks
 }
 
 // MessageLogs are the floor pair's client-side and server-side message
 // logs (nil for the plain and crypto pairs).
-func (p *PlainPair) MessageLogs() (client, server *messagelog.Log) { return p.logs[0], p.logs[1] }
+func (p *PlainPair) MessageLogs() (client, server *messagelog.Log) {
+	return p.hooks.logs[0], p.hooks.logs[1]
+}
 
 func wrap(w func(http.Handler) http.Handler, h http.Handler) http.Handler {
 	if w == nil {
@@ -272,7 +273,7 @@ func startPair(clientCert, serverCert tls.Certificate, roots *x509.CertPool, ser
 		clientLn.Close()
 		return nil, err
 	}
-	p := &PlainPair{URL: "http://" + clientLn.Addr().String() + "/", closeHooks: hooks.close, logs: hooks.logs}
+	p := &PlainPair{URL: "http://" + clientLn.Addr().String() + "/", hooks: hooks}
 	pool := &bufferPool{}
 	if errLog == nil {
 		errLog = log.New(io.Discard, "", 0)
@@ -341,8 +342,8 @@ func (p *PlainPair) Close() error {
 	p.clientTr.CloseIdleConnections()
 	p.serverTr.CloseIdleConnections()
 	p.wg.Wait()
-	if p.closeHooks != nil {
-		err = errors.Join(err, p.closeHooks())
+	if p.hooks.close != nil {
+		err = errors.Join(err, p.hooks.close())
 	}
 	return err
 }

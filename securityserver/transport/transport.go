@@ -81,21 +81,18 @@ func (m *Message) Encode() (Body, error) {
 
 func (m *Message) encode(boundary string) (Body, error) {
 	var last []byte
+	var lastType string
 	switch {
 	case m.Signature != nil:
-		last = m.Signature
+		last, lastType = m.Signature, TypeSignature
 	case m.Fault != nil:
-		last = m.Fault
+		last, lastType = m.Fault, "text/xml; charset=UTF-8"
 	default:
 		return nil, errors.New("transport: message has neither a signature nor a fault")
 	}
 	soapType := m.SOAPType
 	if soapType == "" {
 		soapType = "text/xml; charset=UTF-8"
-	}
-	lastType := TypeSignature
-	if m.Signature == nil {
-		lastType = "text/xml; charset=UTF-8"
 	}
 	for _, t := range []string{soapType, lastType} {
 		if strings.ContainsAny(t, "\r\n") {
