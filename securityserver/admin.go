@@ -80,9 +80,9 @@ func newMetrics(s *Server) *metrics {
 }
 
 // observe counts one exchange.
-func (m *metrics) observe(side, client, service, result string, d time.Duration) {
-	m.exchanges.WithLabelValues(side, client, service, result).Inc()
-	m.duration.WithLabelValues(side).Observe(d.Seconds())
+func (m *metrics) observe(sd side, client, service, result string, d time.Duration) {
+	m.exchanges.WithLabelValues(sd.String(), client, service, result).Inc()
+	m.duration.WithLabelValues(sd.String()).Observe(d.Seconds())
 }
 
 // Ready reports whether the server can handle messages, and if not, why:
@@ -98,8 +98,8 @@ func (s *Server) Ready() error {
 	} else if err := s.mlog.LastError(); err != nil {
 		problems = append(problems, "message log: the last write failed: "+err.Error())
 	}
-	if f := s.ts.refusal(""); f != nil {
-		problems = append(problems, "time-stamping: "+f.String)
+	if f := s.ts.refusal(clientSide); f != nil {
+		problems = append(problems, "time-stamping: "+f.String+": "+s.ts.lastError().Error())
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

@@ -30,7 +30,7 @@ import (
 // never archived twice and never lost. Retention then deletes the oldest
 // archive files, noting each in the directory's retention ledger first.
 type archiver struct {
-	log    *messagelog.Log
+	log    archiveLog
 	cfg    config.Archive
 	prefix string // file name prefix: MEMBERCODE-SERVERCODE
 	server string
@@ -40,9 +40,20 @@ type archiver struct {
 	mu sync.Mutex // one pass at a time
 }
 
-func newArchiver(l *messagelog.Log, cfg *config.Config, log *slog.Logger) *archiver {
+func newArchiver(l archiveLog, cfg *config.Config, log *slog.Logger) *archiver {
 	return &archiver{log: l, cfg: cfg.MessageLog.Archive, prefix: cfg.Server.Owner.MemberCode + "-" + cfg.Server.ServerCode,
 		server: cfg.Server.String(), now: time.Now, slog: log}
+}
+
+// archiveLog is the message log as the archiver uses it: time-stamped
+// batches old enough to go, the records they hold (audit.ArchiveSource),
+// and the anchor that pruning moves.
+type archiveLog interface {
+	audit.ArchiveSource
+	Archivable(cutoff time.Time, maxRecords int) ([]*messagelog.Batch, error)
+	Archived() (*messagelog.Anchor, error)
+	Batches() ([]*messagelog.Batch, error)
+	Prune(prevHash []byte, a messagelog.Anchor) error
 }
 
 // run makes a pass at start and every interval until ctx is done.

@@ -3,6 +3,7 @@ package securityserver
 import (
 	"context"
 	"crypto/sha512"
+	"io"
 	"slices"
 	"time"
 
@@ -13,6 +14,31 @@ import (
 
 // FileMessageLog is the message log in the data directory.
 const FileMessageLog = "messagelog.db"
+
+// logAppender is the message log as the proxies use it: Append returns
+// once the records are durable (or failed), so that no answer is released
+// before its proof is kept.
+type logAppender interface {
+	Append(ctx context.Context, recs ...*messagelog.Record) error
+}
+
+// messageLog is everything the server asks of its message log store: the
+// proxies' appends, the time-stamper's and the archiver's views, and the
+// operator's (status, queue, backup). *messagelog.Log implements it on
+// bbolt; another store implements the same and nothing else changes.
+type messageLog interface {
+	logAppender
+	stampLog
+	archiveLog
+	// Recent calls fn for the records logged since, oldest first (the
+	// replay guard's seed at start).
+	Recent(since time.Time, fn func(r *messagelog.Record) error) error
+	Closed() bool
+	LastError() error
+	QueueLen() int
+	Backup(w io.Writer) (int64, error)
+	Close() error
+}
 
 // logged is one signed message to log.
 type logged struct {
@@ -25,12 +51,12 @@ type logged struct {
 // record builds a log record; local is the subsystem on this server's side
 // (the client on the client side, the provider on the service side), whose
 // privacy setting decides whether the body or only its digest is kept.
-func (s *Server) record(side messagelog.Side, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
+func (s *Server) record(sd side, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
 	if s.opts.noLog {
 		return nil
 	}
 	sum := sha512.Sum512(m.soap)
-	r := &messagelog.Record{Side: side, Kind: m.kind, MessageID: req.Header.ID, RequestID: requestID,
+	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: req.Header.ID, RequestID: requestID,
 		Client: req.Header.Client.String(), Service: req.Header.Service.String(),
 		MessageDigest: sum[:], Signature: m.signature, ContentType: m.ctype}
 	if s.logBodies(local) {
@@ -49,19 +75,22 @@ func (s *Server) logBodies(local identifier.Client) bool {
 
 // appendLog makes records durable before an answer is released; a failure
 // becomes the LoggingFailed fault, never a success.
-func (s *Server) appendLog(ctx context.Context, prefix string, recs ...*messagelog.Record) *message.Fault {
+func (s *Server) appendLog(ctx context.Context, sd side, t *trace, recs ...*messagelog.Record) *message.Fault {
 	if s.opts.noLog {
 		return nil
 	}
 	start := time.Now()
 	err := s.mlog.Append(context.WithoutCancel(ctx), recs...)
-	observeSince(s.metrics.logWrite[sideOf(prefix)], start)
+	observeSince(s.metrics.logWrite[sd], start)
 	if err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
-		return message.Faultf(prefix+message.LoggingFailed, "the message could not be logged, so it is not answered: %v", err)
+		// The cause (paths, OS errors) is this server's business: the peer
+		// learns only that the message was not logged.
+		return t.internal(sd.fault(message.LoggingFailed, "the message could not be logged, so it is not answered"), err)
 	}
 	return nil
 }
 
-// MessageLog is the server's message log (read it with Each, check it with Check).
-func (s *Server) MessageLog() *messagelog.Log { return s.mlog }
+// MessageLog is the server's embedded (bbolt) message log: read it with
+// Each, check it with Check.
+func (s *Server) MessageLog() *messagelog.Log { return s.blog }

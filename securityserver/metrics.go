@@ -6,26 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 )
-
-// Proxy sides, to index pre-resolved metric children: the exchange path
-// looks a child up by index, never by label values.
-const (
-	sideClient = iota // the client proxy (this server's IS calls out)
-	sideServer        // the service proxy (a peer calls this server's provider IS)
-	nSides
-)
-
-var sideNames = [nSides]string{"client", "server"}
-
-// sideOf maps a fault-code prefix (clientProxy, serverProxy) to its side.
-func sideOf(prefix string) int {
-	if prefix == clientProxy {
-		return sideClient
-	}
-	return sideServer
-}
 
 // Message kinds, for sizes.
 const (
@@ -81,12 +64,12 @@ func (m *metrics) addDetail(s *Server) {
 		Help:    "Size of the SOAP messages handled (the signed bytes, without transport envelope), by proxy side and kind (request or response).",
 		Buckets: prometheus.ExponentialBuckets(256, 4, 10), // 256 B .. 64 MiB
 	}, []string{"side", "kind"})
-	for i, side := range sideNames {
-		d.sign[i] = signVec.WithLabelValues(side)
-		d.verify[i] = verifyVec.WithLabelValues(side)
-		d.logWrite[i] = logVec.WithLabelValues(side)
+	for sd := range nSides {
+		d.sign[sd] = signVec.WithLabelValues(sd.String())
+		d.verify[sd] = verifyVec.WithLabelValues(sd.String())
+		d.logWrite[sd] = logVec.WithLabelValues(sd.String())
 		for k, kind := range kindNames {
-			d.size[i][k] = sizeVec.WithLabelValues(side, kind)
+			d.size[sd][k] = sizeVec.WithLabelValues(sd.String(), kind)
 		}
 	}
 	d.provider = map[identifier.ServiceID]prometheus.Observer{}
@@ -181,4 +164,14 @@ func (c *ownCertsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(ocspAgeDesc, prometheus.GaugeValue, c.s.status.age(oc.cert, now), oc.kind, oc.member)
 		}
 	}
+}
+
+// memberOf is the member a certificate names, or its subject when it names
+// none.
+func memberOf(cert *x509.Certificate) string {
+	id, err := pkiutil.MemberFromSubject(cert.Subject)
+	if err != nil {
+		return cert.Subject.String()
+	}
+	return id
 }

@@ -1,7 +1,6 @@
 package securityserver
 
 import (
-	"crypto/x509"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -15,24 +14,11 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/transport"
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // FileOpmon is the operational monitoring store in the data directory.
 const FileOpmon = "opmon.db"
-
-// trace is what operational monitoring records of an exchange beyond its
-// request and answer; the proxies fill it in as the exchange goes. It lives
-// on the handler's stack.
-type trace struct {
-	out, in   time.Time           // the request left for the next hop (peer server or provider IS); its answer came back
-	peer      identifier.ServerID // client side: the provider's server that answered
-	peerAddr  string              // client side: that server's address; service side: the TLS peer's
-	peerCert  *x509.Certificate   // service side: the client's server's TLS certificate
-	requestID string              // x-request-id
-	// providerFault is the provider IS's SOAP fault, which travels back
-	// signed like any answer but is not a success (PR-OPMON succeeded).
-	providerFault *message.Fault
-}
 
 // openOpmon opens dataDir/opmon.db when operational monitoring is on.
 func (s *Server) openOpmon(now func() time.Time) error {
@@ -56,12 +42,12 @@ func (s *Server) openOpmon(now func() time.Time) error {
 // are copies today (message.Parse); should the parser ever return views
 // into the raw message, clone them here, or a queued record pins a whole
 // message buffer until the writer commits it.
-func (s *Server) monitor(side string, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
+func (s *Server) monitor(sd side, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
 	if s.opmon == nil {
 		return
 	}
 	rec := opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
-	if side == "client" {
+	if sd == clientSide {
 		rec.SecurityServerType = opmon.Client
 	}
 	if t != nil {
@@ -73,7 +59,7 @@ func (s *Server) monitor(side string, req *message.Message, resp *answer, f *mes
 		}
 		rec.XRequestID = t.requestID
 		rec.Peer = opmon.Peer{ID: t.peer, Cert: t.peerCert}
-		if side == "client" {
+		if sd == clientSide {
 			rec.ServiceSecurityServerAddress = t.peerAddr
 		} else {
 			rec.ClientSecurityServerAddress = t.peerAddr
@@ -144,32 +130,32 @@ func (s *Server) Opmon() *opmon.Store { return s.opmon }
 func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm *transport.Message, t *trace) (*answer, *message.Fault) {
 	h := &req.Header
 	if s.opmon == nil {
-		return nil, spFault(message.UnknownService, "operational monitoring is disabled on this security server (%s)", s.cfg.Server)
+		return nil, serverSide.fault(message.UnknownService, "operational monitoring is disabled on this security server (%s)", s.cfg.Server)
 	}
 	if h.SecurityServer != nil && *h.SecurityServer != s.cfg.Server {
-		return nil, spFault(message.UnknownService, "the request asks security server %s, but this is %s", *h.SecurityServer, s.cfg.Server)
+		return nil, serverSide.fault(message.UnknownService, "the request asks security server %s, but this is %s", *h.SecurityServer, s.cfg.Server)
 	}
-	if !s.replay.check(h.Client.String(), h.ID, time.Now()) {
-		return nil, spFault(codeDuplicateMessage, "message id %q from %s was already received: each request needs a new id", h.ID, h.Client)
+	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
+		return nil, t.refused(serverSide, err)
 	}
 	crit, err := opmon.ParseCriteria(req.SOAP, time.Now())
 	if err != nil {
 		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
 	}
-	signer, f := s.responseSigner(r.Context(), req)
+	signer, f := s.responseSigner(r.Context(), req, t)
 	if f != nil {
 		return nil, f
 	}
 	requestID := r.Header.Get(transport.HeaderRequestID)
 	t.requestID = requestID
 	provider := h.Service.Provider
-	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
 		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType})); f != nil {
 		return nil, f
 	}
 	t.out = time.Now()
 	if err := s.opmon.Flush(); err != nil {
-		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
+		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
 	}
 	caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
 	// The answer must fit in a message, with room for the signature.
@@ -181,14 +167,14 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
 	}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
 	if err != nil {
-		return nil, spFault(message.InternalError, "operational monitoring records cannot be read: %v", err)
+		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, body, message.ContentTypeXML, s.metrics.sign[sideServer])
+	resp, f := signResponse(signer, body, message.ContentTypeXML, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return nil, f
 	}
-	if f := s.appendLog(r.Context(), serverProxy, s.record(messagelog.ServerSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
 		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML})); f != nil {
 		return nil, f
 	}

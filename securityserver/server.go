@@ -6,11 +6,18 @@
 // its answer. Neither re-serialises a message it signs or forwards.
 //
 // One message through the code, in order: clientproxy.go (IS request ->
-// signed transport message) -> serverproxy.go (verify -> access check ->
-// provider IS -> signed response) -> clientproxy.go (verify the response ->
-// IS). trust.go holds certificate checks, stapled OCSP and replay refusal.
-// opmon.go records every exchange's operational data where it ends (reply)
-// and answers getSecurityServerOperationalData in the service proxy.
+// signed transport message) -> serverproxy.go (the verification rules of
+// package verify -> provider IS -> signed response) -> clientproxy.go
+// (verify the response -> IS). reply.go is what both proxies share (the
+// answer, the trace of an exchange, reply); side.go the one way of saying
+// which proxy; staple.go this server's own OCSP responses; logging.go the
+// message log as the proxies use it. opmon.go records every exchange's
+// operational data where it ends (reply) and answers
+// getSecurityServerOperationalData in the service proxy.
+//
+// The stores sit behind small interfaces (logAppender, stampLog,
+// archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
+// the embedded implementations on bbolt and in memory.
 //
 // # Caveats
 //
@@ -36,14 +43,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
-	"github.com/sluz/sluz/securityserver/keys"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -65,16 +71,19 @@ type memberKey struct {
 // Server is a running security server.
 type Server struct {
 	cfg      *config.Config
-	conf     *globalconf.Client
-	acl      *acl.Checker
+	conf     confSource
+	acl      verify.AccessChecker
+	verifier *verify.Verifier // with its caches of verified chains and OCSP responses
 	log      *slog.Logger
 	auth     tls.Certificate
 	authIs   *x509.Certificate // issuer of the auth certificate
 	sign     map[identifier.Client]*memberKey
 	status   *statusCache
-	replay   *replayGuard
+	replay   verify.ReplayGuard
 	closers  []io.Closer // key handles (PKCS#11 sessions)
-	mlog     *messagelog.Log
+	mlog     messageLog
+	blog     *messagelog.Log // the embedded store behind mlog (MessageLog)
+	provider *http.Client    // keep-alive connections to the provider IS endpoints
 	ts       *timestamper
 	archiver *archiver
 	opts     options
@@ -87,6 +96,15 @@ type Server struct {
 
 	peersMu sync.Mutex
 	peers   map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+}
+
+// confSource is the global configuration as the server uses it: the
+// current verified snapshot (an error once it expired or before the first
+// download), and its refreshing (globalconf.Client).
+type confSource interface {
+	Current() (*globalconf.Snapshot, error)
+	Refresh(ctx context.Context) error
+	Run(ctx context.Context)
 }
 
 // Option adjusts New.
@@ -112,8 +130,10 @@ func WithoutTimestamping() Option { return func(o *options) { o.noTimestamps = t
 // behaviour at a future date).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// New loads keys, the configuration anchor and cache, and the access rights.
-func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
+// New loads keys, the configuration anchor and cache, and the access rights
+// (Check's checks first), and opens the stores. On failure it has closed
+// whatever it opened.
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -124,100 +144,59 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) 
 	if o.noLog {
 		log.Warn("message log switched off (benchmark option): exchanges leave no proof")
 	}
+	m, err := loadMaterial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, cfg: cfg, log: log, auth: m.auth, authIs: m.authIs, sign: m.sign, clientTLS: m.clientTLS, closers: m.closers,
+		verifier: verify.New(cfg.Limits.VerifyCacheSize), peers: map[identifier.ServerID]*http.Client{},
+		provider: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataDir: %w", err)
 	}
-	anchor, err := globalconf.LoadAnchor(cfg.Anchor)
-	if err != nil {
-		return nil, fmt.Errorf("anchor: %w", err)
-	}
-	conf, err := globalconf.NewClient(globalconf.ClientOptions{Anchor: anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
-		Now: o.now, Logger: log.With("component", "globalconf")})
-	if err != nil {
+	if s.conf, err = globalconf.NewClient(globalconf.ClientOptions{Anchor: m.anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
+		Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
 	}
 	store, err := acl.Open(filepath.Join(cfg.DataDir, FileACL))
 	if err != nil {
 		return nil, err
 	}
-	checker, err := acl.NewChecker(store)
-	if err != nil {
+	if s.acl, err = acl.NewChecker(store); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, cfg: cfg, conf: conf, acl: checker, log: log, sign: map[identifier.Client]*memberKey{},
-		replay: newReplayGuard(cfg.Limits.ReplayWindow.D()), peers: map[identifier.ServerID]*http.Client{}}
 	s.status = newStatusCache(s.snapshot, log.With("component", "ocsp"))
-
-	s.auth, err = tls.LoadX509KeyPair(cfg.Keys.Auth.Cert, cfg.Keys.Auth.Key)
-	if err != nil {
-		return nil, fmt.Errorf("keys.auth: %w", err)
-	}
-	if len(s.auth.Certificate) < 2 {
-		return nil, fmt.Errorf("keys.auth.cert %s must hold the certificate followed by its issuing CA (as pkiutil issue writes it)", cfg.Keys.Auth.Cert)
-	}
-	if s.authIs, err = x509.ParseCertificate(s.auth.Certificate[1]); err != nil {
-		return nil, fmt.Errorf("keys.auth.cert: %w", err)
-	}
 	s.status.add(s.auth.Leaf, s.authIs)
-	if t := cfg.ClientProxy.TLS; t != nil {
-		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("clientProxy.tls: %w", err)
-		}
-		pool := x509.NewCertPool()
-		for i, f := range t.ClientCAs {
-			certs, err := pkiutil.ReadCertificates(f)
-			if err != nil {
-				return nil, fmt.Errorf("clientProxy.tls.clientCAs[%d]: %w", i, err)
-			}
-			for _, c := range certs {
-				pool.AddCert(c)
-			}
-		}
-		s.clientTLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	for i, k := range cfg.Keys.Sign {
-		certs, err := pkiutil.ReadCertificates(k.Cert)
-		if err != nil {
-			return nil, fmt.Errorf("keys.sign[%d].cert: %w", i, err)
-		}
-		if len(certs) < 2 {
-			return nil, fmt.Errorf("keys.sign[%d].cert %s must hold the certificate followed by its issuing CA", i, k.Cert)
-		}
-		key, closer, err := keys.Open(k.KeySpec(), certs[0])
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("keys.sign[%d]: %w", i, err)
-		}
-		s.closers = append(s.closers, closer)
-		if m, err := pkiutil.MemberFromSubject(certs[0].Subject); err != nil || m != k.Member.String() {
-			return nil, fmt.Errorf("keys.sign[%d]: certificate subject names %q, not member %s", i, m, k.Member)
-		}
-		s.sign[k.Member] = &memberKey{key: key, cert: certs[0], issuer: certs[1]}
-		s.status.add(certs[0], certs[1])
+	for _, mk := range s.sign {
+		s.status.add(mk.cert, mk.issuer)
 	}
 	if err := s.openOpmon(o.now); err != nil {
-		s.Close()
 		return nil, err
 	}
 	// Last: the log holds its file's lock until Close.
-	if s.mlog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
-		s.Close()
+	if s.blog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
 		return nil, err
 	}
+	s.mlog = s.blog
 	// Requests received within the replay window before a restart are still
 	// refused if sent again.
+	replays := verify.NewReplays(cfg.Limits.ReplayWindow.D(), cfg.Limits.ReplayCapacity)
 	since := time.Now().Add(-cfg.Limits.ReplayWindow.D())
 	err = s.mlog.Recent(since, func(r *messagelog.Record) error {
 		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
-			s.replay.seen[r.Client+"\x00"+r.MessageID] = r.Time
+			replays.Remember(r.Client, r.MessageID, r.Time)
 		}
 		return nil
 	})
 	if err != nil {
-		s.Close()
 		return nil, fmt.Errorf("message log: %w", err)
 	}
+	s.replay = replays
 	s.ts = newTimestamper(s.mlog, s.snapshot, cfg.Timestamping.Interval.D(), cfg.Timestamping.Grace.D(), cfg.Timestamping.MaxBatch, log.With("component", "timestamper"))
 	if o.now != nil {
 		s.ts.now = o.now
@@ -252,7 +231,9 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	}
 	go s.conf.Run(ctx)
 	go s.status.run(ctx)
-	go s.replay.run(ctx)
+	if r, ok := s.replay.(interface{ Run(context.Context) }); ok {
+		go r.Run(ctx) // the in-memory guard forgets expired ids
+	}
 	tsDone := make(chan struct{})
 	go func() {
 		defer close(tsDone)
@@ -271,20 +252,20 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	lim := s.cfg.Limits
 	clientSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveClient),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: lim.HeaderTimeout.D(),
 		ReadTimeout:       lim.ReadTimeout.D(),
 		WriteTimeout:      lim.ReadTimeout.D() + lim.PeerTimeout.D() + lim.ProviderTimeout.D(),
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		ErrorLog:          s.handshakeErrorLog(endpointClient),
 	}
 	serverSrv := &http.Server{
 		Handler:           http.HandlerFunc(s.serveServer),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: lim.HeaderTimeout.D(),
 		ReadTimeout:       lim.ReadTimeout.D(),
 		WriteTimeout:      lim.ReadTimeout.D() + lim.ProviderTimeout.D() + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
 		ErrorLog:          s.handshakeErrorLog(endpointServer),
 	}
 	serverTLS := &tls.Config{
@@ -307,7 +288,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, stop := context.WithTimeout(context.Background(), lim.ShutdownGrace.D())
 	defer stop()
 	clientSrv.Shutdown(shutdown)
 	serverSrv.Shutdown(shutdown)
@@ -315,6 +296,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	<-tsDone // the last batch is stamped before the log can be closed
 	<-archDone
 	s.status.client.HTTPClient.CloseIdleConnections()
+	s.provider.CloseIdleConnections()
 	s.peersMu.Lock()
 	for _, c := range s.peers {
 		c.CloseIdleConnections()

@@ -23,7 +23,7 @@ import (
 // the proxies refuse new messages (X-Road's behaviour) until a batch
 // succeeds.
 type timestamper struct {
-	log      *messagelog.Log
+	log      stampLog
 	conf     func() (*globalconf.Snapshot, error)
 	interval time.Duration // a batch closes when its oldest record is this old
 	maxBatch uint64        // or when it has this many records
@@ -37,9 +37,23 @@ type timestamper struct {
 	lastErr error
 }
 
-func newTimestamper(l *messagelog.Log, conf func() (*globalconf.Snapshot, error), interval, grace time.Duration, maxBatch int, log *slog.Logger) *timestamper {
+func newTimestamper(l stampLog, conf func() (*globalconf.Snapshot, error), interval, grace time.Duration, maxBatch int, log *slog.Logger) *timestamper {
 	return &timestamper{log: l, conf: conf, interval: interval, grace: grace, maxBatch: uint64(maxBatch), now: time.Now,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}, slog: log}
+}
+
+// stampLog is the message log as the time-stamper uses it: the records
+// without a token, their chain hashes, and the batch it records.
+type stampLog interface {
+	// Pending: the records without a token (all appended ones) and when
+	// the oldest was logged; PendingStored: the same among those already
+	// in the store, which Flush moves there.
+	Pending() (first, last uint64, oldest time.Time, err error)
+	PendingStored() (first, last uint64, oldest time.Time, err error)
+	Flush() error
+	// Leaves are the chain hashes of records first..last.
+	Leaves(first, last uint64) ([][]byte, error)
+	AddBatch(b *messagelog.Batch) error
 }
 
 // run checks every tick whether a batch is due, until ctx is done.
@@ -149,7 +163,7 @@ func (t *timestamper) stamp(ctx context.Context, first, last uint64) error {
 
 // refusal is the fault for new messages once records have waited for a
 // token longer than the grace period; nil while within it.
-func (t *timestamper) refusal(prefix string) *message.Fault {
+func (t *timestamper) refusal(sd side) *message.Fault {
 	t.mu.Lock()
 	oldest, err := t.oldest, t.lastErr
 	t.mu.Unlock()
@@ -157,11 +171,19 @@ func (t *timestamper) refusal(prefix string) *message.Fault {
 		return nil
 	}
 	if waited := t.now().Sub(oldest); waited > t.grace {
-		return message.Faultf(prefix+message.TimestampingFailed,
-			"time-stamping has failed for %s, longer than the %s grace period, so new messages are refused until a time-stamp authority answers: %v",
-			waited.Round(time.Second), t.grace, err)
+		// The TSAs' addresses and errors are in this server's log.
+		return sd.fault(message.TimestampingFailed,
+			"time-stamping has failed for %s, longer than the %s grace period, so new messages are refused until a time-stamp authority answers",
+			waited.Round(time.Second), t.grace)
 	}
 	return nil
+}
+
+// lastError is why the last batch failed (nil after a success).
+func (t *timestamper) lastError() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastErr
 }
 
 // StampNow closes time-stamp batches over every pending record at once,

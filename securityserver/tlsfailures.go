@@ -2,7 +2,6 @@ package securityserver
 
 import (
 	"bytes"
-	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -10,22 +9,26 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // Why a TLS peer was refused: a small fixed set, so that the failure
 // counters stay bounded whatever peers send.
+// The certificate reasons are the verification rules' (verify.Reason*);
+// the handshake adds its own.
 const (
-	reasonNoCertificate  = "no_certificate"  // the peer sent none
-	reasonUnapprovedCA   = "unapproved_ca"   // its chain does not lead to a CA the configuration approves (or the IS client CAs)
-	reasonNotRegistered  = "not_registered"  // chains fine, but the global configuration does not register it for that server
-	reasonExpired        = "expired"         // it or its chain is outside its validity
-	reasonRevoked        = "revoked"         // its OCSP status says revoked
-	reasonOCSP           = "ocsp"            // no acceptable OCSP status: stale, expired, unknown or unverifiable
-	reasonBadCertificate = "bad_certificate" // unparsable, or the wrong key usage
-	reasonProtocol       = "protocol"        // no common TLS version or cipher suite, or not TLS at all
-	reasonPeerAlert      = "peer_alert"      // the peer aborted with a TLS alert (it refused this server's certificate)
-	reasonAborted        = "aborted"         // closed, reset or timed out mid-handshake
-	reasonOther          = "other"
+	reasonNoCertificate  = verify.ReasonNoCertificate
+	reasonUnapprovedCA   = verify.ReasonUnapprovedCA // also: not chaining to the IS client CAs
+	reasonNotRegistered  = verify.ReasonNotRegistered
+	reasonExpired        = verify.ReasonExpired
+	reasonRevoked        = verify.ReasonRevoked
+	reasonOCSP           = verify.ReasonOCSP
+	reasonBadCertificate = verify.ReasonBadCertificate
+	reasonOther          = verify.ReasonOther
+	reasonProtocol       = "protocol"   // no common TLS version or cipher suite, or not TLS at all
+	reasonPeerAlert      = "peer_alert" // the peer aborted with a TLS alert (it refused this server's certificate)
+	reasonAborted        = "aborted"    // closed, reset or timed out mid-handshake
 )
 
 var handshakeReasons = []string{reasonNoCertificate, reasonUnapprovedCA, reasonNotRegistered, reasonExpired,
@@ -91,42 +94,14 @@ func (f *tlsFailures) peerRefused(reason string) {
 	}
 }
 
-// peerError is a refused peer certificate, with the reason metrics count.
-type peerError struct {
-	reason string
-	err    error
-}
-
-func (e *peerError) Error() string { return e.err.Error() }
-func (e *peerError) Unwrap() error { return e.err }
-
-// peerReason classifies an error of checkPeer or checkStatus.
+// peerReason is the metrics reason of a refused peer certificate (a
+// verify.Refusal of PeerCertificate or PeerStatus).
 func peerReason(err error) string {
-	var pe *peerError
-	var re *revokedError
-	switch {
-	case errors.As(err, &pe):
-		return pe.reason
-	case errors.As(err, &re):
-		return reasonRevoked
-	case err != nil:
-		return reasonOCSP // checkStatus's other refusals
+	var r *verify.Refusal
+	if errors.As(err, &r) && r.Reason != "" {
+		return r.Reason
 	}
 	return reasonOther
-}
-
-// chainReason classifies a verifyChain error.
-func chainReason(err error) string {
-	var inv x509.CertificateInvalidError
-	if errors.As(err, &inv) {
-		switch inv.Reason {
-		case x509.Expired:
-			return reasonExpired
-		case x509.IncompatibleUsage:
-			return reasonBadCertificate
-		}
-	}
-	return reasonUnapprovedCA
 }
 
 // handshakeReason classifies the text of a handshake error as net/http

@@ -113,6 +113,11 @@ func runCheckConfig(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// What serve checks before it opens any store: keys against their
+	// certificates, the owner hosted, the anchor.
+	if err := securityserver.Check(cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Out, "configuration OK: %s, client proxy %s, service proxy %s, %d provided services\n",
 		cfg.Server, cfg.ClientProxy.Listen, cfg.ServerProxy.Listen, len(cfg.Services))
 	return nil

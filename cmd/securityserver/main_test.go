@@ -10,6 +10,8 @@ import (
 	"github.com/sluz/sluz/configs"
 	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/registry/globalconf"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -22,10 +24,24 @@ func runCLI(args ...string) (int, string, string) {
 func sample(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	if _, err := localfed.Prepare(filepath.Join(root, "state")); err != nil {
+	ca, err := localfed.Prepare(filepath.Join(root, "state"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(root, "state", "anchor.json"), []byte("{}"), 0o644)
+	// The anchor the registry would hand out: its configuration-signing
+	// certificate (nothing is published at the URL; check-config does not fetch).
+	key, err := pkiutil.GenerateKey(pkiutil.KeyECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, err := ca.Issue(pkiutil.IssueRequest{Profile: pkiutil.ProfileConfigSigning, CommonName: "Şlüz registry", PublicKey: key.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := &globalconf.Anchor{Instance: "AZ", URL: "http://127.0.0.1:1/globalconf", Cert: signing}
+	if err := anchor.Write(filepath.Join(root, "state", "anchor.json")); err != nil {
+		t.Fatal(err)
+	}
 	os.Mkdir(filepath.Join(root, "configs"), 0o755)
 	data, _ := configs.FS.ReadFile("securityserver-din.yaml")
 	p := filepath.Join(root, "configs", "securityserver-din.yaml")
@@ -66,5 +82,43 @@ func TestCheckConfigAndACL(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("serve"); code != cli.ExitUsage || !strings.Contains(errOut, "--config FILE is required") {
 		t.Fatalf("serve without config: %d %s", code, errOut)
+	}
+}
+
+// TestCheckConfigRunsServesChecks: check-config refuses what serve would
+// refuse before opening anything, with the same message: a signing key
+// that is not its certificate's, and an owner member without a signing key.
+func TestCheckConfigRunsServesChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name, old, new, want string
+	}{
+		{"signing key of another certificate", "key: ../state/DIN/sign.key", "key: ../state/EMDK/sign.key", "keys.sign[0]"},
+		{"owner member not hosted",
+			"- member: AZ/GOV/DIN\n      cert: ../state/DIN/sign.pem\n      key: ../state/DIN/sign.key",
+			"- member: AZ/GOV/EMDK\n      cert: ../state/EMDK/sign.pem\n      key: ../state/EMDK/sign.key",
+			"keys.sign has no key for the owner member AZ/GOV/DIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sample(t)
+			data, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(data, []byte(tc.old)) {
+				t.Fatalf("the sample configuration no longer holds %q", tc.old)
+			}
+			if err := os.WriteFile(cfg, bytes.Replace(data, []byte(tc.old), []byte(tc.new), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, checkErr := runCLI("check-config", "--config", cfg)
+			if code != cli.ExitError || !strings.Contains(checkErr, tc.want) || strings.Contains(out, "configuration OK") {
+				t.Fatalf("check-config: exit %d, out %q, err %q; want exit %d naming %q", code, out, checkErr, cli.ExitError, tc.want)
+			}
+			code, _, serveErr := runCLI("serve", "--config", cfg)
+			_, checkMsg, _ := strings.Cut(checkErr, "securityserver check-config: ")
+			if _, serveMsg, _ := strings.Cut(serveErr, "securityserver serve: "); code != cli.ExitError || serveMsg != checkMsg || checkMsg == "" {
+				t.Fatalf("serve: exit %d, err %q; want the message check-config gave: %q", code, serveErr, checkErr)
+			}
+		})
 	}
 }

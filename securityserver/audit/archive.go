@@ -87,13 +87,20 @@ type ArchiveResult struct {
 	Records  int
 }
 
+// ArchiveSource is the message log as WriteArchive reads it: the chain
+// hashes of a batch's records and the records themselves, in order.
+type ArchiveSource interface {
+	Leaves(first, last uint64) ([][]byte, error)
+	Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error
+}
+
 // WriteArchive writes the records of batches (consecutive, oldest first,
 // continuing the log's anchor prev, nil if nothing was archived before)
 // into a new archive file in dir named
 // PREFIX-FIRSTTIME-FIRSTSEQ-LASTSEQ.zip, durably: a temporary file, synced,
 // renamed, and the directory synced. It does not remove anything from the
 // log (messagelog.Log.Prune does, given the result).
-func WriteArchive(l *messagelog.Log, dir, prefix, server string, batches []*messagelog.Batch, prev *messagelog.Anchor, now time.Time) (*ArchiveResult, error) {
+func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messagelog.Batch, prev *messagelog.Anchor, now time.Time) (*ArchiveResult, error) {
 	if len(batches) == 0 {
 		return nil, errors.New("archive: no batches to archive")
 	}

@@ -215,6 +215,27 @@ type Limits struct {
 	// ReplayWindow: a message id seen again from the same client within it
 	// is refused; default 10 min.
 	ReplayWindow Duration `yaml:"replayWindow"`
+	// ReplayCapacity: the most message ids the replay guard holds; when it
+	// is full of ids younger than ReplayWindow it forgets the oldest half.
+	// Default 1,000,000 (about 100 MB); at least 1000.
+	ReplayCapacity int `yaml:"replayCapacity"`
+	// VerifyCacheSize: how many verified certificate chains, and as many
+	// verified OCSP responses, are kept so that each peer's certificates
+	// are not checked again on every message; default 10,000. When full the
+	// cache starts over.
+	VerifyCacheSize int `yaml:"verifyCacheSize"`
+	// HeaderTimeout: how long a client or peer may take to send the HTTP
+	// request headers (net/http ReadHeaderTimeout); default 10 s.
+	HeaderTimeout Duration `yaml:"headerTimeout"`
+	// IdleTimeout: how long a keep-alive connection may wait for its next
+	// request; default 2 min.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps the HTTP request headers; default 64 KiB, at
+	// least 4 KiB.
+	MaxHeaderBytes Size `yaml:"maxHeaderBytes"`
+	// ShutdownGrace: on stop, how long exchanges in flight may take to
+	// finish before their connections are closed; default 10 s.
+	ShutdownGrace Duration `yaml:"shutdownGrace"`
 }
 
 // Defaults.
@@ -228,6 +249,12 @@ const (
 	DefaultPeerTimeout     = 60 * time.Second
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultReplayWindow    = 10 * time.Minute
+	DefaultReplayCapacity  = 1_000_000
+	DefaultVerifyCacheSize = 10_000
+	DefaultHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
+	DefaultMaxHeaderBytes  = 64 << 10
+	DefaultShutdownGrace   = 10 * time.Second
 	DefaultArchiveAfter    = 30 * 24 * time.Hour
 	DefaultArchiveInterval = time.Hour
 )
@@ -266,6 +293,15 @@ func (c *Config) Provision() error {
 	if l.MaxMessageSize == 0 {
 		l.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.ReplayCapacity == 0 {
+		l.ReplayCapacity = DefaultReplayCapacity
+	}
+	if l.VerifyCacheSize == 0 {
+		l.VerifyCacheSize = DefaultVerifyCacheSize
+	}
 	if c.MessageLog.WALSize == 0 {
 		c.MessageLog.WALSize = DefaultWALSize
 	}
@@ -276,7 +312,8 @@ func (c *Config) Provision() error {
 	for _, d := range []struct {
 		v   *Duration
 		def time.Duration
-	}{{&l.ProviderTimeout, DefaultProviderTimeout}, {&l.PeerTimeout, DefaultPeerTimeout}, {&l.ReadTimeout, DefaultReadTimeout}, {&l.ReplayWindow, DefaultReplayWindow}} {
+	}{{&l.ProviderTimeout, DefaultProviderTimeout}, {&l.PeerTimeout, DefaultPeerTimeout}, {&l.ReadTimeout, DefaultReadTimeout}, {&l.ReplayWindow, DefaultReplayWindow},
+		{&l.HeaderTimeout, DefaultHeaderTimeout}, {&l.IdleTimeout, DefaultIdleTimeout}, {&l.ShutdownGrace, DefaultShutdownGrace}} {
 		if *d.v == 0 {
 			*d.v = Duration(d.def)
 		}
@@ -451,6 +488,20 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)
+	}
+	if c.Limits.MaxHeaderBytes < 4<<10 {
+		add("limits.maxHeaderBytes %d is below 4 KiB", c.Limits.MaxHeaderBytes)
+	}
+	if c.Limits.ReplayCapacity < 1000 {
+		add("limits.replayCapacity %d is below 1000", c.Limits.ReplayCapacity)
+	}
+	if c.Limits.VerifyCacheSize < 1 {
+		add("limits.verifyCacheSize %d is below 1", c.Limits.VerifyCacheSize)
+	}
+	for name, d := range map[string]Duration{"headerTimeout": c.Limits.HeaderTimeout, "idleTimeout": c.Limits.IdleTimeout, "shutdownGrace": c.Limits.ShutdownGrace} {
+		if d < 0 {
+			add("limits.%s %s is negative", name, d.D())
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		add("logFormat %q: use text or json", c.LogFormat)

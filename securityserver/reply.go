@@ -1,0 +1,128 @@
+package securityserver
+
+import (
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/transport"
+	"github.com/sluz/sluz/securityserver/verify"
+)
+
+// What both proxies share: the answer they return, the trace they fill in
+// as an exchange goes, and reply, which ends every exchange.
+
+// answer is what goes back to the caller.
+type answer struct {
+	body        transport.Body
+	contentType string
+	origType    string // service proxy: the provider IS's Content-Type (x-original-content-type)
+	soap        []byte // the signed SOAP message and its signature, for the message log
+	signature   []byte
+}
+
+// trace is what operational monitoring and the local log record of an
+// exchange beyond its request and answer; the proxies fill it in as the
+// exchange goes. It lives on the handler's stack.
+type trace struct {
+	out, in   time.Time           // the request left for the next hop (peer server or provider IS); its answer came back
+	peer      identifier.ServerID // client side: the provider's server that answered
+	peerAddr  string              // client side: that server's address; service side: the TLS peer's
+	peerCert  *x509.Certificate   // service side: the client's server's TLS certificate
+	requestID string              // x-request-id
+	// providerFault is the provider IS's SOAP fault, which travels back
+	// signed like any answer but is not a success (PR-OPMON succeeded).
+	providerFault *message.Fault
+	// cause is the local detail of a fault whose text stays general (file
+	// paths, OS errors, internal addresses): it goes to this server's log
+	// only, never to the peer.
+	cause error
+}
+
+// internal is a fault whose reason goes out while its cause (paths, OS
+// errors, internal addresses) stays in this server's log.
+func (t *trace) internal(f *message.Fault, cause error) *message.Fault {
+	t.cause = cause
+	return f
+}
+
+// refused turns a verification rule's refusal into this side's fault; the
+// cause of an internal failure stays in the local log.
+func (t *trace) refused(sd side, err error) *message.Fault {
+	var r *verify.Refusal
+	if !errors.As(err, &r) {
+		return t.internal(sd.fault(message.InternalError, "the request could not be checked"), err)
+	}
+	f := sd.fault(r.Code, "%s", r.Error())
+	if r.Code == message.InternalError {
+		t.cause = r.Err
+	}
+	return f
+}
+
+// resultProviderFault is the metrics result of an exchange answered with
+// the provider information system's SOAP fault.
+const resultProviderFault = "provider_fault"
+
+// reply writes the answer or the fault and logs one line per exchange. Its
+// operational monitoring record is queued before the answer is released, so
+// that a query made after the answer arrived finds it.
+func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
+	attrs := []any{"side", sd.String(), "duration", time.Since(start).Round(time.Microsecond)}
+	var client, service string
+	if req != nil {
+		client, service = req.Header.Client.String(), req.Header.Service.String()
+		attrs = append(attrs, "id", req.Header.ID, "client", client, "service", service)
+	}
+	result := "ok"
+	switch {
+	case f != nil:
+		result = f.Code
+	case t != nil && t.providerFault != nil:
+		// The provider IS's own SOAP fault, signed and delivered: failed as
+		// PR-OPMON counts it, under one label (its codes are the IS's own).
+		result = resultProviderFault
+		attrs = append(attrs, "provider_fault", t.providerFault.Code)
+	}
+	s.metrics.observe(sd, client, service, result, time.Since(start))
+	s.monitor(sd, req, resp, f, start, t)
+	if f != nil {
+		f.WriteHTTP(w)
+		attrs = append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)
+		if t != nil && t.cause != nil {
+			attrs = append(attrs, "cause", t.cause)
+		}
+		s.log.Warn("exchange failed", attrs...)
+		return
+	}
+	w.Header().Set("Content-Type", resp.contentType)
+	// A known length lets the peer read to the end and reuse the connection.
+	n := resp.body.Len()
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.WriteHeader(http.StatusOK)
+	resp.body.WriteTo(w)
+	s.log.Info("exchange", append(attrs, "result", result, "bytes", n)...)
+}
+
+// asFault is err as a fault: itself when it is one, else code with err's
+// text (parser errors, which describe the message, not this server).
+func asFault(err error, code string) *message.Fault {
+	var f *message.Fault
+	if errors.As(err, &f) {
+		return f
+	}
+	return message.Faultf(code, "%v", err)
+}
+
+// checkSignature applies the signature rules (verify.Verifier.Signature)
+// to a signed message of the peer: signer is the member that must have
+// signed it.
+func (s *Server) checkSignature(sd side, snap *globalconf.Snapshot, sigXML, data []byte, signer identifier.Client) error {
+	defer observeSince(s.metrics.verify[sd], time.Now())
+	return s.verifier.Signature(snap, sigXML, data, signer)
+}

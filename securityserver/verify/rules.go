@@ -1,0 +1,221 @@
+package verify
+
+import (
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/acl"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/signature"
+)
+
+// The rules, in the order the service proxy applies them to a request
+// (PR-MESSTRANSP §2): the TLS peer, its OCSP status, the message's
+// signature and signer, then the provider, the service, the access rights
+// and replay. The client proxy applies the peer rule to the provider's
+// server during the handshake and the signature rules to its answer.
+
+// PeerCertificate is the TLS peer's authentication certificate rule: the
+// peer presented a certificate that chains to an approved CA with usage,
+// and whose hash registered accepts (the global configuration's
+// registration of that server, PR-MESSTRANSP §2 steps 1-5). It returns the
+// certificate's issuer, which PeerStatus needs.
+func (v *Verifier) PeerCertificate(t Trust, chain []*x509.Certificate, usage x509.ExtKeyUsage, registered func(hash []byte) bool) (*x509.Certificate, error) {
+	const code = message.SslAuthenticationFailed
+	if len(chain) == 0 {
+		r := refuse(code, "a client certificate", "none", nil, "the peer presented no certificate")
+		r.Reason = ReasonNoCertificate
+		return nil, r
+	}
+	cn := chain[0].Subject.CommonName
+	issuer, err := v.Chain(t, chain[0], chain[1:], usage)
+	if err != nil {
+		r := refuse(code, "an authentication certificate of an approved CA", fmt.Sprintf("%q: %v", cn, err), err,
+			"peer certificate %q is not an authentication certificate of an approved CA: %v", cn, err)
+		r.Reason = chainReason(err)
+		return nil, r
+	}
+	if hash := globalconf.AuthCertHash(chain[0]); !registered(hash) {
+		r := refuse(code, "a certificate the global configuration registers for that security server",
+			fmt.Sprintf("%q (hash %s)", cn, hex.EncodeToString(hash)), nil,
+			"peer certificate %q is not registered for that security server in the global configuration", cn)
+		r.Reason = ReasonNotRegistered
+		return nil, r
+	}
+	return issuer, nil
+}
+
+// PeerStatus is the rule on the OCSP response the peer sent for its
+// authentication certificate (the transport message's first part): good
+// and fresh per t.
+func (v *Verifier) PeerStatus(t Trust, ocspDER []byte, cert, issuer *x509.Certificate) error {
+	const code = message.SslAuthenticationFailed
+	required := fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
+	if len(ocspDER) == 0 {
+		r := refuse(code, required, "none", nil, "the peer's authentication certificate status is not acceptable: the message carries no OCSP response for it")
+		r.Reason = ReasonOCSP
+		return r
+	}
+	if err := v.Status(ocspDER, cert, issuer, t.OCSPFreshness()); err != nil {
+		r := refuse(code, required, err.Error(), err, "the peer's authentication certificate status is not acceptable: %v", err)
+		r.Reason = statusReason(err)
+		return r
+	}
+	return nil
+}
+
+// SignatureValue is the rule on the signature document itself: well formed
+// and verifying over the exact bytes data as /message.xml.
+func SignatureValue(sigXML, data []byte) (*signature.Verified, error) {
+	if len(sigXML) == 0 {
+		return nil, refuse(message.MalformedSignature, "a signature part", "none", nil, "the message carries no signature")
+	}
+	v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: data, MimeType: "text/xml"})
+	switch {
+	case errors.Is(err, signature.ErrMalformed):
+		return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature", err.Error(), err, "malformed signature: %v", err)
+	case err != nil:
+		return nil, refuse(message.InvalidSignatureValue, "a signature over the message's exact bytes", err.Error(), err, "the signature does not verify: %v", err)
+	}
+	return v, nil
+}
+
+// SignerChain is the rule on the signing certificate: it chains to an
+// approved CA (any usage; the profile is the CA's). It returns the issuer.
+func (v *Verifier) SignerChain(t Trust, cert *x509.Certificate, extra []*x509.Certificate) (*x509.Certificate, error) {
+	issuer, err := v.Chain(t, cert, extra, x509.ExtKeyUsageAny)
+	if err != nil {
+		return nil, refuse(message.CertValidation, "a signing certificate of an approved CA", fmt.Sprintf("%q: %v", cert.Subject.CommonName, err), err,
+			"the signing certificate %q is not from an approved CA: %v", cert.Subject.CommonName, err)
+	}
+	return issuer, nil
+}
+
+// SignerIdentity is the rule that the message is signed by the member it
+// must be: the client's member for a request, the provider's for a
+// response.
+func SignerIdentity(cert *x509.Certificate, want identifier.Client) error {
+	id, err := pkiutil.MemberFromSubject(cert.Subject)
+	if err != nil {
+		id = cert.Subject.String()
+	}
+	if id != want.String() {
+		return refuse(message.IncorrectCertificate, want.String(), id, err, "the message is signed by %q, but must be signed by %s", id, want)
+	}
+	return nil
+}
+
+// SignerStatus is the rule on the OCSP responses inside the signature: one
+// of them is a good, fresh response for the signing certificate.
+func (v *Verifier) SignerStatus(t Trust, responses [][]byte, cert, issuer *x509.Certificate) error {
+	required := fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
+	if len(responses) == 0 {
+		return refuse(message.CertValidation, required, "none", nil, "the signature carries no OCSP response for its certificate")
+	}
+	var errs []error
+	for _, der := range responses {
+		err := v.Status(der, cert, issuer, t.OCSPFreshness())
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	err := errors.Join(errs...)
+	return refuse(message.CertValidation, required, err.Error(), err, "the signing certificate's status is not acceptable: %v", err)
+}
+
+// Signature applies the signature rules in turn to a signed message:
+// SignatureValue, SignerChain, SignerIdentity (signer is the member that
+// must have signed), SignerStatus.
+func (v *Verifier) Signature(t Trust, sigXML, data []byte, signer identifier.Client) error {
+	sig, err := SignatureValue(sigXML, data)
+	if err != nil {
+		return err
+	}
+	issuer, err := v.SignerChain(t, sig.Cert, sig.Extra)
+	if err != nil {
+		return err
+	}
+	if err := SignerIdentity(sig.Cert, signer); err != nil {
+		return err
+	}
+	return v.SignerStatus(t, sig.OCSP, sig.Cert, issuer)
+}
+
+// Hosting says which clients a security server hosts (the global
+// configuration).
+type Hosting interface {
+	Hosts(server identifier.ServerID, client identifier.Client) bool
+}
+
+// HostedProvider is the rule that the service's provider is hosted by this
+// security server.
+func HostedProvider(h Hosting, server identifier.ServerID, provider identifier.Client) error {
+	if !h.Hosts(server, provider) {
+		return refuse(message.UnknownService, "a provider hosted by "+server.String(), provider.String(), nil,
+			"provider %s is not hosted by this security server (%s)", provider, server)
+	}
+	return nil
+}
+
+// KnownService is the rule that this security server provides the
+// service: lookup is its configured services.
+func KnownService[S any](lookup func(identifier.ServiceID) (S, bool), id identifier.ServiceID) (S, error) {
+	s, ok := lookup(id)
+	if !ok {
+		return s, refuse(message.UnknownService, "a service this security server provides", id.String(), nil,
+			"service %s is not provided by this security server", id)
+	}
+	return s, nil
+}
+
+// AccessChecker answers whether a client may call a service (the access
+// rights; acl.Checker on bbolt).
+type AccessChecker interface {
+	Allowed(service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership) (bool, error)
+}
+
+// Access is the access-rights rule: client holds a right to the service
+// (any version), directly or through a global group.
+func Access(ac AccessChecker, service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership) error {
+	allowed, err := ac.Allowed(service, client, inGroup)
+	if err != nil {
+		return refuse(message.InternalError, "readable access rights", err.Error(), err, "the access rights cannot be read")
+	}
+	if !allowed {
+		return refuse(message.AccessDenied, "an access right to "+service.WithoutVersion().String(), "none for "+client.String(), nil,
+			"client %s is not allowed to call %s", client, service.WithoutVersion())
+	}
+	return nil
+}
+
+// DuplicateMessage is the fault code of a replayed message id. X-Road has
+// no such check (it relies on TLS and its log); the name follows its style.
+const DuplicateMessage = "DuplicateMessage"
+
+// ReplayGuard remembers the message ids each client sent.
+type ReplayGuard interface {
+	// Fresh records (client, id) as received at now and reports whether
+	// the pair was new within the guard's window.
+	Fresh(client, id string, now time.Time) (bool, error)
+}
+
+// Replay is the rule that a request's id was not received from the same
+// client before (PR-MESS: ids are unique per message).
+func Replay(g ReplayGuard, client identifier.Client, id string, now time.Time) error {
+	fresh, err := g.Fresh(client.String(), id, now)
+	if err != nil {
+		return refuse(message.InternalError, "a working replay guard", err.Error(), err, "the message id cannot be checked for replay")
+	}
+	if !fresh {
+		return refuse(DuplicateMessage, "a message id new from "+client.String(), id, nil,
+			"message id %q from %s was already received: each request needs a new id", id, client)
+	}
+	return nil
+}
