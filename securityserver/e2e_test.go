@@ -1,7 +1,7 @@
 package securityserver_test
 
 // End-to-end tests of the security server: a whole local federation
-// (internal/localfed: PKI with OCSP responder and TSA, registry, sample
+// (internal/harness/localfed: PKI with OCSP responder and TSA, registry, sample
 // provider IS, three running security servers) on loopback. Every refused
 // exchange is checked the way the calling IS sees it: HTTP 200, text/xml, a
 // SOAP Fault with the exact X-Road fault code; where it matters, also that
@@ -42,7 +42,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/pkiutil/ocsp"

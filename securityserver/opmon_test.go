@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver"

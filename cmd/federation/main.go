@@ -20,7 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/securityserver"

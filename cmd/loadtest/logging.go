@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/sluz/sluz/internal/loadtest"
+	"github.com/sluz/sluz/internal/harness/loadtest"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/config"
 )

@@ -1,5 +1,5 @@
 // Command loadtest is Şlüz's throughput and latency benchmark. In one
-// process and one run it starts the local federation (internal/localfed)
+// process and one run it starts the local federation (internal/harness/localfed)
 // and a plain pair of reverse proxies, and drives the same X-Road request
 // (ƏMDK asks DİN getPersonByFin, a fresh xrd:id each time, every answer
 // checked) against three targets that end at the same provider IS:
@@ -18,7 +18,7 @@
 // p99 at half load at most 2 ms above the plain pair's), the machine and
 // the command. A run in which any answer was wrong exits 1.
 //
-// --floors adds two more pairs at full load (internal/loadtest/floor.go):
+// --floors adds two more pairs at full load (internal/harness/loadtest/floor.go):
 // the crypto pair (the plain pair signing and verifying every message with
 // ECDSA P-256) and the floor pair (the crypto pair also logging every
 // message in Şlüz's message log): what the target leaves for everything
@@ -51,8 +51,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sluz/sluz/internal/loadtest"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/loadtest"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/securityserver"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluz/sluz/internal/loadtest"
-	"github.com/sluz/sluz/internal/sampleis"
+	"github.com/sluz/sluz/internal/harness/loadtest"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 )
 
 func TestUsageErrors(t *testing.T) {

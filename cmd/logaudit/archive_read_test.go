@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"

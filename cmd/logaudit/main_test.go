@@ -13,7 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sluz/sluz/configs"
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/registry/globalconf"
 )

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver"

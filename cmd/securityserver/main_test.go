@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluz/sluz/configs"
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/globalconf"
 )

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/opmon"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/pkiutil/tsa"
 	"github.com/sluz/sluz/securityserver"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/configs"
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/config"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/sluz/sluz/internal/sampleis"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 )

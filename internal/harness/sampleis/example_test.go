@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/sluz/sluz/internal/sampleis"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 )
 
 func ExamplePeople() {

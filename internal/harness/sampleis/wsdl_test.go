@@ -163,7 +163,7 @@ func TestConfigWSDLInSync(t *testing.T) {
 		a, _ := fs.ReadFile(WSDLFS(), name)
 		b, err := os.ReadFile(filepath.Join(configWSDLDir, name))
 		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("internal/sampleis/wsdl/%s differs from configs/wsdl/%s: copy the edited one over the other", name, name)
+			t.Errorf("internal/harness/sampleis/wsdl/%s differs from configs/wsdl/%s: copy the edited one over the other", name, name)
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/messagelog"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/configs"
-	"github.com/sluz/sluz/internal/sampleis"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/adminapi"
 	"github.com/sluz/sluz/registry/identifier"

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluz/sluz/internal/localfed"
-	"github.com/sluz/sluz/internal/sampleis"
+	"github.com/sluz/sluz/internal/harness/localfed"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 )
 
 func TestMain(m *testing.M) {
