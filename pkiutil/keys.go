@@ -101,15 +101,23 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 // rename, then syncs the directory, so a crash leaves either the old file or
 // the new one, never half of one, and a success is durable. The file
 // gets mode perm from the start (a key is never readable by others, not even
-// briefly). Without overwrite, an existing path is an error.
+// briefly). Without overwrite, an existing path is an error. Its other
+// errors name path (not only the temporary file).
 func WriteFile(path string, data []byte, perm os.FileMode, overwrite bool) error {
 	if !overwrite {
 		if _, err := os.Lstat(path); err == nil {
 			return fmt.Errorf("%s already exists: refusing to overwrite it", path)
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
+			return err // a *PathError naming path
 		}
 	}
+	if err := writeFile(path, data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeFile(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {

@@ -43,7 +43,7 @@ func NewClient(baseURL, certFile, keyFile, caFile string) (*Client, error) {
 	if caFile != "" {
 		certs, err := pkiutil.ReadCertificates(caFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("registry CA: %w", err)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		for _, c := range certs {
@@ -73,13 +73,13 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		data, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return fmt.Errorf("adminapi: encoding the request to %s %s: %w", method, path, err)
 		}
 		body = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
-		return err
+		return fmt.Errorf("adminapi: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -95,7 +95,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the registry's answer to %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -113,5 +113,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		*raw = data
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding the registry's answer to %s %s: %w", method, path, err)
+	}
+	return nil
 }

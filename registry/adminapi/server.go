@@ -72,13 +72,15 @@ func TLSConfig(cert tls.Certificate) *tls.Config {
 
 type apiError struct {
 	status int
-	msg    string
+	err    error // the message, wrapping what %w gave errorf
 }
 
-func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
 
+// errorf is an error answered with status; a %w argument stays its cause.
 func errorf(status int, format string, a ...any) error {
-	return &apiError{status, fmt.Sprintf(format, a...)}
+	return &apiError{status, fmt.Errorf(format, a...)}
 }
 
 // Handler returns the API's routes.
@@ -112,7 +114,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/members/{id...}", func(r *http.Request, _ string) (any, error) {
 		id, err := identifier.ParseMember(r.PathValue("id"))
 		if err != nil {
-			return nil, errorf(400, "%v", err)
+			return nil, errorf(400, "%w", err)
 		}
 		return memberDetail(st(), id)
 	})
@@ -142,7 +144,7 @@ func (s *Server) Handler() http.Handler {
 		if p := r.URL.Query().Get("provider"); p != "" {
 			prov, err := identifier.ParseClient(p)
 			if err != nil {
-				return nil, errorf(400, "provider: %v", err)
+				return nil, errorf(400, "provider: %w", err)
 			}
 			all = slices.DeleteFunc(all, func(s *store.Service) bool {
 				return s.ID.Provider != prov && (prov.IsSubsystem() || s.ID.Provider.MemberID() != prov)
@@ -202,7 +204,7 @@ func (s *Server) Handler() http.Handler {
 
 func badRequest(err error) error {
 	if err != nil {
-		return errorf(400, "%v", err)
+		return errorf(400, "%w", err)
 	}
 	return nil
 }
@@ -225,7 +227,7 @@ func NewBatchRequest(name string, changes []store.Change) (*BatchRequest, error)
 	for _, c := range changes {
 		raw, err := json.Marshal(c)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("adminapi: encoding %s: %w", c.Action(), err)
 		}
 		req.Changes = append(req.Changes, BatchEntry{Action: c.Action(), Change: raw})
 	}
@@ -238,10 +240,10 @@ func DecodeBatch(raw []byte) (store.Batch, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return store.Batch{}, errorf(400, "batch: %v", err)
+		return store.Batch{}, errorf(400, "batch: %w", err)
 	}
 	if err := identifier.CheckPart("batch name", req.Name); err != nil {
-		return store.Batch{}, errorf(400, "%v", err)
+		return store.Batch{}, errorf(400, "%w", err)
 	}
 	if len(req.Changes) == 0 {
 		return store.Batch{}, errorf(400, "batch %s has no changes", req.Name)
@@ -250,7 +252,7 @@ func DecodeBatch(raw []byte) (store.Batch, error) {
 	for i, e := range req.Changes {
 		c, err := store.DecodeChange(e.Action, e.Change)
 		if err != nil {
-			return store.Batch{}, errorf(400, "batch change %d: %v", i+1, err)
+			return store.Batch{}, errorf(400, "batch change %d: %w", i+1, err)
 		}
 		b.Changes = append(b.Changes, c)
 	}
@@ -264,7 +266,7 @@ func (s *Server) apply(actor string, c store.Change) (any, error) {
 	}
 	if s.OnChange != nil {
 		if err := s.OnChange(); err != nil {
-			return nil, errorf(500, "change %d was saved but publishing the configuration failed: %v", entry.Seq, err)
+			return nil, errorf(500, "change %d was saved but publishing the configuration failed: %w", entry.Seq, err)
 		}
 	}
 	return entry, nil
@@ -281,7 +283,7 @@ func (s *Server) readJSON(r *http.Request) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		return nil, errorf(400, "reading the request body: %v", err)
+		return nil, errorf(400, "reading the request body: %w", err)
 	}
 	if int64(len(data)) > max {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "request body is over the %d-byte limit", max)
@@ -310,7 +312,7 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		inter.AddCert(c)
 	}
 	if _, err := cert.Verify(x509.VerifyOptions{Roots: s.Roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return "", errorf(http.StatusForbidden, "certificate %q is not an operator certificate of this federation: %v", cert.Subject.CommonName, err)
+		return "", errorf(http.StatusForbidden, "certificate %q is not an operator certificate of this federation: %w", cert.Subject.CommonName, err)
 	}
 	// The admin profile is clientAuth only; a security server's auth
 	// certificate (serverAuth+clientAuth) must not administer the registry.

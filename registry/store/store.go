@@ -59,10 +59,10 @@ func Open(path, instance string) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("registry store %s is in use by another process", path)
+		return nil, fmt.Errorf("registry store %s is in use by another process: %w", path, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("registry store: %w", err)
+		return nil, fmt.Errorf("registry store %s: %w", path, err)
 	}
 	s := &Store{db: db, now: time.Now}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -87,20 +87,25 @@ func Open(path, instance string) (*Store, error) {
 			return fmt.Errorf("stored state is corrupt: %w", err)
 		}
 		if st.Instance != instance {
-			return fmt.Errorf("store %s belongs to instance %q, not %q", path, st.Instance, instance)
+			return fmt.Errorf("it belongs to instance %q, not %q", st.Instance, instance)
 		}
 		s.cur = st
 		return nil
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("registry store: %w", err)
+		return nil, fmt.Errorf("registry store %s: %w", path, err)
 	}
 	return s, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("registry store %s: close: %w", s.db.Path(), err)
+	}
+	return nil
+}
 
 // State returns the current state. Callers must not modify it.
 func (s *Store) State() *State {
@@ -183,13 +188,16 @@ func (s *Store) Audit(limit int) ([]AuditEntry, error) {
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			var e AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return err
+				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			out = append(out, e)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("registry store %s: %w", s.db.Path(), err)
+	}
+	return out, nil
 }
 
 // NextConfVersion durably reserves the next global configuration version.
@@ -204,7 +212,10 @@ func (s *Store) NextConfVersion() (uint64, error) {
 		v++
 		return meta.Put(keyVersion, seqKey(v))
 	})
-	return v, err
+	if err != nil {
+		return 0, fmt.Errorf("registry store %s: reserving configuration version %d: %w", s.db.Path(), v, err)
+	}
+	return v, nil
 }
 
 func clone(st *State) (*State, error) {

@@ -114,13 +114,18 @@ func (s *Store) update(fn func(*bolt.Bucket) error) error {
 		return fmt.Errorf("access rights %s: %w", s.path, err)
 	}
 	defer db.Close()
-	return db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketRules)
 		if err != nil {
 			return err
 		}
 		return fn(b)
 	})
+	if err != nil && !errors.Is(err, ErrExists) && !errors.Is(err, ErrNotFound) {
+		// The refusals already name the right; anything else is the file's.
+		return fmt.Errorf("access rights %s: %w", s.path, err)
+	}
+	return err
 }
 
 // Grant allows subject to call service (any version).
@@ -212,7 +217,7 @@ func (c *Checker) reload(now time.Time) error {
 	c.checkedAt = now
 	st, err := os.Stat(c.store.path)
 	if err != nil {
-		return err
+		return fmt.Errorf("access rights %s: %w", c.store.path, err)
 	}
 	stamp := [2]int64{st.ModTime().UnixNano(), st.Size()}
 	if c.rules != nil && stamp == c.stamp {

@@ -204,14 +204,14 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 	m.LastRecordHash = hex.EncodeToString(prevHash)
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive: %w", err)
 	}
 	mw, err := zw.CreateHeader(&zip.FileHeader{Name: ArchiveManifest, Method: zip.Deflate, Modified: now})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive: %w", err)
 	}
 	if _, err := mw.Write(mj); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive: %w", err)
 	}
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
@@ -383,11 +383,11 @@ func ReadRetentionLedger(dir string) ([]Retired, error) {
 func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 	names, err := ListArchives(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("retention: %w", err)
 	}
 	ledger, err := ReadRetentionLedger(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("retention: %w", err)
 	}
 	noted := map[string]bool{}
 	for _, r := range ledger {
@@ -398,7 +398,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		path := filepath.Join(dir, name)
 		if noted[name] { // noted before a crash: finish removing it
 			if err := os.Remove(path); err != nil {
-				return removed, err
+				return removed, fmt.Errorf("retention: %w", err)
 			}
 			continue
 		}
@@ -416,7 +416,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		ledger = append(ledger, r)
 		data, err := json.MarshalIndent(ledger, "", "  ")
 		if err != nil {
-			return removed, err
+			return removed, fmt.Errorf("retention: %w", err)
 		}
 		if err := pkiutil.WriteFile(filepath.Join(dir, RetentionLedger), data, 0o600, true); err != nil {
 			return removed, fmt.Errorf("retention: %w", err)
@@ -427,7 +427,9 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		removed = append(removed, r)
 	}
 	if len(removed) > 0 {
-		return removed, pkiutil.SyncDir(dir)
+		if err := pkiutil.SyncDir(dir); err != nil {
+			return removed, fmt.Errorf("retention: %w", err)
+		}
 	}
 	return removed, nil
 }

@@ -172,7 +172,7 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 	}
 	v, err := signature.Verify(r.Signature, part)
 	if err != nil {
-		return fmt.Errorf("signature: %v", err)
+		return fmt.Errorf("signature: %w", err)
 	}
 	inter := trust.Intermediates.Clone()
 	for _, c := range v.Extra {
@@ -181,7 +181,7 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 	chains, err := v.Cert.Verify(x509.VerifyOptions{Roots: trust.Roots, Intermediates: inter, CurrentTime: v.SigningTime,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
-		return fmt.Errorf("signer certificate %q does not chain to the federation CA at signing time %s: %v", v.Cert.Subject.CommonName, v.SigningTime.Format(time.RFC3339), err)
+		return fmt.Errorf("signer certificate %q does not chain to the federation CA at signing time %s: %w", v.Cert.Subject.CommonName, v.SigningTime.Format(time.RFC3339), err)
 	}
 	want, err := expectedSigner(r)
 	if err != nil {
@@ -214,7 +214,7 @@ func expectedSigner(r *messagelog.Record) (string, error) {
 	if r.Kind == messagelog.Request {
 		c, err := identifier.ParseClient(r.Client)
 		if err != nil {
-			return "", fmt.Errorf("logged client %q: %v", r.Client, err)
+			return "", fmt.Errorf("logged client %q: %w", r.Client, err)
 		}
 		return c.MemberID().String(), nil
 	}
@@ -228,7 +228,7 @@ func expectedSigner(r *messagelog.Record) (string, error) {
 	}
 	m, err := identifier.ParseMember(strings.Join(parts[:3], "/"))
 	if err != nil {
-		return "", fmt.Errorf("logged service %q: %v", r.Service, err)
+		return "", fmt.Errorf("logged service %q: %w", r.Service, err)
 	}
 	return m.String(), nil
 }

@@ -156,8 +156,16 @@ func manifest(withMessage bool) []byte {
 // CheckContainerProof reads a container's proof and checks it: the
 // record's SHA-256 is the leaf, the leaf with the path gives the root, and
 // the record holds the container's message and signature. It returns the
-// root (hex) the token must cover.
+// root (hex) the token must cover. Its errors name the container.
 func CheckContainerProof(path string) (string, error) {
+	root, err := checkContainerProof(path)
+	if err != nil {
+		return "", fmt.Errorf("container %s: %w", path, err)
+	}
+	return root, nil
+}
+
+func checkContainerProof(path string) (string, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return "", err
@@ -169,7 +177,11 @@ func CheckContainerProof(path string) (string, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		defer f.Close()
-		return io.ReadAll(f)
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return data, nil
 	}
 	pj, err := read(EntryProof)
 	if err != nil {
@@ -185,7 +197,7 @@ func CheckContainerProof(path string) (string, error) {
 	}
 	r, err := messagelog.Decode(stored)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: record: %w", EntryProof, err)
 	}
 	msg, err := read(EntryMessage)
 	if err != nil {

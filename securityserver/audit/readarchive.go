@@ -64,7 +64,7 @@ func OpenArchiveDir(dir string) (*ArchiveReader, error) {
 	for _, name := range names {
 		a, err := OpenArchive(filepath.Join(dir, name))
 		if err != nil {
-			return nil, fmt.Errorf("%s is not a Şlüz message log archive (%v): remove it from %s, or run `logaudit verify --archives` if it should be one", name, err, dir)
+			return nil, fmt.Errorf("%s is not a Şlüz message log archive (%w): remove it from %s, or run `logaudit verify --archives` if it should be one", name, err, dir)
 		}
 		m := a.Manifest
 		a.Close()

@@ -406,7 +406,7 @@ func (c *Config) validate() error {
 		seen[k.Member] = true
 		files[field+".cert"] = k.Cert
 		if err := k.KeySpec().Validate(); err != nil {
-			add("%s: %v", field, err)
+			add("%s: %w", field, err)
 		} else if k.PKCS11 != nil && !keys.PKCS11Supported {
 			add("%s.pkcs11: this securityserver is the static build (-tags nopkcs11, without cgo), which cannot use PKCS#11 tokens: give a PEM key file (key) or run the PKCS#11 build", field)
 		} else if k.PKCS11 == nil {
@@ -438,7 +438,7 @@ func (c *Config) validate() error {
 	for i, s := range c.Services {
 		field := fmt.Sprintf("services[%d]", i)
 		if err := s.ID.Validate(); err != nil {
-			add("%s.service: %v", field, err)
+			add("%s.service: %w", field, err)
 			continue
 		}
 		if c.Server != (identifier.ServerID{}) && s.ID.Provider.MemberID() != c.Server.Owner && !seen[s.ID.Provider.MemberID()] {
@@ -518,7 +518,7 @@ func (c *Config) validate() error {
 			continue
 		}
 		if _, err := os.Stat(p); err != nil {
-			add("%s: %v", f, err)
+			add("%s: %w", f, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/keys"
 )
 
 // sampleTree lays out configs/ (as shipped) beside a prepared state/.
@@ -118,5 +121,40 @@ func TestErrorsNameTheField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want error mentioning %q, got %v", tc.want, err)
 		}
+	}
+}
+
+// The errors that name a field keep their cause for errors.Is.
+func TestErrorsKeepTheCause(t *testing.T) {
+	dir := sampleTree(t)
+	base, _ := os.ReadFile(filepath.Join(dir, "securityserver-din.yaml"))
+	missing := filepath.Join(dir, "missing.yaml")
+	cases := []struct {
+		edit func(string) string
+		want string
+		is   error
+	}{
+		{func(s string) string { return strings.Replace(s, "../state/DIN/auth.key", "../state/DIN/nope.key", 1) }, "keys.auth.key: stat", fs.ErrNotExist},
+		{func(s string) string {
+			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
+		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty", keys.ErrInvalidSpec},
+		{func(s string) string {
+			return strings.Replace(s, "AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/DIN/population/get Person", 1)
+		}, `service "AZ/GOV/DIN/population/get Person": invalid identifier`, identifier.ErrInvalid},
+	}
+	for _, tc := range cases {
+		p := filepath.Join(dir, "edited.yaml")
+		os.WriteFile(p, []byte(tc.edit(string(base))), 0o644)
+		_, err := config.Load(p)
+		if err == nil || !strings.Contains(err.Error(), "security server config "+p+": ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want error naming %s and mentioning %q, got %v", p, tc.want, err)
+		}
+		if !errors.Is(err, tc.is) {
+			t.Errorf("%v: errors.Is(%v) = false", err, tc.is)
+		}
+	}
+	_, err := config.Load(missing)
+	if want := "security server config: open " + missing + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing): %v, want %q", err, want)
 	}
 }

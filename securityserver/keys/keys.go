@@ -129,7 +129,7 @@ func (p *PKCS11) validate() error {
 	}
 	if p.KeyID != "" {
 		if _, err := p.keyID(); err != nil {
-			return invalid("pkcs11.keyID %q is not hex: %v", p.KeyID, err)
+			return invalid("pkcs11.keyID %q is not hex: %w", p.KeyID, err)
 		}
 	}
 	if p.MaxSessions < 0 || p.MaxSessions == 1 {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -68,6 +69,10 @@ func TestValidate(t *testing.T) {
 		}
 		if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %q, want it to say %q", err, tc.want)
+		}
+		var hexErr hex.InvalidByteError
+		if strings.Contains(tc.want, "is not hex") && !errors.As(err, &hexErr) {
+			t.Errorf("%q does not wrap the hex error", err)
 		}
 		if _, _, oerr := Open(tc.spec, nil); oerr == nil || oerr.Error() != err.Error() {
 			t.Errorf("Open does not validate first: %v", oerr)

@@ -159,15 +159,15 @@ func configureError(id tokenID, configured string, err error) error {
 	if errors.As(err, &rv) {
 		switch rv {
 		case pkcs11.CKR_PIN_INCORRECT, pkcs11.CKR_PIN_INVALID, pkcs11.CKR_PIN_LEN_RANGE:
-			return fmt.Errorf("%w: %s refused the PIN (%v): check pkcs11.pin/pinFile; repeated failures may lock the PIN", ErrWrongPIN, where, rv)
+			return fmt.Errorf("%w: %s refused the PIN (%w): check pkcs11.pin/pinFile; repeated failures may lock the PIN", ErrWrongPIN, where, rv)
 		case pkcs11.CKR_PIN_LOCKED:
-			return fmt.Errorf("%w: the user PIN of %s is locked after too many wrong PINs (%v): the security officer must unlock it", ErrWrongPIN, where, rv)
+			return fmt.Errorf("%w: the user PIN of %s is locked after too many wrong PINs (%w): the security officer must unlock it", ErrWrongPIN, where, rv)
 		case pkcs11.CKR_PIN_EXPIRED:
-			return fmt.Errorf("%w: the user PIN of %s has expired (%v): change it first", ErrWrongPIN, where, rv)
+			return fmt.Errorf("%w: the user PIN of %s has expired (%w): change it first", ErrWrongPIN, where, rv)
 		case pkcs11.CKR_USER_PIN_NOT_INITIALIZED:
-			return fmt.Errorf("%w: %s has no user PIN yet (%v): initialise the token first", ErrWrongPIN, where, rv)
+			return fmt.Errorf("%w: %s has no user PIN yet (%w): initialise the token first", ErrWrongPIN, where, rv)
 		case pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED:
-			return fmt.Errorf("opening %s: the module is already loaded in this process by other code or under another path (%v)", where, rv)
+			return fmt.Errorf("opening %s: the module is already loaded in this process by other code or under another path (%w)", where, rv)
 		}
 	}
 	msg := err.Error()
@@ -175,7 +175,7 @@ func configureError(id tokenID, configured string, err error) error {
 	case strings.Contains(msg, "could not find PKCS#11 token"):
 		return fmt.Errorf("%w: no token labelled %q in module %s%s", ErrTokenNotFound, id.label, configured, listTokens(id.module))
 	case strings.Contains(msg, "failed to open module"):
-		return fmt.Errorf("%w: pkcs11.module %s cannot be loaded: not a PKCS#11 library for this system, or a library it needs is missing (%v)", ErrModuleNotFound, configured, err)
+		return fmt.Errorf("%w: pkcs11.module %s cannot be loaded: not a PKCS#11 library for this system, or a library it needs is missing (%w)", ErrModuleNotFound, configured, err)
 	}
 	return fmt.Errorf("opening PKCS#11 %s: %w", where, err)
 }

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/pkcs11"
+
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/signature"
 )
@@ -272,6 +274,18 @@ func TestPKCS11Errors(t *testing.T) {
 			}
 		})
 	}
+
+	// A refused PIN keeps the token's return value for errors.Is.
+	t.Run("wrong PIN keeps the return value", func(t *testing.T) {
+		_, c, err := Open(with(func(p *PKCS11) { p.PIN = "0000" }), din)
+		if err == nil {
+			c.Close()
+			t.Fatal("a wrong PIN opened the token")
+		}
+		if !errors.Is(err, ErrWrongPIN) || !errors.Is(err, pkcs11.Error(pkcs11.CKR_PIN_INCORRECT)) {
+			t.Errorf("error %v does not wrap both ErrWrongPIN and CKR_PIN_INCORRECT", err)
+		}
+	})
 
 	// The PIN is checked even when the token is already logged in by
 	// another key of this process (PKCS#11 would not check it).

@@ -85,15 +85,28 @@ type Fault struct {
 	String string // human-readable message
 	Actor  string // normally empty
 	Detail string // faultDetail: a random UUID for log correlation
+
+	cause error // what %w gave Faultf, for errors.Is and errors.As; never sent
 }
 
 // Error is "CODE: STRING".
 func (f *Fault) Error() string { return f.Code + ": " + f.String }
 
+// Unwrap returns the error the fault reports (a %w argument of Faultf), or
+// nil.
+func (f *Fault) Unwrap() error { return f.cause }
+
 // Faultf returns a fault with the given code, a formatted message and a new
-// random UUID (version 4) as its detail.
+// random UUID (version 4) as its detail. A %w verb formats its error as %v
+// does, and the fault wraps it.
 func Faultf(code, format string, a ...any) *Fault {
-	return &Fault{Code: code, String: fmt.Sprintf(format, a...), Detail: NewUUID()}
+	err := fmt.Errorf(format, a...)
+	f := &Fault{Code: code, String: err.Error(), Detail: NewUUID()}
+	switch err.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }: // a %w
+		f.cause = err
+	}
+	return f
 }
 
 // WithPrefix returns a copy of f whose code is prefix + "." + f.Code (X-Road's

@@ -59,7 +59,7 @@ func read(r io.Reader, length int64, contentType string, opts ParseOptions) (*Me
 		return nil, fail(InvalidMessage, "message exceeds the limit of %d bytes", opts.MaxSize)
 	}
 	if err != nil {
-		return nil, fail(IOError, "reading the message: %v", err)
+		return nil, fail(IOError, "reading the message: %w", err)
 	}
 	return Parse(raw, contentType, opts)
 }

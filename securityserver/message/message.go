@@ -170,7 +170,7 @@ const (
 func mediaKind(contentType string, fail func(string, string, ...any) *Fault) (int, map[string]string, *Fault) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return 0, nil, fail(InvalidContentType, "invalid content type %q: %v", contentType, err)
+		return 0, nil, fail(InvalidContentType, "invalid content type %q: %w", contentType, err)
 	}
 	switch mt {
 	case "text/xml", "application/xop+xml":
@@ -551,7 +551,7 @@ func (p *parser) identifier(t token, field string) ([nParts]string, error) {
 			continue
 		}
 		if err := identifier.CheckPart(partNames[i], v[i]); err != nil {
-			return v, p.fail(InvalidClientIdentifier, "header field '%s': %v", field, err)
+			return v, p.fail(InvalidClientIdentifier, "header field '%s': %w", field, err)
 		}
 	}
 	return v, nil

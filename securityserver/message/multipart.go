@@ -137,7 +137,7 @@ func checkSOAPPart(h textproto.MIMEHeader, body []byte, fail func(string, string
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return fail(InvalidContentType, "invalid content type %q of the SOAP part: %v", ct, err)
+		return fail(InvalidContentType, "invalid content type %q of the SOAP part: %w", ct, err)
 	}
 	if mt != "text/xml" && mt != "application/xop+xml" {
 		return fail(InvalidContentType, "invalid content type %s of the first MIME part; it must be the SOAP message, text/xml or application/xop+xml (PR-MESS §2.4)", mt)

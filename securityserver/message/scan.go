@@ -100,7 +100,7 @@ func (s *scanner) next() (token, error) {
 	for {
 		t, err := s.t.Next()
 		if err != nil {
-			return token{}, s.fail(InvalidSoap, "malformed XML: %v", err)
+			return token{}, s.fail(InvalidSoap, "malformed XML: %w", err)
 		}
 		off, end := t.Start, t.End
 		switch t.Kind {

@@ -236,7 +236,7 @@ func batches(tx *bolt.Tx) ([]*Batch, error) {
 	err := b.ForEach(func(k, v []byte) error {
 		var bt Batch
 		if err := json.Unmarshal(v, &bt); err != nil {
-			return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
+			return fmt.Errorf("%w: batch %x: %w", ErrCorrupt, k, err)
 		}
 		out = append(out, &bt)
 		return nil

@@ -69,7 +69,10 @@ func CheckFile(path string) (*CheckResult, error) {
 		res, err = check(tx)
 		return err
 	})
-	return res, err
+	if err != nil {
+		return nil, fmt.Errorf("message log %s: %w", path, err)
+	}
+	return res, nil
 }
 
 func check(tx *bolt.Tx) (*CheckResult, error) {

@@ -178,7 +178,7 @@ func Open(path string, opts Options) (*Log, error) {
 	// auditor's long read) to finish.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("message log %s is in use by another process", path)
+		return nil, fmt.Errorf("message log %s is in use by another process: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("message log %s: %w", path, err)
@@ -439,7 +439,7 @@ func (l *Log) Head() (uint64, []byte) {
 // Close waits for queued appends and closes the file.
 func (l *Log) Close() error {
 	if l.readOnly {
-		return l.db.Close()
+		return l.closeDB()
 	}
 	l.mu.Lock()
 	if l.closed {
@@ -454,12 +454,19 @@ func (l *Log) Close() error {
 	<-l.ingDone
 	err := l.ingest()
 	if cerr := l.wal.close(); err == nil {
-		err = cerr
+		err = cerr // a *PathError naming the write-ahead file
 	}
-	if cerr := l.db.Close(); err == nil {
+	if cerr := l.closeDB(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+func (l *Log) closeDB() error {
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("message log %s: close: %w", l.db.Path(), err)
+	}
+	return nil
 }
 
 // Backup writes a consistent copy of the log file to w while the server runs.
@@ -473,7 +480,10 @@ func (l *Log) Backup(w io.Writer) (int64, error) {
 		n, err = tx.WriteTo(w)
 		return err
 	})
-	return n, err
+	if err != nil {
+		return n, fmt.Errorf("message log %s: backup: %w", l.db.Path(), err)
+	}
+	return n, nil
 }
 
 // Each calls fn for every record from seq from on, in order, with the

@@ -50,7 +50,10 @@ func anchor(tx *bolt.Tx) (*Anchor, error) {
 		return nil, nil
 	}
 	var a Anchor
-	if err := json.Unmarshal(v, &a); err != nil || len(a.RecordHash) != 32 {
+	if err := json.Unmarshal(v, &a); err != nil {
+		return nil, fmt.Errorf("%w: archive anchor unreadable: %w", ErrCorrupt, err)
+	}
+	if len(a.RecordHash) != 32 {
 		return nil, fmt.Errorf("%w: archive anchor unreadable", ErrCorrupt)
 	}
 	return &a, nil
@@ -62,7 +65,7 @@ func lastBatchEnd(tx *bolt.Tx) (seq, n uint64, err error) {
 	if k, v := tx.Bucket(bucketBatches).Cursor().Last(); k != nil {
 		var b Batch
 		if err := json.Unmarshal(v, &b); err != nil {
-			return 0, 0, fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
+			return 0, 0, fmt.Errorf("%w: batch %x: %w", ErrCorrupt, k, err)
 		}
 		return b.LastSeq, b.N, nil
 	}
@@ -151,7 +154,7 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var b Batch
 			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("%w: batch %x: %v", ErrCorrupt, k, err)
+				return fmt.Errorf("%w: batch %x: %w", ErrCorrupt, k, err)
 			}
 			if b.FirstSeq != next || b.N != n+1 {
 				return fmt.Errorf("%w: live batch %d covers %d..%d, expected to start at %d", ErrCorrupt, b.N, b.FirstSeq, b.LastSeq, next)

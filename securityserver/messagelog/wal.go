@@ -144,7 +144,7 @@ func (w *wal) write(frame []byte) error {
 		return err
 	}
 	if err := fdatasync(w.f); err != nil {
-		return err
+		return &os.PathError{Op: "fdatasync", Path: w.f.Name(), Err: err}
 	}
 	w.off += int64(len(frame))
 	if w.off > w.size {
@@ -309,7 +309,7 @@ func tailOf(tx *bolt.Tx, r io.ReaderAt, size int64) ([]walRecord, error) {
 	}
 	first, err := Decode(recs[0].enc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the write-ahead file's record %d: %v", ErrCorrupt, recs[0].seq, err)
+		return nil, fmt.Errorf("%w: the write-ahead file's record %d: %w", ErrCorrupt, recs[0].seq, err)
 	}
 	if !bytes.Equal(first.PrevHash, hash) {
 		return nil, fmt.Errorf("%w: the write-ahead file's record %d does not chain to record %d of the log: it belongs to another log", ErrCorrupt, recs[0].seq, head)

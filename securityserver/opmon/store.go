@@ -124,7 +124,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("opmon: %s is in use by another process", path)
+		return nil, fmt.Errorf("opmon: %s is in use by another process: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opmon: %s: %w", path, err)
@@ -284,10 +284,11 @@ func (s *Store) commit(batch []Record) error {
 		}
 		return nil
 	})
-	if err == nil {
-		s.stored.Add(uint64(len(batch)))
+	if err != nil {
+		return fmt.Errorf("opmon: %s: storing %d records: %w", s.db.Path(), len(batch), err)
 	}
-	return err
+	s.stored.Add(uint64(len(batch)))
+	return nil
 }
 
 // pruneChunk bounds the deletions of one transaction, so that pruning a
@@ -334,7 +335,10 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stop)
 	<-s.done
-	return s.db.Close()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("opmon: %s: close: %w", s.db.Path(), err)
+	}
+	return nil
 }
 
 // Query selects records by time and content.

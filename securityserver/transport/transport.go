@@ -51,8 +51,9 @@ const HashAlgorithm = "SHA-512"
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("malformed transport message")
 
+// malformed wraps ErrMalformed, and any cause format gives with %w.
 func malformed(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, a...)...)
 }
 
 // Message is one request or response between security servers.
@@ -252,7 +253,7 @@ func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Mess
 func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, request bool) (*Message, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return nil, malformed("Content-Type %q: %v", contentType, err)
+		return nil, malformed("Content-Type %q: %w", contentType, err)
 	}
 	if mt != TypeMultipart {
 		return nil, malformed("Content-Type %s, want %s", mt, TypeMultipart)
@@ -284,7 +285,7 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 			if lr.over {
 				return nil, errTooLarge(maxSize)
 			}
-			return nil, malformed("reading parts: %v", err)
+			return nil, malformed("reading parts: %w", err)
 		}
 		var body []byte
 		body, arena, err = readPart(p, arena)
@@ -292,7 +293,7 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 			if lr.over {
 				return nil, errTooLarge(maxSize)
 			}
-			return nil, malformed("reading a part: %v", err)
+			return nil, malformed("reading a part: %w", err)
 		}
 		ctype := p.Header.Get("Content-Type")
 		pt := mediaType(ctype)
