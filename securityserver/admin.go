@@ -96,7 +96,7 @@ func (s *Server) Ready() error {
 	if s.mlog == nil || s.mlog.Closed() {
 		problems = append(problems, "message log: closed")
 	} else if err := s.mlog.LastError(); err != nil {
-		problems = append(problems, "message log: the last write failed: "+err.Error())
+		problems = append(problems, "message log: "+err.Error()) // "message log write failed: ..."
 	}
 	if f := s.ts.refusal(clientSide); f != nil {
 		problems = append(problems, "time-stamping: "+f.String+": "+s.ts.lastError().Error())
