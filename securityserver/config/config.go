@@ -498,11 +498,6 @@ func (c *Config) validate() error {
 	if c.Limits.VerifyCacheSize < 1 {
 		add("limits.verifyCacheSize %d is below 1", c.Limits.VerifyCacheSize)
 	}
-	for name, d := range map[string]Duration{"headerTimeout": c.Limits.HeaderTimeout, "idleTimeout": c.Limits.IdleTimeout, "shutdownGrace": c.Limits.ShutdownGrace} {
-		if d < 0 {
-			add("limits.%s %s is negative", name, d.D())
-		}
-	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		add("logFormat %q: use text or json", c.LogFormat)
 	}

@@ -39,7 +39,9 @@ func TestSamplesLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
-		if c.Limits.MaxMessageSize != 10<<20 || c.Limits.ReplayWindow.D() != 10*time.Minute || len(c.Services) == 0 {
+		if l := c.Limits; l.MaxMessageSize != 10<<20 || l.ReplayWindow.D() != 10*time.Minute || len(c.Services) == 0 ||
+			l.ReplayCapacity != 1_000_000 || l.VerifyCacheSize != 10_000 || l.HeaderTimeout.D() != 10*time.Second ||
+			l.IdleTimeout.D() != 2*time.Minute || l.MaxHeaderBytes != 64<<10 || l.ShutdownGrace.D() != 10*time.Second {
 			t.Errorf("%s: defaults not applied: %+v", n, c.Limits)
 		}
 		if !filepath.IsAbs(c.Keys.Auth.Cert) || !strings.HasSuffix(c.Keys.Auth.Cert, "auth.pem") {
@@ -106,6 +108,18 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    retention: 24h", 1) }, "messageLog.archive.retention 24h0m0s must exceed messageLog.archive.after 720h0m0s"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    maxRecords: -1", 1) }, "messageLog.archive.maxRecords -1 is outside"},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: soon", 1) }, "not a duration"},
+		{func(s string) string {
+			return strings.Replace(s, "replayWindow: 10m", "replayWindow: 10m\n  replayCapacity: 10", 1)
+		}, "limits.replayCapacity 10 is below 1000"},
+		{func(s string) string {
+			return strings.Replace(s, "replayWindow: 10m", "replayWindow: 10m\n  verifyCacheSize: -5", 1)
+		}, "limits.verifyCacheSize -5 is below 1"},
+		{func(s string) string {
+			return strings.Replace(s, "replayWindow: 10m", "replayWindow: 10m\n  maxHeaderBytes: 1KiB", 1)
+		}, "limits.maxHeaderBytes 1024 is below 4 KiB"},
+		{func(s string) string {
+			return strings.Replace(s, "replayWindow: 10m", "replayWindow: 10m\n  shutdownGrace: -1s", 1)
+		}, `"-1s" is not a duration`},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    keep: all", 1) }, "field keep not found"},
 		{func(s string) string {
 			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
