@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluz/sluz/internal/durable"
 )
 
 // Files of a trust directory.
@@ -143,7 +145,7 @@ func Init(opts InitOptions) (*CA, error) {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	fj, _ := json.MarshalIndent(fed, "", "  ")
-	if err := WriteFile(filepath.Join(dir, FileFederation), append(fj, '\n'), 0o644, false); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, FileFederation), append(fj, '\n'), 0o644, false); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	store, err := OpenStore(filepath.Join(dir, FileStatusStore))

@@ -5,7 +5,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
-	"github.com/sluz/sluz/internal/testtool"
 	"math/big"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluz/sluz/internal/testtool"
 )
 
 func newTestCA(t *testing.T, kt KeyType) *CA {

@@ -11,7 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/sluz/sluz/internal/durable"
 )
 
 // KeyType names a key algorithm a federation certificate can use.
@@ -80,12 +81,12 @@ func WritePrivateKey(path string, key crypto.Signer, overwrite bool) error {
 	if err != nil {
 		return fmt.Errorf("encode private key for %s: %w", path, err)
 	}
-	return WriteFile(path, data, 0o600, overwrite)
+	return durable.WriteFile(path, data, 0o600, overwrite)
 }
 
 // WriteCertificates writes certs to path as concatenated PEM blocks (mode 0644).
 func WriteCertificates(path string, overwrite bool, certs ...*x509.Certificate) error {
-	return WriteFile(path, EncodeCertificates(certs...), 0o644, overwrite)
+	return durable.WriteFile(path, EncodeCertificates(certs...), 0o644, overwrite)
 }
 
 // EncodeCertificates returns certs as concatenated "CERTIFICATE" PEM blocks.
@@ -95,65 +96,6 @@ func EncodeCertificates(certs ...*x509.Certificate) []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return out
-}
-
-// WriteFile writes data to path through a temporary file, fsync and a
-// rename, then syncs the directory, so a crash leaves either the old file or
-// the new one, never half of one, and a success is durable. The file
-// gets mode perm from the start (a key is never readable by others, not even
-// briefly). Without overwrite, an existing path is an error. Its other
-// errors name path (not only the temporary file).
-func WriteFile(path string, data []byte, perm os.FileMode, overwrite bool) error {
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s already exists: refusing to overwrite it", path)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return err // a *PathError naming path
-		}
-	}
-	if err := writeFile(path, data, perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return SyncDir(dir) // the rename is durable once the directory is
-}
-
-// SyncDir makes the entries of dir (a file created, renamed or removed in
-// it) durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // ReadPrivateKey reads a PEM private key (PKCS#8, or the older PKCS#1 RSA and

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/adminapi"
 	"github.com/sluz/sluz/registry/globalconf"
@@ -167,7 +168,7 @@ func (s *Server) Publish() error {
 	if err != nil {
 		return fmt.Errorf("publish version %d: %w", version, err)
 	}
-	if err := pkiutil.WriteFile(filepath.Join(s.cfg.DataDir, FilePublished), data, 0o644, true); err != nil {
+	if err := durable.WriteFile(filepath.Join(s.cfg.DataDir, FilePublished), data, 0o644, true); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	s.publisher.Publish(data, version)

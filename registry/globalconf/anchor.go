@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 )
@@ -106,7 +107,7 @@ func (a *Anchor) Write(path string) error {
 	if err != nil {
 		return fmt.Errorf("write configuration anchor %s: %w", path, err)
 	}
-	return pkiutil.WriteFile(path, data, 0o644, true)
+	return durable.WriteFile(path, data, 0o644, true)
 }
 
 func (a *Anchor) check() error {

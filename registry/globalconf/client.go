@@ -14,14 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/internal/durable"
 )
 
 // ClientOptions configures a Client.
 type ClientOptions struct {
 	Anchor *Anchor
 	// CachePath is the verified copy on disk, written atomically
-	// (pkiutil.WriteFile) after each successful verification of a new
+	// (durable.WriteFile) after each successful verification of a new
 	// version. Empty: no cache.
 	CachePath  string
 	HTTPClient *http.Client  // nil: a client with a 10 s timeout
@@ -166,7 +166,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	}
 	var storeErr error
 	if c.o.CachePath != "" {
-		storeErr = pkiutil.WriteFile(c.o.CachePath, data, 0o644, true)
+		storeErr = durable.WriteFile(c.o.CachePath, data, 0o644, true)
 	}
 	c.cur.Store(newVerifiedSnapshot(conf, data, digest))
 	c.etag = resp.Header.Get("ETag")

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
@@ -229,7 +229,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if err := pkiutil.SyncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	h := sha256.Sum256(mj)
@@ -418,7 +418,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		if err != nil {
 			return removed, fmt.Errorf("retention: %w", err)
 		}
-		if err := pkiutil.WriteFile(filepath.Join(dir, RetentionLedger), data, 0o600, true); err != nil {
+		if err := durable.WriteFile(filepath.Join(dir, RetentionLedger), data, 0o600, true); err != nil {
 			return removed, fmt.Errorf("retention: %w", err)
 		}
 		if err := os.Remove(path); err != nil {
@@ -427,7 +427,7 @@ func RetireOldest(dir string, cutoff, now time.Time) ([]Retired, error) {
 		removed = append(removed, r)
 	}
 	if len(removed) > 0 {
-		if err := pkiutil.SyncDir(dir); err != nil {
+		if err := durable.SyncDir(dir); err != nil {
 			return removed, fmt.Errorf("retention: %w", err)
 		}
 	}

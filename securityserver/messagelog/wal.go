@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/internal/durable"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -99,7 +99,7 @@ func zeroFill(f *os.File, from, to int64) error {
 }
 
 // syncDir makes dir's entries durable (a variable for tests).
-var syncDir = pkiutil.SyncDir
+var syncDir = durable.SyncDir
 
 // walRecord is one encoded record waiting to be ingested.
 type walRecord struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/configs"
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/internal/harness/sampleis"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/adminapi"
@@ -68,7 +69,7 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	text = strings.ReplaceAll(text, "listen: "+def[1], "listen: "+a.serverLn.Addr().String())
 	text = strings.ReplaceAll(text, "http://127.0.0.1:9000", f.ISURL)
 	path := filepath.Join(f.Dir, "securityserver-"+low+".yaml")
-	if err := pkiutil.WriteFile(path, []byte(text), 0o644, true); err != nil {
+	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {
 		return err
 	}
 	if a.Config, err = config.Load(path); err != nil {

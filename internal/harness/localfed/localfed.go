@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/configs"
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/registry/adminapi"
@@ -301,7 +302,7 @@ func (f *Federation) loadSample(ctx context.Context) error {
 	}
 	text := strings.ReplaceAll(string(data), "../state/", abs+"/")
 	path := filepath.Join(f.Dir, FileDescription)
-	if err := pkiutil.WriteFile(path, []byte(text), 0o644, true); err != nil {
+	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {
 		return err
 	}
 	changes, err := registry.LoadDescription(path)

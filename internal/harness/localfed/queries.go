@@ -13,8 +13,8 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/internal/harness/sampleis"
-	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 )
 
@@ -171,5 +171,5 @@ func (f *Federation) WriteSampleRequest() (string, error) {
 	client, _ := identifier.ParseClient(q.Client)
 	service, _ := identifier.ParseService(q.Service)
 	path := filepath.Join(f.Dir, "sample-request.xml")
-	return path, pkiutil.WriteFile(path, RequestXML(client, service, "MESSAGE-ID", "AZ"+q.From+"0001", q.Body), 0o644, true)
+	return path, durable.WriteFile(path, RequestXML(client, service, "MESSAGE-ID", "AZ"+q.From+"0001", q.Body), 0o644, true)
 }

@@ -1,4 +1,4 @@
-package pkiutil
+package durable
 
 import (
 	"errors"
