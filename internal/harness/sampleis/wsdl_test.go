@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	configWSDLDir = "../../configs/wsdl"
+	configWSDLDir = "../../../configs/wsdl"
 	wsdlNS        = "http://schemas.xmlsoap.org/wsdl/"
 	wsdlSoapNS    = "http://schemas.xmlsoap.org/wsdl/soap/"
 	xsdNS         = "http://www.w3.org/2001/XMLSchema"
