@@ -51,11 +51,10 @@ func (s *Signature) CheckElement(buf []byte, r *Reference, el *etree.Element) ([
 	}
 	buf = Canonicalize(buf[:0], el, r.Exclusive(), skip)
 	if !r.Digest.Matches(buf) {
-		what := "the document"
-		if r.URI != "" {
-			what = "<" + el.FullTag() + "> (" + r.URI + ")"
+		if r.URI == "" {
+			return buf, digestMismatch("the document's digest differs from the signed one (the content was changed)")
 		}
-		return buf, digestMismatch("the canonical form of %s does not match its signed digest: it was changed after signing", what)
+		return buf, digestMismatch("the digest of <%s> (%s) differs from the signed one (it was changed after signing)", el.FullTag(), r.URI)
 	}
 	return buf, nil
 }

@@ -2,6 +2,7 @@ package xmldsig
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
@@ -120,7 +121,7 @@ func (r *reader) read() (*Document, error) {
 			return nil, malformed("the document has a comment; comments are not accepted (C14N would drop it from what is signed)")
 		case xmltok.ProcInst:
 			if tok.Name.Local == "xml" { // xmltok allows it only first, with version 1.0
-				if err := c14n.CheckDeclaration(string(tok.Text)); err != nil {
+				if err := checkDeclaration(string(tok.Text)); err != nil {
 					return nil, malformedCause(err, "the XML declaration is not accepted")
 				}
 				continue
@@ -356,6 +357,24 @@ func CheckPlainText(what, s string, multiline bool) error {
 	for _, r := range s {
 		if (r < 0x20 && !(multiline && (r == '\t' || r == '\n'))) || r == 0x7f || (r >= 0xfffe && r <= 0xffff) {
 			return fmt.Errorf("%s contains the control character %U", what, r)
+		}
+	}
+	return nil
+}
+
+// checkDeclaration accepts the content of an XML declaration for version
+// 1.0 in UTF-8, the only documents Şlüz signs or verifies.
+func checkDeclaration(inst string) error {
+	for _, f := range strings.Fields(inst) {
+		k, v, ok := strings.Cut(f, "=")
+		v = strings.Trim(v, `"'`)
+		switch {
+		case !ok:
+			return fmt.Errorf("the XML declaration %q is invalid", inst)
+		case k == "version" && v != "1.0":
+			return fmt.Errorf("XML version %q is not 1.0", v)
+		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
+			return fmt.Errorf("the document is declared as %s; only UTF-8 is accepted", v)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/sluz/sluz/internal/xmldsig"
 	"github.com/sluz/sluz/pkiutil"
 )
 
@@ -304,7 +305,7 @@ func TestCanonicalizationMatchesGoxmldsig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := canonicalize(si, nil); !bytes.Equal(got, wantSI) {
+	if got := xmldsig.Canonicalize(nil, si, false, nil); !bytes.Equal(got, wantSI) {
 		t.Errorf("SignedInfo:\n got %s\nwant %s", got, wantSI)
 	}
 	cp := root.Copy()
@@ -313,7 +314,7 @@ func TestCanonicalizationMatchesGoxmldsig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := canonicalize(root, sig); !bytes.Equal(got, wantDoc) {
+	if got := xmldsig.Canonicalize(nil, root, false, sig); !bytes.Equal(got, wantDoc) {
 		t.Errorf("document differs from goxmldsig's C14N")
 	}
 }
@@ -338,7 +339,7 @@ func TestCanonicalizationNamespaces(t *testing.T) {
 		if tc.apex != "" {
 			apex = apex.FindElement("//" + tc.apex)
 		}
-		if got := string(canonicalize(apex, nil)); got != tc.want {
+		if got := string(xmldsig.Canonicalize(nil, apex, false, nil)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.in, got, tc.want)
 		}
 		if ref, err := dsig.MakeC14N10RecCanonicalizer().Canonicalize(apex); err != nil || string(ref) != tc.want {
