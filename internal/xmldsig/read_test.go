@@ -21,6 +21,8 @@ func TestRead(t *testing.T) {
 		{"attribute normalisation", "<a b=\"x\ty\r\nz&#10;&#9;\"/>", `<a b="x y z&#xA;&#x9;"></a>`},
 		{"CDATA", "<a><![CDATA[<&>\r\n]]]]></a>", "<a>&lt;&amp;&gt;\n]]</a>"},
 		{"single quotes and spaces", "<a  b = 'x\"' ></a >", `<a b="x&quot;"></a>`},
+		{"same local name in two namespaces", `<a xmlns:p="urn:p" xmlns:q="urn:q" p:b="1" q:b="2" b="3"/>`, `<a xmlns:p="urn:p" xmlns:q="urn:q" b="3" p:b="1" q:b="2"></a>`},
+		{"default namespace undeclared", `<a xmlns="urn:a"><b xmlns=""/></a>`, `<a xmlns="urn:a"><b xmlns=""></b></a>`},
 		{"non-ASCII names", `<ş:ü xmlns:ş="urn:s" ş:ə="1"/>`, `<ş:ü xmlns:ş="urn:s" ş:ə="1"></ş:ü>`},
 	}
 	for _, tc := range good {
@@ -68,6 +70,21 @@ func TestRead(t *testing.T) {
 		"empty prefix":             "<:a/>",
 		"unclosed CDATA":           "<a><![CDATA[x</a>",
 		"stray slash":              "<a / >",
+		"text beside an element":   "<a>x<b/></a>",
+		"text after an element":    "<a><b/>x</a>",
+		"undeclared prefix":        "<p:a/>",
+		"undeclared attr prefix":   "<a p:b='1'/>",
+		"xmlns prefix on element":  "<xmlns:a/>",
+		"xml prefix declared":      "<a xmlns:xml='urn:x'/>",
+		"xmlns prefix declared":    "<a xmlns:xmlns='urn:x'/>",
+		"prefix undeclared":        "<a xmlns:p='urn:p'><b xmlns:p=''/></a>",
+		"prefix declared twice":    "<a xmlns:p='urn:p' xmlns:p='urn:q'/>",
+		"xml:* attribute":          "<a xml:lang='az'/>",
+		"attribute twice":          "<a b='1' b='2'/>",
+		"attribute twice by URI":   "<a xmlns:p='urn:p' xmlns:q='urn:p' p:b='1' q:b='2'/>",
+		"Id twice":                 "<a Id='x'><b Id='x'/></a>",
+		"too big":                  "<a>" + strings.Repeat(" ", testOptions.MaxBytes) + "</a>",
+		"too many elements":        "<a>" + strings.Repeat("<b/>", testOptions.MaxElements) + "</a>",
 		"too deep":                 strings.Repeat("<a>", testOptions.MaxDepth+1) + strings.Repeat("</a>", testOptions.MaxDepth+1),
 	}
 	for name, doc := range bad {
