@@ -84,6 +84,43 @@ func (c *Cursor) End() error {
 	return nil
 }
 
+// Single returns the one child element of el, which must be ns:local with
+// no attributes but namespace declarations and those allowed (as for
+// OnlyAttrs).
+func Single(el *etree.Element, ns, local string, allowed ...string) (*etree.Element, error) {
+	k := Children(el)
+	c, err := k.Must(ns, local)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.End(); err != nil {
+		return nil, err
+	}
+	if err := OnlyAttrs(c, allowed...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Each calls fn for every child element of el, each of which must be
+// ns:local with no attributes but namespace declarations and those
+// allowed; it stops at the first error.
+func Each(el *etree.Element, ns, local string, allowed []string, fn func(*etree.Element) error) error {
+	k := Children(el)
+	for c := k.Any(); c != nil; c = k.Any() {
+		if !Is(c, ns, local) {
+			return malformed("<%s> has <%s> (namespace %q) where only <%s> (namespace %q) is allowed", el.FullTag(), c.FullTag(), c.NamespaceURI(), local, ns)
+		}
+		if err := OnlyAttrs(c, allowed...); err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Attr returns the value of the unprefixed attribute key. (etree's
 // SelectAttr would also match a prefixed x:Id: DESIGN.md pitfall 5.)
 func Attr(el *etree.Element, key string) (string, bool) {

@@ -171,9 +171,15 @@ func ReadSignature(el *etree.Element, rules *Rules) (*Signature, error) {
 	return s, nil
 }
 
+var (
+	idAttr         = []string{"Id"}
+	refAttrs       = []string{"URI"}
+	refAttrsWithID = []string{"URI", "Id", "Type"}
+)
+
 func (r *Rules) idAttr() []string {
 	if r.IDs {
-		return []string{"Id"}
+		return idAttr
 	}
 	return nil
 }
@@ -201,6 +207,7 @@ func (s *Signature) readSignedInfo(si *etree.Element, rules *Rules) error {
 		return err
 	}
 	s.Method = Methods[alg]
+	s.References = make([]Reference, 0, 2) // X-Road signs a part and its signed properties
 	for r := k.Next(NS, "Reference"); r != nil; r = k.Next(NS, "Reference") {
 		ref, err := readReference(r, rules)
 		if err != nil {
@@ -230,9 +237,9 @@ func accepted(el *etree.Element, allowed []string, what string) (string, error) 
 
 func readReference(r *etree.Element, rules *Rules) (Reference, error) {
 	ref := Reference{Element: r}
-	allowed := []string{"URI"}
+	allowed := refAttrs
 	if rules.IDs {
-		allowed = append(allowed, "Id", "Type")
+		allowed = refAttrsWithID
 	}
 	if err := OnlyAttrs(r, allowed...); err != nil {
 		return ref, err
@@ -301,26 +308,12 @@ func readKeyInfo(ki *etree.Element, ids []string) ([]byte, error) {
 	if err := OnlyAttrs(ki, ids...); err != nil {
 		return nil, err
 	}
-	k := Children(ki)
-	xd, err := k.Must(NS, "X509Data")
+	xd, err := Single(ki, NS, "X509Data")
 	if err != nil {
 		return nil, err
 	}
-	if err := k.End(); err != nil {
-		return nil, err
-	}
-	if err := OnlyAttrs(xd); err != nil {
-		return nil, err
-	}
-	k = Children(xd)
-	xc, err := k.Must(NS, "X509Certificate")
+	xc, err := Single(xd, NS, "X509Certificate")
 	if err != nil {
-		return nil, err
-	}
-	if err := k.End(); err != nil {
-		return nil, err
-	}
-	if err := OnlyAttrs(xc); err != nil {
 		return nil, err
 	}
 	return Base64(xc)

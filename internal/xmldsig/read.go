@@ -3,6 +3,7 @@ package xmldsig
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
@@ -58,9 +59,25 @@ func Read(data []byte, o Options) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, malformed("the document is not valid UTF-8")
 	}
-	r := reader{opts: o}
+	r := readers.Get().(*reader)
+	defer r.release()
+	r.opts, r.elements, r.ids = o, 0, idIndex{}
+	r.open, r.scope = r.open[:0], r.scope[:0]
 	r.tok.ResetWith(data, xmltok.Options{NormalizeAttributes: !o.PlainText})
 	return r.read()
+}
+
+// readers keep their stacks and the tokenizer's buffers from one document
+// to the next: signature verification is on the security server's hot
+// path.
+var readers = sync.Pool{New: func() any { return new(reader) }}
+
+// release returns r to the pool without the document and tree it read.
+func (r *reader) release() {
+	clear(r.open[:cap(r.open)])
+	clear(r.scope[:cap(r.scope)])
+	r.tok.Reset(nil)
+	readers.Put(r)
 }
 
 // frame is an open element.
@@ -96,7 +113,9 @@ func (r *reader) read() (*Document, error) {
 			if root == nil {
 				return nil, malformed("the document has no root element")
 			}
-			return &Document{Root: root, ids: r.ids}, nil
+			doc := &Document{Root: root, ids: r.ids}
+			r.ids = idIndex{}
+			return doc, nil
 		case xmltok.StartElement:
 			if root != nil && len(r.open) == 0 {
 				return nil, malformed("the document has more than one root element")

@@ -34,6 +34,12 @@ const (
 
 var readOptions = xmldsig.Options{MaxBytes: maxDocumentSize, MaxDepth: maxDepth, MaxElements: maxElements}
 
+// The attributes allowed on elements of the list Each reads.
+var (
+	idAttr  = []string{"Id"}
+	uriAttr = []string{"URI"}
+)
+
 // parsed is a signature whose structure has been read, not yet verified.
 type parsed struct {
 	sig              *xmldsig.Signature
@@ -113,21 +119,14 @@ func readSignature(doc *xmldsig.Document, el *etree.Element) (*parsed, error) {
 	if err := xmldsig.OnlyAttrs(obj, "Id"); err != nil {
 		return nil, err
 	}
-	k := xmldsig.Children(obj)
-	qp, err := k.Must(nsXAdES, "QualifyingProperties")
+	qp, err := xmldsig.Single(obj, nsXAdES, "QualifyingProperties", "Target", "Id")
 	if err != nil {
-		return nil, err
-	}
-	if err := k.End(); err != nil {
-		return nil, err
-	}
-	if err := xmldsig.OnlyAttrs(qp, "Target", "Id"); err != nil {
 		return nil, err
 	}
 	if target, _ := xmldsig.Attr(qp, "Target"); target != "#"+sig.ID {
 		return nil, malformed("the qualifying properties target %q, not this signature (#%s)", target, sig.ID)
 	}
-	k = xmldsig.Children(qp)
+	k := xmldsig.Children(qp)
 	sp, err := k.Must(nsXAdES, "SignedProperties")
 	if err != nil {
 		return nil, err
@@ -346,15 +345,8 @@ func (p *parsed) readUnsignedProperties(up *etree.Element) error {
 	if err := xmldsig.OnlyAttrs(up, "Id"); err != nil {
 		return err
 	}
-	k := xmldsig.Children(up)
-	usp, err := k.Must(nsXAdES, "UnsignedSignatureProperties")
+	usp, err := xmldsig.Single(up, nsXAdES, "UnsignedSignatureProperties", "Id")
 	if err != nil {
-		return err
-	}
-	if err := k.End(); err != nil {
-		return err
-	}
-	if err := xmldsig.OnlyAttrs(usp, "Id"); err != nil {
 		return err
 	}
 	var refs, values, revocation *etree.Element
@@ -365,7 +357,7 @@ func (p *parsed) readUnsignedProperties(up *etree.Element) error {
 		*slot = el
 		return nil
 	}
-	k = xmldsig.Children(usp)
+	k := xmldsig.Children(usp)
 	for el := k.Any(); el != nil; el = k.Any() {
 		var err error
 		switch {
@@ -401,25 +393,11 @@ func (p *parsed) readOCSP(rv *etree.Element) error {
 	if err := xmldsig.OnlyAttrs(rv, "Id"); err != nil {
 		return err
 	}
-	k := xmldsig.Children(rv)
-	ov, err := k.Must(nsXAdES, "OCSPValues")
+	ov, err := xmldsig.Single(rv, nsXAdES, "OCSPValues")
 	if err != nil {
 		return err
 	}
-	if err := k.End(); err != nil {
-		return err
-	}
-	if err := xmldsig.OnlyAttrs(ov); err != nil {
-		return err
-	}
-	k = xmldsig.Children(ov)
-	for el := k.Any(); el != nil; el = k.Any() {
-		if !xmldsig.Is(el, nsXAdES, "EncapsulatedOCSPValue") {
-			return malformed("OCSPValues has the unexpected <%s>", el.FullTag())
-		}
-		if err := xmldsig.OnlyAttrs(el, "Id"); err != nil {
-			return err
-		}
+	err = xmldsig.Each(ov, nsXAdES, "EncapsulatedOCSPValue", idAttr, func(el *etree.Element) error {
 		der, err := xmldsig.Base64(el)
 		if err != nil {
 			return err
@@ -428,6 +406,10 @@ func (p *parsed) readOCSP(rv *etree.Element) error {
 			return malformed("an EncapsulatedOCSPValue is not a DER OCSPResponse")
 		}
 		p.ocsp = append(p.ocsp, der)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(p.ocsp) == 0 {
 		return malformed("OCSPValues holds no OCSP response")
@@ -450,14 +432,7 @@ func (p *parsed) readCertificateValues(cv *etree.Element) error {
 	if err := xmldsig.OnlyAttrs(cv, "Id"); err != nil {
 		return err
 	}
-	k := xmldsig.Children(cv)
-	for el := k.Any(); el != nil; el = k.Any() {
-		if !xmldsig.Is(el, nsXAdES, "EncapsulatedX509Certificate") {
-			return malformed("CertificateValues has the unexpected <%s>", el.FullTag())
-		}
-		if err := xmldsig.OnlyAttrs(el, "Id"); err != nil {
-			return err
-		}
+	return xmldsig.Each(cv, nsXAdES, "EncapsulatedX509Certificate", idAttr, func(el *etree.Element) error {
 		der, err := xmldsig.Base64(el)
 		if err != nil {
 			return err
@@ -469,8 +444,8 @@ func (p *parsed) readCertificateValues(cv *etree.Element) error {
 		id, _ := xmldsig.Attr(el, "Id")
 		p.extraIDs = append(p.extraIDs, id)
 		p.extra = append(p.extra, c)
-	}
-	return nil
+		return nil
+	})
 }
 
 // readCertificateRefs reads CompleteCertificateRefs; checkCertificateRefs
@@ -482,25 +457,11 @@ func (p *parsed) readCertificateRefs(refs *etree.Element) error {
 	if err := xmldsig.OnlyAttrs(refs, "Id"); err != nil {
 		return err
 	}
-	k := xmldsig.Children(refs)
-	certRefs, err := k.Must(nsXAdES, "CertRefs")
+	certRefs, err := xmldsig.Single(refs, nsXAdES, "CertRefs")
 	if err != nil {
 		return err
 	}
-	if err := k.End(); err != nil {
-		return err
-	}
-	if err := xmldsig.OnlyAttrs(certRefs); err != nil {
-		return err
-	}
-	k = xmldsig.Children(certRefs)
-	for c := k.Any(); c != nil; c = k.Any() {
-		if !xmldsig.Is(c, nsXAdES, "Cert") {
-			return malformed("CertRefs has the unexpected <%s>", c.FullTag())
-		}
-		if err := xmldsig.OnlyAttrs(c, "URI"); err != nil {
-			return err
-		}
+	return xmldsig.Each(certRefs, nsXAdES, "Cert", uriAttr, func(c *etree.Element) error {
 		uri, _ := xmldsig.Attr(c, "URI")
 		ck := xmldsig.Children(c)
 		d, err := readCertDigest(ck)
@@ -516,6 +477,6 @@ func (p *parsed) readCertificateRefs(refs *etree.Element) error {
 			return err
 		}
 		p.certRefs = append(p.certRefs, certRef{uri, d})
-	}
-	return nil
+		return nil
+	})
 }
