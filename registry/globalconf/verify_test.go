@@ -142,6 +142,8 @@ func TestVerify(t *testing.T) {
 				{"expired", data, conf.Expires.Add(time.Second), ErrExpired},
 				{"not XML", []byte("this is not XML"), testNow, ErrMalformed},
 				{"empty", nil, testNow, ErrMalformed},
+				{"byte order mark", append([]byte("\xEF\xBB\xBF"), data...), testNow, ErrMalformed},
+				{"carriage return as a reference in a name", bytes.Replace(data, []byte("Daxili"), []byte("Daxili&#13;"), 1), testNow, ErrMalformed},
 				{"DOCTYPE", bytes.Replace(data, []byte("<conf "), []byte("<!DOCTYPE conf [<!ENTITY n \"x\">]>\n<conf "), 1), testNow, ErrMalformed},
 				{"comment inside a value (C14N drops it)", bytes.Replace(data, []byte("127.0.0.1:5500"), []byte("127.0.0.1<!---->:5500"), 1), testNow, ErrMalformed},
 				{"processing instruction", bytes.Replace(data, []byte("<members>"), []byte("<members><?x y?>"), 1), testNow, ErrMalformed},
