@@ -206,7 +206,10 @@ func (s *Signature) readSignedInfo(si *etree.Element, rules *Rules) error {
 	if alg, err = accepted(sm, rules.SignatureMethods, "signature method"); err != nil {
 		return err
 	}
-	s.Method = Methods[alg]
+	var known bool
+	if s.Method, known = Methods[alg]; !known {
+		return malformed("the signature method %q is not one this package knows", alg)
+	}
 	s.References = make([]Reference, 0, 2) // X-Road signs a part and its signed properties
 	for r := k.Next(NS, "Reference"); r != nil; r = k.Next(NS, "Reference") {
 		ref, err := readReference(r, rules)
@@ -286,7 +289,10 @@ func ReadDigest(k *Cursor, allowed []string) (Digest, error) {
 	if err != nil {
 		return Digest{}, err
 	}
-	h := DigestMethods[alg]
+	h, known := DigestMethods[alg]
+	if !known {
+		return Digest{}, malformed("the digest method %q is not one this package knows", alg)
+	}
 	dv, err := k.Must(NS, "DigestValue")
 	if err != nil {
 		return Digest{}, err

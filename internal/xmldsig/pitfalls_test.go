@@ -395,3 +395,28 @@ func FuzzSignature(f *testing.F) {
 		}
 	})
 }
+
+// Rules naming an algorithm this package does not know refuse it instead
+// of using a zero hash.
+func TestUnknownAlgorithmInRules(t *testing.T) {
+	good := string(signDoc(t, testKey(t), sigTemplate, false))
+	tests := []struct {
+		name, old, new string
+		rules          Rules
+	}{
+		{"signature method", `#ecdsa-sha256"`, `#ecdsa-sha256x"`,
+			Rules{C14N: []string{C14N10}, SignatureMethods: []string{ECDSASHA256 + "x"}, DigestMethods: []string{SHA256}, IDs: true, Objects: true}},
+		{"digest method", `#sha256"`, `#sha256x"`,
+			Rules{C14N: []string{C14N10}, SignatureMethods: []string{ECDSASHA256}, DigestMethods: []string{SHA256 + "x"}, IDs: true, Objects: true}},
+	}
+	for _, tc := range tests {
+		doc, err := Read([]byte(strings.ReplaceAll(good, tc.old, tc.new)), testOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ReadSignature(doc.Root.FindElement("ds:Signature"), &tc.rules)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "knows") {
+			t.Errorf("%s: err = %v, want it refused as unknown", tc.name, err)
+		}
+	}
+}
