@@ -2,25 +2,24 @@
 // as Canonical XML 1.0 (inclusive, without comments) or Exclusive XML
 // Canonicalization 1.0 (without comments, no InclusiveNamespaces) require
 // for a document subset that is one whole subtree, optionally without one
-// descendant (the enveloped-signature transform). The registry's signed
-// configuration and the security server's XAdES signatures share it.
+// descendant (the enveloped-signature transform). internal/xmldsig, the
+// XML-DSig core of the registry's signed configuration and the security
+// server's XAdES signatures, canonicalises with it.
 //
 // # Caveats
 //
 // The tree must have been read by a parser that normalises line ends and
-// attribute values as XML requires (encoding/xml does not) and checked:
-// every prefix bound; no processing instructions, directives or xml:*
-// attributes. Comments are dropped.
+// attribute values as XML requires (encoding/xml does not) and checked
+// (xmldsig.Read does both): every prefix bound; no processing
+// instructions, directives or xml:* attributes. Comments are dropped.
 package c14n
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
-	"github.com/sluz/sluz/internal/xmltok"
 )
 
 // Namespace scope is kept on a stack, not in maps: the security server
@@ -266,63 +265,4 @@ func AppendEscapedAttr(b []byte, s string) []byte {
 		}
 	}
 	return b
-}
-
-// CheckDeclaration accepts the content of an XML declaration for version
-// 1.0 in UTF-8, the only documents Şlüz signs or verifies.
-func CheckDeclaration(inst string) error {
-	for _, f := range strings.Fields(inst) {
-		k, v, ok := strings.Cut(f, "=")
-		v = strings.Trim(v, `"'`)
-		switch {
-		case !ok:
-			return fmt.Errorf("the XML declaration %q is invalid", inst)
-		case k == "version" && v != "1.0":
-			return fmt.Errorf("XML version %q is not 1.0", v)
-		case k == "encoding" && !strings.EqualFold(v, "UTF-8"):
-			return fmt.Errorf("the document is declared as %s; only UTF-8 is accepted", v)
-		}
-	}
-	return nil
-}
-
-// CheckContent checks the children of el as the documents Şlüz signs
-// need them: text beside child elements only if it is white space, and no
-// comments, processing instructions or directives (canonicalisation would
-// keep or drop them, so a signature could cover something a reader does not
-// see). It calls elem for every child element and text, when not nil, for
-// every piece of text, and returns their errors as they are; a refused
-// child becomes fail(reason).
-func CheckContent(el *etree.Element, elem func(*etree.Element) error, text func(string) error, fail func(reason string) error) error {
-	hasElements := false
-	for _, t := range el.Child {
-		if _, ok := t.(*etree.Element); ok {
-			hasElements = true
-			break
-		}
-	}
-	for _, t := range el.Child {
-		switch t := t.(type) {
-		case *etree.Element:
-			if err := elem(t); err != nil {
-				return err
-			}
-		case *etree.CharData:
-			if hasElements && !xmltok.IsSpace(t.Data) {
-				return fail(fmt.Sprintf("<%s> mixes text and elements", el.FullTag()))
-			}
-			if text != nil {
-				if err := text(t.Data); err != nil {
-					return err
-				}
-			}
-		case *etree.Comment:
-			return fail(fmt.Sprintf("<%s> contains a comment", el.FullTag()))
-		case *etree.ProcInst:
-			return fail(fmt.Sprintf("<%s> contains a processing instruction", el.FullTag()))
-		default:
-			return fail(fmt.Sprintf("<%s> contains a directive", el.FullTag()))
-		}
-	}
-	return nil
 }

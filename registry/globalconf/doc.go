@@ -42,10 +42,12 @@
 //
 // # Verification
 //
-// Verify reads the received bytes strictly before any cryptography: UTF-8
-// only, no DOCTYPE or entities, no comments or processing instructions (a
-// comment inside a value is dropped by C14N, so it could truncate what a
-// reader sees without breaking the signature), no mixed content, every
+// Verify reads the received bytes strictly (internal/xmldsig, the reader
+// and XML-DSig core the security server's signatures share) before any
+// cryptography: UTF-8 only, no byte order mark, no DOCTYPE or entities, no
+// comments or processing instructions (a comment inside a value is
+// dropped by C14N, so it could truncate what a reader sees without
+// breaking the signature), no mixed content, no duplicate Ids, every
 // prefix bound, no duplicate attributes, exactly one ds:Signature as the
 // root's last child with the algorithms above and nothing else (no Id
 // attributes, no ds:Object, no second Reference). It then requires the

@@ -34,5 +34,5 @@ var (
 )
 
 func malformed(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, a...)...)
 }

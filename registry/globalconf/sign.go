@@ -3,19 +3,18 @@ package globalconf
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/sluz/sluz/internal/xmltok"
+	"github.com/sluz/sluz/internal/xmldsig"
 	"github.com/sluz/sluz/pkiutil"
 )
 
@@ -68,9 +67,9 @@ func Build(c *Conf, signer crypto.Signer, cert *x509.Certificate) ([]byte, error
 	indent.PreserveLeafWhitespace = true
 	doc.IndentWithSettings(indent)
 
-	digest := sha256.Sum256(canonicalize(root, sig))
+	digest := sha256.Sum256(xmldsig.Canonicalize(nil, root, false, sig))
 	digestValue.SetText(b64.EncodeToString(digest[:]))
-	value, err := signSignedInfo(signer, method, canonicalize(si, nil))
+	value, err := signSignedInfo(signer, method, xmldsig.Canonicalize(nil, si, false, nil))
 	if err != nil {
 		return nil, fmt.Errorf("build global configuration: sign: %w", err)
 	}
@@ -124,14 +123,19 @@ func signSignedInfo(signer crypto.Signer, method string, canonical []byte) ([]by
 	return out, nil
 }
 
-// signatureParts are the parts of a parsed ds:Signature.
-type signatureParts struct {
-	signature  *etree.Element
-	signedInfo *etree.Element
-	method     string
-	digest     []byte
-	value      []byte
-	cert       []byte // DER of the X509Certificate in KeyInfo
+// readOptions are the reader's rules for this document: it is written
+// through etree's serialiser, so its text must be plain text (no CR, no
+// control characters, no tab or line feed in attribute values).
+var readOptions = xmldsig.Options{MaxBytes: maxDocumentSize, MaxDepth: 32, PlainText: true}
+
+// rules are the XML-DSig this document uses: C14N 1.0, SHA-256, the
+// enveloped-signature and C14N 1.0 transforms, ecdsa-sha256 or rsa-sha256,
+// no Ids and no ds:Object.
+var rules = xmldsig.Rules{
+	C14N:             []string{algC14N10},
+	SignatureMethods: []string{algECDSASHA256, algRSASHA256},
+	DigestMethods:    []string{algSHA256},
+	Transforms:       []string{algEnveloped, algC14N10},
 }
 
 // Verify checks a global configuration document against the anchor and
@@ -157,9 +161,9 @@ func verify(data []byte, a *Anchor, now time.Time) (*Conf, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := parseConf(doc.Root())
+	c, err := parseConf(doc.Root)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, sentinel(err)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%w: the signed content is invalid: %v", ErrMalformed, err)
@@ -174,63 +178,79 @@ func verify(data []byte, a *Anchor, now time.Time) (*Conf, []byte, error) {
 }
 
 // verifySignature parses data strictly and checks its signature against
-// cert, the only certificate accepted.
-func verifySignature(data []byte, cert *x509.Certificate) (*etree.Document, []byte, error) {
-	doc, err := readDocument(data)
+// cert, the only certificate accepted. It returns the digest of the signed
+// content.
+func verifySignature(data []byte, cert *x509.Certificate) (*xmldsig.Document, []byte, error) {
+	doc, digest, err := checkSignature(data, cert)
+	return doc, digest, sentinel(err)
+}
+
+func checkSignature(data []byte, cert *x509.Certificate) (*xmldsig.Document, []byte, error) {
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		return nil, nil, malformed("the document starts with a byte order mark")
+	}
+	doc, err := xmldsig.Read(data, readOptions)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := parseSignature(doc.Root())
+	s, err := parseSignature(doc)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !bytes.Equal(p.cert, cert.Raw) {
+	if !bytes.Equal(s.Certificate, cert.Raw) {
 		who := "an unparsable certificate"
-		if c, err := x509.ParseCertificate(p.cert); err == nil {
+		if c, err := x509.ParseCertificate(s.Certificate); err == nil {
 			who = fmt.Sprintf("%q (serial %x)", c.Subject.String(), c.SerialNumber)
 		}
 		return nil, nil, fmt.Errorf("%w: it is signed with %s, the anchor holds %q (serial %x)", ErrSigner, who, cert.Subject.String(), cert.SerialNumber)
 	}
 	want, err := signatureMethod(cert.PublicKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: anchor certificate: %v", ErrSigner, err)
+		return nil, nil, fmt.Errorf("%w: anchor certificate: %w", ErrSigner, err)
 	}
-	if p.method != want {
-		return nil, nil, fmt.Errorf("%w: signature method %s does not fit the anchor's key (%s expected)", ErrSignature, p.method, want)
+	if s.Method.URI != want {
+		return nil, nil, fmt.Errorf("%w: signature method %s does not fit the anchor's key (%s expected)", ErrSignature, s.Method.URI, want)
 	}
-	digest := sha256.Sum256(canonicalize(doc.Root(), p.signature))
-	if !bytes.Equal(digest[:], p.digest) {
-		return nil, nil, fmt.Errorf("%w: the document's digest differs from the signed one (the content was changed)", ErrSignature)
+	ref := &s.References[0]
+	root, err := s.Resolve(doc, ref)
+	if err != nil {
+		return nil, nil, err
 	}
-	h := sha256.Sum256(canonicalize(p.signedInfo, nil))
-	switch pub := cert.PublicKey.(type) {
-	case *ecdsa.PublicKey:
-		if len(p.value) != 64 {
-			return nil, nil, fmt.Errorf("%w: an ecdsa-sha256 P-256 signature value has 64 bytes, not %d", ErrSignature, len(p.value))
-		}
-		r, s := new(big.Int).SetBytes(p.value[:32]), new(big.Int).SetBytes(p.value[32:])
-		if !ecdsa.Verify(pub, h[:], r, s) {
-			return nil, nil, fmt.Errorf("%w: the signature value does not match SignedInfo", ErrSignature)
-		}
-	case *rsa.PublicKey:
-		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], p.value); err != nil {
-			return nil, nil, fmt.Errorf("%w: the signature value does not match SignedInfo", ErrSignature)
-		}
-	default:
-		return nil, nil, fmt.Errorf("%w: the anchor's key type %T is not supported", ErrSigner, pub)
+	buf, err := s.CheckElement(nil, ref, root)
+	if err != nil {
+		return nil, nil, err
 	}
-	return doc, digest[:], nil
+	if _, err := s.CheckValue(buf, cert.PublicKey); err != nil {
+		return nil, nil, err
+	}
+	return doc, ref.Digest.Value, nil
+}
+
+// sentinel gives an error of internal/xmldsig this package's sentinel for
+// its kind (a digest or value that does not match is ErrSignature); the
+// detail is kept.
+func sentinel(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrSignature), errors.Is(err, ErrSigner):
+		return err
+	case errors.Is(err, xmldsig.ErrDigest), errors.Is(err, xmldsig.ErrSignatureValue):
+		return fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
 // parseSignature finds the one ds:Signature, which must be the last child
-// element of root, and reads it strictly: one Reference to the whole
-// document (URI=""), the enveloped-signature and C14N 1.0 transforms, SHA-256,
-// ecdsa-sha256 or rsa-sha256, and one X509Certificate in KeyInfo.
-func parseSignature(root *etree.Element) (*signatureParts, error) {
+// element of the root, and reads it strictly: one Reference to the whole
+// document (URI=""), the enveloped-signature and C14N 1.0 transforms,
+// SHA-256, ecdsa-sha256 or rsa-sha256, and one X509Certificate in KeyInfo.
+func parseSignature(doc *xmldsig.Document) (*xmldsig.Signature, error) {
+	root := doc.Root
 	var sigs []*etree.Element
 	var walk func(*etree.Element)
 	walk = func(e *etree.Element) {
-		if e.Tag == "Signature" && e.NamespaceURI() == dsigNS {
+		if xmldsig.Is(e, dsigNS, "Signature") {
 			sigs = append(sigs, e)
 		}
 		for _, c := range e.ChildElements() {
@@ -244,153 +264,22 @@ func parseSignature(root *etree.Element) (*signatureParts, error) {
 	case len(sigs) > 1:
 		return nil, malformed("the document has %d ds:Signature elements, want one", len(sigs))
 	}
-	sig := sigs[0]
-	if kids := root.ChildElements(); len(kids) == 0 || kids[len(kids)-1] != sig {
+	if kids := root.ChildElements(); len(kids) == 0 || kids[len(kids)-1] != sigs[0] {
 		return nil, malformed("the ds:Signature is not the last child of the root element")
 	}
-	if err := onlyAttrs(sig); err != nil {
-		return nil, err
-	}
-	p := &signatureParts{signature: sig}
-	sc := children(sig)
-	si, err := sc.next(dsigNS, "SignedInfo")
+	s, err := xmldsig.ReadSignature(sigs[0], &rules)
 	if err != nil {
 		return nil, err
 	}
-	if err := onlyAttrs(si); err != nil {
-		return nil, err
+	if n := len(s.References); n != 1 {
+		return nil, malformed("ds:SignedInfo has %d ds:Reference elements, want one (to the whole document)", n)
 	}
-	p.signedInfo = si
-	sic := children(si)
-	if err := algorithm(sic, "CanonicalizationMethod", algC14N10); err != nil {
-		return nil, err
+	ref := &s.References[0]
+	if !ref.HasURI || ref.URI != "" {
+		return nil, malformed(`the ds:Reference must have URI="" (the whole document), not %q`, ref.URI)
 	}
-	sm, err := sic.next(dsigNS, "SignatureMethod")
-	if err != nil {
-		return nil, err
+	if !slices.Equal(ref.Transforms, []string{algEnveloped, algC14N10}) {
+		return nil, malformed("the ds:Reference has the transforms %q, want the enveloped signature then C14N 1.0", ref.Transforms)
 	}
-	if err := emptyElement(sm, "Algorithm"); err != nil {
-		return nil, err
-	}
-	switch p.method = sm.SelectAttrValue("Algorithm", ""); p.method {
-	case algECDSASHA256, algRSASHA256:
-	default:
-		return nil, malformed("signature method %q is not accepted (want %s or %s)", p.method, algECDSASHA256, algRSASHA256)
-	}
-	ref, err := sic.next(dsigNS, "Reference")
-	if err != nil {
-		return nil, err
-	}
-	if err := onlyAttrs(ref, "URI"); err != nil {
-		return nil, err
-	}
-	if uri := ref.SelectAttr("URI"); uri == nil || uri.Value != "" {
-		return nil, malformed(`the ds:Reference must have URI="" (the whole document)`)
-	}
-	if err := sic.end(); err != nil {
-		return nil, err // a second Reference, or anything else
-	}
-	rc := children(ref)
-	tr, err := rc.next(dsigNS, "Transforms")
-	if err != nil {
-		return nil, err
-	}
-	if err := onlyAttrs(tr); err != nil {
-		return nil, err
-	}
-	tc := children(tr)
-	if err := algorithm(tc, "Transform", algEnveloped); err != nil {
-		return nil, err
-	}
-	if err := algorithm(tc, "Transform", algC14N10); err != nil {
-		return nil, err
-	}
-	if err := tc.end(); err != nil {
-		return nil, err
-	}
-	if err := algorithm(rc, "DigestMethod", algSHA256); err != nil {
-		return nil, err
-	}
-	if p.digest, err = base64Leaf(rc, dsigNS, "DigestValue"); err != nil {
-		return nil, err
-	}
-	if len(p.digest) != sha256.Size {
-		return nil, malformed("ds:DigestValue has %d bytes; a SHA-256 digest has 32", len(p.digest))
-	}
-	if err := rc.end(); err != nil {
-		return nil, err
-	}
-	if p.value, err = base64Leaf(sc, dsigNS, "SignatureValue"); err != nil {
-		return nil, err
-	}
-	ki, err := sc.next(dsigNS, "KeyInfo")
-	if err != nil {
-		return nil, err
-	}
-	if err := onlyAttrs(ki); err != nil {
-		return nil, err
-	}
-	kc := children(ki)
-	xd, err := kc.next(dsigNS, "X509Data")
-	if err != nil {
-		return nil, err
-	}
-	if err := onlyAttrs(xd); err != nil {
-		return nil, err
-	}
-	if err := kc.end(); err != nil {
-		return nil, err
-	}
-	xc := children(xd)
-	if p.cert, err = base64Leaf(xc, dsigNS, "X509Certificate"); err != nil {
-		return nil, err
-	}
-	if err := xc.end(); err != nil {
-		return nil, err
-	}
-	if err := sc.end(); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// algorithm reads the next child ds:tag, an empty element whose Algorithm
-// attribute must be want.
-func algorithm(c *cursor, tag, want string) error {
-	e, err := c.next(dsigNS, tag)
-	if err != nil {
-		return err
-	}
-	if err := emptyElement(e, "Algorithm"); err != nil {
-		return err
-	}
-	if got := e.SelectAttrValue("Algorithm", ""); got != want {
-		return malformed("ds:%s Algorithm %q is not accepted (want %s)", tag, got, want)
-	}
-	return nil
-}
-
-// emptyElement requires e to have only the attributes listed and no
-// content except whitespace.
-func emptyElement(e *etree.Element, attrs ...string) error {
-	t, err := leafText(e, attrs...)
-	if err != nil {
-		return err
-	}
-	if !xmltok.IsSpace(t) {
-		return malformed("ds:%s must be empty", e.Tag)
-	}
-	return nil
-}
-
-func base64Leaf(c *cursor, space, tag string) ([]byte, error) {
-	t, err := c.text(space, tag)
-	if err != nil {
-		return nil, err
-	}
-	b, err := decodeB64(t)
-	if err != nil {
-		return nil, malformed("ds:%s is not base64: %v", tag, err)
-	}
-	return b, nil
+	return s, nil
 }

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/sluz/sluz/internal/xmldsig"
 	"github.com/sluz/sluz/registry/identifier"
 )
 
@@ -61,7 +61,7 @@ func (c *Conf) Validate() error {
 		if strings.TrimSpace(m.Name) == "" {
 			return fmt.Errorf("%s has no name", what)
 		}
-		if err := checkText(what+" name", m.Name, false); err != nil {
+		if err := xmldsig.CheckPlainText(what+" name", m.Name, false); err != nil {
 			return err
 		}
 		for _, s := range m.Subsystems {
@@ -140,7 +140,7 @@ func (c *Conf) Validate() error {
 			return fmt.Errorf("%s is listed twice", what)
 		}
 		services[s.ID] = true
-		if err := checkText(what+" description", s.Description, true); err != nil {
+		if err := xmldsig.CheckPlainText(what+" description", s.Description, true); err != nil {
 			return err
 		}
 	}
@@ -158,7 +158,7 @@ func (c *Conf) Validate() error {
 			return fmt.Errorf("%s is listed twice", what)
 		}
 		groups[g.ID] = true
-		if err := checkText(what+" description", g.Description, true); err != nil {
+		if err := xmldsig.CheckPlainText(what+" description", g.Description, true); err != nil {
 			return err
 		}
 		seen := map[identifier.Client]bool{}
@@ -185,7 +185,7 @@ func (t *Trust) validate() error {
 		if strings.TrimSpace(ca.Name) == "" {
 			return errors.New("an approved CA has no name")
 		}
-		if err := checkText(what+" name", ca.Name, false); err != nil {
+		if err := xmldsig.CheckPlainText(what+" name", ca.Name, false); err != nil {
 			return err
 		}
 		if names[ca.Name] {
@@ -218,7 +218,7 @@ func (t *Trust) validate() error {
 		if strings.TrimSpace(tsa.Name) == "" {
 			return errors.New("a TSA has no name")
 		}
-		if err := checkText(what+" name", tsa.Name, false); err != nil {
+		if err := xmldsig.CheckPlainText(what+" name", tsa.Name, false); err != nil {
 			return err
 		}
 		if names[tsa.Name] {
@@ -237,21 +237,6 @@ func (t *Trust) validate() error {
 	}
 	if t.OCSPFreshness%time.Second != 0 {
 		return fmt.Errorf("OCSP freshness %s must be a whole number of seconds", t.OCSPFreshness)
-	}
-	return nil
-}
-
-// checkText accepts UTF-8 text an XML 1.0 document carries unchanged: no
-// control characters (tab and line feed only where multiline is set; never
-// carriage return, which XML parsers turn into line feeds).
-func checkText(what, s string, multiline bool) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", what)
-	}
-	for _, r := range s {
-		if (r < 0x20 && !(multiline && (r == '\t' || r == '\n'))) || r == 0x7f || (r >= 0xfffe && r <= 0xffff) {
-			return fmt.Errorf("%s contains the control character %U", what, r)
-		}
 	}
 	return nil
 }
@@ -286,7 +271,7 @@ func checkURL(s string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("URL %q is not an absolute http or https URL", s)
 	}
-	if err := checkText("URL", s, false); err != nil {
+	if err := xmldsig.CheckPlainText("URL", s, false); err != nil {
 		return err
 	}
 	if strings.ContainsAny(s, " ") {

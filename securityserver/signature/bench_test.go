@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluz/sluz/internal/xmldsig"
 	"github.com/sluz/sluz/pkiutil"
 )
 
@@ -56,16 +57,16 @@ func BenchmarkRawVerify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			method := signatureMethods[sigRSASHA512]
+			method := xmldsig.Methods[sigRSASHA512]
 			if kt == pkiutil.KeyECDSAP256 {
-				method = signatureMethods[sigECDSASHA512]
+				method = xmldsig.Methods[sigECDSASHA512]
 				if value, err = rawECDSA(value, 32); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := verifyValue(method, p.signer.Cert.PublicKey, signed, value); err != nil {
+				if err := xmldsig.VerifyValue(method, p.signer.Cert.PublicKey, signed, value); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -105,19 +106,11 @@ func BenchmarkVerifyParse(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		doc, err := readDocument(sig)
+		ps, err := read(sig)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := findSignature(doc.Root())
-		if err != nil {
-			b.Fatal(err)
-		}
-		ps, err := readSignature(s)
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf := canonicalize(nil, ps.signedProperties, false)
-		canonicalize(buf[:0], ps.signedInfo, false)
+		buf := xmldsig.Canonicalize(nil, ps.signedProperties, false, nil)
+		xmldsig.Canonicalize(buf[:0], ps.sig.SignedInfo, false, nil)
 	}
 }

@@ -27,11 +27,12 @@
 // Signatures are built from byte templates written in canonical form: the
 // message is digested exactly as given, never parsed, and the canonical
 // SignedProperties and SignedInfo are the document's own bytes plus the
-// root's namespace declarations. Verify reads the document with a small
-// strict XML parser into an etree tree (encoding/xml was most of its cost)
-// and canonicalises the signed elements in place: inclusive C14N 1.0 with
-// the namespaces they inherit from the root, or Exclusive C14N where the
-// signer chose it.
+// root's namespace declarations. Verify is a thin XAdES layer over
+// internal/xmldsig, Şlüz's one strict XML reader and XML-DSig core (shared
+// with the global configuration): read.go reads the document, check.go
+// checks it, and the signed elements are canonicalised in place: inclusive
+// C14N 1.0 with the namespaces they inherit from the root, or Exclusive
+// C14N where the signer chose it.
 // SHA-512 is used throughout; ECDSA keys sign with ecdsa-sha512 as X-Road
 // does, RSA keys with rsa-sha512. Sign and Verify are safe for concurrent
 // use.

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluz/sluz/internal/c14n"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -120,7 +121,7 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 		`</xades:SigPolicyQualifier></xades:SigPolicyQualifiers></xades:SignaturePolicyId></xades:SignaturePolicyIdentifier>`+
 		`</xades:SignedSignatureProperties><xades:SignedDataObjectProperties>`+
 		`<xades:DataObjectFormat ObjectReference="#`+messageRefID+`"><xades:MimeType>`...)
-	sp = appendEscapedText(sp, msg.MimeType)
+	sp = c14n.AppendEscapedText(sp, msg.MimeType)
 	sp = append(sp, `</xades:MimeType></xades:DataObjectFormat></xades:SignedDataObjectProperties></xades:SignedProperties>`...)
 	spDigest := sha512.Sum512(sp)
 	msgDigest := sha512.Sum512(msg.Data)
@@ -265,7 +266,7 @@ func appendCertID(b []byte, c *x509.Certificate) ([]byte, error) {
 	id = append(id, `<xades:CertDigest>`+digestMethodSHA512+`<ds:DigestValue>`...)
 	id = base64.StdEncoding.AppendEncode(id, d[:])
 	id = append(id, `</ds:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName>`...)
-	id = appendEscapedText(id, issuer)
+	id = c14n.AppendEscapedText(id, issuer)
 	id = append(id, `</ds:X509IssuerName><ds:X509SerialNumber>`...)
 	id = c.SerialNumber.Append(id, 10)
 	id = append(id, `</ds:X509SerialNumber></xades:IssuerSerial>`...)

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"time"
+
+	"github.com/sluz/sluz/internal/xmldsig"
 )
 
 // Part is one signed data object.
@@ -90,21 +92,18 @@ var (
 const (
 	nsASiC    = "http://uri.etsi.org/02918/v1.2.1#"
 	nsASiCOld = "http://uri.etsi.org/02918/v1.1.1#" // written by X-Road before 6.x; still verified by X-Road
-	nsDS      = "http://www.w3.org/2000/09/xmldsig#"
+	nsDS      = xmldsig.NS
 	nsXAdES   = "http://uri.etsi.org/01903/v1.3.2#"
 	nsXSI     = "http://www.w3.org/2001/XMLSchema-instance"
 
-	algC14N    = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-	algExcC14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+	algC14N = xmldsig.C14N10
 
 	typeSignedProperties = "http://uri.etsi.org/01903#SignedProperties"
 
-	digestSHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
-	digestSHA384 = "http://www.w3.org/2001/04/xmldsig-more#sha384"
-	digestSHA512 = "http://www.w3.org/2001/04/xmlenc#sha512"
+	digestSHA512 = xmldsig.SHA512
 
-	sigRSASHA512   = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
-	sigECDSASHA512 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512"
+	sigRSASHA512   = xmldsig.RSASHA512
+	sigECDSASHA512 = xmldsig.ECDSASHA512
 
 	// The signature policy X-Road names in every signature.
 	policyIdentifier  = "urn:oid:1.3.6.1.4.1.3516.16.2"
@@ -117,37 +116,18 @@ const (
 // header part) in the signature and in ASiC containers.
 const MessageURI = "/message.xml"
 
-// digestMethods are the DigestMethod algorithms Verify accepts. X-Road
-// writes SHA-512 unless configured otherwise; SHA-1 and SHA-224 are refused.
-var digestMethods = map[string]crypto.Hash{
-	digestSHA256: crypto.SHA256,
-	digestSHA384: crypto.SHA384,
-	digestSHA512: crypto.SHA512,
-}
-
-type keyKind int
-
-const (
-	kindRSA keyKind = iota
-	kindRSAPSS
-	kindECDSA
-)
-
-type signatureMethod struct {
-	hash crypto.Hash
-	kind keyKind
-}
-
-// signatureMethods are the SignatureMethod algorithms Verify accepts: those
-// X-Road 7 signs with for RSA and EC keys (SHA-1 variants refused).
-var signatureMethods = map[string]signatureMethod{
-	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": {crypto.SHA256, kindRSA},
-	"http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": {crypto.SHA384, kindRSA},
-	sigRSASHA512: {crypto.SHA512, kindRSA},
-	"http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1": {crypto.SHA256, kindRSAPSS},
-	"http://www.w3.org/2007/05/xmldsig-more#sha384-rsa-MGF1": {crypto.SHA384, kindRSAPSS},
-	"http://www.w3.org/2007/05/xmldsig-more#sha512-rsa-MGF1": {crypto.SHA512, kindRSAPSS},
-	"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256":    {crypto.SHA256, kindECDSA},
-	"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384":    {crypto.SHA384, kindECDSA},
-	sigECDSASHA512: {crypto.SHA512, kindECDSA},
+// rules are the XML-DSig Verify accepts: what X-Road 7 signs with for RSA
+// and EC keys (SHA-1 variants refused), digests SHA-256/384/512 (X-Road
+// writes SHA-512 unless configured otherwise), inclusive or Exclusive C14N.
+var rules = xmldsig.Rules{
+	C14N: []string{xmldsig.C14N10, xmldsig.ExcC14N10},
+	SignatureMethods: []string{
+		xmldsig.RSASHA256, xmldsig.RSASHA384, xmldsig.RSASHA512,
+		xmldsig.RSAPSSSHA256, xmldsig.RSAPSSSHA384, xmldsig.RSAPSSSHA512,
+		xmldsig.ECDSASHA256, xmldsig.ECDSASHA384, xmldsig.ECDSASHA512,
+	},
+	DigestMethods: []string{xmldsig.SHA256, xmldsig.SHA384, xmldsig.SHA512},
+	Transforms:    []string{xmldsig.C14N10, xmldsig.ExcC14N10},
+	IDs:           true,
+	Objects:       true,
 }

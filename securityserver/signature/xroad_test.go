@@ -97,11 +97,7 @@ func TestXRoadIssuerName(t *testing.T) {
 		if err := doc.ReadFromBytes(readFixture(t, name)); err != nil {
 			t.Fatal(err)
 		}
-		sig, err := findSignature(doc.Root())
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := readSignature(sig)
+		p, err := read(readFixture(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}

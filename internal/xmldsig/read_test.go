@@ -1,7 +1,9 @@
-package signature
+package xmldsig
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,7 +11,9 @@ import (
 	"github.com/beevik/etree"
 )
 
-func TestParseXML(t *testing.T) {
+var testOptions = Options{MaxBytes: 1 << 20, MaxDepth: 32, MaxElements: 1000}
+
+func TestRead(t *testing.T) {
 	good := []struct{ name, doc, want string }{
 		{"declaration, BOM and whitespace", "\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n<a/>\n", "<a></a>"},
 		{"references", `<a b="&lt;&amp;&#65;&#x42;&quot;&apos;">&gt;&#13;&#x10000;</a>`, `<a b="&lt;&amp;AB&quot;'">&gt;&#xD;` + "\U00010000" + `</a>`},
@@ -17,15 +21,17 @@ func TestParseXML(t *testing.T) {
 		{"attribute normalisation", "<a b=\"x\ty\r\nz&#10;&#9;\"/>", `<a b="x y z&#xA;&#x9;"></a>`},
 		{"CDATA", "<a><![CDATA[<&>\r\n]]]]></a>", "<a>&lt;&amp;&gt;\n]]</a>"},
 		{"single quotes and spaces", "<a  b = 'x\"' ></a >", `<a b="x&quot;"></a>`},
+		{"same local name in two namespaces", `<a xmlns:p="urn:p" xmlns:q="urn:q" p:b="1" q:b="2" b="3"/>`, `<a xmlns:p="urn:p" xmlns:q="urn:q" b="3" p:b="1" q:b="2"></a>`},
+		{"default namespace undeclared", `<a xmlns="urn:a"><b xmlns=""/></a>`, `<a xmlns="urn:a"><b xmlns=""></b></a>`},
 		{"non-ASCII names", `<ş:ü xmlns:ş="urn:s" ş:ə="1"/>`, `<ş:ü xmlns:ş="urn:s" ş:ə="1"></ş:ü>`},
 	}
 	for _, tc := range good {
 		t.Run(tc.name, func(t *testing.T) {
-			doc, err := parseXML([]byte(tc.doc))
+			doc, err := Read([]byte(tc.doc), testOptions)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := string(canonicalize(nil, doc.Root(), false)); got != tc.want {
+			if got := string(Canonicalize(nil, doc.Root, false, nil)); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 		})
@@ -64,32 +70,63 @@ func TestParseXML(t *testing.T) {
 		"empty prefix":             "<:a/>",
 		"unclosed CDATA":           "<a><![CDATA[x</a>",
 		"stray slash":              "<a / >",
-		"too deep":                 strings.Repeat("<a>", maxDepth+1) + strings.Repeat("</a>", maxDepth+1),
+		"text beside an element":   "<a>x<b/></a>",
+		"text after an element":    "<a><b/>x</a>",
+		"undeclared prefix":        "<p:a/>",
+		"undeclared attr prefix":   "<a p:b='1'/>",
+		"xmlns prefix on element":  "<xmlns:a/>",
+		"xml prefix declared":      "<a xmlns:xml='urn:x'/>",
+		"xmlns prefix declared":    "<a xmlns:xmlns='urn:x'/>",
+		"prefix undeclared":        "<a xmlns:p='urn:p'><b xmlns:p=''/></a>",
+		"prefix declared twice":    "<a xmlns:p='urn:p' xmlns:p='urn:q'/>",
+		"xml:* attribute":          "<a xml:lang='az'/>",
+		"attribute twice":          "<a b='1' b='2'/>",
+		"attribute twice by URI":   "<a xmlns:p='urn:p' xmlns:q='urn:p' p:b='1' q:b='2'/>",
+		"Id twice":                 "<a Id='x'><b Id='x'/></a>",
+		"too big":                  "<a>" + strings.Repeat(" ", testOptions.MaxBytes) + "</a>",
+		"too many elements":        "<a>" + strings.Repeat("<b/>", testOptions.MaxElements) + "</a>",
+		"too deep":                 strings.Repeat("<a>", testOptions.MaxDepth+1) + strings.Repeat("</a>", testOptions.MaxDepth+1),
 	}
 	for name, doc := range bad {
 		t.Run(name, func(t *testing.T) {
-			if _, err := parseXML([]byte(doc)); !errors.Is(err, ErrMalformed) {
+			if _, err := Read([]byte(doc), testOptions); !errors.Is(err, ErrMalformed) {
 				t.Errorf("err = %v, want ErrMalformed", err)
 			}
 		})
 	}
 }
 
-// FuzzParseXML compares parseXML with encoding/xml (through etree): what
-// parseXML accepts, encoding/xml must accept too and read as the same tree
-// (attribute values compared with whitespace as spaces, since encoding/xml
-// does not normalise them).
-func FuzzParseXML(f *testing.F) {
+// FuzzRead compares Read with encoding/xml (through etree): Read must not
+// panic, and what it accepts, encoding/xml must accept too and read as the
+// same tree (attribute values compared with whitespace as spaces, since
+// encoding/xml does not normalise them). Read with PlainText must accept
+// a subset of what it accepts without.
+func FuzzRead(f *testing.F) {
 	for _, name := range []string{"sign-0/sign-0.xml", "non-batch-sig/signatures.xml"} {
-		f.Add(readFixture(f, name))
+		b, err := os.ReadFile(filepath.Join("../../testdata/xroad", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
+	f.Add([]byte(`<conf xmlns="urn:sluz:globalconf:1" xmlns:id="http://x-road.eu/xsd/identifiers"><a id:objectType="MEMBER">x</a></conf>`))
 	f.Add([]byte("<a b=\"x\ty&#10;\">t&amp;<![CDATA[c]]><c/>\r\n</a>"))
 	f.Add([]byte(`<?xml version="1.0"?><p:a xmlns:p="u" p:b='1'><p:c>&#x20AC;</p:c></p:a>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if !utf8.Valid(data) {
 			return
 		}
-		ours, err := parseXML(data)
+		plain, plainErr := Read(data, Options{PlainText: true})
+		ours, err := Read(data, Options{})
+		if plainErr == nil && err != nil {
+			t.Fatalf("accepted as plain text, refused otherwise (%v): %q", err, data)
+		}
+		if plainErr != nil && !errors.Is(plainErr, ErrMalformed) {
+			t.Fatalf("error without ErrMalformed: %v", plainErr)
+		}
+		if plainErr == nil {
+			Canonicalize(nil, plain.Root, false, nil)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error without ErrMalformed: %v", err)
@@ -99,9 +136,9 @@ func FuzzParseXML(f *testing.F) {
 		theirs := etree.NewDocument()
 		theirs.ReadSettings.PreserveDuplicateAttrs = true
 		if err := theirs.ReadFromBytes(data); err != nil {
-			t.Fatalf("parseXML accepted what encoding/xml refuses (%v): %q", err, data)
+			t.Fatalf("Read accepted what encoding/xml refuses (%v): %q", err, data)
 		}
-		if a, b := treeString(ours.Root()), treeString(theirs.Root()); a != b {
+		if a, b := treeString(ours.Root), treeString(theirs.Root()); a != b {
 			t.Fatalf("trees differ for %q:\nours   %s\ntheirs %s", data, a, b)
 		}
 	})
