@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -103,10 +104,24 @@ func Parse(b []byte, tag Tag, what string) (Reader, error) {
 // path is what r reads, for errors; it is built only when needed, so that
 // reading allocates no names.
 func (r *Reader) path() string {
-	if r.parent == nil {
-		return r.name
+	// Copying the names (not keeping them) lets r and its parents stay on
+	// their callers' stacks.
+	depth := 0
+	for p := r; p != nil; p = p.parent {
+		depth++
 	}
-	return r.parent.path() + ": " + r.name
+	var b strings.Builder
+	for i := depth - 1; i >= 0; i-- {
+		p := r
+		for range i {
+			p = p.parent
+		}
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(p.name)
+	}
+	return b.String()
 }
 
 // Errorf returns an error about what r reads: its text is r's path, ": ",
@@ -143,10 +158,6 @@ func (r *Reader) Read(tag Tag, field string) (Element, error) {
 // next reads one element with identifier tag, or any tag if tag is 0.
 // Field is empty when Parse reads the whole input.
 func (r *Reader) next(tag Tag, field string) (Element, error) {
-	prefix := ""
-	if field != "" {
-		prefix = field + ": "
-	}
 	if len(r.s) == 0 {
 		if field == "" {
 			return Element{}, r.Errorf("empty")
@@ -156,16 +167,25 @@ func (r *Reader) next(tag Tag, field string) (Element, error) {
 	var raw cryptobyte.String
 	var got Tag
 	if !r.s.ReadAnyASN1Element(&raw, &got) {
-		return Element{}, r.Errorf("%s%s", prefix, headerProblem(r.s))
+		return Element{}, r.fieldError(field, headerProblem(r.s))
 	}
 	if tag != 0 && got != tag {
-		return Element{}, r.Errorf("%sunexpected tag 0x%02x, want 0x%02x", prefix, uint8(got), uint8(tag))
+		return Element{}, r.fieldError(field, fmt.Sprintf("unexpected tag 0x%02x, want 0x%02x", uint8(got), uint8(tag)))
 	}
 	hdr := 2
 	if raw[1]&0x80 != 0 {
 		hdr += int(raw[1] & 0x7f)
 	}
 	return Element{Tag: got, Raw: raw, Content: raw[hdr:]}, nil
+}
+
+// fieldError is the error msg about field (or, without one, about what r
+// reads).
+func (r *Reader) fieldError(field, msg string) error {
+	if field == "" {
+		return r.Errorf("%s", msg)
+	}
+	return r.Errorf("%s: %s", field, msg)
 }
 
 // headerProblem says why b does not start with a DER element.
@@ -222,24 +242,27 @@ func (r *Reader) Explicit(n int, field string) (Reader, error) {
 	return x, nil
 }
 
-// typed reads an element with identifier tag and decodes it with read,
-// which must consume it whole; what names the type in errors.
-func (r *Reader) typed(tag Tag, field, what string, read func(*cryptobyte.String) bool) error {
+// value reads an element with identifier tag and returns its whole
+// encoding, for a cryptobyte read method (which checks the tag again).
+func (r *Reader) value(tag Tag, field string) (cryptobyte.String, error) {
 	e, err := r.Read(tag, field)
-	if err != nil {
-		return err
-	}
-	if s := cryptobyte.String(e.Raw); !read(&s) || !s.Empty() {
-		return r.Errorf("%s: malformed %s", field, what)
-	}
-	return nil
+	return e.Raw, err
+}
+
+// malformed is the error for a value of type what that does not decode.
+func (r *Reader) malformed(field, what string) error {
+	return r.Errorf("%s: malformed %s", field, what)
 }
 
 // BigInt reads an INTEGER (minimally encoded).
 func (r *Reader) BigInt(field string) (*big.Int, error) {
-	n := new(big.Int)
-	if err := r.typed(TagInteger, field, "INTEGER", func(s *cryptobyte.String) bool { return s.ReadASN1Integer(n) }); err != nil {
+	s, err := r.value(TagInteger, field)
+	if err != nil {
 		return nil, err
+	}
+	n := new(big.Int)
+	if !s.ReadASN1Integer(n) {
+		return nil, r.malformed(field, "INTEGER")
 	}
 	return n, nil
 }
@@ -252,34 +275,56 @@ func (r *Reader) Int64(field string) (int64, error) {
 // ImplicitInt64 reads an INTEGER that fits in an int64, with identifier tag
 // (for example Context(0) for [0] IMPLICIT INTEGER).
 func (r *Reader) ImplicitInt64(tag Tag, field string) (int64, error) {
+	s, err := r.value(tag, field)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	err := r.typed(tag, field, "INTEGER", func(s *cryptobyte.String) bool { return s.ReadASN1Int64WithTag(&n, tag) })
-	return n, err
+	if !s.ReadASN1Int64WithTag(&n, tag) {
+		return 0, r.malformed(field, "INTEGER")
+	}
+	return n, nil
 }
 
 // Enumerated reads an ENUMERATED (minimally encoded) that fits in an
 // int32, as encoding/asn1 requires.
 func (r *Reader) Enumerated(field string) (int, error) {
+	s, err := r.value(TagEnumerated, field)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	err := r.typed(TagEnumerated, field, "ENUMERATED", func(s *cryptobyte.String) bool {
-		return s.ReadASN1Enum(&n) && n == int(int32(n))
-	})
-	return n, err
+	if !s.ReadASN1Enum(&n) || n != int(int32(n)) {
+		return 0, r.malformed(field, "ENUMERATED")
+	}
+	return n, nil
 }
 
 // OID reads an OBJECT IDENTIFIER (components minimally encoded, each
 // below 2^31).
 func (r *Reader) OID(field string) (asn1.ObjectIdentifier, error) {
+	s, err := r.value(TagOID, field)
+	if err != nil {
+		return nil, err
+	}
 	var oid asn1.ObjectIdentifier
-	err := r.typed(TagOID, field, "OBJECT IDENTIFIER", func(s *cryptobyte.String) bool { return s.ReadASN1ObjectIdentifier(&oid) })
-	return oid, err
+	if !s.ReadASN1ObjectIdentifier(&oid) {
+		return nil, r.malformed(field, "OBJECT IDENTIFIER")
+	}
+	return oid, nil
 }
 
 // Bool reads a BOOLEAN (one octet, 00 or FF).
 func (r *Reader) Bool(field string) (bool, error) {
+	s, err := r.value(TagBoolean, field)
+	if err != nil {
+		return false, err
+	}
 	var b bool
-	err := r.typed(TagBoolean, field, "BOOLEAN", func(s *cryptobyte.String) bool { return s.ReadASN1Boolean(&b) })
-	return b, err
+	if !s.ReadASN1Boolean(&b) {
+		return false, r.malformed(field, "BOOLEAN")
+	}
+	return b, nil
 }
 
 // OctetString reads a (primitive) OCTET STRING and returns its contents.
@@ -290,9 +335,15 @@ func (r *Reader) OctetString(field string) ([]byte, error) {
 
 // BitString reads a BIT STRING (unused bits below 8 and zero).
 func (r *Reader) BitString(field string) (asn1.BitString, error) {
+	s, err := r.value(TagBitString, field)
+	if err != nil {
+		return asn1.BitString{}, err
+	}
 	var bs asn1.BitString
-	err := r.typed(TagBitString, field, "BIT STRING", func(s *cryptobyte.String) bool { return s.ReadASN1BitString(&bs) })
-	return bs, err
+	if !s.ReadASN1BitString(&bs) {
+		return asn1.BitString{}, r.malformed(field, "BIT STRING")
+	}
+	return bs, nil
 }
 
 // UTF8String reads a UTF8String, which must be valid UTF-8.
