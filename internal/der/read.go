@@ -101,27 +101,15 @@ func Parse(b []byte, tag Tag, what string) (Reader, error) {
 	return NewReader(e.Content, what), nil
 }
 
-// path is what r reads, for errors; it is built only when needed, so that
-// reading allocates no names.
+// path is what r reads, for errors: the names from the top Reader down to
+// r. It is built only when an error is.
 func (r *Reader) path() string {
-	// Copying the names (not keeping them) lets r and its parents stay on
-	// their callers' stacks.
-	depth := 0
+	var names []string
 	for p := r; p != nil; p = p.parent {
-		depth++
+		names = append(names, p.name)
 	}
-	var b strings.Builder
-	for i := depth - 1; i >= 0; i-- {
-		p := r
-		for range i {
-			p = p.parent
-		}
-		if b.Len() > 0 {
-			b.WriteString(": ")
-		}
-		b.WriteString(p.name)
-	}
-	return b.String()
+	slices.Reverse(names)
+	return strings.Join(names, ": ")
 }
 
 // Errorf returns an error about what r reads: its text is r's path, ": ",
