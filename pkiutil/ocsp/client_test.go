@@ -14,6 +14,8 @@ import (
 	"time"
 
 	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 func TestFetchGoodRevokedUnknown(t *testing.T) {
@@ -246,7 +248,7 @@ func TestRSAResponder(t *testing.T) {
 	if err != nil || resp.Status != Good {
 		t.Fatalf("%v %+v", err, resp)
 	}
-	if _, b, _ := parseResponse(resp.Raw); !b.sigAlg.Equal(oidSHA256WithRSA) {
+	if _, b, _ := parseResponse(resp.Raw); !b.sigAlg.OID.Equal(der.OIDSHA256WithRSA) {
 		t.Fatalf("signature algorithm %v", b.sigAlg)
 	}
 }
@@ -285,7 +287,7 @@ func TestVerifyRejects(t *testing.T) {
 			if err != nil {
 				panic(err)
 			}
-			at, _ := derTime(resp.producedAt)
+			at, _ := der.GeneralizedTime(resp.producedAt)
 			i := bytes.Index(b, at)
 			b[i+len(at)-2] ^= 1 // last seconds digit, stays a digit
 		}))
@@ -296,8 +298,8 @@ func TestVerifyRejects(t *testing.T) {
 		url := serve(t, tamper(goodURL, func(b []byte) {
 			// The signature BIT STRING precedes the [0] certs; flip a
 			// byte in its middle (the r INTEGER of the ECDSA signature).
-			i := bytes.Index(b, derOID(oidECDSAWithSHA256))
-			b[i+len(derOID(oidECDSAWithSHA256))+10] ^= 0x40
+			i := bytes.Index(b, der.MustOID(der.OIDECDSAWithSHA256))
+			b[i+len(der.MustOID(der.OIDECDSAWithSHA256))+10] ^= 0x40
 		}))
 		_, err := c.Fetch(ctx, url, p.leaf, p.issuing, VerifyOptions{})
 		wantErr(t, err, ErrSignature)

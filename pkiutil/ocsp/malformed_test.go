@@ -15,6 +15,8 @@ import (
 	"time"
 
 	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // wantStatus checks that res is an HTTP response with the given code whose
@@ -215,30 +217,31 @@ func tooManyRequest(t *testing.T, r Request) []byte {
 	t.Helper()
 	var list [][]byte
 	for _, id := range r.Certs {
-		list = append(list, tlv(tagSequence, id.Raw))
+		list = append(list, der.TLV(der.TagSequence, id.Raw))
 	}
-	return tlv(tagSequence, tlv(tagSequence, tlv(tagSequence, list...)))
+	return der.TLV(der.TagSequence, der.TLV(der.TagSequence, der.TLV(der.TagSequence, list...)))
 }
 
 // signedRequest adds an (unverifiable) optionalSignature to a request.
-func signedRequest(t *testing.T, der []byte) []byte {
+func signedRequest(t *testing.T, req []byte) []byte {
 	t.Helper()
-	v, err := readOne(der)
+	r := der.NewReader(req, "request")
+	v, err := r.Read(der.TagSequence, "OCSPRequest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := tlv(ctxTag(0, true), tlv(tagSequence,
-		tlv(tagSequence, derOID(oidECDSAWithSHA256)),
-		tlv(tagBitString, []byte{0, 1, 2, 3})))
-	return tlv(tagSequence, v.Bytes, sig)
+	sig := der.TLV(der.ContextCons(0), der.TLV(der.TagSequence,
+		der.TLV(der.TagSequence, der.MustOID(der.OIDECDSAWithSHA256)),
+		der.TLV(der.TagBitString, []byte{0, 1, 2, 3})))
+	return der.TLV(der.TagSequence, v.Content, sig)
 }
 
 // requestWithNonceValue encodes a request for id with the given nonce
 // extension value.
 func requestWithNonceValue(t *testing.T, id CertID, value []byte) []byte {
 	t.Helper()
-	ext := tlv(tagSequence, derOID(oidNonce), tlv(tagOctetString, value))
-	return tlv(tagSequence, tlv(tagSequence,
-		tlv(tagSequence, tlv(tagSequence, id.Raw)),
-		tlv(ctxTag(2, true), tlv(tagSequence, ext))))
+	ext := der.TLV(der.TagSequence, der.MustOID(oidNonce), der.TLV(der.TagOctetString, value))
+	return der.TLV(der.TagSequence, der.TLV(der.TagSequence,
+		der.TLV(der.TagSequence, der.TLV(der.TagSequence, id.Raw)),
+		der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext))))
 }

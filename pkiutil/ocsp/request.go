@@ -8,7 +8,42 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/sluz/sluz/internal/der"
 )
+
+var (
+	oidNonce            = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 2}
+	oidBasicResponse    = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
+	oidNonceDER         = der.MustOID(oidNonce)
+	oidBasicResponseDER = der.MustOID(oidBasicResponse)
+)
+
+// Nonce length limits of RFC 8954.
+const (
+	minNonceLen = 1
+	maxNonceLen = 32
+)
+
+// decodeNonce returns the nonce octets carried in a nonce extension value:
+// the contents of the OCTET STRING it should hold (RFC 6960 section 4.4.1),
+// or, for clients that put the bare nonce into extnValue, the value itself.
+func decodeNonce(extnValue []byte) []byte {
+	r := der.NewReader(extnValue, "nonce")
+	if v, err := r.OctetString("nonce"); err == nil && r.Empty() {
+		return v
+	}
+	return extnValue
+}
+
+// encodeNonce is the extnValue for nonce octets n.
+func encodeNonce(n []byte) []byte { return der.TLV(der.TagOctetString, n) }
+
+// nonceExtensions encodes Extensions holding only the nonce extension
+// with extnValue value.
+func nonceExtensions(value []byte) []byte {
+	return der.TLV(der.TagSequence, der.TLV(der.TagSequence, oidNonceDER, der.TLV(der.TagOctetString, value)))
+}
 
 // MaxRequestCerts is the largest number of CertIDs accepted in one request;
 // larger requests are malformed.
@@ -44,22 +79,21 @@ func (id *CertID) marshal() ([]byte, error) {
 	if len(id.Raw) > 0 {
 		return id.Raw, nil
 	}
-	oid, ok := oidFromHash(id.HashAlgorithm)
+	oid, ok := der.HashOID(id.HashAlgorithm)
 	if !ok {
 		return nil, fmt.Errorf("ocsp: unsupported CertID hash algorithm %v", id.HashAlgorithm)
 	}
 	if len(id.IssuerNameHash) != id.HashAlgorithm.Size() || len(id.IssuerKeyHash) != id.HashAlgorithm.Size() {
 		return nil, errors.New("ocsp: CertID hash length does not match its algorithm")
 	}
-	serial, err := derInteger(id.SerialNumber)
-	if err != nil {
+	if id.SerialNumber == nil {
 		return nil, errors.New("ocsp: CertID without serial number")
 	}
-	return tlv(tagSequence,
-		tlv(tagSequence, derOID(oid), derNull),
-		tlv(tagOctetString, id.IssuerNameHash),
-		tlv(tagOctetString, id.IssuerKeyHash),
-		serial), nil
+	return der.TLV(der.TagSequence,
+		der.AlgorithmID(oid, der.Null),
+		der.TLV(der.TagOctetString, id.IssuerNameHash),
+		der.TLV(der.TagOctetString, id.IssuerKeyHash),
+		der.Integer(id.SerialNumber)), nil
 }
 
 // Marshal encodes r as a DER OCSPRequest. The CertIDs are encoded from
@@ -77,17 +111,16 @@ func (r *Request) Marshal() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, tlv(tagSequence, b))
+		list = append(list, der.TLV(der.TagSequence, b))
 	}
-	tbs := [][]byte{tlv(tagSequence, list...)}
+	tbs := [][]byte{der.TLV(der.TagSequence, list...)}
 	if r.Nonce != nil {
 		if len(r.Nonce) < minNonceLen || len(r.Nonce) > maxNonceLen {
 			return nil, fmt.Errorf("ocsp: nonce must be %d to %d bytes", minNonceLen, maxNonceLen)
 		}
-		ext := tlv(tagSequence, derOID(oidNonce), tlv(tagOctetString, encodeNonce(r.Nonce)))
-		tbs = append(tbs, tlv(ctxTag(2, true), tlv(tagSequence, ext)))
+		tbs = append(tbs, der.TLV(der.ContextCons(2), nonceExtensions(encodeNonce(r.Nonce))))
 	}
-	return tlv(tagSequence, tlv(tagSequence, tbs...)), nil
+	return der.TLV(der.TagSequence, der.TLV(der.TagSequence, tbs...)), nil
 }
 
 // NewCertID computes the CertID of cert, issued by issuer, with hash
@@ -141,164 +174,174 @@ func ParseRequest(der []byte) (*Request, error) {
 	return r, nil
 }
 
-func parseRequest(der []byte) (*Request, error) {
-	outer, err := readOne(der)
+func parseRequest(b []byte) (*Request, error) {
+	top, err := der.Parse(b, der.TagSequence, "OCSPRequest")
 	if err != nil {
 		return nil, err
 	}
-	top, err := sequence(outer, "OCSPRequest")
+	tbsRequest, err := top.Read(der.TagSequence, "tbsRequest")
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(top) == 2 && is(top[1], ctxTag(0, true)):
+	if top.Peek(der.ContextCons(0)) {
 		return nil, ErrSignedRequest
-	case len(top) != 1:
-		return nil, errors.New("OCSPRequest: wrong number of elements")
 	}
-	tbs, err := sequence(top[0], "TBSRequest")
+	if err := top.Done(); err != nil {
+		return nil, err
+	}
+	tbs := der.NewReader(tbsRequest.Content, "TBSRequest")
+	if tbs.Peek(der.ContextCons(0)) { // version [0] EXPLICIT DEFAULT v1
+		if err := parseVersion(&tbs); err != nil {
+			return nil, err
+		}
+	}
+	if tbs.Peek(der.ContextCons(1)) { // requestorName [1] EXPLICIT GeneralName
+		if _, err := tbs.Explicit(1, "requestorName"); err != nil {
+			return nil, err
+		}
+	}
+	list, err := tbs.Enter(der.TagSequence, "requestList")
 	if err != nil {
 		return nil, err
 	}
-	i := 0
-	if i < len(tbs) && is(tbs[i], ctxTag(0, true)) { // version [0] EXPLICIT DEFAULT v1
-		v, err := explicit(tbs[i], "version")
-		if err != nil {
-			return nil, err
+	if list.Empty() {
+		return nil, list.Errorf("empty")
+	}
+	req := &Request{Certs: make([]CertID, 0, 1)}
+	for !list.Empty() {
+		if len(req.Certs) == MaxRequestCerts {
+			return nil, list.Errorf("more than %d entries", MaxRequestCerts)
 		}
-		n, err := integer(v, "version")
-		if err != nil {
-			return nil, err
-		}
-		if n.Sign() != 0 {
-			return nil, fmt.Errorf("unsupported version %v", n)
-		}
-		i++
-	}
-	if i < len(tbs) && is(tbs[i], ctxTag(1, true)) { // requestorName [1] EXPLICIT GeneralName
-		if _, err := explicit(tbs[i], "requestorName"); err != nil {
-			return nil, err
-		}
-		i++
-	}
-	if i >= len(tbs) {
-		return nil, errors.New("TBSRequest: missing requestList")
-	}
-	list, err := sequence(tbs[i], "requestList")
-	if err != nil {
-		return nil, err
-	}
-	i++
-	if len(list) == 0 {
-		return nil, errors.New("requestList: empty")
-	}
-	if len(list) > MaxRequestCerts {
-		return nil, fmt.Errorf("requestList: more than %d entries", MaxRequestCerts)
-	}
-	req := &Request{Certs: make([]CertID, 0, len(list))}
-	for _, e := range list {
-		id, err := parseSingleRequest(e)
+		id, err := parseSingleRequest(&list)
 		if err != nil {
 			return nil, err
 		}
 		req.Certs = append(req.Certs, id)
 	}
-	if i < len(tbs) && is(tbs[i], ctxTag(2, true)) { // requestExtensions [2] EXPLICIT
-		v, err := explicit(tbs[i], "requestExtensions")
-		if err != nil {
-			return nil, err
-		}
-		exts, err := extensions(v, "requestExtensions")
+	if tbs.Peek(der.ContextCons(2)) {
+		exts, err := explicitExtensions(&tbs, 2, "requestExtensions")
 		if err != nil {
 			return nil, err
 		}
 		for _, x := range exts {
 			switch {
-			case x.id.Equal(oidNonce):
-				n := decodeNonce(x.value)
+			case x.ID.Equal(oidNonce):
+				n := decodeNonce(x.Value)
 				if len(n) < minNonceLen || len(n) > maxNonceLen {
 					return nil, fmt.Errorf("nonce of %d octets (want %d to %d)", len(n), minNonceLen, maxNonceLen)
 				}
 				req.Nonce = bytes.Clone(n)
-				req.nonceExt = bytes.Clone(x.value)
-			case x.critical:
-				return nil, fmt.Errorf("unsupported critical extension %v", x.id)
+				req.nonceExt = bytes.Clone(x.Value)
+			case x.Critical:
+				return nil, fmt.Errorf("unsupported critical extension %v", x.ID)
 			}
 		}
-		i++
 	}
-	if i != len(tbs) {
-		return nil, errors.New("TBSRequest: unexpected elements")
+	if err := tbs.Done(); err != nil {
+		return nil, err
 	}
 	return req, nil
 }
 
-// parseSingleRequest parses "Request ::= SEQUENCE { reqCert CertID,
-// singleRequestExtensions [0] EXPLICIT Extensions OPTIONAL }".
-func parseSingleRequest(v asn1.RawValue) (CertID, error) {
-	els, err := sequence(v, "Request")
+// parseVersion reads "version [0] EXPLICIT Version DEFAULT v1", which
+// must be v1.
+func parseVersion(r *der.Reader) error {
+	v, err := r.Explicit(0, "version")
 	if err != nil {
-		return CertID{}, err
+		return err
 	}
-	if len(els) < 1 || len(els) > 2 {
-		return CertID{}, errors.New("Request: wrong number of elements")
+	n, err := v.BigInt("Version")
+	if err != nil {
+		return err
 	}
-	if len(els) == 2 {
-		if !is(els[1], ctxTag(0, true)) {
-			return CertID{}, errors.New("Request: unexpected element")
-		}
-		x, err := explicit(els[1], "singleRequestExtensions")
-		if err != nil {
-			return CertID{}, err
-		}
-		exts, err := extensions(x, "singleRequestExtensions")
-		if err != nil {
-			return CertID{}, err
-		}
-		for _, e := range exts {
-			if e.critical {
-				return CertID{}, fmt.Errorf("unsupported critical extension %v", e.id)
-			}
-		}
+	if n.Sign() != 0 {
+		return fmt.Errorf("unsupported version %v", n)
 	}
-	return parseCertID(els[0])
+	return nil
 }
 
-// parseCertID parses a CertID, checking the hash algorithm and the hash
-// lengths.
-func parseCertID(v asn1.RawValue) (CertID, error) {
-	els, err := sequence(v, "CertID")
+// explicitExtensions reads "[n] EXPLICIT Extensions", refusing duplicate
+// extensions.
+func explicitExtensions(r *der.Reader, n int, field string) ([]der.Extension, error) {
+	x, err := r.Explicit(n, field)
+	if err != nil {
+		return nil, err
+	}
+	return x.Extensions(der.TagSequence, "Extensions")
+}
+
+// noCritical fails if one of exts is critical (none is supported).
+func noCritical(exts []der.Extension, what string) error {
+	for _, x := range exts {
+		if x.Critical {
+			return fmt.Errorf("unsupported critical %s %v", what, x.ID)
+		}
+	}
+	return nil
+}
+
+// parseSingleRequest reads "Request ::= SEQUENCE { reqCert CertID,
+// singleRequestExtensions [0] EXPLICIT Extensions OPTIONAL }".
+func parseSingleRequest(list *der.Reader) (CertID, error) {
+	r, err := list.Enter(der.TagSequence, "Request")
 	if err != nil {
 		return CertID{}, err
 	}
-	if len(els) != 4 {
-		return CertID{}, errors.New("CertID: wrong number of elements")
-	}
-	oid, params, err := algorithmIdentifier(els[0], "CertID hashAlgorithm")
+	e, err := r.Read(der.TagSequence, "reqCert")
 	if err != nil {
 		return CertID{}, err
 	}
-	h, ok := hashFromOID(oid)
+	if r.Peek(der.ContextCons(0)) {
+		exts, err := explicitExtensions(&r, 0, "singleRequestExtensions")
+		if err != nil {
+			return CertID{}, err
+		}
+		if err := noCritical(exts, "extension"); err != nil {
+			return CertID{}, err
+		}
+	}
+	if err := r.Done(); err != nil {
+		return CertID{}, err
+	}
+	return parseCertID(e.Raw)
+}
+
+// parseCertID parses the DER of a CertID, checking the hash algorithm and
+// the hash lengths. Raw is a copy of b.
+func parseCertID(b []byte) (CertID, error) {
+	r, err := der.Parse(b, der.TagSequence, "CertID")
+	if err != nil {
+		return CertID{}, err
+	}
+	alg, err := r.Algorithm("hashAlgorithm")
+	if err != nil {
+		return CertID{}, err
+	}
+	h, ok := der.HashFromOID(alg.OID)
 	if !ok {
-		return CertID{}, fmt.Errorf("CertID: unsupported hash algorithm %v", oid)
+		return CertID{}, fmt.Errorf("CertID: unsupported hash algorithm %v", alg.OID)
 	}
-	if params != nil && !bytes.Equal(params, derNull) {
+	if !alg.NullParams() {
 		return CertID{}, errors.New("CertID: unexpected hash algorithm parameters")
 	}
-	id := CertID{HashAlgorithm: h, Raw: bytes.Clone(v.FullBytes)}
-	if id.IssuerNameHash, err = octetString(els[1], "issuerNameHash"); err != nil {
+	id := CertID{HashAlgorithm: h}
+	if id.IssuerNameHash, err = r.OctetString("issuerNameHash"); err != nil {
 		return CertID{}, err
 	}
-	if id.IssuerKeyHash, err = octetString(els[2], "issuerKeyHash"); err != nil {
+	if id.IssuerKeyHash, err = r.OctetString("issuerKeyHash"); err != nil {
 		return CertID{}, err
 	}
 	if len(id.IssuerNameHash) != h.Size() || len(id.IssuerKeyHash) != h.Size() {
 		return CertID{}, fmt.Errorf("CertID: hash length does not match %v", h)
 	}
-	id.IssuerNameHash = bytes.Clone(id.IssuerNameHash)
-	id.IssuerKeyHash = bytes.Clone(id.IssuerKeyHash)
-	if id.SerialNumber, err = integer(els[3], "serialNumber"); err != nil {
+	if id.SerialNumber, err = r.BigInt("serialNumber"); err != nil {
 		return CertID{}, err
 	}
+	if err := r.Done(); err != nil {
+		return CertID{}, err
+	}
+	id.IssuerNameHash = bytes.Clone(id.IssuerNameHash)
+	id.IssuerKeyHash = bytes.Clone(id.IssuerKeyHash)
+	id.Raw = bytes.Clone(b)
 	return id, nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 func TestCreateParseRequest(t *testing.T) {
@@ -66,33 +68,33 @@ func TestCreateParseRequest(t *testing.T) {
 func TestParseRequestStrict(t *testing.T) {
 	p := getPKI(t)
 	id, _ := NewCertID(p.leaf, p.issuing, crypto.SHA1)
-	list := tlv(tagSequence, tlv(tagSequence, id.Raw))
-	wrap := func(tbs ...[]byte) []byte { return tlv(tagSequence, tlv(tagSequence, tbs...)) }
+	list := der.TLV(der.TagSequence, der.TLV(der.TagSequence, id.Raw))
+	wrap := func(tbs ...[]byte) []byte { return der.TLV(der.TagSequence, der.TLV(der.TagSequence, tbs...)) }
 	certID := func(alg []byte, name, key []byte, serial int64) []byte {
-		s, _ := derInteger(big.NewInt(serial))
-		return tlv(tagSequence, alg, tlv(tagOctetString, name), tlv(tagOctetString, key), s)
+		s := der.Integer(big.NewInt(serial))
+		return der.TLV(der.TagSequence, alg, der.TLV(der.TagOctetString, name), der.TLV(der.TagOctetString, key), s)
 	}
-	sha1Alg := tlv(tagSequence, derOID(hashOIDs[0].oid), derNull)
+	sha1Alg := der.TLV(der.TagSequence, der.MustOID(der.OIDSHA1), der.Null)
 	h20 := make([]byte, 20)
 	ext := func(oid []byte, critical bool, value []byte) []byte {
 		parts := [][]byte{oid}
 		if critical {
-			parts = append(parts, []byte{tagBoolean, 1, 0xff})
+			parts = append(parts, der.Bool(true))
 		}
-		parts = append(parts, tlv(tagOctetString, value))
-		return tlv(tagSequence, parts...)
+		parts = append(parts, der.TLV(der.TagOctetString, value))
+		return der.TLV(der.TagSequence, parts...)
 	}
-	unknownOID := derOID([]int{1, 2, 3, 4})
-	md5Alg := tlv(tagSequence, derOID([]int{1, 2, 840, 113549, 2, 5}), derNull)
+	unknownOID := der.MustOID([]int{1, 2, 3, 4})
+	md5Alg := der.TLV(der.TagSequence, der.MustOID([]int{1, 2, 840, 113549, 2, 5}), der.Null)
 
 	good := map[string][]byte{
 		"plain":                      wrap(list),
-		"version v1 explicit":        wrap(tlv(ctxTag(0, true), []byte{tagInteger, 1, 0}), list),
-		"requestorName":              wrap(tlv(ctxTag(1, true), tlv(ctxTag(1, false), []byte("a@b"))), list),
-		"SHA-1 without NULL params":  wrap(tlv(tagSequence, tlv(tagSequence, certID(tlv(tagSequence, derOID(hashOIDs[0].oid)), h20, h20, 5)))),
-		"unknown non-critical ext":   wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(unknownOID, false, []byte{5, 0})))),
-		"single extension non-crit.": wrap(tlv(tagSequence, tlv(tagSequence, id.Raw, tlv(ctxTag(0, true), tlv(tagSequence, ext(unknownOID, false, nil)))))),
-		"bare nonce":                 wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(derOID(oidNonce), false, []byte("0123456789abcdef"))))),
+		"version v1 explicit":        wrap(der.TLV(der.ContextCons(0), der.Int(0)), list),
+		"requestorName":              wrap(der.TLV(der.ContextCons(1), der.TLV(der.Context(1), []byte("a@b"))), list),
+		"SHA-1 without NULL params":  wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(der.TLV(der.TagSequence, der.MustOID(der.OIDSHA1)), h20, h20, 5)))),
+		"unknown non-critical ext":   wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(unknownOID, false, []byte{5, 0})))),
+		"single extension non-crit.": wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, id.Raw, der.TLV(der.ContextCons(0), der.TLV(der.TagSequence, ext(unknownOID, false, nil)))))),
+		"bare nonce":                 wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(der.MustOID(oidNonce), false, []byte("0123456789abcdef"))))),
 	}
 	for name, der := range good {
 		if _, err := ParseRequest(der); err != nil {
@@ -102,27 +104,27 @@ func TestParseRequestStrict(t *testing.T) {
 	bad := map[string][]byte{
 		"empty":                    nil,
 		"trailing data":            append(wrap(list), 0),
-		"not a sequence":           tlv(tagOctetString, wrap(list)),
-		"empty requestList":        wrap(tlv(tagSequence)),
+		"not a sequence":           der.TLV(der.TagOctetString, wrap(list)),
+		"empty requestList":        wrap(der.TLV(der.TagSequence)),
 		"no requestList":           wrap(),
-		"version v2":               wrap(tlv(ctxTag(0, true), []byte{tagInteger, 1, 1}), list),
-		"unknown hash algorithm":   wrap(tlv(tagSequence, tlv(tagSequence, certID(md5Alg, make([]byte, 16), make([]byte, 16), 5)))),
-		"short name hash":          wrap(tlv(tagSequence, tlv(tagSequence, certID(sha1Alg, h20[:19], h20, 5)))),
-		"long key hash":            wrap(tlv(tagSequence, tlv(tagSequence, certID(sha1Alg, h20, append(h20, 0), 5)))),
-		"SHA-256 with SHA-1 sizes": wrap(tlv(tagSequence, tlv(tagSequence, certID(tlv(tagSequence, derOID(hashOIDs[1].oid)), h20, h20, 5)))),
-		"hash params not NULL":     wrap(tlv(tagSequence, tlv(tagSequence, certID(tlv(tagSequence, derOID(hashOIDs[0].oid), []byte{tagInteger, 1, 0}), h20, h20, 5)))),
-		"non-minimal serial":       wrap(tlv(tagSequence, tlv(tagSequence, tlv(tagSequence, sha1Alg, tlv(tagOctetString, h20), tlv(tagOctetString, h20), []byte{tagInteger, 2, 0, 5})))),
-		"extra CertID field":       wrap(tlv(tagSequence, tlv(tagSequence, tlv(tagSequence, sha1Alg, tlv(tagOctetString, h20), tlv(tagOctetString, h20), []byte{tagInteger, 1, 5}, derNull)))),
-		"signed":                   tlv(tagSequence, tlv(tagSequence, list), tlv(ctxTag(0, true), tlv(tagSequence))),
-		"unknown critical ext":     wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(unknownOID, true, nil)))),
-		"critical single ext":      wrap(tlv(tagSequence, tlv(tagSequence, id.Raw, tlv(ctxTag(0, true), tlv(tagSequence, ext(unknownOID, true, nil)))))),
-		"duplicate nonce":          wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(derOID(oidNonce), false, encodeNonce([]byte{1})), ext(derOID(oidNonce), false, encodeNonce([]byte{1}))))),
-		"empty nonce":              wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(derOID(oidNonce), false, encodeNonce(nil))))),
-		"33-byte nonce":            wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(derOID(oidNonce), false, encodeNonce(make([]byte, 33)))))),
-		"empty extensions":         wrap(list, tlv(ctxTag(2, true), tlv(tagSequence))),
-		"element after extensions": wrap(list, tlv(ctxTag(2, true), tlv(tagSequence, ext(unknownOID, false, nil))), derNull),
-		"indefinite length":        append([]byte{0x30, 0x80}, append(tlv(tagSequence, list), 0, 0)...),
-		"non-minimal length":       append([]byte{0x30, 0x81, byte(len(tlv(tagSequence, list)))}, tlv(tagSequence, list)...),
+		"version v2":               wrap(der.TLV(der.ContextCons(0), der.Int(1)), list),
+		"unknown hash algorithm":   wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(md5Alg, make([]byte, 16), make([]byte, 16), 5)))),
+		"short name hash":          wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(sha1Alg, h20[:19], h20, 5)))),
+		"long key hash":            wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(sha1Alg, h20, append(h20, 0), 5)))),
+		"SHA-256 with SHA-1 sizes": wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(der.TLV(der.TagSequence, der.MustOID(der.OIDSHA256)), h20, h20, 5)))),
+		"hash params not NULL":     wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, certID(der.TLV(der.TagSequence, der.MustOID(der.OIDSHA1), der.Int(0)), h20, h20, 5)))),
+		"non-minimal serial":       wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, der.TLV(der.TagSequence, sha1Alg, der.TLV(der.TagOctetString, h20), der.TLV(der.TagOctetString, h20), []byte{0x02, 2, 0, 5})))),
+		"extra CertID field":       wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, der.TLV(der.TagSequence, sha1Alg, der.TLV(der.TagOctetString, h20), der.TLV(der.TagOctetString, h20), der.Int(5), der.Null)))),
+		"signed":                   der.TLV(der.TagSequence, der.TLV(der.TagSequence, list), der.TLV(der.ContextCons(0), der.TLV(der.TagSequence))),
+		"unknown critical ext":     wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(unknownOID, true, nil)))),
+		"critical single ext":      wrap(der.TLV(der.TagSequence, der.TLV(der.TagSequence, id.Raw, der.TLV(der.ContextCons(0), der.TLV(der.TagSequence, ext(unknownOID, true, nil)))))),
+		"duplicate nonce":          wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(der.MustOID(oidNonce), false, encodeNonce([]byte{1})), ext(der.MustOID(oidNonce), false, encodeNonce([]byte{1}))))),
+		"empty nonce":              wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(der.MustOID(oidNonce), false, encodeNonce(nil))))),
+		"33-byte nonce":            wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(der.MustOID(oidNonce), false, encodeNonce(make([]byte, 33)))))),
+		"empty extensions":         wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence))),
+		"element after extensions": wrap(list, der.TLV(der.ContextCons(2), der.TLV(der.TagSequence, ext(unknownOID, false, nil))), der.Null),
+		"indefinite length":        append([]byte{0x30, 0x80}, append(der.TLV(der.TagSequence, list), 0, 0)...),
+		"non-minimal length":       append([]byte{0x30, 0x81, byte(len(der.TLV(der.TagSequence, list)))}, der.TLV(der.TagSequence, list)...),
 	}
 	for name, der := range bad {
 		if r, err := ParseRequest(der); err == nil {

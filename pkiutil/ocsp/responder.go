@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 const (
@@ -126,14 +128,20 @@ func checkDelegate(c, issuer *x509.Certificate) error {
 	return nil
 }
 
+// Responses are signed with SHA-256 and these AlgorithmIdentifiers.
+var (
+	sigECDSAWithSHA256, _ = der.SignatureID(x509.ECDSAWithSHA256)
+	sigSHA256WithRSA, _   = der.SignatureID(x509.SHA256WithRSA)
+)
+
 // signatureAlgorithm returns the DER AlgorithmIdentifier used to sign with
 // a key of type pub.
 func signatureAlgorithm(pub crypto.PublicKey) ([]byte, error) {
 	switch pub.(type) {
 	case *ecdsa.PublicKey:
-		return tlv(tagSequence, derOID(oidECDSAWithSHA256)), nil
+		return sigECDSAWithSHA256, nil
 	case *rsa.PublicKey:
-		return tlv(tagSequence, derOID(oidSHA256WithRSA), derNull), nil
+		return sigSHA256WithRSA, nil
 	}
 	return nil, fmt.Errorf("ocsp: unsupported responder key type %T", pub)
 }
@@ -149,7 +157,7 @@ type answer struct {
 
 // errorResponse is an OCSPResponse carrying only a (non-successful) status.
 func errorResponse(s ResponseStatus) answer {
-	return answer{der: tlv(tagSequence, derEnumerated(int(s))), status: s}
+	return answer{der: der.TLV(der.TagSequence, der.Enumerated(int64(s))), status: s}
 }
 
 // Respond answers req and returns the DER OCSPResponse: a signed
@@ -189,7 +197,7 @@ func (r *Responder) respond(ctx context.Context, req *Request) (a answer) {
 		if id.SerialNumber == nil {
 			return errorResponse(MalformedRequest)
 		}
-		if _, ok := oidFromHash(id.HashAlgorithm); !ok {
+		if _, ok := der.HashOID(id.HashAlgorithm); !ok {
 			return errorResponse(MalformedRequest)
 		}
 		nameHash, keyHash, err := issuerHashes(r.Issuer, id.HashAlgorithm)
@@ -215,8 +223,8 @@ func (r *Responder) respond(ctx context.Context, req *Request) (a answer) {
 		validity = DefaultValidity
 	}
 	next := now.Add(validity).Truncate(time.Second)
-	thisDER, err1 := derTime(now)
-	nextDER, err2 := derTime(next)
+	thisDER, err1 := der.GeneralizedTime(now)
+	nextDER, err2 := der.GeneralizedTime(next)
 	if err1 != nil || err2 != nil {
 		return errorResponse(InternalError)
 	}
@@ -226,26 +234,25 @@ func (r *Responder) respond(ctx context.Context, req *Request) (a answer) {
 		if err != nil {
 			return errorResponse(InternalError)
 		}
-		singles[i] = tlv(tagSequence, ids[i], status, thisDER, tlv(ctxTag(0, true), nextDER))
+		singles[i] = der.TLV(der.TagSequence, ids[i], status, thisDER, der.TLV(der.ContextCons(0), nextDER))
 	}
 	rid, err := keyID(r.SignerCert)
 	if err != nil {
 		return errorResponse(InternalError)
 	}
 	data := [][]byte{
-		tlv(ctxTag(2, true), tlv(tagOctetString, rid)), // responderID byKey
-		thisDER,                      // producedAt
-		tlv(tagSequence, singles...), // responses
+		der.TLV(der.ContextCons(2), der.TLV(der.TagOctetString, rid)), // responderID byKey
+		thisDER,                              // producedAt
+		der.TLV(der.TagSequence, singles...), // responses
 	}
 	if req.Nonce != nil {
 		value := req.nonceExt
 		if value == nil || !bytes.Equal(decodeNonce(value), req.Nonce) {
 			value = encodeNonce(req.Nonce)
 		}
-		ext := tlv(tagSequence, derOID(oidNonce), tlv(tagOctetString, value))
-		data = append(data, tlv(ctxTag(1, true), tlv(tagSequence, ext)))
+		data = append(data, der.TLV(der.ContextCons(1), nonceExtensions(value)))
 	}
-	tbs := tlv(tagSequence, data...)
+	tbs := der.TLV(der.TagSequence, data...)
 
 	sigAlg, err := signatureAlgorithm(r.Signer.Public())
 	if err != nil {
@@ -256,15 +263,15 @@ func (r *Responder) respond(ctx context.Context, req *Request) (a answer) {
 	if err != nil {
 		return errorResponse(InternalError)
 	}
-	basic := [][]byte{tbs, sigAlg, tlv(tagBitString, []byte{0}, sig)}
+	basic := [][]byte{tbs, sigAlg, der.BitString(sig, 0)}
 	if !isIssuer(r.SignerCert, r.Issuer) {
-		basic = append(basic, tlv(ctxTag(0, true), tlv(tagSequence, r.SignerCert.Raw)))
+		basic = append(basic, der.TLV(der.ContextCons(0), der.TLV(der.TagSequence, r.SignerCert.Raw)))
 	}
-	resp := tlv(tagSequence,
-		derEnumerated(int(Successful)),
-		tlv(ctxTag(0, true), tlv(tagSequence,
-			derOID(oidBasicResponse),
-			tlv(tagOctetString, tlv(tagSequence, basic...)))))
+	resp := der.TLV(der.TagSequence,
+		der.Enumerated(int64(Successful)),
+		der.TLV(der.ContextCons(0), der.TLV(der.TagSequence,
+			oidBasicResponseDER,
+			der.TLV(der.TagOctetString, der.TLV(der.TagSequence, basic...)))))
 	return answer{der: resp, status: Successful, thisUpdate: now, nextUpdate: next, nonce: req.Nonce != nil}
 }
 
@@ -274,11 +281,7 @@ func rawMatches(id *CertID) bool {
 	if len(id.Raw) == 0 {
 		return true
 	}
-	v, err := readOne(id.Raw)
-	if err != nil {
-		return false
-	}
-	got, err := parseCertID(v)
+	got, err := parseCertID(id.Raw)
 	return err == nil && got.HashAlgorithm == id.HashAlgorithm &&
 		bytes.Equal(got.IssuerNameHash, id.IssuerNameHash) &&
 		bytes.Equal(got.IssuerKeyHash, id.IssuerKeyHash) &&
@@ -341,14 +344,14 @@ func (r *Responder) lookup(ctx context.Context, ids []CertID) ([]Status, Respons
 func encodeCertStatus(st Status) ([]byte, error) {
 	switch st.Status {
 	case Good:
-		return []byte{ctxTag(0, false), 0}, nil
+		return der.TLV(der.Context(0)), nil
 	case Unknown:
-		return []byte{ctxTag(2, false), 0}, nil
+		return der.TLV(der.Context(2)), nil
 	case Revoked:
 		if st.RevokedAt.IsZero() {
 			return nil, errors.New("ocsp: revoked status without revocation time")
 		}
-		t, err := derTime(st.RevokedAt)
+		t, err := der.GeneralizedTime(st.RevokedAt.Truncate(time.Second))
 		if err != nil {
 			return nil, err
 		}
@@ -357,9 +360,9 @@ func encodeCertStatus(st Status) ([]byte, error) {
 			if st.Reason > 10 || st.Reason == 7 {
 				return nil, fmt.Errorf("ocsp: invalid CRLReason %d", st.Reason)
 			}
-			parts = append(parts, tlv(ctxTag(0, true), derEnumerated(st.Reason)))
+			parts = append(parts, der.TLV(der.ContextCons(0), der.Enumerated(int64(st.Reason))))
 		}
-		return tlv(ctxTag(1, true), parts...), nil
+		return der.TLV(der.ContextCons(1), parts...), nil
 	}
 	return nil, fmt.Errorf("ocsp: invalid certificate status %d", st.Status)
 }
@@ -489,7 +492,7 @@ func base64DERLength(s string) (int, bool) {
 		k--
 	}
 	hdr, err := base64.RawStdEncoding.DecodeString(s[:k])
-	if err != nil || len(hdr) < 2 || hdr[0] != tagSequence {
+	if err != nil || len(hdr) < 2 || der.Tag(hdr[0]) != der.TagSequence {
 		return 0, false
 	}
 	total := 0

@@ -3,11 +3,12 @@ package ocsp
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // Sentinel errors of Verify, for errors.Is. Verify wraps them with details.
@@ -96,7 +97,7 @@ func Verify(der []byte, opts VerifyOptions) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	alg, err := signatureAlgorithmFromOID(b.sigAlg, b.sigParams)
+	alg, err := signatureAlgorithmFromOID(b.sigAlg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
@@ -191,36 +192,17 @@ func findSigner(b *basicResponse, issuer *x509.Certificate, now time.Time) (*x50
 }
 
 // signatureAlgorithmFromOID maps a signatureAlgorithm of a response.
-func signatureAlgorithmFromOID(oid asn1.ObjectIdentifier, params []byte) (x509.SignatureAlgorithm, error) {
-	nullOK := params == nil || bytes.Equal(params, derNull)
-	switch {
-	case oid.Equal(oidECDSAWithSHA256) && params == nil:
-		return x509.ECDSAWithSHA256, nil
-	case oid.Equal(oidECDSAWithSHA384) && params == nil:
-		return x509.ECDSAWithSHA384, nil
-	case oid.Equal(oidECDSAWithSHA512) && params == nil:
-		return x509.ECDSAWithSHA512, nil
-	case oid.Equal(oidECDSAWithSHA1) && params == nil:
-		return x509.ECDSAWithSHA1, nil // CheckSignature refuses it as insecure
-	case oid.Equal(oidSHA256WithRSA) && nullOK:
-		return x509.SHA256WithRSA, nil
-	case oid.Equal(oidSHA384WithRSA) && nullOK:
-		return x509.SHA384WithRSA, nil
-	case oid.Equal(oidSHA512WithRSA) && nullOK:
-		return x509.SHA512WithRSA, nil
-	case oid.Equal(oidSHA1WithRSA) && nullOK:
-		return x509.SHA1WithRSA, nil // CheckSignature refuses it as insecure
-	case oid.Equal(oidEd25519) && params == nil:
-		return x509.PureEd25519, nil
+func signatureAlgorithmFromOID(alg der.Algorithm) (x509.SignatureAlgorithm, error) {
+	if sig, ok := der.SignatureFromOID(alg.OID); ok && sig.ParamsOK(alg) {
+		return sig.Algorithm, nil // CheckSignature refuses the SHA-1 ones as insecure
 	}
-	return x509.UnknownSignatureAlgorithm, fmt.Errorf("unsupported signature algorithm %v", oid)
+	return x509.UnknownSignatureAlgorithm, fmt.Errorf("unsupported signature algorithm %v", alg.OID)
 }
 
 // basicResponse is a parsed BasicOCSPResponse.
 type basicResponse struct {
 	tbs           []byte // DER of tbsResponseData, the signed bytes
-	sigAlg        asn1.ObjectIdentifier
-	sigParams     []byte
+	sigAlg        der.Algorithm
 	signature     []byte
 	certs         []*x509.Certificate
 	responderName []byte // DER Name for byName
@@ -241,291 +223,259 @@ type singleResponse struct {
 
 // parseResponse parses an OCSPResponse. For a non-successful status it
 // returns the status and no BasicOCSPResponse.
-func parseResponse(der []byte) (ResponseStatus, *basicResponse, error) {
-	outer, err := readOne(der)
+func parseResponse(b []byte) (ResponseStatus, *basicResponse, error) {
+	top, err := der.Parse(b, der.TagSequence, "OCSPResponse")
 	if err != nil {
 		return 0, nil, err
 	}
-	top, err := sequence(outer, "OCSPResponse")
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(top) < 1 || len(top) > 2 {
-		return 0, nil, errors.New("OCSPResponse: wrong number of elements")
-	}
-	st, err := enumerated(top[0], "responseStatus")
+	st, err := top.Enumerated("responseStatus")
 	if err != nil {
 		return 0, nil, err
 	}
 	if st < 0 || st > 6 || st == 4 {
 		return 0, nil, fmt.Errorf("responseStatus: invalid value %d", st)
 	}
-	if len(top) == 2 && !is(top[1], ctxTag(0, true)) {
-		return 0, nil, errors.New("OCSPResponse: unexpected element")
+	// The contents of responseBytes are read only for a successful
+	// response: an error response should not have it, and has never been
+	// refused for what it holds.
+	atBytes := top // a copy, positioned at responseBytes
+	hasBytes := top.Peek(der.ContextCons(0))
+	if hasBytes {
+		if _, err := top.Read(der.ContextCons(0), "responseBytes"); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := top.Done(); err != nil {
+		return 0, nil, err
 	}
 	if ResponseStatus(st) != Successful {
 		return ResponseStatus(st), nil, nil
 	}
-	if len(top) != 2 {
+	if !hasBytes {
 		return 0, nil, errors.New("OCSPResponse: successful without responseBytes")
 	}
-	rb, err := explicit(top[1], "responseBytes")
+	rb, err := atBytes.Explicit(0, "responseBytes")
 	if err != nil {
 		return 0, nil, err
 	}
-	rbEls, err := sequence(rb, "ResponseBytes")
+	rbs, err := rb.Enter(der.TagSequence, "ResponseBytes")
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(rbEls) != 2 {
-		return 0, nil, errors.New("ResponseBytes: wrong number of elements")
-	}
-	typ, err := objectID(rbEls[0], "responseType")
+	typ, err := rbs.OID("responseType")
 	if err != nil {
 		return 0, nil, err
 	}
 	if !typ.Equal(oidBasicResponse) {
 		return 0, nil, fmt.Errorf("unsupported response type %v", typ)
 	}
-	body, err := octetString(rbEls[1], "response")
+	body, err := rbs.OctetString("response")
 	if err != nil {
 		return 0, nil, err
 	}
-	b, err := parseBasicResponse(body)
+	if err := rbs.Done(); err != nil {
+		return 0, nil, err
+	}
+	basic, err := parseBasicResponse(body)
 	if err != nil {
 		return 0, nil, err
 	}
-	return Successful, b, nil
+	return Successful, basic, nil
 }
 
-func parseBasicResponse(der []byte) (*basicResponse, error) {
-	v, err := readOne(der)
+func parseBasicResponse(b []byte) (*basicResponse, error) {
+	r, err := der.Parse(b, der.TagSequence, "BasicOCSPResponse")
 	if err != nil {
 		return nil, err
 	}
-	els, err := sequence(v, "BasicOCSPResponse")
+	data, err := r.Read(der.TagSequence, "tbsResponseData")
 	if err != nil {
 		return nil, err
 	}
-	if len(els) < 3 || len(els) > 4 {
-		return nil, errors.New("BasicOCSPResponse: wrong number of elements")
-	}
-	b := &basicResponse{tbs: els[0].FullBytes}
-	if b.sigAlg, b.sigParams, err = algorithmIdentifier(els[1], "signatureAlgorithm"); err != nil {
+	basic := &basicResponse{tbs: data.Raw}
+	if basic.sigAlg, err = r.Algorithm("signatureAlgorithm"); err != nil {
 		return nil, err
 	}
-	if !is(els[2], tagBitString) {
-		return nil, errors.New("signature: not a BIT STRING")
+	sig, err := r.BitString("signature")
+	if err != nil {
+		return nil, err
 	}
-	var sig asn1.BitString
-	if rest, err := asn1.Unmarshal(els[2].FullBytes, &sig); err != nil || len(rest) != 0 || sig.BitLength%8 != 0 {
-		return nil, errors.New("signature: bad BIT STRING")
+	if sig.BitLength%8 != 0 {
+		return nil, errors.New("signature: not a whole number of octets")
 	}
-	b.signature = sig.Bytes
-	if len(els) == 4 {
-		if !is(els[3], ctxTag(0, true)) {
-			return nil, errors.New("BasicOCSPResponse: unexpected element")
-		}
-		list, err := explicit(els[3], "certs")
+	basic.signature = sig.Bytes
+	if r.Peek(der.ContextCons(0)) {
+		x, err := r.Explicit(0, "certs")
 		if err != nil {
 			return nil, err
 		}
-		raws, err := sequence(list, "certs")
+		certs, err := x.Enter(der.TagSequence, "SEQUENCE OF Certificate")
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range raws {
-			c, err := x509.ParseCertificate(r.FullBytes)
+		for !certs.Empty() {
+			e, err := certs.Next("Certificate")
 			if err != nil {
-				return nil, fmt.Errorf("certs: %v", err)
+				return nil, err
 			}
-			b.certs = append(b.certs, c)
+			c, err := x509.ParseCertificate(e.Raw)
+			if err != nil {
+				return nil, fmt.Errorf("certs: %w", err)
+			}
+			basic.certs = append(basic.certs, c)
 		}
 	}
-	if err := parseResponseData(els[0], b); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, err
 	}
-	return b, nil
+	if err := parseResponseData(data.Content, basic); err != nil {
+		return nil, err
+	}
+	return basic, nil
 }
 
-func parseResponseData(v asn1.RawValue, b *basicResponse) error {
-	els, err := sequence(v, "ResponseData")
-	if err != nil {
-		return err
+func parseResponseData(b []byte, basic *basicResponse) error {
+	r := der.NewReader(b, "ResponseData")
+	if r.Peek(der.ContextCons(0)) {
+		if err := parseVersion(&r); err != nil {
+			return err
+		}
 	}
-	i := 0
-	if i < len(els) && is(els[i], ctxTag(0, true)) { // version
-		ver, err := explicit(els[i], "version")
+	switch {
+	case r.Peek(der.ContextCons(1)): // byName [1] Name
+		x, err := r.Explicit(1, "responderID")
 		if err != nil {
 			return err
 		}
-		n, err := integer(ver, "version")
+		name, err := x.Read(der.TagSequence, "Name")
 		if err != nil {
 			return err
 		}
-		if n.Sign() != 0 {
-			return fmt.Errorf("unsupported ResponseData version %v", n)
+		basic.responderName = name.Raw
+	case r.Peek(der.ContextCons(2)): // byKey [2] KeyHash
+		x, err := r.Explicit(2, "responderID")
+		if err != nil {
+			return err
 		}
-		i++
-	}
-	if i >= len(els) {
+		if basic.responderKey, err = x.OctetString("KeyHash"); err != nil {
+			return err
+		}
+	case r.Empty():
 		return errors.New("ResponseData: missing responderID")
-	}
-	switch rid := els[i]; {
-	case is(rid, ctxTag(1, true)):
-		name, err := explicit(rid, "responderID")
-		if err != nil {
-			return err
-		}
-		if !is(name, tagSequence) {
-			return errors.New("responderID: bad Name")
-		}
-		b.responderName = name.FullBytes
-	case is(rid, ctxTag(2, true)):
-		key, err := explicit(rid, "responderID")
-		if err != nil {
-			return err
-		}
-		if b.responderKey, err = octetString(key, "responderID"); err != nil {
-			return err
-		}
 	default:
 		return errors.New("responderID: bad tag")
 	}
-	i++
-	if i >= len(els) {
-		return errors.New("ResponseData: missing producedAt")
-	}
-	if b.producedAt, err = generalizedTime(els[i], "producedAt"); err != nil {
+	var err error
+	if basic.producedAt, err = r.GeneralizedTime("producedAt"); err != nil {
 		return err
 	}
-	i++
-	if i >= len(els) {
-		return errors.New("ResponseData: missing responses")
-	}
-	list, err := sequence(els[i], "responses")
+	list, err := r.Enter(der.TagSequence, "responses")
 	if err != nil {
 		return err
 	}
-	if len(list) == 0 {
-		return errors.New("responses: empty")
+	if list.Empty() {
+		return list.Errorf("empty")
 	}
-	for _, e := range list {
-		s, err := parseSingleResponse(e)
+	for !list.Empty() {
+		s, err := parseSingleResponse(&list)
 		if err != nil {
 			return err
 		}
-		b.singles = append(b.singles, s)
+		basic.singles = append(basic.singles, s)
 	}
-	i++
-	if i < len(els) && is(els[i], ctxTag(1, true)) {
-		x, err := explicit(els[i], "responseExtensions")
-		if err != nil {
-			return err
-		}
-		exts, err := extensions(x, "responseExtensions")
+	if r.Peek(der.ContextCons(1)) {
+		exts, err := explicitExtensions(&r, 1, "responseExtensions")
 		if err != nil {
 			return err
 		}
 		for _, e := range exts {
 			switch {
-			case e.id.Equal(oidNonce):
-				b.nonce = e.value
-			case e.critical:
-				return fmt.Errorf("unsupported critical extension %v", e.id)
+			case e.ID.Equal(oidNonce):
+				basic.nonce = e.Value
+			case e.Critical:
+				return fmt.Errorf("unsupported critical extension %v", e.ID)
 			}
 		}
-		i++
 	}
-	if i != len(els) {
-		return errors.New("ResponseData: unexpected elements")
-	}
-	return nil
+	return r.Done()
 }
 
-func parseSingleResponse(v asn1.RawValue) (singleResponse, error) {
-	var s singleResponse
-	els, err := sequence(v, "SingleResponse")
+func parseSingleResponse(list *der.Reader) (singleResponse, error) {
+	s := singleResponse{reason: -1}
+	r, err := list.Enter(der.TagSequence, "SingleResponse")
 	if err != nil {
 		return s, err
 	}
-	if len(els) < 3 || len(els) > 5 {
-		return s, errors.New("SingleResponse: wrong number of elements")
-	}
-	if s.id, err = parseCertID(els[0]); err != nil {
+	id, err := r.Read(der.TagSequence, "certID")
+	if err != nil {
 		return s, err
 	}
-	s.reason = -1
-	switch st := els[1]; {
-	case is(st, ctxTag(0, false)) && len(st.Bytes) == 0:
+	if s.id, err = parseCertID(id.Raw); err != nil {
+		return s, err
+	}
+	st, err := r.Next("certStatus")
+	if err != nil {
+		return s, err
+	}
+	switch {
+	case st.Tag == der.Context(0) && len(st.Content) == 0:
 		s.status = Good
-	case is(st, ctxTag(2, false)) && len(st.Bytes) == 0:
+	case st.Tag == der.Context(2) && len(st.Content) == 0:
 		s.status = Unknown
-	case is(st, ctxTag(1, true)):
+	case st.Tag == der.ContextCons(1):
 		s.status = Revoked
-		info, err := children(st)
-		if err != nil {
-			return s, fmt.Errorf("RevokedInfo: %v", err)
-		}
-		if len(info) < 1 || len(info) > 2 {
-			return s, errors.New("RevokedInfo: wrong number of elements")
-		}
-		if s.revokedAt, err = generalizedTime(info[0], "revocationTime"); err != nil {
+		if err := parseRevokedInfo(der.NewReader(st.Content, "RevokedInfo"), &s); err != nil {
 			return s, err
-		}
-		if len(info) == 2 {
-			if !is(info[1], ctxTag(0, true)) {
-				return s, errors.New("RevokedInfo: unexpected element")
-			}
-			r, err := explicit(info[1], "revocationReason")
-			if err != nil {
-				return s, err
-			}
-			if s.reason, err = enumerated(r, "revocationReason"); err != nil {
-				return s, err
-			}
-			if s.reason < 0 || s.reason > 10 || s.reason == 7 {
-				return s, fmt.Errorf("revocationReason: invalid value %d", s.reason)
-			}
 		}
 	default:
 		return s, errors.New("certStatus: bad encoding")
 	}
-	if s.thisUpdate, err = generalizedTime(els[2], "thisUpdate"); err != nil {
+	if s.thisUpdate, err = r.GeneralizedTime("thisUpdate"); err != nil {
 		return s, err
 	}
-	i := 3
-	if i < len(els) && is(els[i], ctxTag(0, true)) {
-		n, err := explicit(els[i], "nextUpdate")
+	if r.Peek(der.ContextCons(0)) {
+		n, err := r.Explicit(0, "nextUpdate")
 		if err != nil {
 			return s, err
 		}
-		if s.nextUpdate, err = generalizedTime(n, "nextUpdate"); err != nil {
+		if s.nextUpdate, err = n.GeneralizedTime("GeneralizedTime"); err != nil {
 			return s, err
 		}
 		if s.nextUpdate.Before(s.thisUpdate) {
 			return s, errors.New("nextUpdate before thisUpdate")
 		}
-		i++
 	}
-	if i < len(els) && is(els[i], ctxTag(1, true)) {
-		x, err := explicit(els[i], "singleExtensions")
+	if r.Peek(der.ContextCons(1)) {
+		exts, err := explicitExtensions(&r, 1, "singleExtensions")
 		if err != nil {
 			return s, err
 		}
-		exts, err := extensions(x, "singleExtensions")
-		if err != nil {
+		if err := noCritical(exts, "single extension"); err != nil {
 			return s, err
 		}
-		for _, e := range exts {
-			if e.critical {
-				return s, fmt.Errorf("unsupported critical single extension %v", e.id)
-			}
+	}
+	return s, r.Done()
+}
+
+// parseRevokedInfo reads the contents of "RevokedInfo ::= SEQUENCE {
+// revocationTime GeneralizedTime, revocationReason [0] EXPLICIT CRLReason
+// OPTIONAL }".
+func parseRevokedInfo(r der.Reader, s *singleResponse) error {
+	var err error
+	if s.revokedAt, err = r.GeneralizedTime("revocationTime"); err != nil {
+		return err
+	}
+	if r.Peek(der.ContextCons(0)) {
+		x, err := r.Explicit(0, "revocationReason")
+		if err != nil {
+			return err
 		}
-		i++
+		if s.reason, err = x.Enumerated("CRLReason"); err != nil {
+			return err
+		}
+		if s.reason < 0 || s.reason > 10 || s.reason == 7 {
+			return fmt.Errorf("revocationReason: invalid value %d", s.reason)
+		}
 	}
-	if i != len(els) {
-		return s, errors.New("SingleResponse: unexpected elements")
-	}
-	return s, nil
+	return r.Done()
 }

@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // SerialSource hands out strictly increasing serial numbers that survive
@@ -130,10 +132,8 @@ func prepare(a *Authority) (*prepared, error) {
 		switch k.Curve {
 		case elliptic.P256():
 			p.hash, p.sigAlg = crypto.SHA256, x509.ECDSAWithSHA256
-			p.sigAlgID = tlv(tagSequence, mustOID(oidECDSAWithSHA256))
 		case elliptic.P384():
 			p.hash, p.sigAlg = crypto.SHA384, x509.ECDSAWithSHA384
-			p.sigAlgID = tlv(tagSequence, mustOID(oidECDSAWithSHA384))
 		default:
 			return nil, fmt.Errorf("tsa: unsupported ECDSA curve %s (want P-256 or P-384)", k.Curve.Params().Name)
 		}
@@ -142,36 +142,39 @@ func prepare(a *Authority) (*prepared, error) {
 			return nil, fmt.Errorf("tsa: RSA key of %d bits is too small (want at least 2048)", k.N.BitLen())
 		}
 		p.hash, p.sigAlg = crypto.SHA256, x509.SHA256WithRSA
-		p.sigAlgID = tlv(tagSequence, mustOID(oidSHA256WithRSA), derNull)
 	default:
 		return nil, fmt.Errorf("tsa: unsupported TSA key type %T (want ECDSA P-256/P-384 or RSA)", a.Cert.PublicKey)
 	}
+	p.sigAlgID, _ = der.SignatureID(p.sigAlg) // one of the algorithms it knows
+	if a.Cert.SerialNumber == nil {
+		return nil, errors.New("tsa: Authority.Cert has no serial number")
+	}
 	var err error
-	if p.policy, err = asn1.Marshal(a.Policy); err != nil {
-		return nil, fmt.Errorf("tsa: Authority.Policy: %v", err)
+	if p.policy, err = der.OID(a.Policy); err != nil {
+		return nil, fmt.Errorf("tsa: Authority.Policy: %w", err)
 	}
 	if p.digestAlg, err = hashAlgorithmID(p.hash, false); err != nil {
 		return nil, err
 	}
-	p.sid = tlv(tagSequence, a.Cert.RawIssuer, derInteger(a.Cert.SerialNumber))
+	p.sid = der.TLV(der.TagSequence, a.Cert.RawIssuer, der.Integer(a.Cert.SerialNumber))
 
 	// SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2 }
 	// ESSCertIDv2 ::= SEQUENCE { certHash, issuerSerial } (hashAlgorithm
 	// is SHA-256, the DEFAULT, hence omitted in DER).
 	certHash := sha256.Sum256(a.Cert.Raw)
-	issuerSerial := tlv(tagSequence,
-		tlv(tagSequence, tlv(tagCtx4Cons, a.Cert.RawIssuer)),
-		derInteger(a.Cert.SerialNumber))
-	essCertID := tlv(tagSequence, tlv(tagOctetString, certHash[:]), issuerSerial)
-	p.essAttr = tlv(tagSequence, oidSigningCertV2DER, tlv(tagSet, tlv(tagSequence, tlv(tagSequence, essCertID))))
+	issuerSerial := der.TLV(der.TagSequence,
+		der.TLV(der.TagSequence, der.TLV(der.ContextCons(4), a.Cert.RawIssuer)),
+		der.Integer(a.Cert.SerialNumber))
+	essCertID := der.TLV(der.TagSequence, der.TLV(der.TagOctetString, certHash[:]), issuerSerial)
+	p.essAttr = der.TLV(der.TagSequence, oidSigningCertV2DER, der.TLV(der.TagSet, der.TLV(der.TagSequence, der.TLV(der.TagSequence, essCertID))))
 
 	raws := [][]byte{a.Cert.Raw}
 	for _, c := range a.Chain {
 		raws = append(raws, c.Raw)
 	}
 	slices.SortFunc(raws, bytes.Compare)
-	p.certs = tlv(tagCtx0Cons, raws...)
-	p.tsaName = tlv(tagCtx0Cons, tlv(tagCtx4Cons, a.Cert.RawSubject))
+	p.certs = der.TLV(der.ContextCons(0), raws...)
+	p.tsaName = der.TLV(der.ContextCons(0), der.TLV(der.ContextCons(4), a.Cert.RawSubject))
 
 	p.precision = time.Second
 	if a.Accuracy > 0 {
@@ -194,15 +197,15 @@ func encodeAccuracy(d time.Duration) []byte {
 	secs, millis, micros := us/1_000_000, (us/1000)%1000, us%1000
 	var parts [][]byte
 	if secs > 0 {
-		parts = append(parts, derInteger(big.NewInt(secs)))
+		parts = append(parts, der.Int(secs))
 	}
 	if millis > 0 {
-		parts = append(parts, tlv(tagCtx0, derInteger(big.NewInt(millis))[2:]))
+		parts = append(parts, der.TLV(der.Context(0), der.Int(millis)[2:]))
 	}
 	if micros > 0 {
-		parts = append(parts, tlv(tagCtx1, derInteger(big.NewInt(micros))[2:]))
+		parts = append(parts, der.TLV(der.Context(1), der.Int(micros)[2:]))
 	}
-	return tlv(tagSequence, parts...)
+	return der.TLV(der.TagSequence, parts...)
 }
 
 // Respond answers req. A request the authority cannot grant gets a
@@ -242,21 +245,25 @@ func (a *Authority) Respond(req *Request) (*Response, error) {
 		return nil, errors.New("tsa: serial source returned a non-positive serial number")
 	}
 
+	genTimeDER, err := der.GeneralizedTime(genTime)
+	if err != nil {
+		return nil, fmt.Errorf("tsa: genTime: %w", err)
+	}
 	tst := [][]byte{
 		derIntegerOne,
 		a.p.policy,
-		tlv(tagSequence, imprintAlg, tlv(tagOctetString, req.HashedMessage)),
-		derInteger(serial),
-		generalizedTime(genTime),
+		der.TLV(der.TagSequence, imprintAlg, der.TLV(der.TagOctetString, req.HashedMessage)),
+		der.Integer(serial),
+		genTimeDER,
 	}
 	if a.p.accuracy != nil {
 		tst = append(tst, a.p.accuracy)
 	}
 	if req.Nonce != nil {
-		tst = append(tst, derInteger(req.Nonce))
+		tst = append(tst, der.Integer(req.Nonce))
 	}
 	tst = append(tst, a.p.tsaName)
-	token, err := a.sign(tlv(tagSequence, tst...), genTime, req.CertReq)
+	token, err := a.sign(der.TLV(der.TagSequence, tst...), genTime, req.CertReq)
 	if err != nil {
 		return nil, err
 	}
@@ -268,18 +275,18 @@ func (a *Authority) sign(tstInfo []byte, genTime time.Time, certReq bool) ([]byt
 	p := a.p
 	d := p.hash.New()
 	d.Write(tstInfo)
-	signingTime, err := asn1.Marshal(genTime.Truncate(time.Second)) // UTCTime for 1950..2049
+	signingTime, err := der.Time(genTime) // UTCTime for 1950..2049
 	if err != nil {
-		return nil, fmt.Errorf("tsa: signingTime: %v", err)
+		return nil, fmt.Errorf("tsa: signingTime: %w", err)
 	}
 	attrs := [][]byte{
-		tlv(tagSequence, oidContentTypeDER, tlv(tagSet, oidTSTInfoDER)),
-		tlv(tagSequence, oidSigningTimeDER, tlv(tagSet, signingTime)),
-		tlv(tagSequence, oidMsgDigestDER, tlv(tagSet, tlv(tagOctetString, d.Sum(nil)))),
+		der.TLV(der.TagSequence, oidContentTypeDER, der.TLV(der.TagSet, oidTSTInfoDER)),
+		der.TLV(der.TagSequence, oidSigningTimeDER, der.TLV(der.TagSet, signingTime)),
+		der.TLV(der.TagSequence, oidMsgDigestDER, der.TLV(der.TagSet, der.TLV(der.TagOctetString, d.Sum(nil)))),
 		p.essAttr,
 	}
 	slices.SortFunc(attrs, bytes.Compare) // DER SET OF order
-	signed := tlv(tagSet, attrs...)
+	signed := der.TLV(der.TagSet, attrs...)
 	d = p.hash.New()
 	d.Write(signed)
 	sig, err := a.Signer.Sign(rand.Reader, d.Sum(nil), p.hash)
@@ -290,21 +297,21 @@ func (a *Authority) sign(tstInfo []byte, genTime time.Time, certReq bool) ([]byt
 	if err := a.Cert.CheckSignature(p.sigAlg, signed, sig); err != nil {
 		return nil, fmt.Errorf("tsa: signer produced an invalid signature: %w", err)
 	}
-	signerInfo := tlv(tagSequence,
+	signerInfo := der.TLV(der.TagSequence,
 		derIntegerOne,
 		p.sid,
 		p.digestAlg,
-		tlv(tagCtx0Cons, attrs...),
+		der.TLV(der.ContextCons(0), attrs...),
 		p.sigAlgID,
-		tlv(tagOctetString, sig))
+		der.TLV(der.TagOctetString, sig))
 	sd := [][]byte{
-		derIntegerThree,
-		tlv(tagSet, p.digestAlg),
-		tlv(tagSequence, oidTSTInfoDER, tlv(tagCtx0Cons, tlv(tagOctetString, tstInfo))),
+		der.Int(3),
+		der.TLV(der.TagSet, p.digestAlg),
+		der.TLV(der.TagSequence, oidTSTInfoDER, der.TLV(der.ContextCons(0), der.TLV(der.TagOctetString, tstInfo))),
 	}
 	if certReq {
 		sd = append(sd, p.certs)
 	}
-	sd = append(sd, tlv(tagSet, signerInfo))
-	return tlv(tagSequence, oidSignedDataDER, tlv(tagCtx0Cons, tlv(tagSequence, sd...))), nil
+	sd = append(sd, der.TLV(der.TagSet, signerInfo))
+	return der.TLV(der.TagSequence, oidSignedDataDER, der.TLV(der.ContextCons(0), der.TLV(der.TagSequence, sd...))), nil
 }

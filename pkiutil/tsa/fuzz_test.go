@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"math/big"
 	"testing"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 func FuzzParseRequest(f *testing.F) {
@@ -22,9 +24,9 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		f.Add(der)
 	}
-	good := imprintDER(oidSHA256, nil, digest)
-	f.Add(tlv(tagSequence, derIntegerOne, good, tlv(tagCtx0Cons, extensionDER(testPolicy, false))))
-	f.Add(tlv(tagSequence, derIntegerOne, good, tlv(tagCtx0Cons, extensionDER(testPolicy, true))))
+	good := imprintDER(der.OIDSHA256, nil, digest)
+	f.Add(der.TLV(der.TagSequence, derIntegerOne, good, der.TLV(der.ContextCons(0), extensionDER(testPolicy, false))))
+	f.Add(der.TLV(der.TagSequence, derIntegerOne, good, der.TLV(der.ContextCons(0), extensionDER(testPolicy, true))))
 	f.Add([]byte{})
 	f.Add([]byte{0x30, 0x80, 0x00, 0x00})
 

@@ -26,6 +26,9 @@ import (
 var testPolicy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 1}
 
 // testCA is a certificate with its key.
+// oidKPTimeStamping is id-kp-timeStamping (RFC 5280 4.2.1.12).
+var oidKPTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+
 type testCA struct {
 	cert *x509.Certificate
 	key  crypto.Signer

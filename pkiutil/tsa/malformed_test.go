@@ -11,22 +11,24 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // Hand-built request pieces.
 func imprintDER(alg asn1.ObjectIdentifier, params []byte, digest []byte) []byte {
-	algID := tlv(tagSequence, mustOID(alg))
+	algID := der.TLV(der.TagSequence, der.MustOID(alg))
 	if params != nil {
-		algID = tlv(tagSequence, mustOID(alg), params)
+		algID = der.TLV(der.TagSequence, der.MustOID(alg), params)
 	}
-	return tlv(tagSequence, algID, tlv(tagOctetString, digest))
+	return der.TLV(der.TagSequence, algID, der.TLV(der.TagOctetString, digest))
 }
 
 func extensionDER(oid asn1.ObjectIdentifier, critical bool) []byte {
 	if critical {
-		return tlv(tagSequence, mustOID(oid), derBooleanTrue, tlv(tagOctetString, []byte{0x05, 0x00}))
+		return der.TLV(der.TagSequence, der.MustOID(oid), der.Bool(true), der.TLV(der.TagOctetString, []byte{0x05, 0x00}))
 	}
-	return tlv(tagSequence, mustOID(oid), tlv(tagOctetString, []byte{0x05, 0x00}))
+	return der.TLV(der.TagSequence, der.MustOID(oid), der.TLV(der.TagOctetString, []byte{0x05, 0x00}))
 }
 
 func pseudoRandom(n int) []byte {
@@ -47,9 +49,9 @@ func TestServeHTTPMalformed(t *testing.T) {
 	srv := startServer(t, a)
 
 	digest := digestOf("malformed")
-	good := imprintDER(oidSHA256, derNull, digest)
-	nonce := derInteger(big.NewInt(99))
-	valid := tlv(tagSequence, derIntegerOne, good, nonce, derBooleanTrue)
+	good := imprintDER(der.OIDSHA256, der.Null, digest)
+	nonce := der.Integer(big.NewInt(99))
+	valid := der.TLV(der.TagSequence, derIntegerOne, good, nonce, der.Bool(true))
 	const none = -2 // no TimeStampResp expected
 
 	for _, tc := range []struct {
@@ -68,23 +70,23 @@ func TestServeHTTPMalformed(t *testing.T) {
 		{"truncated DER", "POST", ContentTypeQuery, valid[:len(valid)-4], 200, StatusRejection, FailBadDataFormat},
 		{"truncated header", "POST", ContentTypeQuery, valid[:1], 200, StatusRejection, FailBadDataFormat},
 		{"trailing garbage", "POST", ContentTypeQuery, append(bytes.Clone(valid), 0xde, 0xad), 200, StatusRejection, FailBadDataFormat},
-		{"trailing element", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, nonce, derBooleanTrue, derIntegerOne), 200, StatusRejection, FailBadDataFormat},
-		{"fields out of order", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, derBooleanTrue, nonce), 200, StatusRejection, FailBadDataFormat},
+		{"trailing element", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, nonce, der.Bool(true), derIntegerOne), 200, StatusRejection, FailBadDataFormat},
+		{"fields out of order", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.Bool(true), nonce), 200, StatusRejection, FailBadDataFormat},
 		{"indefinite length", "POST", ContentTypeQuery, append(append([]byte{0x30, 0x80}, derIntegerOne...), 0, 0), 200, StatusRejection, FailBadDataFormat},
-		{"SET instead of SEQUENCE", "POST", ContentTypeQuery, tlv(tagSet, derIntegerOne, good), 200, StatusRejection, FailBadDataFormat},
-		{"wrong version", "POST", ContentTypeQuery, tlv(tagSequence, derInteger(big.NewInt(2)), good), 200, StatusRejection, FailBadDataFormat},
-		{"SHA-1", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, imprintDER(oidSHA1, derNull, make([]byte, 20))), 200, StatusRejection, FailBadAlg},
-		{"unknown hash OID", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, imprintDER(asn1.ObjectIdentifier{1, 2, 3, 4}, nil, digest)), 200, StatusRejection, FailBadAlg},
-		{"hash with parameters", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, imprintDER(oidSHA256, derIntegerOne, digest)), 200, StatusRejection, FailBadAlg},
-		{"digest length mismatch", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, imprintDER(oidSHA256, derNull, digest[:20])), 200, StatusRejection, FailBadDataFormat},
-		{"hash absent parameters", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, imprintDER(oidSHA256, nil, digest)), 200, StatusGranted, -1},
-		{"accepted policy", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, mustOID(testPolicy)), 200, StatusGranted, -1},
-		{"unacceptable policy", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, mustOID(asn1.ObjectIdentifier{1, 2, 3, 4, 5})), 200, StatusRejection, FailUnacceptedPolicy},
-		{"critical unknown extension", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, tlv(tagCtx0Cons, extensionDER(asn1.ObjectIdentifier{1, 2, 3, 9}, true))), 200, StatusRejection, FailUnacceptedExtension},
-		{"non-critical unknown extension", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, tlv(tagCtx0Cons, extensionDER(asn1.ObjectIdentifier{1, 2, 3, 9}, false))), 200, StatusGranted, -1},
-		{"empty extensions", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, tlv(tagCtx0Cons)), 200, StatusRejection, FailBadDataFormat},
-		{"invalid BOOLEAN", "POST", ContentTypeQuery, tlv(tagSequence, derIntegerOne, good, []byte{0x01, 0x01, 0x01}), 200, StatusRejection, FailBadDataFormat},
-		{"non-minimal INTEGER", "POST", ContentTypeQuery, tlv(tagSequence, []byte{0x02, 0x02, 0x00, 0x01}, good), 200, StatusRejection, FailBadDataFormat},
+		{"SET instead of SEQUENCE", "POST", ContentTypeQuery, der.TLV(der.TagSet, derIntegerOne, good), 200, StatusRejection, FailBadDataFormat},
+		{"wrong version", "POST", ContentTypeQuery, der.TLV(der.TagSequence, der.Integer(big.NewInt(2)), good), 200, StatusRejection, FailBadDataFormat},
+		{"SHA-1", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA1, der.Null, make([]byte, 20))), 200, StatusRejection, FailBadAlg},
+		{"unknown hash OID", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, imprintDER(asn1.ObjectIdentifier{1, 2, 3, 4}, nil, digest)), 200, StatusRejection, FailBadAlg},
+		{"hash with parameters", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA256, derIntegerOne, digest)), 200, StatusRejection, FailBadAlg},
+		{"digest length mismatch", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA256, der.Null, digest[:20])), 200, StatusRejection, FailBadDataFormat},
+		{"hash absent parameters", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA256, nil, digest)), 200, StatusGranted, -1},
+		{"accepted policy", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.MustOID(testPolicy)), 200, StatusGranted, -1},
+		{"unacceptable policy", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.MustOID(asn1.ObjectIdentifier{1, 2, 3, 4, 5})), 200, StatusRejection, FailUnacceptedPolicy},
+		{"critical unknown extension", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.TLV(der.ContextCons(0), extensionDER(asn1.ObjectIdentifier{1, 2, 3, 9}, true))), 200, StatusRejection, FailUnacceptedExtension},
+		{"non-critical unknown extension", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.TLV(der.ContextCons(0), extensionDER(asn1.ObjectIdentifier{1, 2, 3, 9}, false))), 200, StatusGranted, -1},
+		{"empty extensions", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, der.TLV(der.ContextCons(0))), 200, StatusRejection, FailBadDataFormat},
+		{"invalid BOOLEAN", "POST", ContentTypeQuery, der.TLV(der.TagSequence, derIntegerOne, good, []byte{0x01, 0x01, 0x01}), 200, StatusRejection, FailBadDataFormat},
+		{"non-minimal INTEGER", "POST", ContentTypeQuery, der.TLV(der.TagSequence, []byte{0x02, 0x02, 0x00, 0x01}, good), 200, StatusRejection, FailBadDataFormat},
 		{"body over the cap", "POST", ContentTypeQuery, make([]byte, MaxRequestSize+1), 413, StatusRejection, FailBadDataFormat},
 		{"GET", "GET", "", nil, 405, none, 0},
 		{"PUT", "PUT", ContentTypeQuery, valid, 405, none, 0},
@@ -150,7 +152,7 @@ func (panickingSerials) Next() (*big.Int, error) { panic("boom") }
 func TestServeHTTPSystemFailure(t *testing.T) {
 	p := fixture(t)
 	digest := digestOf("system failure")
-	der := tlv(tagSequence, derIntegerOne, imprintDER(oidSHA256, derNull, digest))
+	der := der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA256, der.Null, digest))
 	for _, tc := range []struct {
 		name    string
 		a       *Authority
@@ -195,11 +197,11 @@ func TestParseRequestErrors(t *testing.T) {
 		fail int
 	}{
 		{"empty", nil, FailBadDataFormat},
-		{"version 0", tlv(tagSequence, derInteger(big.NewInt(0)), imprintDER(oidSHA256, nil, digest)), FailBadDataFormat},
-		{"MD5", tlv(tagSequence, derIntegerOne, imprintDER(asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, derNull, make([]byte, 16))), FailBadAlg},
-		{"critical extension", tlv(tagSequence, derIntegerOne, imprintDER(oidSHA256, nil, digest), tlv(tagCtx0Cons, extensionDER(oidExtKeyUsage, true))), FailUnacceptedExtension},
-		{"missing imprint", tlv(tagSequence, derIntegerOne), FailBadDataFormat},
-		{"constructed OCTET STRING", tlv(tagSequence, derIntegerOne, tlv(tagSequence, tlv(tagSequence, mustOID(oidSHA256)), tlv(0x24, tlv(tagOctetString, digest)))), FailBadDataFormat},
+		{"version 0", der.TLV(der.TagSequence, der.Integer(big.NewInt(0)), imprintDER(der.OIDSHA256, nil, digest)), FailBadDataFormat},
+		{"MD5", der.TLV(der.TagSequence, derIntegerOne, imprintDER(asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 5}, der.Null, make([]byte, 16))), FailBadAlg},
+		{"critical extension", der.TLV(der.TagSequence, derIntegerOne, imprintDER(der.OIDSHA256, nil, digest), der.TLV(der.ContextCons(0), extensionDER(oidExtKeyUsage, true))), FailUnacceptedExtension},
+		{"missing imprint", der.TLV(der.TagSequence, derIntegerOne), FailBadDataFormat},
+		{"constructed OCTET STRING", der.TLV(der.TagSequence, derIntegerOne, der.TLV(der.TagSequence, der.TLV(der.TagSequence, der.MustOID(der.OIDSHA256)), der.TLV(0x24, der.TLV(der.TagOctetString, digest)))), FailBadDataFormat},
 	} {
 		_, err := ParseRequest(tc.der)
 		var re *RequestError

@@ -1,12 +1,13 @@
 package tsa
 
 import (
-	"bytes"
 	"crypto"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // Request is an RFC 3161 TimeStampReq.
@@ -29,9 +30,9 @@ type Request struct {
 // canonical encoding with NULL parameters (as OpenSSL writes it).
 func (r *Request) imprintAlgorithm() ([]byte, error) {
 	if r.rawHashAlg != nil {
-		rd := &derReader{what: "request", rest: r.rawHashAlg}
-		if oid, _, _, err := rd.readAlgorithm("hashAlgorithm"); err == nil {
-			if h, ok := hashFromOID(oid); ok && h == r.HashAlgorithm {
+		rd := der.NewReader(r.rawHashAlg, "request")
+		if alg, err := rd.Algorithm("hashAlgorithm"); err == nil {
+			if h, ok := der.HashFromOID(alg.OID); ok && h == r.HashAlgorithm {
 				return r.rawHashAlg, nil
 			}
 		}
@@ -41,7 +42,7 @@ func (r *Request) imprintAlgorithm() ([]byte, error) {
 
 // Marshal returns the DER encoding of the request.
 func (r *Request) Marshal() ([]byte, error) {
-	if _, ok := hashOID(r.HashAlgorithm); !ok {
+	if _, ok := der.HashOID(r.HashAlgorithm); !ok {
 		return nil, fmt.Errorf("tsa: unsupported hash algorithm %v", r.HashAlgorithm)
 	}
 	if len(r.HashedMessage) != r.HashAlgorithm.Size() {
@@ -53,160 +54,125 @@ func (r *Request) Marshal() ([]byte, error) {
 	}
 	parts := [][]byte{
 		derIntegerOne,
-		tlv(tagSequence, alg, tlv(tagOctetString, r.HashedMessage)),
+		der.TLV(der.TagSequence, alg, der.TLV(der.TagOctetString, r.HashedMessage)),
 	}
 	if len(r.Policy) > 0 {
-		p, err := asn1.Marshal(r.Policy)
+		p, err := der.OID(r.Policy)
 		if err != nil {
 			return nil, fmt.Errorf("tsa: policy: %w", err)
 		}
 		parts = append(parts, p)
 	}
 	if r.Nonce != nil {
-		parts = append(parts, derInteger(r.Nonce))
+		parts = append(parts, der.Integer(r.Nonce))
 	}
 	if r.CertReq {
-		parts = append(parts, derBooleanTrue)
+		parts = append(parts, der.Bool(true))
 	}
-	return tlv(tagSequence, parts...), nil
+	return der.TLV(der.TagSequence, parts...), nil
 }
 
 // ParseRequest parses a DER TimeStampReq strictly: it rejects trailing data,
 // versions other than 1, unknown hash algorithms, digests of the wrong
 // length and critical extensions. The error is a *RequestError whose
 // FailInfo says how an authority should answer.
-func ParseRequest(der []byte) (*Request, error) {
+func ParseRequest(b []byte) (*Request, error) {
 	bad := func(err error) (*Request, error) {
-		return nil, requestError(FailBadDataFormat, err)
+		return nil, requestError(FailBadDataFormat, malformed(err))
 	}
-	if len(der) == 0 {
-		return bad(fmt.Errorf("%w: time-stamp request: empty", ErrMalformed))
+	if len(b) == 0 {
+		return nil, requestError(FailBadDataFormat, fmt.Errorf("%w: time-stamp request: empty", ErrMalformed))
 	}
-	rd, err := parseSequence(der, "time-stamp request")
+	rd, err := der.Parse(b, der.TagSequence, "time-stamp request")
 	if err != nil {
 		return bad(err)
 	}
-	version, err := rd.readInt("version")
+	version, err := rd.Int64("version")
 	if err != nil {
 		return bad(err)
 	}
 	if version != 1 {
-		return bad(rd.errorf("version %d, want 1", version))
+		return bad(rd.Errorf("version %d, want 1", version))
 	}
 
-	imprint, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "messageImprint")
+	imprint, err := rd.Enter(der.TagSequence, "messageImprint")
 	if err != nil {
 		return bad(err)
 	}
 	req := new(Request)
-	if err := req.parseImprint(imprint.Bytes); err != nil {
+	if err := req.parseImprint(&imprint); err != nil {
 		return nil, err
 	}
 
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagOID, false, "reqPolicy"); err != nil {
-		return bad(err)
-	} else if ok {
-		if req.Policy, err = rd.oid(v, "reqPolicy"); err != nil {
+	if rd.Peek(der.TagOID) {
+		if req.Policy, err = rd.OID("reqPolicy"); err != nil {
 			return bad(err)
 		}
 	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagInteger, false, "nonce"); err != nil {
-		return bad(err)
-	} else if ok {
-		if req.Nonce, err = rd.bigInt(v, "nonce"); err != nil {
+	if rd.Peek(der.TagInteger) {
+		if req.Nonce, err = rd.BigInt("nonce"); err != nil {
 			return bad(err)
 		}
 	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagBoolean, false, "certReq"); err != nil {
-		return bad(err)
-	} else if ok {
-		if req.CertReq, err = rd.boolean(v, "certReq"); err != nil {
+	if rd.Peek(der.TagBoolean) {
+		if req.CertReq, err = rd.Bool("certReq"); err != nil {
 			return bad(err)
 		}
 	}
-	if v, ok, err := rd.optional(asn1.ClassContextSpecific, 0, true, "extensions"); err != nil {
-		return bad(err)
-	} else if ok {
-		crit, err := parseExtensions(v.Bytes, "time-stamp request: extensions")
+	if rd.Peek(der.ContextCons(0)) {
+		exts, err := rd.Extensions(der.ContextCons(0), "extensions")
 		if err != nil {
 			return bad(err)
 		}
-		if crit != nil {
+		if crit := firstCritical(exts); crit != nil {
 			return nil, requestError(FailUnacceptedExtension, fmt.Errorf("tsa: unsupported critical extension %v", crit))
 		}
 	}
-	if err := rd.done(); err != nil {
+	if err := rd.Done(); err != nil {
 		return bad(err)
 	}
 	return req, nil
 }
 
-func (r *Request) parseImprint(b []byte) error {
-	rd := &derReader{what: "time-stamp request: messageImprint", rest: b}
-	oid, params, full, err := rd.readAlgorithm("hashAlgorithm")
+// parseImprint reads the contents of "MessageImprint ::= SEQUENCE {
+// hashAlgorithm AlgorithmIdentifier, hashedMessage OCTET STRING }".
+func (r *Request) parseImprint(rd *der.Reader) error {
+	alg, err := rd.Algorithm("hashAlgorithm")
 	if err != nil {
-		return requestError(FailBadDataFormat, err)
+		return requestError(FailBadDataFormat, malformed(err))
 	}
-	h, ok := hashFromOID(oid)
+	h, ok := der.HashFromOID(alg.OID)
 	if !ok {
-		return requestError(FailBadAlg, fmt.Errorf("tsa: unsupported hash algorithm %v", oid))
+		return requestError(FailBadAlg, fmt.Errorf("tsa: unsupported hash algorithm %v", alg.OID))
 	}
-	if params != nil && !bytes.Equal(params, derNull) {
-		return requestError(FailBadAlg, fmt.Errorf("tsa: hash algorithm %v has unexpected parameters", oid))
+	if !alg.NullParams() {
+		return requestError(FailBadAlg, fmt.Errorf("tsa: hash algorithm %v has unexpected parameters", alg.OID))
 	}
-	msg, err := rd.readOctets("hashedMessage")
+	msg, err := rd.OctetString("hashedMessage")
 	if err != nil {
-		return requestError(FailBadDataFormat, err)
+		return requestError(FailBadDataFormat, malformed(err))
 	}
-	if err := rd.done(); err != nil {
-		return requestError(FailBadDataFormat, err)
+	if err := rd.Done(); err != nil {
+		return requestError(FailBadDataFormat, malformed(err))
 	}
 	if len(msg) != h.Size() {
 		return requestError(FailBadDataFormat, fmt.Errorf("%w: hashed message is %d bytes, %v needs %d", ErrMalformed, len(msg), h, h.Size()))
 	}
 	r.HashAlgorithm = h
 	r.HashedMessage = msg
-	r.rawHashAlg = full
+	r.rawHashAlg = alg.Raw
 	return nil
 }
 
-// parseExtensions parses the contents of an Extensions SEQUENCE and returns
-// the first critical extension's OID (none are supported), or nil.
-func parseExtensions(b []byte, what string) (asn1.ObjectIdentifier, error) {
-	rd := &derReader{what: what, rest: b}
-	if rd.empty() {
-		return nil, rd.errorf("empty")
-	}
-	var critical asn1.ObjectIdentifier
-	for !rd.empty() {
-		v, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "extension")
-		if err != nil {
-			return nil, err
-		}
-		ed := &derReader{what: what, rest: v.Bytes}
-		oid, err := ed.readOID("extnID")
-		if err != nil {
-			return nil, err
-		}
-		isCritical := false
-		if cv, ok, err := ed.optional(asn1.ClassUniversal, asn1.TagBoolean, false, "critical"); err != nil {
-			return nil, err
-		} else if ok {
-			if isCritical, err = ed.boolean(cv, "critical"); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := ed.readOctets("extnValue"); err != nil {
-			return nil, err
-		}
-		if err := ed.done(); err != nil {
-			return nil, err
-		}
-		if isCritical && critical == nil {
-			critical = oid
+// firstCritical returns the OID of the first critical extension among
+// exts (none is supported), or nil.
+func firstCritical(exts []der.Extension) asn1.ObjectIdentifier {
+	for _, x := range exts {
+		if x.Critical {
+			return x.ID
 		}
 	}
-	return critical, nil
+	return nil
 }
 
 // failInfoOf returns the failInfo for an error from ParseRequest.

@@ -1,11 +1,11 @@
 package tsa
 
 import (
-	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math/big"
 	"unicode/utf8"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // Response is an RFC 3161 TimeStampResp.
@@ -44,80 +44,83 @@ func (r *Response) Marshal() ([]byte, error) {
 	if !granted(r.Status) && r.Token != nil {
 		return nil, fmt.Errorf("tsa: response with status %s must not carry a token", statusName(r.Status))
 	}
-	info := [][]byte{derInteger(big.NewInt(int64(r.Status)))}
+	info := [][]byte{der.Int(int64(r.Status))}
 	if len(r.StatusText) > 0 {
 		var texts [][]byte
 		for _, s := range r.StatusText {
 			if !utf8.ValidString(s) {
 				return nil, errors.New("tsa: status text is not valid UTF-8")
 			}
-			texts = append(texts, tlv(tagUTF8String, []byte(s)))
+			texts = append(texts, der.TLV(der.TagUTF8String, []byte(s)))
 		}
-		info = append(info, tlv(tagSequence, texts...))
+		info = append(info, der.TLV(der.TagSequence, texts...))
 	}
 	if !granted(r.Status) && r.FailInfo >= 0 {
 		if r.FailInfo > 63 {
 			return nil, fmt.Errorf("tsa: invalid failInfo bit %d", r.FailInfo)
 		}
-		bs := asn1.BitString{Bytes: make([]byte, r.FailInfo/8+1), BitLength: r.FailInfo + 1}
-		bs.Bytes[r.FailInfo/8] = 0x80 >> (r.FailInfo % 8)
-		b, err := asn1.Marshal(bs)
-		if err != nil {
-			return nil, err
-		}
-		info = append(info, b)
+		bits := make([]byte, r.FailInfo/8+1)
+		bits[r.FailInfo/8] = 0x80 >> (r.FailInfo % 8)
+		info = append(info, der.BitString(bits, 7-r.FailInfo%8))
 	}
-	parts := [][]byte{tlv(tagSequence, info...)}
+	parts := [][]byte{der.TLV(der.TagSequence, info...)}
 	if r.Token != nil {
-		if _, err := parseSequence(r.Token, "time-stamp token"); err != nil {
-			return nil, err
+		if _, err := der.Parse(r.Token, der.TagSequence, "time-stamp token"); err != nil {
+			return nil, malformed(err)
 		}
 		parts = append(parts, r.Token)
 	}
-	return tlv(tagSequence, parts...), nil
+	return der.TLV(der.TagSequence, parts...), nil
 }
 
 // ParseResponse parses a DER TimeStampResp. The token, if any, is only
 // checked to be a single DER SEQUENCE; use ParseToken to decode it.
-func ParseResponse(der []byte) (*Response, error) {
-	rd, err := parseSequence(der, "time-stamp response")
+func ParseResponse(b []byte) (*Response, error) {
+	resp, err := parseResponse(b)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	return resp, nil
+}
+
+// parseResponse parses a TimeStampResp; its errors are the DER reader's.
+func parseResponse(b []byte) (*Response, error) {
+	rd, err := der.Parse(b, der.TagSequence, "time-stamp response")
 	if err != nil {
 		return nil, err
 	}
-	si, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "status")
+	sr, err := rd.Enter(der.TagSequence, "status")
 	if err != nil {
 		return nil, err
 	}
 	resp := &Response{FailInfo: -1}
-	sr := &derReader{what: "time-stamp response: status", rest: si.Bytes}
-	status, err := sr.readInt("status")
+	status, err := sr.Int64("status")
 	if err != nil {
 		return nil, err
 	}
 	if status < StatusGranted || status > StatusRevocationNotification {
-		return nil, sr.errorf("unknown PKIStatus %d", status)
+		return nil, sr.Errorf("unknown PKIStatus %d", status)
 	}
 	resp.Status = int(status)
-	if v, ok, err := sr.optional(asn1.ClassUniversal, asn1.TagSequence, true, "statusString"); err != nil {
-		return nil, err
-	} else if ok {
-		var texts []string
-		if _, err := asn1.Unmarshal(v.FullBytes, &texts); err != nil {
-			return nil, sr.errorf("statusString: %v", err)
+	if sr.Peek(der.TagSequence) {
+		tr, err := sr.Enter(der.TagSequence, "statusString")
+		if err != nil {
+			return nil, err
 		}
-		for _, s := range texts {
-			if !utf8.ValidString(s) {
-				return nil, sr.errorf("statusString is not valid UTF-8")
+		texts := []string{}
+		for !tr.Empty() {
+			s, err := tr.UTF8String("PKIFreeText")
+			if err != nil {
+				return nil, err
 			}
+			texts = append(texts, s)
 		}
 		resp.StatusText = texts
 	}
-	if v, ok, err := sr.optional(asn1.ClassUniversal, asn1.TagBitString, false, "failInfo"); err != nil {
-		return nil, err
-	} else if ok {
-		var bs asn1.BitString
-		if _, err := asn1.Unmarshal(v.FullBytes, &bs); err != nil {
-			return nil, sr.errorf("failInfo: %v", err)
+	if sr.Peek(der.TagBitString) {
+		bs, err := sr.BitString("failInfo")
+		if err != nil {
+			return nil, err
 		}
 		for i := 0; i < bs.BitLength; i++ {
 			if bs.At(i) == 1 {
@@ -126,22 +129,24 @@ func ParseResponse(der []byte) (*Response, error) {
 			}
 		}
 	}
-	if err := sr.done(); err != nil {
+	if err := sr.Done(); err != nil {
 		return nil, err
 	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagSequence, true, "timeStampToken"); err != nil {
-		return nil, err
-	} else if ok {
-		resp.Token = v.FullBytes
+	if rd.Peek(der.TagSequence) {
+		tok, err := rd.Read(der.TagSequence, "timeStampToken")
+		if err != nil {
+			return nil, err
+		}
+		resp.Token = tok.Raw
 	}
-	if err := rd.done(); err != nil {
+	if err := rd.Done(); err != nil {
 		return nil, err
 	}
 	if granted(resp.Status) && resp.Token == nil {
-		return nil, rd.errorf("status %s without a token", statusName(resp.Status))
+		return nil, rd.Errorf("status %s without a token", statusName(resp.Status))
 	}
 	if !granted(resp.Status) && resp.Token != nil {
-		return nil, rd.errorf("status %s with a token", statusName(resp.Status))
+		return nil, rd.Errorf("status %s with a token", statusName(resp.Status))
 	}
 	return resp, nil
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 func TestClientRoundTrip(t *testing.T) {
@@ -203,14 +205,14 @@ func TestTamperedToken(t *testing.T) {
 		b[i+delta] ^= 0x01
 		return b
 	}
-	serial := derInteger(tok.SerialNumber)
+	serial := der.Integer(tok.SerialNumber)
 	for _, tc := range []struct {
 		name string
 		raw  []byte
 		want error
 	}{
 		{"hashedMessage in TSTInfo", flipAt(digest, 5), ErrSignature},
-		{"serialNumber in TSTInfo", flipAt(append(serial, tagGeneralized), len(serial)-1), ErrSignature},
+		{"serialNumber in TSTInfo", flipAt(append(serial, byte(der.TagGeneralizedTime)), len(serial)-1), ErrSignature},
 		{"genTime in TSTInfo", flipAt([]byte(tok.GenTime.Format("20060102150405")), 13), ErrSignature},
 		{"signature", flipAt(st.signature, len(st.signature)-1), ErrSignature},
 		{"messageDigest attribute", flipAt(st.messageDigest, 0), ErrSignature},

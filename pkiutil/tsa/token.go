@@ -8,6 +8,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // Token is a parsed (not yet verified) TimeStampToken: a CMS SignedData
@@ -32,8 +34,7 @@ type signedToken struct {
 	tstInfo       []byte                  // eContent: DER TSTInfo
 	digestAlgs    []asn1.ObjectIdentifier // SignedData.digestAlgorithms
 	digestOID     asn1.ObjectIdentifier
-	sigOID        asn1.ObjectIdentifier
-	sigParams     []byte
+	sigAlg        der.Algorithm
 	signature     []byte
 	signedAttrs   []byte // the signed attributes encoded as a SET (0x31)
 	sidIssuer     []byte
@@ -62,116 +63,122 @@ func ParseToken(der []byte) (*Token, error) {
 	return t, err
 }
 
-func parseToken(der []byte) (*Token, *signedToken, error) {
-	ci, err := parseSequence(der, "time-stamp token")
+func parseToken(b []byte) (*Token, *signedToken, error) {
+	t, st, err := parseSignedData(b)
+	if err != nil {
+		return nil, nil, malformed(err)
+	}
+	return t, st, nil
+}
+
+// parseSignedData parses a ContentInfo holding a SignedData holding a
+// TSTInfo; its errors are the DER reader's.
+func parseSignedData(b []byte) (*Token, *signedToken, error) {
+	ci, err := der.Parse(b, der.TagSequence, "time-stamp token")
 	if err != nil {
 		return nil, nil, err
 	}
-	ct, err := ci.readOID("contentType")
+	ct, err := ci.OID("contentType")
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ct.Equal(oidSignedData) {
-		return nil, nil, ci.errorf("content type %v, want signedData", ct)
+		return nil, nil, ci.Errorf("content type %v, want signedData", ct)
 	}
-	content, err := ci.expect(asn1.ClassContextSpecific, 0, true, "content")
+	content, err := ci.Read(der.ContextCons(0), "content")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ci.done(); err != nil {
+	if err := ci.Done(); err != nil {
 		return nil, nil, err
 	}
 
-	sd, err := parseSequence(content.Bytes, "time-stamp token: SignedData")
+	sd, err := der.Parse(content.Content, der.TagSequence, "time-stamp token: SignedData")
 	if err != nil {
 		return nil, nil, err
 	}
-	version, err := sd.readInt("version")
+	version, err := sd.Int64("version")
 	if err != nil {
 		return nil, nil, err
 	}
 	if version < 1 || version > 5 {
-		return nil, nil, sd.errorf("version %d", version)
+		return nil, nil, sd.Errorf("version %d", version)
 	}
-	das, err := sd.expect(asn1.ClassUniversal, asn1.TagSet, true, "digestAlgorithms")
+	dr, err := sd.Enter(der.TagSet, "digestAlgorithms")
 	if err != nil {
 		return nil, nil, err
 	}
 	st := new(signedToken)
-	dr := &derReader{what: "time-stamp token: digestAlgorithms", rest: das.Bytes}
-	for !dr.empty() {
-		oid, _, _, err := dr.readAlgorithm("digestAlgorithm")
+	for !dr.Empty() {
+		alg, err := dr.Algorithm("digestAlgorithm")
 		if err != nil {
 			return nil, nil, err
 		}
-		st.digestAlgs = append(st.digestAlgs, oid)
+		st.digestAlgs = append(st.digestAlgs, alg.OID)
 	}
-	eci, err := sd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "encapContentInfo")
+	er, err := sd.Enter(der.TagSequence, "encapContentInfo")
 	if err != nil {
 		return nil, nil, err
 	}
-	er := &derReader{what: "time-stamp token: encapContentInfo", rest: eci.Bytes}
-	ect, err := er.readOID("eContentType")
+	ect, err := er.OID("eContentType")
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ect.Equal(oidTSTInfo) {
-		return nil, nil, er.errorf("eContentType %v, want id-ct-TSTInfo", ect)
+		return nil, nil, er.Errorf("eContentType %v, want id-ct-TSTInfo", ect)
 	}
-	econt, err := er.expect(asn1.ClassContextSpecific, 0, true, "eContent")
+	or, err := er.Explicit(0, "eContent")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := er.done(); err != nil {
+	if err := er.Done(); err != nil {
 		return nil, nil, err
 	}
-	or := &derReader{what: "time-stamp token: eContent", rest: econt.Bytes}
-	if st.tstInfo, err = or.readOctets("OCTET STRING"); err != nil {
-		return nil, nil, err
-	}
-	if err := or.done(); err != nil {
+	if st.tstInfo, err = or.OctetString("OCTET STRING"); err != nil {
 		return nil, nil, err
 	}
 
-	t := &Token{Raw: der}
-	if v, ok, err := sd.optional(asn1.ClassContextSpecific, 0, true, "certificates"); err != nil {
-		return nil, nil, err
-	} else if ok {
-		cr := &derReader{what: "time-stamp token: certificates", rest: v.Bytes}
-		for !cr.empty() {
-			c, err := cr.next("certificate")
+	t := &Token{Raw: b}
+	if sd.Peek(der.ContextCons(0)) {
+		cr, err := sd.Enter(der.ContextCons(0), "certificates")
+		if err != nil {
+			return nil, nil, err
+		}
+		for !cr.Empty() {
+			c, err := cr.Next("certificate")
 			if err != nil {
 				return nil, nil, err
 			}
-			if c.Class != asn1.ClassUniversal || c.Tag != asn1.TagSequence {
+			if c.Tag&0xc0 == 0x80 {
 				continue // other CertificateChoices (attribute certificates etc.)
 			}
-			cert, err := x509.ParseCertificate(c.FullBytes)
+			cert, err := x509.ParseCertificate(c.Raw)
 			if err != nil {
-				return nil, nil, cr.errorf("%v", err)
+				return nil, nil, cr.Errorf("%w", err)
 			}
 			t.Certificates = append(t.Certificates, cert)
 		}
 	}
-	if _, _, err := sd.optional(asn1.ClassContextSpecific, 1, true, "crls"); err != nil {
-		return nil, nil, err
+	if sd.Peek(der.ContextCons(1)) {
+		if _, err := sd.Read(der.ContextCons(1), "crls"); err != nil {
+			return nil, nil, err
+		}
 	}
-	sis, err := sd.expect(asn1.ClassUniversal, asn1.TagSet, true, "signerInfos")
+	sr, err := sd.Enter(der.TagSet, "signerInfos")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := sd.done(); err != nil {
+	if err := sd.Done(); err != nil {
 		return nil, nil, err
 	}
-	sr := &derReader{what: "time-stamp token: signerInfos", rest: sis.Bytes}
-	si, err := sr.expect(asn1.ClassUniversal, asn1.TagSequence, true, "SignerInfo")
+	si, err := sr.Read(der.TagSequence, "SignerInfo")
 	if err != nil {
 		return nil, nil, err
 	}
-	if !sr.empty() {
-		return nil, nil, sr.errorf("more than one SignerInfo")
+	if !sr.Empty() {
+		return nil, nil, sr.Errorf("more than one SignerInfo")
 	}
-	if err := st.parseSignerInfo(si.Bytes); err != nil {
+	if err := st.parseSignerInfo(si.Content); err != nil {
 		return nil, nil, err
 	}
 	if err := parseTSTInfo(st.tstInfo, t); err != nil {
@@ -187,218 +194,226 @@ func parseToken(der []byte) (*Token, *signedToken, error) {
 }
 
 func (st *signedToken) parseSignerInfo(b []byte) error {
-	rd := &derReader{what: "time-stamp token: SignerInfo", rest: b}
-	version, err := rd.readInt("version")
+	rd := der.NewReader(b, "time-stamp token: SignerInfo")
+	version, err := rd.Int64("version")
 	if err != nil {
 		return err
 	}
 	switch {
-	case version == 1 && rd.peek(asn1.ClassUniversal, asn1.TagSequence, true):
-		v, _ := rd.next("sid")
-		ir := &derReader{what: rd.what + ": issuerAndSerialNumber", rest: v.Bytes}
-		issuer, err := ir.expect(asn1.ClassUniversal, asn1.TagSequence, true, "issuer")
+	case version == 1 && rd.Peek(der.TagSequence):
+		ir, err := rd.Enter(der.TagSequence, "issuerAndSerialNumber")
 		if err != nil {
 			return err
 		}
-		st.sidIssuer = issuer.FullBytes
-		if st.sidSerial, err = ir.readBigInt("serialNumber"); err != nil {
+		issuer, err := ir.Read(der.TagSequence, "issuer")
+		if err != nil {
 			return err
 		}
-		if err := ir.done(); err != nil {
+		st.sidIssuer = issuer.Raw
+		if st.sidSerial, err = ir.BigInt("serialNumber"); err != nil {
 			return err
 		}
-	case version == 3 && rd.peek(asn1.ClassContextSpecific, 0, false):
-		v, _ := rd.next("sid")
-		if len(v.Bytes) == 0 {
-			return rd.errorf("empty subjectKeyIdentifier")
+		if err := ir.Done(); err != nil {
+			return err
 		}
-		st.sidKeyID = v.Bytes
+	case version == 3 && rd.Peek(der.Context(0)):
+		v, err := rd.Read(der.Context(0), "subjectKeyIdentifier")
+		if err != nil {
+			return err
+		}
+		if len(v.Content) == 0 {
+			return rd.Errorf("empty subjectKeyIdentifier")
+		}
+		st.sidKeyID = v.Content
 	default:
-		return rd.errorf("version %d with unsupported signer identifier", version)
+		return rd.Errorf("version %d with unsupported signer identifier", version)
 	}
-	if st.digestOID, _, _, err = rd.readAlgorithm("digestAlgorithm"); err != nil {
-		return err
-	}
-	attrs, ok, err := rd.optional(asn1.ClassContextSpecific, 0, true, "signedAttrs")
+	digestAlg, err := rd.Algorithm("digestAlgorithm")
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return rd.errorf("missing signedAttrs")
+	st.digestOID = digestAlg.OID
+	if !rd.Peek(der.ContextCons(0)) {
+		return rd.Errorf("missing signedAttrs")
 	}
-	st.signedAttrs = tlv(tagSet, attrs.Bytes)
-	if err := st.parseSignedAttrs(attrs.Bytes); err != nil {
+	attrs, err := rd.Read(der.ContextCons(0), "signedAttrs")
+	if err != nil {
 		return err
 	}
-	if st.sigOID, st.sigParams, _, err = rd.readAlgorithm("signatureAlgorithm"); err != nil {
+	st.signedAttrs = der.TLV(der.TagSet, attrs.Content)
+	if err := st.parseSignedAttrs(attrs.Content); err != nil {
 		return err
 	}
-	if st.signature, err = rd.readOctets("signature"); err != nil {
+	if st.sigAlg, err = rd.Algorithm("signatureAlgorithm"); err != nil {
 		return err
 	}
-	if _, _, err := rd.optional(asn1.ClassContextSpecific, 1, true, "unsignedAttrs"); err != nil {
+	if st.signature, err = rd.OctetString("signature"); err != nil {
 		return err
 	}
-	return rd.done()
+	if rd.Peek(der.ContextCons(1)) {
+		if _, err := rd.Read(der.ContextCons(1), "unsignedAttrs"); err != nil {
+			return err
+		}
+	}
+	return rd.Done()
 }
 
 func (st *signedToken) parseSignedAttrs(b []byte) error {
-	rd := &derReader{what: "time-stamp token: signedAttrs", rest: b}
+	rd := der.NewReader(b, "time-stamp token: signedAttrs")
 	var seen []asn1.ObjectIdentifier // a slice, not a map: keeps fuzzing coverage deterministic
-	for !rd.empty() {
-		a, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "attribute")
+	for !rd.Empty() {
+		ar, err := rd.Enter(der.TagSequence, "attribute")
 		if err != nil {
 			return err
 		}
-		ar := &derReader{what: rd.what, rest: a.Bytes}
-		oid, err := ar.readOID("attrType")
+		oid, err := ar.OID("attrType")
 		if err != nil {
 			return err
 		}
-		vals, err := ar.expect(asn1.ClassUniversal, asn1.TagSet, true, "attrValues")
+		vr, err := ar.Enter(der.TagSet, "attrValues")
 		if err != nil {
 			return err
 		}
-		if err := ar.done(); err != nil {
+		if err := ar.Done(); err != nil {
 			return err
 		}
 		if slices.ContainsFunc(seen, oid.Equal) {
-			return rd.errorf("duplicate attribute %v", oid)
+			return rd.Errorf("duplicate attribute %v", oid)
 		}
 		seen = append(seen, oid)
-		vr := &derReader{what: rd.what + ": " + oid.String(), rest: vals.Bytes}
 		switch {
 		case oid.Equal(oidAttrContentType):
-			st.contentType, err = vr.readOID("value")
+			st.contentType, err = vr.OID("value")
 		case oid.Equal(oidAttrMessageDigest):
-			st.messageDigest, err = vr.readOctets("value")
+			st.messageDigest, err = vr.OctetString("value")
 		case oid.Equal(oidAttrSigningCertificate):
-			var v asn1.RawValue
-			v, err = vr.expect(asn1.ClassUniversal, asn1.TagSequence, true, "value")
-			st.essV1 = v.FullBytes
+			var v der.Element
+			v, err = vr.Read(der.TagSequence, "value")
+			st.essV1 = v.Raw
 		case oid.Equal(oidAttrSigningCertificateV2):
-			var v asn1.RawValue
-			v, err = vr.expect(asn1.ClassUniversal, asn1.TagSequence, true, "value")
-			st.essV2 = v.FullBytes
-		default:
-			_, err = vr.next("value")
-			vr.rest = nil // other attributes may be multi-valued
+			var v der.Element
+			v, err = vr.Read(der.TagSequence, "value")
+			st.essV2 = v.Raw
+		default: // other attributes may be multi-valued
+			_, err = vr.Next("value")
+			for err == nil && !vr.Empty() {
+				_, err = vr.Next("value")
+			}
 		}
 		if err != nil {
 			return err
 		}
-		if err := vr.done(); err != nil {
+		if err := vr.Done(); err != nil {
 			return err
 		}
 	}
 	if st.contentType == nil {
-		return rd.errorf("missing contentType attribute")
+		return rd.Errorf("missing contentType attribute")
 	}
 	if st.messageDigest == nil {
-		return rd.errorf("missing messageDigest attribute")
+		return rd.Errorf("missing messageDigest attribute")
 	}
 	return nil
 }
 
 func parseTSTInfo(b []byte, t *Token) error {
-	rd, err := parseSequence(b, "TSTInfo")
+	rd, err := der.Parse(b, der.TagSequence, "TSTInfo")
 	if err != nil {
 		return err
 	}
-	version, err := rd.readInt("version")
+	version, err := rd.Int64("version")
 	if err != nil {
 		return err
 	}
 	if version != 1 {
-		return rd.errorf("version %d, want 1", version)
+		return rd.Errorf("version %d, want 1", version)
 	}
-	if t.Policy, err = rd.readOID("policy"); err != nil {
+	if t.Policy, err = rd.OID("policy"); err != nil {
 		return err
 	}
-	mi, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "messageImprint")
+	mr, err := rd.Enter(der.TagSequence, "messageImprint")
 	if err != nil {
 		return err
 	}
-	mr := &derReader{what: "TSTInfo: messageImprint", rest: mi.Bytes}
-	oid, params, _, err := mr.readAlgorithm("hashAlgorithm")
+	alg, err := mr.Algorithm("hashAlgorithm")
 	if err != nil {
 		return err
 	}
-	h, ok := hashFromOID(oid)
+	h, ok := der.HashFromOID(alg.OID)
 	if !ok {
-		return mr.errorf("unsupported hash algorithm %v", oid)
+		return mr.Errorf("unsupported hash algorithm %v", alg.OID)
 	}
-	if params != nil && !bytes.Equal(params, derNull) {
-		return mr.errorf("hash algorithm has unexpected parameters")
+	if !alg.NullParams() {
+		return mr.Errorf("hash algorithm has unexpected parameters")
 	}
-	if t.HashedMessage, err = mr.readOctets("hashedMessage"); err != nil {
+	if t.HashedMessage, err = mr.OctetString("hashedMessage"); err != nil {
 		return err
 	}
-	if err := mr.done(); err != nil {
+	if err := mr.Done(); err != nil {
 		return err
 	}
 	if len(t.HashedMessage) != h.Size() {
-		return mr.errorf("hashed message is %d bytes, %v needs %d", len(t.HashedMessage), h, h.Size())
+		return mr.Errorf("hashed message is %d bytes, %v needs %d", len(t.HashedMessage), h, h.Size())
 	}
 	t.HashAlgorithm = h
-	if t.SerialNumber, err = rd.readBigInt("serialNumber"); err != nil {
+	if t.SerialNumber, err = rd.BigInt("serialNumber"); err != nil {
 		return err
 	}
-	if t.GenTime, err = rd.readGeneralizedTime("genTime"); err != nil {
+	if t.GenTime, err = rd.GeneralizedTime("genTime"); err != nil {
 		return err
 	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagSequence, true, "accuracy"); err != nil {
-		return err
-	} else if ok {
-		if t.Accuracy, err = parseAccuracy(v.Bytes); err != nil {
-			return err
-		}
-	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagBoolean, false, "ordering"); err != nil {
-		return err
-	} else if ok {
-		if _, err := rd.boolean(v, "ordering"); err != nil {
-			return err
-		}
-	}
-	if v, ok, err := rd.optional(asn1.ClassUniversal, asn1.TagInteger, false, "nonce"); err != nil {
-		return err
-	} else if ok {
-		if t.Nonce, err = rd.bigInt(v, "nonce"); err != nil {
-			return err
-		}
-	}
-	if _, _, err := rd.optional(asn1.ClassContextSpecific, 0, true, "tsa"); err != nil {
-		return err
-	}
-	if v, ok, err := rd.optional(asn1.ClassContextSpecific, 1, true, "extensions"); err != nil {
-		return err
-	} else if ok {
-		crit, err := parseExtensions(v.Bytes, "TSTInfo: extensions")
+	if rd.Peek(der.TagSequence) {
+		ar, err := rd.Enter(der.TagSequence, "accuracy")
 		if err != nil {
 			return err
 		}
-		if crit != nil {
-			return rd.errorf("unsupported critical extension %v", crit)
+		if t.Accuracy, err = parseAccuracy(&ar); err != nil {
+			return err
 		}
 	}
-	return rd.done()
+	if rd.Peek(der.TagBoolean) {
+		if _, err := rd.Bool("ordering"); err != nil {
+			return err
+		}
+	}
+	if rd.Peek(der.TagInteger) {
+		if t.Nonce, err = rd.BigInt("nonce"); err != nil {
+			return err
+		}
+	}
+	if rd.Peek(der.ContextCons(0)) {
+		if _, err := rd.Read(der.ContextCons(0), "tsa"); err != nil {
+			return err
+		}
+	}
+	if rd.Peek(der.ContextCons(1)) {
+		exts, err := rd.Extensions(der.ContextCons(1), "extensions")
+		if err != nil {
+			return err
+		}
+		if crit := firstCritical(exts); crit != nil {
+			return rd.Errorf("unsupported critical extension %v", crit)
+		}
+	}
+	return rd.Done()
 }
 
 // maxAccuracySeconds bounds Accuracy.seconds so the duration cannot
 // overflow.
 const maxAccuracySeconds = 1 << 32
 
-func parseAccuracy(b []byte) (time.Duration, error) {
-	rd := &derReader{what: "TSTInfo: accuracy", rest: b}
+// parseAccuracy reads the contents of "Accuracy ::= SEQUENCE { seconds
+// INTEGER OPTIONAL, millis [0] INTEGER (1..999) OPTIONAL, micros [1]
+// INTEGER (1..999) OPTIONAL }".
+func parseAccuracy(rd *der.Reader) (time.Duration, error) {
 	var secs, millis, micros int64
-	if rd.peek(asn1.ClassUniversal, asn1.TagInteger, false) {
+	if rd.Peek(der.TagInteger) {
 		var err error
-		if secs, err = rd.readInt("seconds"); err != nil {
+		if secs, err = rd.Int64("seconds"); err != nil {
 			return 0, err
 		}
 		if secs < 0 || secs > maxAccuracySeconds {
-			return 0, rd.errorf("seconds %d out of range", secs)
+			return 0, rd.Errorf("seconds %d out of range", secs)
 		}
 	}
 	for _, f := range []struct {
@@ -406,21 +421,18 @@ func parseAccuracy(b []byte) (time.Duration, error) {
 		name string
 		dst  *int64
 	}{{0, "millis", &millis}, {1, "micros", &micros}} {
-		v, ok, err := rd.optional(asn1.ClassContextSpecific, f.tag, false, f.name)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
+		if !rd.Peek(der.Context(f.tag)) {
 			continue
 		}
-		if _, err := asn1.Unmarshal(retag(v, asn1.TagInteger), f.dst); err != nil {
-			return 0, rd.errorf("%s: %v", f.name, err)
+		var err error
+		if *f.dst, err = rd.ImplicitInt64(der.Context(f.tag), f.name); err != nil {
+			return 0, err
 		}
 		if *f.dst < 1 || *f.dst > 999 {
-			return 0, rd.errorf("%s %d out of range 1..999", f.name, *f.dst)
+			return 0, rd.Errorf("%s %d out of range 1..999", f.name, *f.dst)
 		}
 	}
-	if err := rd.done(); err != nil {
+	if err := rd.Done(); err != nil {
 		return 0, err
 	}
 	return time.Duration(secs)*time.Second + time.Duration(millis)*time.Millisecond + time.Duration(micros)*time.Microsecond, nil

@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"slices"
 	"time"
+
+	"github.com/sluz/sluz/internal/der"
 )
 
 // VerifyOptions says what Token.Verify checks the token against.
@@ -159,7 +161,7 @@ func (st *signedToken) verifySignature(signer *x509.Certificate) error {
 	if !st.contentType.Equal(oidTSTInfo) {
 		return fmt.Errorf("%w: contentType attribute %v, want id-ct-TSTInfo", ErrSignature, st.contentType)
 	}
-	h, ok := hashFromOID(st.digestOID)
+	h, ok := der.HashFromOID(st.digestOID)
 	if !ok || !strongHash(h) {
 		return fmt.Errorf("%w: unsupported digest algorithm %v", ErrSignature, st.digestOID)
 	}
@@ -171,7 +173,7 @@ func (st *signedToken) verifySignature(signer *x509.Certificate) error {
 	if !bytes.Equal(d.Sum(nil), st.messageDigest) {
 		return fmt.Errorf("%w: messageDigest attribute does not match the TSTInfo", ErrSignature)
 	}
-	alg, err := signatureAlgorithm(st.sigOID, st.sigParams, h)
+	alg, err := signatureAlgorithm(st.sigAlg, h)
 	if err != nil {
 		return err
 	}
@@ -182,52 +184,41 @@ func (st *signedToken) verifySignature(signer *x509.Certificate) error {
 }
 
 // signatureAlgorithm maps a CMS signatureAlgorithm and digestAlgorithm to
-// an x509.SignatureAlgorithm.
-func signatureAlgorithm(oid asn1.ObjectIdentifier, params []byte, h crypto.Hash) (x509.SignatureAlgorithm, error) {
-	type entry struct {
-		oid  asn1.ObjectIdentifier
-		hash crypto.Hash // 0: taken from the digest algorithm
-		rsa  bool
+// an x509.SignatureAlgorithm: ECDSA or RSA PKCS #1 v1.5 with the SHA-2
+// digest h, named by a signature algorithm OID for the same hash or by the
+// key's OID (id-ecPublicKey, rsaEncryption).
+func signatureAlgorithm(a der.Algorithm, h crypto.Hash) (x509.SignatureAlgorithm, error) {
+	sig, ok := der.SignatureFromOID(a.OID)
+	switch {
+	case ok && strongHash(sig.Hash) && sig.Hash != h:
+		return 0, fmt.Errorf("%w: signature algorithm %v does not match digest algorithm %v", ErrSignature, a.OID, h)
+	case ok && strongHash(sig.Hash):
+	case a.OID.Equal(der.OIDECPublicKey):
+		sig = der.Signature{Hash: h}
+	case a.OID.Equal(der.OIDRSAEncryption):
+		sig = der.Signature{Hash: h, RSA: true}
+	default:
+		return 0, fmt.Errorf("%w: unsupported signature algorithm %v", ErrSignature, a.OID)
 	}
-	table := []entry{
-		{oidECDSAWithSHA256, crypto.SHA256, false},
-		{oidECDSAWithSHA384, crypto.SHA384, false},
-		{oidECDSAWithSHA512, crypto.SHA512, false},
-		{oidECPublicKey, 0, false},
-		{oidSHA256WithRSA, crypto.SHA256, true},
-		{oidSHA384WithRSA, crypto.SHA384, true},
-		{oidSHA512WithRSA, crypto.SHA512, true},
-		{oidRSAEncryption, 0, true},
+	switch {
+	case sig.RSA && !a.NullParams():
+		return 0, fmt.Errorf("%w: unexpected RSA signature parameters", ErrSignature)
+	case !sig.RSA && a.Params != nil:
+		return 0, fmt.Errorf("%w: unexpected ECDSA signature parameters", ErrSignature)
+	case sig.RSA && h == crypto.SHA256:
+		return x509.SHA256WithRSA, nil
+	case sig.RSA && h == crypto.SHA384:
+		return x509.SHA384WithRSA, nil
+	case sig.RSA && h == crypto.SHA512:
+		return x509.SHA512WithRSA, nil
+	case h == crypto.SHA256:
+		return x509.ECDSAWithSHA256, nil
+	case h == crypto.SHA384:
+		return x509.ECDSAWithSHA384, nil
+	case h == crypto.SHA512:
+		return x509.ECDSAWithSHA512, nil
 	}
-	for _, e := range table {
-		if !e.oid.Equal(oid) {
-			continue
-		}
-		if e.hash != 0 && e.hash != h {
-			return 0, fmt.Errorf("%w: signature algorithm %v does not match digest algorithm %v", ErrSignature, oid, h)
-		}
-		if e.rsa && params != nil && !bytes.Equal(params, derNull) {
-			return 0, fmt.Errorf("%w: unexpected RSA signature parameters", ErrSignature)
-		}
-		if !e.rsa && params != nil {
-			return 0, fmt.Errorf("%w: unexpected ECDSA signature parameters", ErrSignature)
-		}
-		switch {
-		case e.rsa && h == crypto.SHA256:
-			return x509.SHA256WithRSA, nil
-		case e.rsa && h == crypto.SHA384:
-			return x509.SHA384WithRSA, nil
-		case e.rsa && h == crypto.SHA512:
-			return x509.SHA512WithRSA, nil
-		case h == crypto.SHA256:
-			return x509.ECDSAWithSHA256, nil
-		case h == crypto.SHA384:
-			return x509.ECDSAWithSHA384, nil
-		case h == crypto.SHA512:
-			return x509.ECDSAWithSHA512, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: unsupported signature algorithm %v", ErrSignature, oid)
+	return 0, fmt.Errorf("%w: unsupported signature algorithm %v", ErrSignature, a.OID)
 }
 
 // verifySigningCertificate checks the ESS signingCertificateV2 (RFC 5035)
@@ -235,52 +226,23 @@ func signatureAlgorithm(oid asn1.ObjectIdentifier, params []byte, h crypto.Hash)
 // identify the signer certificate.
 func (st *signedToken) verifySigningCertificate(signer *x509.Certificate) error {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrSigningCertificate, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: "+format, append([]any{ErrSigningCertificate}, args...)...)
 	}
 	var (
-		r  *derReader
-		v2 bool
+		ess []byte
+		v2  bool
 	)
 	switch {
 	case st.essV2 != nil:
-		r, v2 = &derReader{what: "signingCertificateV2", rest: st.essV2}, true
+		ess, v2 = st.essV2, true
 	case st.essV1 != nil:
-		r = &derReader{what: "signingCertificate", rest: st.essV1}
+		ess = st.essV1
 	default:
 		return fail("token has neither signingCertificate nor signingCertificateV2")
 	}
-	sc, err := r.expect(asn1.ClassUniversal, asn1.TagSequence, true, "SigningCertificate")
+	h, want, ir, err := parseSigningCertificate(ess, v2)
 	if err != nil {
-		return fail("%v", err)
-	}
-	sr := &derReader{what: r.what, rest: sc.Bytes}
-	certs, err := sr.expect(asn1.ClassUniversal, asn1.TagSequence, true, "certs")
-	if err != nil {
-		return fail("%v", err)
-	}
-	cr := &derReader{what: r.what, rest: certs.Bytes}
-	id, err := cr.expect(asn1.ClassUniversal, asn1.TagSequence, true, "ESSCertID")
-	if err != nil {
-		return fail("%v", err)
-	}
-	ir := &derReader{what: r.what + ": ESSCertID", rest: id.Bytes}
-	h := crypto.SHA1
-	if v2 {
-		h = crypto.SHA256
-		if ir.peek(asn1.ClassUniversal, asn1.TagSequence, true) {
-			oid, _, _, err := ir.readAlgorithm("hashAlgorithm")
-			if err != nil {
-				return fail("%v", err)
-			}
-			var ok bool
-			if h, ok = hashFromOID(oid); !ok || !strongHash(h) {
-				return fail("unsupported hash algorithm %v", oid)
-			}
-		}
-	}
-	want, err := ir.readOctets("certHash")
-	if err != nil {
-		return fail("%v", err)
+		return fail("%w", malformed(err))
 	}
 	var got []byte
 	if h == crypto.SHA1 {
@@ -294,43 +256,86 @@ func (st *signedToken) verifySigningCertificate(signer *x509.Certificate) error 
 	if !bytes.Equal(got, want) {
 		return fail("certificate hash does not match the signer certificate")
 	}
-	if v, ok, err := ir.optional(asn1.ClassUniversal, asn1.TagSequence, true, "issuerSerial"); err != nil {
-		return fail("%v", err)
-	} else if ok {
-		if err := checkIssuerSerial(v.Bytes, signer); err != nil {
-			return fail("%v", err)
+	if ir.Peek(der.TagSequence) {
+		is, err := ir.Enter(der.TagSequence, "issuerSerial")
+		if err != nil {
+			return fail("%w", malformed(err))
+		}
+		if err := checkIssuerSerial(&is, signer); err != nil {
+			return fail("%w", err)
 		}
 	}
-	if err := ir.done(); err != nil {
-		return fail("%v", err)
+	if err := ir.Done(); err != nil {
+		return fail("%w", malformed(err))
 	}
 	return nil
 }
 
-// checkIssuerSerial checks an ESS IssuerSerial against c.
-func checkIssuerSerial(b []byte, c *x509.Certificate) error {
-	rd := &derReader{what: "issuerSerial", rest: b}
-	names, err := rd.expect(asn1.ClassUniversal, asn1.TagSequence, true, "issuer")
-	if err != nil {
-		return err
+// parseSigningCertificate reads a SigningCertificate (RFC 2634) or, if v2,
+// a SigningCertificateV2 (RFC 5035) up to the certHash of its first
+// ESSCertID: it returns the hash algorithm, the hash and a Reader over the
+// rest of the ESSCertID.
+func parseSigningCertificate(b []byte, v2 bool) (crypto.Hash, []byte, der.Reader, error) {
+	what := "signingCertificate"
+	if v2 {
+		what = "signingCertificateV2"
 	}
-	serial, err := rd.readBigInt("serialNumber")
+	r := der.NewReader(b, what)
+	sc, err := r.Enter(der.TagSequence, "SigningCertificate")
 	if err != nil {
-		return err
+		return 0, nil, der.Reader{}, err
 	}
-	if err := rd.done(); err != nil {
-		return err
+	certs, err := sc.Enter(der.TagSequence, "certs")
+	if err != nil {
+		return 0, nil, der.Reader{}, err
+	}
+	id, err := certs.Enter(der.TagSequence, "ESSCertID")
+	if err != nil {
+		return 0, nil, der.Reader{}, err
+	}
+	h := crypto.SHA1
+	if v2 {
+		h = crypto.SHA256
+		if id.Peek(der.TagSequence) {
+			alg, err := id.Algorithm("hashAlgorithm")
+			if err != nil {
+				return 0, nil, der.Reader{}, err
+			}
+			var ok bool
+			if h, ok = der.HashFromOID(alg.OID); !ok || !strongHash(h) {
+				return 0, nil, der.Reader{}, id.Errorf("unsupported hash algorithm %v", alg.OID)
+			}
+		}
+	}
+	want, err := id.OctetString("certHash")
+	if err != nil {
+		return 0, nil, der.Reader{}, err
+	}
+	return h, want, id, nil
+}
+
+// checkIssuerSerial checks the contents of an ESS IssuerSerial against c.
+func checkIssuerSerial(rd *der.Reader, c *x509.Certificate) error {
+	nr, err := rd.Enter(der.TagSequence, "issuer")
+	if err != nil {
+		return malformed(err)
+	}
+	serial, err := rd.BigInt("serialNumber")
+	if err != nil {
+		return malformed(err)
+	}
+	if err := rd.Done(); err != nil {
+		return malformed(err)
 	}
 	if serial.Cmp(c.SerialNumber) != 0 {
 		return errors.New("issuerSerial serial number does not match the signer certificate")
 	}
-	nr := &derReader{what: "issuerSerial: issuer", rest: names.Bytes}
-	for !nr.empty() {
-		gn, err := nr.next("GeneralName")
+	for !nr.Empty() {
+		gn, err := nr.Next("GeneralName")
 		if err != nil {
-			return err
+			return malformed(err)
 		}
-		if gn.Class == asn1.ClassContextSpecific && gn.Tag == 4 && gn.IsCompound && bytes.Equal(gn.Bytes, c.RawIssuer) {
+		if gn.Tag == der.ContextCons(4) && bytes.Equal(gn.Content, c.RawIssuer) {
 			return nil
 		}
 	}
