@@ -56,18 +56,23 @@ func (v *Verifier) PeerCertificate(t Trust, chain []*x509.Certificate, usage x50
 // and fresh per t.
 func (v *Verifier) PeerStatus(t Trust, ocspDER []byte, cert, issuer *x509.Certificate) error {
 	const code = message.SslAuthenticationFailed
-	required := fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
 	if len(ocspDER) == 0 {
-		r := refuse(code, required, "none", nil, "the peer's authentication certificate status is not acceptable: the message carries no OCSP response for it")
+		r := refuse(code, goodResponse(t, cert), "none", nil, "the peer's authentication certificate status is not acceptable: the message carries no OCSP response for it")
 		r.Reason = ReasonOCSP
 		return r
 	}
 	if err := v.Status(ocspDER, cert, issuer, t.OCSPFreshness()); err != nil {
-		r := refuse(code, required, err.Error(), err, "the peer's authentication certificate status is not acceptable: %v", err)
+		r := refuse(code, goodResponse(t, cert), err.Error(), err, "the peer's authentication certificate status is not acceptable: %v", err)
 		r.Reason = statusReason(err)
 		return r
 	}
 	return nil
+}
+
+// goodResponse is what the status rules require (built only on refusal:
+// the rules run for every message).
+func goodResponse(t Trust, cert *x509.Certificate) string {
+	return fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
 }
 
 // SignatureValue is the rule on the signature document itself: well formed
@@ -114,9 +119,8 @@ func SignerIdentity(cert *x509.Certificate, want identifier.Client) error {
 // SignerStatus is the rule on the OCSP responses inside the signature: one
 // of them is a good, fresh response for the signing certificate.
 func (v *Verifier) SignerStatus(t Trust, responses [][]byte, cert, issuer *x509.Certificate) error {
-	required := fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
 	if len(responses) == 0 {
-		return refuse(message.CertValidation, required, "none", nil, "the signature carries no OCSP response for its certificate")
+		return refuse(message.CertValidation, goodResponse(t, cert), "none", nil, "the signature carries no OCSP response for its certificate")
 	}
 	var errs []error
 	for _, der := range responses {
@@ -127,7 +131,7 @@ func (v *Verifier) SignerStatus(t Trust, responses [][]byte, cert, issuer *x509.
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
-	return refuse(message.CertValidation, required, err.Error(), err, "the signing certificate's status is not acceptable: %v", err)
+	return refuse(message.CertValidation, goodResponse(t, cert), err.Error(), err, "the signing certificate's status is not acceptable: %v", err)
 }
 
 // Signature applies the signature rules in turn to a signed message:
