@@ -1,12 +1,13 @@
 package store
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluz/sluz/internal/testtool"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -37,12 +38,7 @@ func TestOpenErrorsNameTheFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Open(tc.path, tc.instance)
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("errors.Is(%v, %v) = false", err, tc.is)
-			}
+			testtool.WantError(t, err, tc.want, tc.is)
 		})
 	}
 	st.Close()

@@ -2,12 +2,13 @@ package audit_test
 
 import (
 	"archive/zip"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sluz/sluz/internal/testtool"
 
 	"github.com/sluz/sluz/securityserver/audit"
 )
@@ -47,12 +48,7 @@ func TestFileErrorsNameTheFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("errors.Is(%v, %v) = false", err, tc.is)
-			}
+			testtool.WantError(t, err, tc.want, tc.is)
 		})
 	}
 }

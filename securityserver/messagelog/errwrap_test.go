@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluz/sluz/internal/testtool"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -39,12 +41,7 @@ func TestOpenErrorsNameTheFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.open()
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("errors.Is(%v, %v) = false", err, tc.is)
-			}
+			testtool.WantError(t, err, tc.want, tc.is)
 		})
 	}
 }

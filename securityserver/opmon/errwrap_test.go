@@ -1,12 +1,13 @@
 package opmon_test
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluz/sluz/internal/testtool"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -38,12 +39,7 @@ func TestOpenErrorsNameTheFile(t *testing.T) {
 	} {
 		t.Run(filepath.Base(tc.path), func(t *testing.T) {
 			_, err := opmon.Open(tc.path, opmon.Options{})
-			if err == nil || err.Error() != tc.want {
-				t.Fatalf("error %v, want %q", err, tc.want)
-			}
-			if !errors.Is(err, tc.is) {
-				t.Fatalf("errors.Is(%v, %v) = false", err, tc.is)
-			}
+			testtool.WantError(t, err, tc.want, tc.is)
 		})
 	}
 }
