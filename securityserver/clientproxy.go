@@ -46,22 +46,27 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 		return nil, f
 	}
 	h := req.Header
+	servers := snap.ServersFor(h.Service.Provider)
+	if !snap.IsClient(h.Client) || !snap.Hosts(s.cfg.Server, h.Client) || len(servers) == 0 {
+		// Perhaps registered since the copy in use was fetched.
+		snap = s.recheck(ctx, snap)
+		servers = snap.ServersFor(h.Service.Provider)
+	}
 	if !snap.IsClient(h.Client) {
-		return nil, clientSide.fault(message.UnknownMember, "client %s is not registered in the global configuration", h.Client)
+		return nil, clientSide.fault(message.UnknownMember, "client %s is not registered in the global configuration (%s)", h.Client, s.confNote(snap))
 	}
 	if !snap.Hosts(s.cfg.Server, h.Client) {
-		return nil, clientSide.fault(message.UnknownMember, "client %s is not hosted by this security server (%s)", h.Client, s.cfg.Server)
+		return nil, clientSide.fault(message.UnknownMember, "client %s is not hosted by this security server (%s; %s)", h.Client, s.cfg.Server, s.confNote(snap))
 	}
 	mk := s.sign[h.Client.MemberID()]
 	if mk == nil {
 		return nil, clientSide.fault(message.CannotCreateSignature, "this security server has no signing key for member %s", h.Client.MemberID())
 	}
-	servers := snap.ServersFor(h.Service.Provider)
 	if h.SecurityServer != nil { // PR-TARGETSS: the client picked one server of a cluster
 		servers = filterServers(servers, *h.SecurityServer)
 	}
 	if len(servers) == 0 {
-		return nil, clientSide.fault(message.UnknownMember, "no security server in the global configuration hosts provider %s", h.Service.Provider)
+		return nil, clientSide.fault(message.UnknownMember, "no security server in the global configuration hosts provider %s (%s)", h.Service.Provider, s.confNote(snap))
 	}
 	signOCSP, err := s.status.get(ctx, mk.cert)
 	if err != nil {
@@ -184,10 +189,20 @@ func (s *Server) peerClient(id identifier.ServerID) *http.Client {
 				s.metrics.tls.handshakeFailed(endpointPeer, reasonOther)
 				return err
 			}
-			_, err = s.verifier.PeerCertificate(snap, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, func(hash []byte) bool {
-				srv, ok := snap.Server(id)
-				return ok && containsHash(srv.AuthCertHashes, hash)
-			})
+			registered := func(snap *globalconf.Snapshot) error {
+				_, err := s.verifier.PeerCertificate(snap, cs.PeerCertificates, x509.ExtKeyUsageServerAuth, func(hash []byte) bool {
+					srv, ok := snap.Server(id)
+					return ok && containsHash(srv.AuthCertHashes, hash)
+				})
+				return err
+			}
+			err = registered(snap)
+			if peerReason(err) == reasonNotRegistered { // perhaps a new certificate, registered since
+				snap = s.recheck(context.Background(), snap)
+				if err = registered(snap); err != nil {
+					err = fmt.Errorf("%w (%s)", err, s.confNote(snap))
+				}
+			}
 			if err != nil {
 				s.metrics.tls.handshakeFailed(endpointPeer, peerReason(err))
 			}

@@ -65,6 +65,14 @@ func (t *trace) refused(sd side, err error) *message.Fault {
 	return f
 }
 
+// refusedBy is t.refused for a rule judged by the global configuration:
+// the fault names the version that said no.
+func (s *Server) refusedBy(t *trace, sd side, err error, snap *globalconf.Snapshot) *message.Fault {
+	f := t.refused(sd, err)
+	f.String += " (" + s.confNote(snap) + ")"
+	return f
+}
+
 // resultProviderFault is the metrics result of an exchange answered with
 // the provider information system's SOAP fault.
 const resultProviderFault = "provider_fault"

@@ -105,6 +105,11 @@ type confSource interface {
 	Current() (*globalconf.Snapshot, error)
 	Refresh(ctx context.Context) error
 	Run(ctx context.Context)
+	// Recheck fetches at once unless a fetch was made within minAge, and
+	// reports whether the copy in use changed; CheckedAt is when the
+	// registry last confirmed it.
+	Recheck(ctx context.Context, minAge time.Duration) (bool, error)
+	CheckedAt() time.Time
 }
 
 // Option adjusts New.
@@ -160,7 +165,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		return nil, fmt.Errorf("dataDir: %w", err)
 	}
 	if s.conf, err = globalconf.NewClient(globalconf.ClientOptions{Anchor: m.anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
-		Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
+		Interval: cfg.GlobalConf.RefreshInterval.D(), Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
 	}
 	store, err := acl.Open(filepath.Join(cfg.DataDir, FileACL))
@@ -213,6 +218,38 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 // expired or before the first download.
 func (s *Server) snapshot() (*globalconf.Snapshot, error) {
 	return s.conf.Current()
+}
+
+// recheck asks the registry at once (at most once per
+// globalConf.recheckInterval) when snap may be too old to know a peer
+// server, a client or a service, and returns the copy to judge by: the new
+// one, or snap. A peer registered a moment ago is so served on its first
+// request instead of after the next periodic refresh.
+func (s *Server) recheck(ctx context.Context, snap *globalconf.Snapshot) *globalconf.Snapshot {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	changed, err := s.conf.Recheck(ctx, s.cfg.GlobalConf.RecheckInterval.D())
+	if err != nil {
+		s.log.Warn("on-demand global configuration fetch failed; judging by the copy in use", "version", snap.Version, "err", err)
+	}
+	if !changed {
+		return snap
+	}
+	cur, err := s.snapshot()
+	if err != nil {
+		return snap
+	}
+	return cur
+}
+
+// confNote names the global configuration a refusal was judged by, so that
+// a peer told "not registered" knows which version said so.
+func (s *Server) confNote(snap *globalconf.Snapshot) string {
+	checked := "not since this server started"
+	if at := s.conf.CheckedAt(); !at.IsZero() {
+		checked = at.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("global configuration version %d, last confirmed by the registry %s", snap.Version, checked)
 }
 
 // Serve runs the client proxy on clientLn and the service proxy on serverLn

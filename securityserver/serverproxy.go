@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -68,10 +69,17 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	// (PR-MESSTRANSP §2 step 5), with a good OCSP status for its
 	// authentication certificate.
 	peer := r.TLS.PeerCertificates
-	authIssuer, err := s.verifier.PeerCertificate(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, h.Client) })
+	checkPeer := func(snap *globalconf.Snapshot) (*x509.Certificate, error) {
+		return s.verifier.PeerCertificate(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, h.Client) })
+	}
+	authIssuer, err := checkPeer(snap)
+	if peerReason(err) == reasonNotRegistered { // perhaps registered since the copy in use was fetched
+		snap = s.recheck(r.Context(), snap)
+		authIssuer, err = checkPeer(snap)
+	}
 	if err != nil {
 		s.metrics.tls.peerRefused(peerReason(err))
-		return req, nil, serverSide.fault(message.SslAuthenticationFailed, "%v (client %s)", err, h.Client)
+		return req, nil, serverSide.fault(message.SslAuthenticationFailed, "%v (client %s; %s)", err, h.Client, s.confNote(snap))
 	}
 	t.peerCert = peer[0]
 	if err := s.verifier.PeerStatus(snap, tr.OCSP[0], peer[0], authIssuer); err != nil {
@@ -88,8 +96,11 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	}
 	// The service is one this server provides, and the client may call it
 	// (once).
-	if err := verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider); err != nil {
-		return req, nil, t.refused(serverSide, err)
+	if verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider) != nil { // perhaps hosted since the copy in use was fetched
+		snap = s.recheck(r.Context(), snap)
+		if err := verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider); err != nil {
+			return req, nil, s.refusedBy(t, serverSide, err, snap)
+		}
 	}
 	svc, err := verify.KnownService(s.cfg.ServiceFor, h.Service)
 	if err != nil {

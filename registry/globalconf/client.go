@@ -39,8 +39,10 @@ type Client struct {
 	log *slog.Logger
 	cur atomic.Pointer[Snapshot]
 
-	mu   sync.Mutex // serialises Refresh
-	etag string     // of the version in use, for If-None-Match; guarded by mu
+	mu        sync.Mutex                // serialises Refresh
+	etag      string                    // of the version in use, for If-None-Match; guarded by mu
+	rechecked time.Time                 // the last fetch Recheck made, whatever its outcome; guarded by mu
+	checked   atomic.Pointer[time.Time] // when the registry last confirmed the copy in use
 }
 
 // NewClient checks the options and loads the cache if there is one. A cache
@@ -119,6 +121,44 @@ func (c *Client) Current() (*Snapshot, error) {
 func (c *Client) Refresh(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.refresh(ctx)
+}
+
+// Recheck is the on-demand Refresh of a server that meets a peer, client or
+// service its copy does not know: it fetches at once unless Recheck
+// fetched within minAge (whatever the outcome, so that unknown peers cannot
+// make it ask the registry on every message; the periodic refresh does not
+// count, so a peer registered just after it is still served at once).
+// Concurrent callers share one fetch. It reports whether the copy in use
+// changed.
+func (c *Client) Recheck(ctx context.Context, minAge time.Duration) (bool, error) {
+	before := c.cur.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.rechecked.IsZero() && c.o.Now().Sub(c.rechecked) < minAge {
+		return c.cur.Load() != before, nil
+	}
+	c.rechecked = c.o.Now()
+	err := c.refresh(ctx)
+	return c.cur.Load() != before, err
+}
+
+// CheckedAt is when the registry last confirmed the copy in use (a new
+// version fetched, or the same one answered again); zero before that, e.g.
+// while only the cache is loaded.
+func (c *Client) CheckedAt() time.Time {
+	if t := c.checked.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+func (c *Client) confirmed() {
+	now := c.o.Now()
+	c.checked.Store(&now)
+}
+
+func (c *Client) refresh(ctx context.Context) error {
 	url := c.o.Anchor.URL
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -136,6 +176,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && cur != nil:
+		c.confirmed()
 		return nil
 	case resp.StatusCode != http.StatusOK:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
@@ -161,6 +202,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 			return fmt.Errorf("%w: %s serves version %d with content other than the version %d in use", ErrRollback, url, conf.Version, cur.Version)
 		case conf.Version == cur.Version:
 			c.etag = resp.Header.Get("ETag") // same content, perhaps signed anew
+			c.confirmed()
 			return nil
 		}
 	}
@@ -170,6 +212,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	}
 	c.cur.Store(newVerifiedSnapshot(conf, data, digest))
 	c.etag = resp.Header.Get("ETag")
+	c.confirmed()
 	var from uint64
 	if cur != nil {
 		from = cur.Version

@@ -352,3 +352,54 @@ func TestAnchorFile(t *testing.T) {
 		}
 	}
 }
+
+// TestClientRecheck: an on-demand fetch happens at once, reports a new
+// version, and is not repeated within minAge (the periodic Refresh does
+// not count against it); CheckedAt moves with every confirmation.
+func TestClientRecheck(t *testing.T) {
+	p := newPKI(t, "")
+	pub := &Publisher{}
+	pub.Publish(build(t, p, sampleConf(t, p, 1)), 1)
+	counter := &statusCounter{h: pub, counts: map[int]int{}}
+	srv := httptest.NewServer(counter)
+	defer srv.Close()
+	clk := newClock(testNow)
+	cl, err := NewClient(ClientOptions{Anchor: p.anchor(srv.URL), Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cl.CheckedAt().IsZero() {
+		t.Fatal("CheckedAt is set before any fetch")
+	}
+	ctx := context.Background()
+	if err := cl.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !cl.CheckedAt().Equal(testNow) {
+		t.Fatalf("CheckedAt %v after a refresh at %v", cl.CheckedAt(), testNow)
+	}
+	requests := func() int { return counter.count(http.StatusOK) + counter.count(http.StatusNotModified) }
+	pub.Publish(build(t, p, sampleConf(t, p, 2)), 2)
+	for _, tc := range []struct {
+		name        string
+		advance     time.Duration
+		wantChanged bool
+		wantFetches int
+	}{
+		{"just after the periodic refresh: fetched at once", time.Second, true, 2},
+		{"again within minAge: not fetched", 2 * time.Second, false, 2},
+		{"after minAge: fetched (nothing new)", 5 * time.Second, false, 3},
+	} {
+		clk.set(clk.now().Add(tc.advance))
+		changed, err := cl.Recheck(ctx, 5*time.Second)
+		if err != nil || changed != tc.wantChanged || requests() != tc.wantFetches {
+			t.Fatalf("%s: changed %v err %v after %d requests; want changed %v after %d", tc.name, changed, err, requests(), tc.wantChanged, tc.wantFetches)
+		}
+	}
+	if s, _ := cl.Current(); s.Version != 2 {
+		t.Fatalf("version %d in use, want 2", s.Version)
+	}
+	if !cl.CheckedAt().Equal(clk.now()) {
+		t.Fatalf("CheckedAt %v, want the last confirmation %v", cl.CheckedAt(), clk.now())
+	}
+}

@@ -45,6 +45,8 @@ type Config struct {
 	ServerProxy ServerProxy `yaml:"serverProxy"`
 	// Admin serves /metrics, /healthz and /readyz for operators.
 	Admin Admin `yaml:"admin"`
+	// GlobalConf says how often the global configuration is fetched.
+	GlobalConf GlobalConf `yaml:"globalConf"`
 	// Services maps the services this server provides to the local IS
 	// endpoints that implement them.
 	Services []Service `yaml:"services"`
@@ -84,6 +86,24 @@ type SignKey struct {
 	Member  identifier.Client `yaml:"member"`
 	KeyPair `yaml:",inline"`
 }
+
+// GlobalConf configures the global configuration client.
+type GlobalConf struct {
+	// RefreshInterval: how often the registry is asked for a newer
+	// version; default 60s, at least 1s.
+	RefreshInterval Duration `yaml:"refreshInterval"`
+	// RecheckInterval: when a peer server, a client or a service is not in
+	// the copy in use, the registry is asked at once before the request is
+	// refused (a new agency's first request succeeds), but at most once
+	// per this interval; default 5s, at least 100ms.
+	RecheckInterval Duration `yaml:"recheckInterval"`
+}
+
+// Defaults of GlobalConf.
+const (
+	DefaultRefreshInterval = 60 * time.Second
+	DefaultRecheckInterval = 5 * time.Second
+)
 
 // ClientProxy configures the IS-facing listener.
 type ClientProxy struct {
@@ -313,7 +333,8 @@ func (c *Config) Provision() error {
 		v   *Duration
 		def time.Duration
 	}{{&l.ProviderTimeout, DefaultProviderTimeout}, {&l.PeerTimeout, DefaultPeerTimeout}, {&l.ReadTimeout, DefaultReadTimeout}, {&l.ReplayWindow, DefaultReplayWindow},
-		{&l.HeaderTimeout, DefaultHeaderTimeout}, {&l.IdleTimeout, DefaultIdleTimeout}, {&l.ShutdownGrace, DefaultShutdownGrace}} {
+		{&l.HeaderTimeout, DefaultHeaderTimeout}, {&l.IdleTimeout, DefaultIdleTimeout}, {&l.ShutdownGrace, DefaultShutdownGrace},
+		{&c.GlobalConf.RefreshInterval, DefaultRefreshInterval}, {&c.GlobalConf.RecheckInterval, DefaultRecheckInterval}} {
 		if *d.v == 0 {
 			*d.v = Duration(d.def)
 		}
@@ -488,6 +509,12 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)
+	}
+	if d := c.GlobalConf.RefreshInterval.D(); d < time.Second {
+		add("globalConf.refreshInterval %s is below 1s", d)
+	}
+	if d := c.GlobalConf.RecheckInterval.D(); d < 100*time.Millisecond {
+		add("globalConf.recheckInterval %s is below 100ms", d)
 	}
 	if c.Limits.MaxHeaderBytes < 4<<10 {
 		add("limits.maxHeaderBytes %d is below 4 KiB", c.Limits.MaxHeaderBytes)
