@@ -115,6 +115,9 @@ func (s *Store) Path() string { return s.path }
 
 func (s *Store) update(fn func(*bolt.Bucket) error) error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: StoreLockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("open status store %s: another process held it for more than %s (a long-running pkiutil command?): %w", s.path, StoreLockTimeout, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open status store %s: %w", s.path, err)
 	}
@@ -130,6 +133,9 @@ func (s *Store) update(fn func(*bolt.Bucket) error) error {
 
 func (s *Store) view(fn func(*bolt.Bucket) error) error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: StoreLockTimeout, ReadOnly: true})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("open status store %s: another process held it for more than %s (a long-running pkiutil command?): %w", s.path, StoreLockTimeout, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open status store %s: %w", s.path, err)
 	}

@@ -38,8 +38,11 @@ type BoltSerials struct {
 // It fails after a second if another process holds the file.
 func OpenBoltSerials(path string) (*BoltSerials, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("tsa: serial number store %s is in use by another process (another time-stamp authority on this trust directory: run only one): %w", path, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("tsa: opening serial number store: %w", err)
+		return nil, fmt.Errorf("tsa: opening serial number store %s: %w", path, err)
 	}
 	s := &BoltSerials{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -3,13 +3,17 @@ package tsa
 import (
 	"bytes"
 	"crypto"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // takeSerials draws n serial numbers from s and checks they strictly
@@ -205,5 +209,20 @@ func TestSerialsOverHTTP(t *testing.T) {
 	hi2 := run(hi) // every serial after reopening is above the old maximum
 	if hi2.Cmp(hi) <= 0 {
 		t.Fatalf("maximum after reopen %v <= %v", hi2, hi)
+	}
+}
+
+// TestBoltSerialsInUse: a second authority on the same trust directory is
+// told another process holds the serial numbers, not a bare "timeout".
+func TestBoltSerialsInUse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serials.db")
+	s, err := OpenBoltSerials(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = OpenBoltSerials(path)
+	if err == nil || !strings.Contains(err.Error(), "serial number store "+path+" is in use by another process") || !errors.Is(err, bolt.ErrTimeout) {
+		t.Fatalf("second open: %v", err)
 	}
 }
