@@ -217,4 +217,3 @@ func TestBuildRefuses(t *testing.T) {
 		})
 	}
 }
-

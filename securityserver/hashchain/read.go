@@ -76,13 +76,9 @@ func malformed(doc string, err error) error {
 // verifier dereferences unconditionally, and a digest of its method's size.
 func readResult(data []byte, o xmldsig.Options) (*result, error) {
 	const doc = "HashChainResult"
-	d, err := xmldsig.Read(data, o)
+	root, err := readRoot(doc, data, o, "HashChainResult")
 	if err != nil {
-		return nil, malformed(doc, err)
-	}
-	root := d.Root
-	if !xmldsig.Is(root, Namespace, "HashChainResult") {
-		return nil, fail(ErrMalformed, "%s: the root element is {%s}%s; want {%s}HashChainResult", doc, root.NamespaceURI(), root.Tag, Namespace)
+		return nil, err
 	}
 	uri, err := requiredURI(root)
 	if err != nil {
@@ -97,6 +93,19 @@ func readResult(data []byte, o xmldsig.Options) (*result, error) {
 		return nil, malformed(doc, err)
 	}
 	return &result{uri: uri, method: dg.Method, digest: dg.Value}, nil
+}
+
+// readRoot reads the document named doc strictly and returns its root,
+// which must be {Namespace}local.
+func readRoot(doc string, data []byte, o xmldsig.Options, local string) (*etree.Element, error) {
+	d, err := xmldsig.Read(data, o)
+	if err != nil {
+		return nil, malformed(doc, err)
+	}
+	if !xmldsig.Is(d.Root, Namespace, local) {
+		return nil, fail(ErrMalformed, "%s: the root element is {%s}%s; want {%s}%s", doc, d.Root.NamespaceURI(), d.Root.Tag, Namespace, local)
+	}
+	return d.Root, nil
 }
 
 // requiredURI returns the URI attribute, the only attribute the value types
@@ -118,13 +127,9 @@ func requiredURI(el *etree.Element) (string, error) {
 // one value (a step of nothing commits to nothing; X-Road's builder writes
 // two values or more).
 func readChain(uri string, data []byte, o xmldsig.Options) (*chainDoc, error) {
-	d, err := xmldsig.Read(data, o)
+	root, err := readRoot(uri, data, o, "HashChain")
 	if err != nil {
-		return nil, malformed(uri, err)
-	}
-	root := d.Root
-	if !xmldsig.Is(root, Namespace, "HashChain") {
-		return nil, fail(ErrMalformed, "%s: the root element is {%s}%s; want {%s}HashChain", uri, root.NamespaceURI(), root.Tag, Namespace)
+		return nil, err
 	}
 	if err := xmldsig.OnlyAttrs(root); err != nil {
 		return nil, malformed(uri, err)

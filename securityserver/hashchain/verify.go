@@ -142,7 +142,7 @@ func (w *walk) step(doc *chainDoc, id string) ([]byte, error) {
 			}
 			d.digest = sum(h, der)
 		case "DataRef":
-			if d.digest, err = w.dataRef(doc.uri+"#"+id, val, method); err != nil {
+			if d.digest, err = w.dataRef(doc.uri+"#"+id, val, method, h); err != nil {
 				return nil, err
 			}
 		}
@@ -155,7 +155,7 @@ func (w *walk) step(doc *chainDoc, id string) ([]byte, error) {
 // digest (HashChainVerifier.resolveDataRef, but strict: the part must be
 // given, and a digest given for it is compared with the DataRef's, not
 // substituted for it).
-func (w *walk) dataRef(where string, val value, method string) ([]byte, error) {
+func (w *walk) dataRef(where string, val value, method string, h crypto.Hash) ([]byte, error) {
 	p, ok := w.parts[val.uri]
 	if !ok {
 		return nil, fail(ErrMissing, "%s references %s, which is not among the parts given (%s)", where, val.uri, names(w.parts))
@@ -174,7 +174,7 @@ func (w *walk) dataRef(where string, val value, method string) ([]byte, error) {
 				return nil, fail(ErrDataRef, "%s: the DataRef to %s canonicalises the part, which cannot be: %v", where, val.uri, err)
 			}
 		}
-		got = sum(mustHash(method), data)
+		got = sum(h, data)
 	case partDigest:
 		if val.c14n {
 			return nil, fail(ErrMissing, "%s: the DataRef to %s canonicalises the part first; give the part's bytes, not its digest", where, val.uri)
@@ -192,12 +192,6 @@ func (w *walk) dataRef(where string, val value, method string) ([]byte, error) {
 		return nil, fail(ErrDataRef, "%s: the DataRef to %s has digest %s; the part's is %s", where, val.uri, b64(val.digest), b64(got))
 	}
 	return got, nil
-}
-
-// mustHash is hashOf for a method already checked.
-func mustHash(method string) crypto.Hash {
-	h, _ := hashOf(method)
-	return h
 }
 
 // unused refuses parts, chain documents and steps that the chain did not
