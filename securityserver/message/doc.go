@@ -30,9 +30,10 @@
 //     read too. Any other header, including unknown elements of the X-Road
 //     namespace, is skipped untouched.
 //   - A body with exactly one child element (InvalidBody): the wrapper, whose
-//     local name must equal the service code in a request (§2.3) and start
-//     with it in a response (InconsistentHeaders); or a soap:Fault, which
-//     parses as a message with IsFault set.
+//     local name must start with the service code (InconsistentHeaders), as
+//     X-Road checks it: getPersonByFin, getPersonByFinRequest and
+//     getPersonByFinResponse all pass for getPersonByFin; or a soap:Fault,
+//     which parses as a message with IsFault set.
 //
 // [CheckResponse] is the client security server's check of a response
 // against its request (same client, service, id, userId, issue and
@@ -51,9 +52,8 @@
 //     charsets. UTF-16 and the like are refused with InvalidContentType.
 //   - Parse is stricter than X-Road's SAX parser in places PR-MESS leaves to
 //     the schema: identifier parts must be in schema order and use the §2.7
-//     characters, unknown children of identifiers are refused, id must not be
-//     empty, and a request's body wrapper must equal (not merely start with)
-//     the service code.
+//     characters, unknown children of identifiers are refused, and id must
+//     not be empty.
 //   - Identifier parts are trimmed of white space; id, userId, issue,
 //     protocolVersion and representedParty values are kept exactly as
 //     written, and CheckResponse compares them exactly.

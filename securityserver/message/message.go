@@ -103,8 +103,7 @@ type ParseOptions struct {
 	// MaxDepth caps element nesting; DefaultMaxDepth when 0.
 	MaxDepth int
 	// Request: the message is a client's request, so service is mandatory
-	// (PR-MESS §2.2) and the body wrapper must be named like the service
-	// code (§2.3).
+	// (PR-MESS §2.2).
 	Request bool
 	// FaultPrefix is put before the codes of the faults Parse returns;
 	// ClientPrefix ("Client") when empty. A provider's server parsing its
@@ -787,11 +786,13 @@ func (p *parser) validate() error {
 	}
 	if h.HasService() {
 		code, wrapper := h.Service.ServiceCode, p.m.Body.Local
-		// PR-MESS §2.3: the request wrapper MUST be named like serviceCode.
-		// For responses X-Road checks that the name starts with it
-		// (SoapUtils.validateServiceName), which admits "<code>Response".
-		if p.opts.Request && wrapper != code || !p.opts.Request && !strings.HasPrefix(wrapper, code) {
-			return p.fail(InconsistentHeaders, "malformed SOAP message: body element <%s> does not match service code %q (PR-MESS §2.3)", wrapper, code)
+		// PR-MESS §2.3 names the request wrapper like serviceCode and the
+		// response wrapper serviceCode + "Response"; X-Road checks only
+		// that the name starts with the code, in requests and responses
+		// alike (SoapUtils.validateServiceName), which also admits
+		// "getPersonByFinRequest", a common WSDL style.
+		if !strings.HasPrefix(wrapper, code) {
+			return p.fail(InconsistentHeaders, "malformed SOAP message: body element <%s> does not start with the service code %q (PR-MESS §2.3)", wrapper, code)
 		}
 	}
 	return nil
