@@ -25,7 +25,8 @@
 //     (MissingHeaderField); no field twice (DuplicateHeaderField);
 //     protocolVersion 4.x (InvalidProtocolVersion); identifiers with the
 //     id:objectType their field requires, parts in schema order
-//     (InvalidXml) and only the characters §2.7 allows (InvalidClientIdentifier).
+//     (InvalidXml) and only the characters §2.7 allows (InvalidClientIdentifier);
+//     values are taken exactly as written, so " DIN" is refused, not trimmed.
 //     representedParty (PR-THIRDPARTY) and securityServer (PR-TARGETSS) are
 //     read too. Any other header, including unknown elements of the X-Road
 //     namespace, is skipped untouched.
@@ -52,11 +53,12 @@
 //     charsets. UTF-16 and the like are refused with InvalidContentType.
 //   - Parse is stricter than X-Road's SAX parser in places PR-MESS leaves to
 //     the schema: identifier parts must be in schema order and use the §2.7
-//     characters, unknown children of identifiers are refused, and id must
-//     not be empty.
-//   - Identifier parts are trimmed of white space; id, userId, issue,
-//     protocolVersion and representedParty values are kept exactly as
-//     written, and CheckResponse compares them exactly.
+//     characters (X-Road only logs a warning for other characters, and an
+//     identifier with white space then names no member it knows), unknown
+//     children of identifiers are refused, and id must not be empty.
+//   - No header value is trimmed: id, userId, issue, protocolVersion and
+//     representedParty are kept exactly as written, and CheckResponse
+//     compares them exactly.
 //   - InsertRequestHash adds no indentation around the new element (X-Road's
 //     re-serialising writer copies the header's first white space).
 //   - Attachments are located, not interpreted: their headers are parsed, and

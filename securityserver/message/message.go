@@ -47,8 +47,8 @@ type RequestHash struct {
 }
 
 // Header holds the X-Road header fields of a message (PR-MESS §2.2, Table 1,
-// and the extensions of Annex H). Text fields are exactly as written (not
-// trimmed); identifier parts are trimmed of XML white space.
+// and the extensions of Annex H). All values are exactly as written, never
+// trimmed; identifier parts cannot hold white space (PR-MESS §2.7).
 type Header struct {
 	Client           identifier.Client
 	Service          identifier.ServiceID // zero when absent
@@ -528,7 +528,7 @@ func (p *parser) identifier(t token, field string) ([nParts]string, error) {
 		if err != nil {
 			return v, err
 		}
-		v[i] = strings.Trim(s, " \t\r\n")
+		v[i] = s // not trimmed: X-Road keeps " DIN " as it is, and §2.7 refuses it
 	}
 	// Required parts and their characters.
 	required := allowed[:3]

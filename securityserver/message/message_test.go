@@ -332,6 +332,39 @@ func TestParseBodyWrapper(t *testing.T) {
 	}
 }
 
+// TestParseIdentifierWhiteSpace: X-Road's parser keeps identifier values
+// exactly as written (SaxSoapParserImpl's XmlElementHandler collects the
+// characters untrimmed), so " EMDK" names no member X-Road knows. Şlüz
+// refuses such a value outright: white space is not among the characters
+// PR-MESS §2.7 allows.
+func TestParseIdentifierWhiteSpace(t *testing.T) {
+	req := string(load(t, "request.xml"))
+	extra := string(load(t, "request-extra-headers.xml"))
+	tests := []struct{ name, in, old, new string }{
+		{"leading space in client memberCode", req, ">EMDK<", "> EMDK<"},
+		{"trailing newline in client memberCode", req, ">EMDK<", ">EMDK\n<"},
+		{"tab in xRoadInstance", req, "<id:xRoadInstance>AZ<", "<id:xRoadInstance>\tAZ<"},
+		{"CR in subsystemCode", req, ">realestate<", ">realestate&#13;<"},
+		{"spaces in CDATA", req, ">EMDK<", "><![CDATA[ EMDK ]]><"},
+		{"indented service memberCode", req, ">DIN<", ">\n                DIN\n            <"},
+		{"space after serviceCode", req, ">getPersonByFin</id:serviceCode>", ">getPersonByFin </id:serviceCode>"},
+		{"space in serviceVersion", req, ">v1<", "> v1<"},
+		{"space in securityServer serverCode", extra, ">ss1<", ">ss1 <"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.in, tc.old) {
+				t.Fatalf("input lacks %q", tc.old)
+			}
+			in := strings.Replace(tc.in, tc.old, tc.new, 1)
+			m, err := Parse([]byte(in), "", ParseOptions{Request: true})
+			if !HasCode(err, "Client.InvalidClientIdentifier") {
+				t.Fatalf("got %+v, %v; want Client.InvalidClientIdentifier", m, err)
+			}
+		})
+	}
+}
+
 func TestHeaderValuesNotTrimmed(t *testing.T) {
 	in := bytes.Replace(load(t, "request.xml"), []byte("<xrd:userId>AZ1234567<"), []byte("<xrd:userId> AZ1234567&#10;<"), 1)
 	m, err := Parse(in, "", ParseOptions{Request: true})
