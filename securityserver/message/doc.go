@@ -34,7 +34,9 @@
 //     local name must start with the service code (InconsistentHeaders), as
 //     X-Road checks it: getPersonByFin, getPersonByFinRequest and
 //     getPersonByFinResponse all pass for getPersonByFin; or a soap:Fault,
-//     which parses as a message with IsFault set.
+//     which parses as a message with IsFault set, except in a request: there
+//     it is refused with its own code behind "Client" (Client.Server.Foo for
+//     a fault Server.Foo), as X-Road's client proxy does.
 //
 // [CheckResponse] is the client security server's check of a response
 // against its request (same client, service, id, userId, issue and
@@ -59,6 +61,9 @@
 //   - No header value is trimmed: id, userId, issue, protocolVersion and
 //     representedParty are kept exactly as written, and CheckResponse
 //     compares them exactly.
+//   - A request that is a fault gets a new faultDetail (Şlüz's log
+//     correlation id); X-Road's client proxy sends back the client's own
+//     faultstring, faultactor and faultDetail.
 //   - InsertRequestHash adds no indentation around the new element (X-Road's
 //     re-serialising writer copies the header's first white space).
 //   - Attachments are located, not interpreted: their headers are parsed, and

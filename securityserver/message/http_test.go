@@ -48,6 +48,7 @@ func TestReadRequest(t *testing.T) {
 		{name: "over the limit, length announced", method: "POST", contentType: "text/xml", body: big, length: int64(len(big)), max: 2048, code: "Client.InvalidMessage", maxRead: -1},
 		{name: "over the default limit", method: "POST", contentType: "text/xml", body: bytes.Repeat([]byte(" "), DefaultMaxSize+100), length: -1, code: "Client.InvalidMessage", maxRead: DefaultMaxSize + 1},
 		{name: "malformed", method: "POST", contentType: "text/xml", body: req[:100], length: -1, code: "Client.InvalidSoap"},
+		{name: "a SOAP Fault, not a request", method: "POST", contentType: "text/xml", body: load(t, "fault.xml"), length: -1, code: "Client.Server.ServerProxy.AccessDenied"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,7 +103,8 @@ type ParseOptions struct {
 	// MaxDepth caps element nesting; DefaultMaxDepth when 0.
 	MaxDepth int
 	// Request: the message is a client's request, so service is mandatory
-	// (PR-MESS §2.2).
+	// (PR-MESS §2.2), the body wrapper must be named like the service code
+	// (§2.3), and a SOAP Fault in the body is an error.
 	Request bool
 	// FaultPrefix is put before the codes of the faults Parse returns;
 	// ClientPrefix ("Client") when empty. A provider's server parsing its
@@ -116,9 +117,12 @@ type ParseOptions struct {
 // Every error is a *Fault whose code is opts.FaultPrefix + "." + one of
 // the codes of this package.
 //
-// A message whose body is a SOAP Fault parses without error: IsFault is set
-// and the X-Road headers, which a fault may carry (PR-MESS §2.5), are
-// optional.
+// A message whose body is a SOAP Fault parses without error, unless
+// opts.Request is set: IsFault is set and the X-Road headers, which a fault
+// may carry (PR-MESS §2.5), are optional. A request that is a fault is
+// refused with the fault's own code behind opts.FaultPrefix, as X-Road's
+// client proxy does ("Client.Server.Foo" for a fault Server.Foo; see
+// requestFault).
 func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) {
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
@@ -754,6 +758,9 @@ func (p *parser) looseText() (string, error) {
 // X-Road's SaxSoapParserImpl does: header, then body.
 func (p *parser) validate() error {
 	if p.m.IsFault {
+		if p.opts.Request {
+			return p.requestFault()
+		}
 		return nil
 	}
 	h := &p.m.Header
@@ -796,6 +803,25 @@ func (p *parser) validate() error {
 		}
 	}
 	return nil
+}
+
+// requestFault is the error for a request whose body is a SOAP Fault: X-Road's
+// client proxy turns the fault into its own error (ClientMessageProcessor's
+// SoapMessageHandler.fault) and prefixes its code with "Client" unless the
+// code already starts with it (ClientException, CodedException.withPrefix).
+// The fault string says what happened; faultDetail is a new UUID, Şlüz's
+// log correlation id, not the client's. A fault without a faultcode is not
+// SOAP 1.1 (§4.4): InvalidSoap.
+func (p *parser) requestFault() error {
+	f := p.m.Fault
+	if f.Code == "" {
+		return p.fail(InvalidSoap, "malformed SOAP message: the request's body is a SOAP Fault without a faultcode; send the service's request element instead")
+	}
+	code := f.Code
+	if !strings.HasPrefix(code, p.opts.FaultPrefix) {
+		code = p.opts.FaultPrefix + "." + code
+	}
+	return Faultf(code, "the request's body is a SOAP Fault (faultcode %q, faultstring %q), not a service request (PR-MESS §2.3); send the service's request element instead", f.Code, f.String)
 }
 
 func stripSpace(s string) string {

@@ -365,6 +365,57 @@ func TestParseIdentifierWhiteSpace(t *testing.T) {
 	}
 }
 
+// TestParseRequestFault: a request whose body is a SOAP Fault is refused
+// with the fault's own code behind "Client" (X-Road: the client proxy's
+// SoapMessageHandler.fault throws the fault, ClientException prefixes it;
+// the proxy test SoapFaultToClientProxy sends fault.query and expects
+// Client.CODE). No client is looked up: the fault has none.
+func TestParseRequestFault(t *testing.T) {
+	const xroadFault = `<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xroad="http://x-road.eu/xsd/xroad.xsd">
+<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>CODE</faultcode><faultstring>STRING</faultstring><faultactor>ACTOR</faultactor>
+<detail><xroad:faultDetail>DETAIL</xroad:faultDetail></detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>`
+	withCode := func(code string) string {
+		return strings.Replace(xroadFault, "<faultcode>CODE</faultcode>", code, 1)
+	}
+	req := string(load(t, "request.xml"))
+	withHeaders := strings.Replace(req, "<din:getPersonByFin>\n            <din:fin>5ZJ8K2L</din:fin>\n        </din:getPersonByFin>",
+		"<SOAP-ENV:Fault><faultcode>SOAP-ENV:Server</faultcode><faultstring>x</faultstring></SOAP-ENV:Fault>", 1)
+	if withHeaders == req {
+		t.Fatal("request.xml changed: its body was not replaced")
+	}
+	tests := []struct {
+		name, in string
+		opts     ParseOptions
+		code     string
+	}{
+		{"X-Road's fault.query", xroadFault, ParseOptions{Request: true}, "Client.CODE"},
+		{"a security server's fault", string(load(t, "fault.xml")), ParseOptions{Request: true}, "Client.Server.ServerProxy.AccessDenied"},
+		{"a Client fault keeps its code", withCode("<faultcode>Client.InvalidSoap</faultcode>"), ParseOptions{Request: true}, "Client.InvalidSoap"},
+		{"a QName code", withCode("<faultcode>SOAP-ENV:Client</faultcode>"), ParseOptions{Request: true}, "Client.SOAP-ENV:Client"},
+		{"with X-Road headers", withHeaders, ParseOptions{Request: true}, "Client.SOAP-ENV:Server"},
+		{"no faultcode", withCode(""), ParseOptions{Request: true}, "Client.InvalidSoap"},
+		{"empty faultcode", withCode("<faultcode> </faultcode>"), ParseOptions{Request: true}, "Client.InvalidSoap"},
+		{"another prefix", xroadFault, ParseOptions{Request: true, FaultPrefix: ServerProxy}, "Server.ServerProxy.CODE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse([]byte(tc.in), "text/xml", tc.opts)
+			f, ok := err.(*Fault)
+			if !ok {
+				t.Fatalf("got %+v, %v; want fault %s", m, err, tc.code)
+			}
+			if f.Code != tc.code || !strings.Contains(f.String, "SOAP Fault") || len(f.Detail) != 36 || f.Detail == "DETAIL" {
+				t.Errorf("got %+v, want code %s, a message naming the SOAP Fault and a new UUID as detail", f, tc.code)
+			}
+			// Not as a request, the same bytes are a fault message.
+			if m, err := Parse([]byte(tc.in), "text/xml", ParseOptions{}); err != nil || !m.IsFault {
+				t.Errorf("as a response: %+v, %v", m, err)
+			}
+		})
+	}
+}
+
 func TestHeaderValuesNotTrimmed(t *testing.T) {
 	in := bytes.Replace(load(t, "request.xml"), []byte("<xrd:userId>AZ1234567<"), []byte("<xrd:userId> AZ1234567&#10;<"), 1)
 	m, err := Parse(in, "", ParseOptions{Request: true})
