@@ -38,6 +38,12 @@
 //     it is refused with its own code behind "Client" (Client.Server.Foo for
 //     a fault Server.Foo), as X-Road's client proxy does.
 //
+// [ReadRequest] reads an IS's request over HTTP and checks, in X-Road's
+// order, the method (InvalidHttpMethod), the SOAPAction header, which must be
+// absent, empty, "" or a URI reference in double quotes as java.net.URI
+// parses it (InvalidSoapAction; SOAP 1.1 §6.1.1), then Content-Type, size
+// and Parse.
+//
 // [CheckResponse] is the client security server's check of a response
 // against its request (same client, service, id, userId, issue and
 // representedParty; requestHash = SHA-512 of the request's SOAP bytes), and
