@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -556,6 +557,79 @@ func TestE2EExchange(t *testing.T) {
 			}
 		}
 		e.expectCalls(t, "DIN", before)
+	})
+
+	// The message protocol's loose ends, as X-Road's client proxy behaves
+	// (src/service/proxy/proxy-core: validateSoapActionHeader, the proxy
+	// tests SoapActionMalformedHeader and SoapFaultToClientProxy,
+	// SoapUtils.validateServiceName): the refusals come from the client
+	// proxy as Client.* faults and nothing reaches the provider; what X-Road
+	// accepts still gets through.
+	t.Run("MessageProtocolLooseEnds", func(t *testing.T) {
+		url := e.agency("EMDK").ClientURL
+		good := func() []byte { return e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>") }
+		withAction := func(body []byte, action string) e2eReply {
+			req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "text/xml; charset=UTF-8")
+			req.Header.Set("SOAPAction", action)
+			return e2eSend(t, &http.Client{Timeout: e2eTimeout}, req)
+		}
+		replace := func(b []byte, old, new string) []byte {
+			if !bytes.Contains(b, []byte(old)) {
+				t.Fatalf("request lacks %q", old)
+			}
+			return bytes.Replace(b, []byte(old), []byte(new), -1)
+		}
+		before := e.calls["DIN"].Load()
+
+		f := e2eWantFault(t, withAction(good(), "http://example.org/action"), message.Code(message.ClientPrefix, message.InvalidSoapAction))
+		e2eContains(t, f, "http://example.org/action")
+		e2eWantFault(t, withAction(good(), `"get person"`), message.Code(message.ClientPrefix, message.InvalidSoapAction))
+
+		// X-Road's fault.query, sent as a request.
+		faultReq := []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xroad="http://x-road.eu/xsd/xroad.xsd">
+    <SOAP-ENV:Body>
+        <SOAP-ENV:Fault>
+            <faultcode>CODE</faultcode>
+            <faultstring>STRING</faultstring>
+            <faultactor>ACTOR</faultactor>
+            <detail><xroad:faultDetail>DETAIL</xroad:faultDetail></detail>
+        </SOAP-ENV:Fault>
+    </SOAP-ENV:Body>
+</SOAP-ENV:Envelope>`)
+		f = e2eWantFault(t, e.call(t, "EMDK", faultReq), "Client.CODE")
+		e2eContains(t, f, "SOAP Fault")
+		// With a client and a service beside the fault, still no exchange.
+		withHeaders := good()
+		i, j := bytes.Index(withHeaders, []byte("<svc:getPersonByFin ")), bytes.Index(withHeaders, []byte("</svc:getPersonByFin>"))
+		if i < 0 || j < i {
+			t.Fatalf("request lacks its <svc:getPersonByFin> wrapper:\n%s", withHeaders)
+		}
+		withHeaders = slices.Concat(withHeaders[:i],
+			[]byte("<SOAP-ENV:Fault><faultcode>Server.ServerProxy.AccessDenied</faultcode><faultstring>x</faultstring></SOAP-ENV:Fault>"),
+			withHeaders[j+len("</svc:getPersonByFin>"):])
+		e2eWantFault(t, e.call(t, "EMDK", withHeaders), "Client.Server.ServerProxy.AccessDenied")
+
+		// An identifier with white space is refused, not trimmed.
+		e2eWantFault(t, e.call(t, "EMDK", replace(good(), "<id:memberCode>EMDK<", "<id:memberCode> EMDK<")),
+			message.Code(message.ClientPrefix, message.InvalidClientIdentifier))
+		e.expectCalls(t, "DIN", before)
+
+		// Accepted as X-Road accepts them: a quoted SOAPAction, and a body
+		// element that only starts with the service code, which the
+		// provider IS then answers with its own fault.
+		req := good()
+		e2eWantAnswer(t, withAction(req, `"http://din.gov.az/population/v1/getPersonByFin"`), req)
+		e.expectCalls(t, "DIN", before+1)
+		r := e.call(t, "EMDK", replace(replace(good(), "<svc:getPersonByFin ", "<svc:getPersonByFinRequest "), "</svc:getPersonByFin>", "</svc:getPersonByFinRequest>"))
+		if f, ok := message.ParseFault(r.body); !ok || !strings.Contains(f.String, "getPersonByFinRequest") {
+			t.Errorf("want the provider IS's fault about <getPersonByFinRequest>, got HTTP %d:\n%s", r.status, r.body)
+		}
+		e.expectCalls(t, "DIN", before+2)
 	})
 
 	t.Run("UnknownParties", func(t *testing.T) {

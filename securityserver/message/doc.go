@@ -25,14 +25,24 @@
 //     (MissingHeaderField); no field twice (DuplicateHeaderField);
 //     protocolVersion 4.x (InvalidProtocolVersion); identifiers with the
 //     id:objectType their field requires, parts in schema order
-//     (InvalidXml) and only the characters §2.7 allows (InvalidClientIdentifier).
+//     (InvalidXml) and only the characters §2.7 allows (InvalidClientIdentifier);
+//     values are taken exactly as written, so " DIN" is refused, not trimmed.
 //     representedParty (PR-THIRDPARTY) and securityServer (PR-TARGETSS) are
 //     read too. Any other header, including unknown elements of the X-Road
 //     namespace, is skipped untouched.
 //   - A body with exactly one child element (InvalidBody): the wrapper, whose
-//     local name must equal the service code in a request (§2.3) and start
-//     with it in a response (InconsistentHeaders); or a soap:Fault, which
-//     parses as a message with IsFault set.
+//     local name must start with the service code (InconsistentHeaders), as
+//     X-Road checks it: getPersonByFin, getPersonByFinRequest and
+//     getPersonByFinResponse all pass for getPersonByFin; or a soap:Fault,
+//     which parses as a message with IsFault set, except in a request: there
+//     it is refused with its own code behind "Client" (Client.Server.Foo for
+//     a fault Server.Foo), as X-Road's client proxy does.
+//
+// [ReadRequest] reads an IS's request over HTTP and checks, in X-Road's
+// order, the method (InvalidHttpMethod), the SOAPAction header, which must be
+// absent, empty, "" or a URI reference in double quotes as java.net.URI
+// parses it (InvalidSoapAction; SOAP 1.1 §6.1.1), then Content-Type, size
+// and Parse.
 //
 // [CheckResponse] is the client security server's check of a response
 // against its request (same client, service, id, userId, issue and
@@ -51,12 +61,15 @@
 //     charsets. UTF-16 and the like are refused with InvalidContentType.
 //   - Parse is stricter than X-Road's SAX parser in places PR-MESS leaves to
 //     the schema: identifier parts must be in schema order and use the §2.7
-//     characters, unknown children of identifiers are refused, id must not be
-//     empty, and a request's body wrapper must equal (not merely start with)
-//     the service code.
-//   - Identifier parts are trimmed of white space; id, userId, issue,
-//     protocolVersion and representedParty values are kept exactly as
-//     written, and CheckResponse compares them exactly.
+//     characters (X-Road only logs a warning for other characters, and an
+//     identifier with white space then names no member it knows), unknown
+//     children of identifiers are refused, and id must not be empty.
+//   - No header value is trimmed: id, userId, issue, protocolVersion and
+//     representedParty are kept exactly as written, and CheckResponse
+//     compares them exactly.
+//   - A request that is a fault gets a new faultDetail (Şlüz's log
+//     correlation id); X-Road's client proxy sends back the client's own
+//     faultstring, faultactor and faultDetail.
 //   - InsertRequestHash adds no indentation around the new element (X-Road's
 //     re-serialising writer copies the header's first white space).
 //   - Attachments are located, not interpreted: their headers are parsed, and

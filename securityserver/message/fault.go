@@ -44,6 +44,7 @@ const (
 	InvalidClientIdentifier = "InvalidClientIdentifier" // identifier parts missing or with forbidden characters
 	InvalidContentType      = "InvalidContentType"      // not text/xml (or multipart/related), or a charset other than UTF-8
 	InvalidHttpMethod       = "InvalidHttpMethod"       // not POST
+	InvalidSoapAction       = "InvalidSoapAction"       // SOAPAction header neither empty, "" nor a quoted URI
 	InvalidMessage          = "InvalidMessage"          // message larger than the size limit
 	MimeParsingFailed       = "MimeParsingFailed"       // malformed multipart/related body
 	MissingSoap             = "MissingSoap"             // multipart without a SOAP part

@@ -7,14 +7,22 @@ import (
 )
 
 // ReadRequest reads and parses a client information system's request to the
-// client proxy: method POST, Content-Type text/xml (UTF-8, or no charset;
-// a UTF-8 BOM is allowed) or multipart/related, at most maxSize bytes
-// (DefaultMaxSize when ≤ 0). The body is read once and kept as Message.Raw;
-// a body over the limit is refused, never truncated, and at most maxSize+1
-// bytes of it are read. Errors are *Fault with "Client." codes.
+// client proxy: method POST, a SOAPAction header that is absent, empty, ""
+// or a URI in double quotes (SOAP 1.1 §6.1.1), Content-Type text/xml (UTF-8,
+// or no charset; a UTF-8 BOM is allowed) or multipart/related, at most
+// maxSize bytes (DefaultMaxSize when ≤ 0), and a request, not a fault, in
+// the body. The checks run in this order, as in X-Road, and the body is not
+// read when one before it fails. The body is read once and kept as
+// Message.Raw; a body over the limit is refused, never truncated, and at
+// most maxSize+1 bytes of it are read. Errors are *Fault with "Client."
+// codes.
 func ReadRequest(r *http.Request, maxSize int64) (*Message, error) {
 	if r.Method != http.MethodPost {
 		return nil, Faultf(Code(ClientPrefix, InvalidHttpMethod), "must use POST request method instead of %s", r.Method)
+	}
+	action := r.Header.Get("SOAPAction")
+	if err := checkSOAPAction(action); err != nil {
+		return nil, Faultf(Code(ClientPrefix, InvalidSoapAction), "malformed SOAPAction header value %s: %v; send \"\" or a URI in double quotes (SOAP 1.1 §6.1.1)", action, err)
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {

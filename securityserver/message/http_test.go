@@ -48,6 +48,7 @@ func TestReadRequest(t *testing.T) {
 		{name: "over the limit, length announced", method: "POST", contentType: "text/xml", body: big, length: int64(len(big)), max: 2048, code: "Client.InvalidMessage", maxRead: -1},
 		{name: "over the default limit", method: "POST", contentType: "text/xml", body: bytes.Repeat([]byte(" "), DefaultMaxSize+100), length: -1, code: "Client.InvalidMessage", maxRead: DefaultMaxSize + 1},
 		{name: "malformed", method: "POST", contentType: "text/xml", body: req[:100], length: -1, code: "Client.InvalidSoap"},
+		{name: "a SOAP Fault, not a request", method: "POST", contentType: "text/xml", body: load(t, "fault.xml"), length: -1, code: "Client.Server.ServerProxy.AccessDenied"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +76,61 @@ func TestReadRequest(t *testing.T) {
 			}
 			if f, ok := err.(*Fault); !ok || f.Code != tc.code {
 				t.Fatalf("got %v, want %s", err, tc.code)
+			}
+		})
+	}
+}
+
+// TestReadRequestSOAPAction: X-Road's client proxy checks SOAPAction after
+// the method and before the Content-Type and the body
+// (ClientMessageProcessor.handleSoap calls validateSoapActionHeader before
+// it parses), and refuses a malformed one with Client.InvalidSoapAction
+// without reading the body.
+func TestReadRequestSOAPAction(t *testing.T) {
+	req := load(t, "request.xml")
+	tests := []struct {
+		name, method, contentType string
+		action                    []string // nil: no header
+		code                      string   // "" = accepted
+	}{
+		{name: "absent", method: "POST", contentType: "text/xml"},
+		{name: "empty", method: "POST", contentType: "text/xml", action: []string{""}},
+		{name: "two quotes", method: "POST", contentType: "text/xml", action: []string{`""`}},
+		{name: "quoted URI", method: "POST", contentType: "text/xml", action: []string{`"http://din.gov.az/population/v1/getPersonByFin"`}},
+		{name: "quoted URN", method: "POST", contentType: "text/xml", action: []string{`"urn:getPersonByFin"`}},
+		{name: "not quoted", method: "POST", contentType: "text/xml", action: []string{"http://example.org/action"}, code: "Client.InvalidSoapAction"},
+		{name: "quoted, not a URI", method: "POST", contentType: "text/xml", action: []string{`"get person"`}, code: "Client.InvalidSoapAction"},
+		{name: "the first of two counts", method: "POST", contentType: "text/xml", action: []string{"bad", `""`}, code: "Client.InvalidSoapAction"},
+		{name: "method first", method: "PUT", contentType: "text/xml", action: []string{"bad"}, code: "Client.InvalidHttpMethod"},
+		{name: "before the content type", method: "POST", contentType: "application/json", action: []string{"bad"}, code: "Client.InvalidSoapAction"},
+		{name: "before a missing content type", method: "POST", action: []string{"bad"}, code: "Client.InvalidSoapAction"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cr := &countingReader{r: bytes.NewReader(req)}
+			r := httptest.NewRequest(tc.method, "http://localhost/", cr)
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			for _, v := range tc.action {
+				r.Header.Add("SOAPAction", v)
+			}
+			m, err := ReadRequest(r, 0)
+			if tc.code == "" {
+				if err != nil || !bytes.Equal(m.Raw, req) {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			f, ok := err.(*Fault)
+			if !ok || f.Code != tc.code {
+				t.Fatalf("got %v, want %s", err, tc.code)
+			}
+			if cr.n != 0 {
+				t.Errorf("read %d bytes of a refused request's body", cr.n)
+			}
+			if tc.code == "Client.InvalidSoapAction" && !strings.Contains(f.String, tc.action[0]) {
+				t.Errorf("fault string %q does not quote the header", f.String)
 			}
 		})
 	}

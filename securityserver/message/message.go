@@ -47,8 +47,8 @@ type RequestHash struct {
 }
 
 // Header holds the X-Road header fields of a message (PR-MESS §2.2, Table 1,
-// and the extensions of Annex H). Text fields are exactly as written (not
-// trimmed); identifier parts are trimmed of XML white space.
+// and the extensions of Annex H). All values are exactly as written, never
+// trimmed; identifier parts cannot hold white space (PR-MESS §2.7).
 type Header struct {
 	Client           identifier.Client
 	Service          identifier.ServiceID // zero when absent
@@ -103,8 +103,8 @@ type ParseOptions struct {
 	// MaxDepth caps element nesting; DefaultMaxDepth when 0.
 	MaxDepth int
 	// Request: the message is a client's request, so service is mandatory
-	// (PR-MESS §2.2) and the body wrapper must be named like the service
-	// code (§2.3).
+	// (PR-MESS §2.2), the body wrapper must be named like the service code
+	// (§2.3), and a SOAP Fault in the body is an error.
 	Request bool
 	// FaultPrefix is put before the codes of the faults Parse returns;
 	// ClientPrefix ("Client") when empty. A provider's server parsing its
@@ -117,9 +117,12 @@ type ParseOptions struct {
 // Every error is a *Fault whose code is opts.FaultPrefix + "." + one of
 // the codes of this package.
 //
-// A message whose body is a SOAP Fault parses without error: IsFault is set
-// and the X-Road headers, which a fault may carry (PR-MESS §2.5), are
-// optional.
+// A message whose body is a SOAP Fault parses without error, unless
+// opts.Request is set: IsFault is set and the X-Road headers, which a fault
+// may carry (PR-MESS §2.5), are optional. A request that is a fault is
+// refused with the fault's own code behind opts.FaultPrefix, as X-Road's
+// client proxy does ("Client.Server.Foo" for a fault Server.Foo; see
+// requestFault).
 func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) {
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
@@ -529,7 +532,7 @@ func (p *parser) identifier(t token, field string) ([nParts]string, error) {
 		if err != nil {
 			return v, err
 		}
-		v[i] = strings.Trim(s, " \t\r\n")
+		v[i] = s // not trimmed: X-Road keeps " DIN " as it is, and §2.7 refuses it
 	}
 	// Required parts and their characters.
 	required := allowed[:3]
@@ -755,6 +758,9 @@ func (p *parser) looseText() (string, error) {
 // X-Road's SaxSoapParserImpl does: header, then body.
 func (p *parser) validate() error {
 	if p.m.IsFault {
+		if p.opts.Request {
+			return p.requestFault()
+		}
 		return nil
 	}
 	h := &p.m.Header
@@ -787,14 +793,35 @@ func (p *parser) validate() error {
 	}
 	if h.HasService() {
 		code, wrapper := h.Service.ServiceCode, p.m.Body.Local
-		// PR-MESS §2.3: the request wrapper MUST be named like serviceCode.
-		// For responses X-Road checks that the name starts with it
-		// (SoapUtils.validateServiceName), which admits "<code>Response".
-		if p.opts.Request && wrapper != code || !p.opts.Request && !strings.HasPrefix(wrapper, code) {
-			return p.fail(InconsistentHeaders, "malformed SOAP message: body element <%s> does not match service code %q (PR-MESS §2.3)", wrapper, code)
+		// PR-MESS §2.3 names the request wrapper like serviceCode and the
+		// response wrapper serviceCode + "Response"; X-Road checks only
+		// that the name starts with the code, in requests and responses
+		// alike (SoapUtils.validateServiceName), which also admits
+		// "getPersonByFinRequest", a common WSDL style.
+		if !strings.HasPrefix(wrapper, code) {
+			return p.fail(InconsistentHeaders, "malformed SOAP message: body element <%s> does not start with the service code %q (PR-MESS §2.3)", wrapper, code)
 		}
 	}
 	return nil
+}
+
+// requestFault is the error for a request whose body is a SOAP Fault: X-Road's
+// client proxy turns the fault into its own error (ClientMessageProcessor's
+// SoapMessageHandler.fault) and prefixes its code with "Client" unless the
+// code already starts with it (ClientException, CodedException.withPrefix).
+// The fault string says what happened; faultDetail is a new UUID, Şlüz's
+// log correlation id, not the client's. A fault without a faultcode is not
+// SOAP 1.1 (§4.4): InvalidSoap.
+func (p *parser) requestFault() error {
+	f := p.m.Fault
+	if f.Code == "" {
+		return p.fail(InvalidSoap, "malformed SOAP message: the request's body is a SOAP Fault without a faultcode; send the service's request element instead")
+	}
+	code := f.Code
+	if !strings.HasPrefix(code, p.opts.FaultPrefix) {
+		code = p.opts.FaultPrefix + "." + code
+	}
+	return Faultf(code, "the request's body is a SOAP Fault (faultcode %q, faultstring %q), not a service request (PR-MESS §2.3); send the service's request element instead", f.Code, f.String)
 }
 
 func stripSpace(s string) string {
