@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/harness/localfed"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/pkiutil/ocsp"
@@ -980,27 +981,6 @@ func TestE2EProviderDown(t *testing.T) {
 
 // e2eZeepScript calls getPersonByFin with zeep from the WSDL, passing the
 // X-Road headers as _soapheaders, and prints the surname.
-const e2eZeepScript = `
-import sys, uuid
-from zeep import Client
-
-wsdl = sys.argv[1]
-client = Client(wsdl)
-headers = {
-    "client": {"objectType": "SUBSYSTEM", "xRoadInstance": "AZ", "memberClass": "GOV", "memberCode": "EMDK", "subsystemCode": "realestate"},
-    "service": {"objectType": "SERVICE", "xRoadInstance": "AZ", "memberClass": "GOV", "memberCode": "DIN", "subsystemCode": "population",
-                "serviceCode": "getPersonByFin", "serviceVersion": "v1"},
-    "id": str(uuid.uuid4()),
-    "userId": "AZEMDK0001",
-    "protocolVersion": "4.0",
-}
-res = client.service.getPersonByFin(fin="5ZJ8K2L", _soapheaders=headers)
-body = getattr(res, "body", None)
-if body is None:
-    body = res
-person = body["person"]
-print("SURNAME=" + person["surname"])
-`
 
 // e2eZeep drives ƏMDK's client proxy with zeep, an unmodified third-party
 // SOAP client, from the shipped WSDL.
@@ -1020,7 +1000,7 @@ func e2eZeep(t *testing.T, e *e2eEnv) {
 			t.Fatal(err)
 		}
 		if name == "din-population.wsdl" {
-			const placeholder = "http://127.0.0.1:8080/din"
+			const placeholder = sampleis.DINAddressPlaceholder
 			if !bytes.Contains(data, []byte(placeholder)) {
 				t.Fatalf("%s has no soap:address placeholder %s", name, placeholder)
 			}
@@ -1030,8 +1010,8 @@ func e2eZeep(t *testing.T, e *e2eEnv) {
 			t.Fatal(err)
 		}
 	}
-	script := filepath.Join(dir, "call.py")
-	if err := os.WriteFile(script, []byte(e2eZeepScript), 0o644); err != nil {
+	script, err := filepath.Abs(filepath.Join("..", "scripts", "zeep-example.py")) // the README's example, run as it is
+	if err != nil {
 		t.Fatal(err)
 	}
 	before := e.calls["DIN"].Load()

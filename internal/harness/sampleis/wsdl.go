@@ -24,12 +24,15 @@ func WSDLFS() fs.FS {
 	return sub
 }
 
-// Placeholder soap:address locations in the WSDLs, to be replaced by the
-// security server's client-proxy URL (see WSDL).
+// The soap:address locations in the WSDLs: the client proxy of each
+// service's sample consumer in the local federation (ƏMDK calls DİN, DSMF
+// calls ƏMDK, DİN calls DSMF; configs/securityserver-*.yaml), so that a
+// SOAP client given the WSDL reaches a working endpoint. WSDL replaces them
+// with another client-proxy URL.
 const (
-	DINAddressPlaceholder  = "http://127.0.0.1:8080/din"
-	EMDKAddressPlaceholder = "http://127.0.0.1:8080/emdk"
-	DSMFAddressPlaceholder = "http://127.0.0.1:8080/dsmf"
+	DINAddressPlaceholder  = "http://127.0.0.1:8082/din"
+	EMDKAddressPlaceholder = "http://127.0.0.1:8083/emdk"
+	DSMFAddressPlaceholder = "http://127.0.0.1:8081/dsmf"
 )
 
 var wsdlByService = map[string]struct{ file, placeholder string }{
