@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,15 +18,31 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/securityserver"
 )
 
+var program = &cli.Program{
+	Name: "federation",
+	Single: &cli.Command{Args: "[--dir DIR] [--once] [flags]",
+		Summary: "run the Şlüz local federation on loopback: PKI, registry and the security servers of DİN, ƏMDK and DSMF",
+		Details: "It runs the sample checks, prints them and keeps running for manual calls until Ctrl-C\n" +
+			"(--once: exit after the checks, 0 only if all passed). See README.md.",
+		Example: "federation --dir state\n" +
+			"federation --dir /tmp/fed --once",
+		Run: runFederation},
+}
+
 func main() {
 	securityserver.TuneGC() // its security servers run in this process
-	fs := flag.NewFlagSet("federation", flag.ContinueOnError)
+	os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func runFederation(env *cli.Env, args []string) error {
+	fs := env.Flags()
 	var opts localfed.Options
 	fs.StringVar(&opts.Dir, "dir", "state", "state directory, created on the first run and reused after")
 	once := fs.Bool("once", false, "run the sample checks and exit: 0 only if every check passed")
@@ -37,20 +51,16 @@ func main() {
 	fs.StringVar(&opts.AdminAddr, "admin-listen", registry.DefaultAdminListen, "registry admin API address (TLS)")
 	fs.StringVar(&opts.PublishAddr, "publish-listen", registry.DefaultPublishListen, "registry global configuration address (HTTP)")
 	verbose := fs.Bool("v", false, "log what every service does")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: federation [flags]\n\nRuns the Şlüz local federation on loopback (see README.md).\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
 	if *verbose {
-		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		opts.Log = slog.New(slog.NewTextHandler(env.Err, nil))
 	}
-	os.Exit(run(opts, *once, os.Stdout, os.Stderr))
+	if code := run(opts, *once, env.Out, env.Err); code != cli.ExitOK {
+		return cli.Exit(code)
+	}
+	return nil
 }
 
 func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
@@ -98,25 +108,32 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 		fmt.Fprintf(out, "\nall %d outcomes as expected\n", total)
 		return 0
 	}
-	d, pki := opts.Dir, filepath.Join(opts.Dir, "pki")
 	reqFile, err := fed.WriteSampleRequest()
 	if err != nil {
 		fmt.Fprintln(errOut, "federation:", err)
 		return 1
 	}
-	emdk := fed.Agencies[1].ClientURL
-	fmt.Fprintf(out, "\nTry it by hand (Ctrl-C stops the federation):\n"+
-		"  # ƏMDK's information system asks DİN for a person, through ƏMDK's security server (each call needs a new xrd:id):\n"+
-		"  sed \"s/MESSAGE-ID/$(cat /proc/sys/kernel/random/uuid)/\" %[6]s | curl -s -H 'Content-Type: text/xml; charset=UTF-8' --data-binary @- %[7]s\n"+
-		"  # who called DİN's services, when and how fast (DİN's operational monitoring records):\n"+
-		"  go run ./cmd/securityserver opmon --config %[1]s/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h\n"+
-		"  go run ./cmd/registry member list --registry %[3]s --cert %[1]s/operator.pem --key %[1]s/operator.key --ca %[2]s/root-ca.pem\n"+
-		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
-		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n",
-		d, pki, fed.AdminURL, fed.ConfURL, fed.OCSPURL, reqFile, emdk)
+	fmt.Fprint(out, tryIt(opts.Dir, fed.AdminURL, fed.ConfURL, fed.OCSPURL, reqFile, fed.Agencies[1].ClientURL))
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sig.Done()
 	fmt.Fprintln(out, "\nstopping")
 	return 0
+}
+
+// tryIt is what the federation suggests trying by hand while it runs: a
+// sample request to ƏMDK's client proxy emdk, opmon, an operator command and
+// the independent checks, and how operator commands take their credentials.
+func tryIt(dir, adminURL, confURL, ocspURL, reqFile, emdk string) string {
+	return fmt.Sprintf("\nTry it by hand (Ctrl-C stops the federation):\n"+
+		"  # ƏMDK's information system asks DİN for a person, through ƏMDK's security server (each call needs a new xrd:id):\n"+
+		"  sed \"s/MESSAGE-ID/$(cat /proc/sys/kernel/random/uuid)/\" %[6]s | curl -s -H 'Content-Type: text/xml; charset=UTF-8' --data-binary @- %[7]s\n"+
+		"  # who called DİN's services, when and how fast (DİN's operational monitoring records):\n"+
+		"  go run ./cmd/securityserver opmon --config %[1]s/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h\n"+
+		"  # the central operator's view of the members (registry --help for all operator commands):\n"+
+		"  go run ./cmd/registry member list --registry %[3]s --cert %[1]s/operator.pem --key %[1]s/operator.key --ca %[2]s/root-ca.pem\n"+
+		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
+		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n"+
+		"\n%[8]s",
+		dir, filepath.Join(dir, "pki"), adminURL, confURL, ocspURL, reqFile, emdk, registry.OperatorCredentialsHelp)
 }

@@ -32,7 +32,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -51,6 +50,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/harness/loadtest"
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/securityserver"
@@ -79,14 +79,28 @@ type options struct {
 	floors        bool
 }
 
+var program = &cli.Program{
+	Name: "loadtest",
+	Single: &cli.Command{Args: "[flags]",
+		Summary: "benchmark the Şlüz security server pair against the provider IS called directly and against a plain pair of TLS reverse proxies",
+		Details: "The targets, the loads and the figures it prints are described in BENCHMARKS.md.\n" +
+			"A run in which any answer was wrong exits 1.",
+		Example: "loadtest --concurrency 16 --duration 10s --rounds 3\n" +
+			"loadtest --floors --cpuprofile sluz.pprof\n" +
+			"loadtest --target http://127.0.0.1:8080/ --duration 5s --json",
+		Run: runBenchmark},
+}
+
 func main() {
 	securityserver.TuneGC() // as the security server binary runs; GOGC overrides it
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// run runs the benchmark with args and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int { return program.Main(args, stdout, stderr) }
+
+func runBenchmark(env *cli.Env, args []string) error {
+	fs := env.Flags()
 	var o options
 	fs.IntVar(&o.concurrency, "concurrency", 16, "closed-loop clients per target at full load")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per target and load")
@@ -102,52 +116,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.logging, "logging", false, "also measure the Şlüz pair with time-stamping every 200 ms, with time-stamping off and with the message log off (the same servers restarted), at full load and at one fixed rate")
 	fs.BoolVar(&o.floors, "floors", false, "also measure, at full load, the crypto pair (the plain pair signing and verifying every message with ECDSA P-256) and the floor pair (the crypto pair logging every message in Şlüz's message log): the most any security-server pair can reach on this machine")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go run ./cmd/loadtest [flags]\n\n"+
-			"Benchmarks the Şlüz security server pair against the provider IS called directly\n"+
-			"and against a plain pair of TLS reverse proxies (see BENCHMARKS.md).\n\nflags:\n")
-		fs.PrintDefaults()
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if err := o.validate(fs); err != nil {
-		fmt.Fprintln(stderr, "loadtest:", err)
-		return 2
+	if err := o.validate(); err != nil {
+		return cli.UsageError{Err: err}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := benchmark(ctx, o, stderr)
+	rep, err := benchmark(ctx, o, env.Err)
 	if err != nil {
-		fmt.Fprintln(stderr, "loadtest:", err)
-		return 1
+		return err
 	}
 	if o.jsonOut {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(env.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintln(stderr, "loadtest:", err)
-			return 1
+			return err
 		}
 	} else {
-		rep.print(stdout)
+		rep.print(env.Out)
 	}
 	if rep.TotalErrors > 0 {
 		if o.jsonOut {
-			fmt.Fprintf(stderr, "loadtest: %d EXCHANGES FAILED: the figures are not valid\n", rep.TotalErrors)
+			fmt.Fprintf(env.Err, "loadtest: %d EXCHANGES FAILED: the figures are not valid\n", rep.TotalErrors)
 		}
-		return 1
+		return cli.Exit(cli.ExitError)
 	}
-	return 0
+	return nil
 }
 
-func (o *options) validate(fs *flag.FlagSet) error {
+func (o *options) validate() error {
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
 	case o.rounds < 1:

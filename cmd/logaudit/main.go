@@ -35,14 +35,19 @@ both as one history; they do not verify it (run verify for that).
 `,
 	Commands: []cli.Command{
 		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json]",
-			Summary: "verify every record of a live log and/or a directory of archives: signature, signer, OCSP, hash chain across records and archives, time-stamp; exit 0 only if all pass", Run: runVerify},
+			Summary: "verify every record of a live log and/or a directory of archives: signature, signer, OCSP, hash chain across records and archives, time-stamp; exit 0 only if all pass", Run: runVerify,
+			Example: "logaudit verify --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --ca state/pki/root-ca.pem --ca state/pki/ca.pem"},
 		{Name: "replay", Args: "[--log FILE] [--archives DIR] [--from TIME] [--to TIME]",
-			Summary: "list the logged messages in a time range, from a live log and/or its archives as one history in record order", Run: runReplay},
+			Summary: "list the logged messages in a time range, from a live log and/or its archives as one history in record order", Run: runReplay,
+			Example: "logaudit replay --log state/DIN/ss/messagelog.db --from 2026-11-25T10:00:00Z --to 2026-11-25T11:00:00Z"},
 		{Name: "show", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID",
-			Summary: "print the logged request and response of one exchange, wherever they are (live log or archives)", Run: runShow},
+			Summary: "print the logged request and response of one exchange, wherever they are (live log or archives)", Run: runShow,
+			Example: "logaudit show --log state/DIN/ss/messagelog.db --id 84946996-4b92-4a90-9260-bef01f1ad6f2"},
 		{Name: "export", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID --out DIR",
-			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport},
-		{Name: "proof", Args: "FILE.asice", Summary: "check a container's time-stamp proof and print the Merkle root its token covers", Run: runProof},
+			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport,
+			Example: "logaudit export --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --id 84946996-4b92-4a90-9260-bef01f1ad6f2 --out evidence"},
+		{Name: "proof", Args: "FILE.asice", Summary: "check a container's time-stamp proof and print the Merkle root its token covers", Run: runProof,
+			Example: "logaudit proof evidence/84946996-4b92-4a90-9260-bef01f1ad6f2-request.asice"},
 	},
 }
 
@@ -54,7 +59,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runVerify(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	logPath := fs.String("log", "", "message log file (messagelog.db)")
 	archives := fs.String("archives", "", "directory of the server's archive files (dataDir/archive); with --log, the log must continue them")
 	var cas stringList
@@ -257,7 +262,7 @@ func eachRecord(src historyFlags, q audit.ArchiveQuery, note io.Writer, fn func(
 }
 
 func runReplay(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	src := addHistoryFlags(fs)
 	fromFlag := fs.String("from", "", "first time (RFC 3339 or date)")
 	toFlag := fs.String("to", "", "last time (RFC 3339 or date)")
@@ -298,7 +303,7 @@ func runReplay(env *cli.Env, args []string) error {
 }
 
 func runShow(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	src := addHistoryFlags(fs)
 	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
 	if err := cli.Parse(fs, args); err != nil {
@@ -336,7 +341,7 @@ func eachOfMessage(env *cli.Env, src historyFlags, id string, fn func(r *history
 }
 
 func runExport(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	src := addHistoryFlags(fs)
 	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
 	out := fs.String("out", ".", "directory for MESSAGE-ID-request.asice and MESSAGE-ID-response.asice")
@@ -387,10 +392,14 @@ func safeName(s string) string {
 }
 
 func runProof(env *cli.Env, args []string) error {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+	file, err := cli.ParseWithArg(env.Flags(), args)
+	if err != nil {
+		return err
+	}
+	if file == "" {
 		return cli.Usagef("give one container file")
 	}
-	root, err := audit.CheckContainerProof(args[0])
+	root, err := audit.CheckContainerProof(file)
 	if err != nil {
 		return err
 	}

@@ -31,17 +31,24 @@ var program = &cli.Program{
 	Footer: "Quick start:\n  pkiutil init --dir trust\n  pkiutil issue --dir trust --profile sign --member AZ/GOV/DIN --out din-sign\n  pkiutil serve --dir trust\n",
 	Commands: []cli.Command{
 		{Name: "init", Args: "[--dir DIR] [--instance AZ] [--name NAME] [--key-type ecdsa-p256|rsa2048] [--force]",
-			Summary: "create a federation trust directory (root CA, issuing CA, config-signing, OCSP and TSA certificates)", Run: runInit},
+			Summary: "create a federation trust directory (root CA, issuing CA, config-signing, OCSP and TSA certificates)", Run: runInit,
+			Example: "pkiutil init --dir trust --instance AZ"},
 		{Name: "issue", Args: "--profile PROFILE --out PREFIX [--member AZ/GOV/DIN] [--cn NAME] [--dns NAME,...] [--ip ADDR,...] [--csr FILE] [--validity 730d]",
-			Summary: "issue a certificate by profile; writes PREFIX.pem and, unless --csr is given, PREFIX.key", Run: runIssue},
+			Summary: "issue a certificate by profile; writes PREFIX.pem and, unless --csr is given, PREFIX.key", Run: runIssue,
+			Example: "pkiutil issue --dir trust --profile sign --member AZ/GOV/DIN --out din-sign\n" +
+				"pkiutil issue --dir trust --profile auth --member AZ/GOV/EMDK --dns ss1.emdk.gov.az --out emdk-auth"},
 		{Name: "revoke", Args: "(--serial HEX | --cert FILE) [--reason keyCompromise] [--dir DIR]",
-			Summary: "mark an issued certificate revoked; the OCSP responder answers revoked from then on", Run: runRevoke},
+			Summary: "mark an issued certificate revoked; the OCSP responder answers revoked from then on", Run: runRevoke,
+			Example: "pkiutil revoke --dir trust --cert din-sign.pem --reason keyCompromise"},
 		{Name: "list", Args: "[--dir DIR]",
-			Summary: "list issued certificates with their status", Run: runList},
+			Summary: "list issued certificates with their status", Run: runList,
+			Example: "pkiutil list --dir trust"},
 		{Name: "profiles", Args: "",
-			Summary: "list the certificate profiles and their key usages", Run: runProfiles},
+			Summary: "list the certificate profiles and their key usages", Run: runProfiles,
+			Example: "pkiutil profiles"},
 		{Name: "serve", Args: "[--dir DIR] [--ocsp-listen ADDR] [--tsa-listen ADDR] [--log-format text|json]",
-			Summary: "run the OCSP responder and the time-stamp authority", Run: runServe},
+			Summary: "run the OCSP responder and the time-stamp authority", Run: runServe,
+			Example: "pkiutil serve --dir trust --ocsp-listen 127.0.0.1:8888 --tsa-listen 127.0.0.1:8899"},
 	}}
 
 func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -55,7 +62,7 @@ func dirFlag(fs *flag.FlagSet) *string {
 }
 
 func runInit(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	dir := dirFlag(fs)
 	instance := fs.String("instance", "AZ", "X-Road instance identifier, written as C= in the CA subjects")
 	name := fs.String("name", "", `federation name shown in CA subjects (default "Şlüz <instance>")`)
@@ -82,7 +89,7 @@ func runInit(env *cli.Env, args []string) error {
 }
 
 func runIssue(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	dir := dirFlag(fs)
 	profile := fs.String("profile", "", "certificate profile: "+strings.Join(endEntityNames(), ", ")+" (see 'pkiutil profiles')")
 	out := fs.String("out", "", "output prefix: writes PREFIX.pem (certificate) and PREFIX.key (private key, mode 0600)")
@@ -173,7 +180,7 @@ func readCSR(path string) (any, error) {
 }
 
 func runRevoke(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	dir := dirFlag(fs)
 	serialFlag := fs.String("serial", "", "serial number in hex, as 'pkiutil list' or 'openssl x509 -serial' prints it")
 	certFile := fs.String("cert", "", "PEM certificate to revoke (instead of --serial)")
@@ -218,7 +225,7 @@ func runRevoke(env *cli.Env, args []string) error {
 }
 
 func runList(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	dir := dirFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -246,7 +253,7 @@ func runList(env *cli.Env, args []string) error {
 }
 
 func runProfiles(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -266,7 +273,7 @@ func runProfiles(env *cli.Env, args []string) error {
 }
 
 func runServe(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	dir := dirFlag(fs)
 	ocspAddr := fs.String("ocsp-listen", pkiutil.DefaultOCSPAddr, "OCSP responder listen address (HTTP, GET and POST)")
 	tsaAddr := fs.String("tsa-listen", pkiutil.DefaultTSAAddr, "time-stamp authority listen address (HTTP POST application/timestamp-query)")

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/internal/cli/clitest"
 	"github.com/sluz/sluz/internal/testtool"
 
 	"github.com/sluz/sluz/pkiutil"
@@ -36,10 +37,16 @@ func TestHelp(t *testing.T) {
 			t.Errorf("help does not list %s", c.Name)
 		}
 	}
-	code, _, errOut := runCLI(t, "issue", "--help")
-	if code != cli.ExitOK || !strings.Contains(errOut, "--profile") || !strings.Contains(errOut, "usage: pkiutil issue") {
-		t.Fatalf("issue --help: exit %d\n%s", code, errOut)
+	// Help goes to standard output, as every help does.
+	code, out, _ = runCLI(t, "issue", "--help")
+	if code != cli.ExitOK || !strings.Contains(out, "--profile") || !strings.Contains(out, "usage: pkiutil issue") {
+		t.Fatalf("issue --help: exit %d\n%s", code, out)
 	}
+}
+
+// TestHelpEverywhere: every command answers --help with usage and an example.
+func TestHelpEverywhere(t *testing.T) {
+	t.Logf("%d help screens", clitest.HelpEverywhere(t, program))
 }
 
 func TestCLIErrors(t *testing.T) {

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -32,40 +31,103 @@ import (
 var program = &cli.Program{
 	Name:   "registry",
 	Intro:  "registry: the Şlüz central registry and its operator tool.",
-	Footer: footer,
+	Footer: "\n" + registry.OperatorCredentialsHelp,
 	Commands: []cli.Command{
 		{Name: "serve", Args: "--config FILE",
-			Summary: "run the registry: admin API (TLS) and the signed global configuration", Run: runServe},
+			Summary: "run the registry: admin API (TLS) and the signed global configuration", Run: runServe,
+			Example: "registry serve --config configs/registry.yaml"},
 		{Name: "check-config", Args: "--config FILE",
-			Summary: "validate a configuration file without starting", Run: runCheckConfig},
+			Summary: "validate a configuration file without starting", Run: runCheckConfig,
+			Example: "registry check-config --config configs/registry.yaml"},
 		{Name: "anchor", Args: "--config FILE --out FILE",
-			Summary: "write the configuration anchor security servers need", Run: runAnchor},
-		{Name: "load", Args: "FILE",
-			Summary: "load a federation description (configs/federation.yaml) in one all-or-nothing step", Run: runLoad},
-		{Name: "member", Args: "add --id ID --name NAME | list | show --id ID | remove --id ID",
-			Summary: "manage members", Run: runMember},
-		{Name: "subsystem", Args: "add --id ID | remove --id ID",
-			Summary: "manage subsystems", Run: runSubsystem},
-		{Name: "server", Args: "add --id ID --address HOST:PORT --auth-cert FILE | approve --id ID | address --id ID --address HOST:PORT | client --server ID --client ID [--remove] | list | remove --id ID",
-			Summary: "manage security servers", Run: runServer},
-		{Name: "service", Args: "add --id ID --description TEXT | list [--provider ID] | remove --id ID",
-			Summary: "manage the service catalogue", Run: runService},
-		{Name: "group", Args: "add --id ID --description TEXT | member --group ID --client ID [--remove] | list | remove --id ID",
-			Summary: "manage global groups", Run: runGroup},
-		{Name: "trust", Args: "show | ca --name N --cert FILE [--issuers FILE] [--ocsp-url URL] | tsa --name N --url URL --cert FILE | remove --kind ca|tsa --name N | settings [--ocsp-freshness S] [--conf-validity S]",
-			Summary: "manage trust settings", Run: runTrust},
+			Summary: "write the configuration anchor security servers need", Run: runAnchor,
+			Example: "registry anchor --config configs/registry.yaml --out anchor.json"},
+		{Name: "load", Args: "FILE [--name NAME]",
+			Summary: "load a federation description (configs/federation.yaml) in one all-or-nothing step", Run: runLoad, Footer: registry.OperatorCredentialsHelp,
+			Example: "registry load configs/federation.yaml --cert state/operator.pem --key state/operator.key --ca state/pki/root-ca.pem"},
+		{Name: "member", Summary: "manage members", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			{Name: "add", Args: "--id ID --name NAME", Summary: "add a member", Run: runMemberAdd,
+				Example: `registry member add --id AZ/COM/1234567 --name "Notarius Günay Əliyeva"`},
+			listVerb("member", "/api/v1/members", "MEMBER\tNAME\tSUBSYSTEMS", func(m store.Member) []any {
+				return []any{m.ID, m.Name, strings.Join(m.Subsystems, ",")}
+			}),
+			{Name: "show", Args: "--id ID", Summary: "print a member with its subsystems (JSON)", Run: runMemberShow,
+				Example: "registry member show --id AZ/GOV/DIN"},
+			removeVerb("member", "member", "AZ/COM/1234567", "/api/v1/members/"),
+		}},
+		{Name: "subsystem", Summary: "manage subsystems", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			{Name: "add", Args: "--id ID", Summary: "add a subsystem to its member", Run: runSubsystemAdd,
+				Example: "registry subsystem add --id AZ/COM/1234567/notary"},
+			removeVerb("subsystem", "subsystem", "AZ/COM/1234567/notary", "/api/v1/subsystems/"),
+		}},
+		{Name: "server", Summary: "manage security servers", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			{Name: "add", Args: "--id ID --address HOST:PORT --auth-cert FILE", Summary: "register a security server (published once approved)", Run: runServerAdd,
+				Example: "registry server add --id AZ/COM/1234567/ss1 --address 10.0.0.5:5500 --auth-cert notary-auth.pem"},
+			{Name: "approve", Args: "--id ID", Summary: "approve a registered security server, publishing it", Run: runServerApprove,
+				Example: "registry server approve --id AZ/COM/1234567/ss1"},
+			{Name: "address", Args: "--id ID --address HOST:PORT", Summary: "move a security server to a new address", Run: runServerAddress,
+				Example: "registry server address --id AZ/GOV/DIN/ss1 --address 10.0.0.7:5500"},
+			clientVerb("client", "server", "let a security server host a client (or stop, with --remove)", "server identifier", "stop hosting the client instead", "/api/v1/servers/clients",
+				"registry server client --server AZ/COM/1234567/ss1 --client AZ/COM/1234567/notary",
+				func(id string, cl identifier.Client, remove bool) (any, string, error) {
+					s, err := identifier.ParseServer(id)
+					what := map[bool]string{false: " now hosts ", true: " no longer hosts "}[remove]
+					return store.AddServerClient{Server: s, Client: cl}, s.String() + what + cl.String(), err
+				}),
+			listVerb("server", "/api/v1/servers", "SERVER\tADDRESS\tAPPROVED\tCLIENTS", func(s store.Server) []any {
+				return []any{s.ID, s.Address, s.Approved, joinClients(s.Clients)}
+			}),
+			removeVerb("server", "security server", "AZ/COM/1234567/ss1", "/api/v1/servers/"),
+		}},
+		{Name: "service", Summary: "manage the service catalogue", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			describedAddVerb("service", "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]", "what the service answers", "/api/v1/services",
+				`registry service add --id AZ/GOV/DSMF/insurance/getInsuredPerson/v2 --description "Sığortaolunan şəxsin fərdi uçot məlumatları"`,
+				func(id, desc string) (any, string, error) {
+					s, err := identifier.ParseService(id)
+					return store.AddService{ID: s, Description: desc}, "service " + s.String() + " added", err
+				}),
+			{Name: "list", Args: "[--provider ID]", Summary: "list the services, all or one provider's", Run: runServiceList,
+				Example: "registry service list --provider AZ/GOV/EMDK"},
+			removeVerb("service", "service", "AZ/GOV/DSMF/insurance/getInsuredPerson/v2", "/api/v1/services/"),
+		}},
+		{Name: "group", Summary: "manage global groups", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			describedAddVerb("global group", "group identifier INSTANCE/GROUPCODE", "what the group is", "/api/v1/groups",
+				`registry group add --id AZ/social-protection --description "Sosial müdafiə orqanları"`,
+				func(id, desc string) (any, string, error) {
+					g, err := identifier.ParseGlobalGroup(id)
+					return store.AddGroup{ID: g, Description: desc}, "global group " + g.String() + " added", err
+				}),
+			clientVerb("member", "group", "add a client to a global group (or remove it, with --remove)", "group identifier", "remove the client from the group instead", "/api/v1/groups/members",
+				"registry group member --group AZ/state-agencies --client AZ/COM/1234567/notary",
+				func(id string, cl identifier.Client, remove bool) (any, string, error) {
+					g, err := identifier.ParseGlobalGroup(id)
+					what := map[bool]string{false: " added to ", true: " removed from "}[remove]
+					return store.AddGroupMember{Group: g, Client: cl}, cl.String() + what + g.String(), err
+				}),
+			listVerb("group", "/api/v1/groups", "GROUP\tDESCRIPTION\tMEMBERS", func(g store.Group) []any {
+				return []any{g.ID, g.Description, joinClients(g.Members)}
+			}),
+			removeVerb("group", "global group", "AZ/social-protection", "/api/v1/groups/"),
+		}},
+		{Name: "trust", Summary: "manage trust settings", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
+			{Name: "show", Summary: "print the approved CAs, TSAs and trust settings (JSON)", Run: runTrustShow,
+				Example: "registry trust show"},
+			{Name: "ca", Args: "--name NAME --ca-cert FILE [--issuers FILE] [--ocsp-url URL]...", Summary: "approve a certification authority", Run: runTrustCA,
+				Example: `registry trust ca --name "Şlüz AZ" --ca-cert state/pki/root-ca.pem --issuers state/pki/ca.pem --ocsp-url http://127.0.0.1:8888/`},
+			{Name: "tsa", Args: "--name NAME --url URL --tsa-cert FILE", Summary: "approve a time-stamp authority", Run: runTrustTSA,
+				Example: `registry trust tsa --name "Şlüz AZ Time-Stamp Authority" --url http://127.0.0.1:8899/ --tsa-cert state/pki/tsa.pem`},
+			{Name: "remove", Args: "--kind ca|tsa --name NAME", Summary: "withdraw an approved CA or TSA", Run: runTrustRemove,
+				Example: `registry trust remove --kind tsa --name "Şlüz AZ Time-Stamp Authority"`},
+			{Name: "settings", Args: "[--ocsp-freshness SECONDS] [--conf-validity SECONDS]", Summary: "change the OCSP freshness limit and the configuration validity", Run: runTrustSettings,
+				Example: "registry trust settings --ocsp-freshness 1800 --conf-validity 3600"},
+		}},
 		{Name: "audit", Args: "[--limit N]",
-			Summary: "show the audit trail, newest first", Run: runAudit},
+			Summary: "show the audit trail, newest first", Run: runAudit, Footer: registry.OperatorCredentialsHelp,
+			Example: "registry audit --limit 50"},
 		{Name: "status", Args: "",
-			Summary: "show the published configuration version and expiry", Run: runStatus},
+			Summary: "show the published configuration version and expiry", Run: runStatus, Footer: registry.OperatorCredentialsHelp,
+			Example: "registry status"},
 	}}
-
-const footer = `
-Operator commands reach a running registry over TLS with an admin certificate:
-  --registry URL   (or $SLUZ_REGISTRY_URL; default https://127.0.0.1:4000)
-  --cert, --key    operator certificate and key (or $SLUZ_OPERATOR_CERT, $SLUZ_OPERATOR_KEY)
-  --ca             PEM roots that issued the registry's TLS certificate (or $SLUZ_REGISTRY_CA)
-`
 
 // env is the process environment; tests replace it.
 var env = os.Getenv
@@ -73,11 +135,10 @@ var env = os.Getenv
 // op is a command's environment with the operator-call helpers.
 type op struct{ *cli.Env }
 
-func (c op) flags(sub string) *flag.FlagSet { return c.Flags(sub) }
-
 func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// clientFlags adds the connection flags to fs and returns a constructor.
+// clientFlags adds the connection flags to fs (registry.OperatorCredentialsHelp)
+// and returns a constructor.
 func clientFlags(fs *flag.FlagSet) func() (*adminapi.Client, error) {
 	def := func(k, d string) string {
 		if v := env(k); v != "" {
@@ -85,10 +146,10 @@ func clientFlags(fs *flag.FlagSet) func() (*adminapi.Client, error) {
 		}
 		return d
 	}
-	u := fs.String("registry", def("SLUZ_REGISTRY_URL", "https://"+registry.DefaultAdminListen), "registry admin API URL")
-	cert := fs.String("cert", def("SLUZ_OPERATOR_CERT", ""), "operator certificate (PEM, pkiutil profile admin)")
-	key := fs.String("key", def("SLUZ_OPERATOR_KEY", ""), "operator private key (PEM)")
-	ca := fs.String("ca", def("SLUZ_REGISTRY_CA", ""), "PEM roots for the registry's TLS certificate")
+	u := fs.String("registry", def(registry.EnvAdminURL, "https://"+registry.DefaultAdminListen), "registry admin API URL (else $"+registry.EnvAdminURL+")")
+	cert := fs.String("cert", def(registry.EnvOperatorCert, ""), "operator certificate (PEM, pkiutil profile admin; else $"+registry.EnvOperatorCert+")")
+	key := fs.String("key", def(registry.EnvOperatorKey, ""), "operator private key (PEM; else $"+registry.EnvOperatorKey+")")
+	ca := fs.String("ca", def(registry.EnvAdminCA, ""), "PEM roots for the registry's TLS certificate (else $"+registry.EnvAdminCA+")")
 	return func() (*adminapi.Client, error) { return adminapi.NewClient(*u, *cert, *key, *ca) }
 }
 
@@ -105,7 +166,7 @@ func loadConfig(path string) (*registry.Config, error) {
 
 func runServe(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
+	fs := c.Flags()
 	cfgPath := configFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -154,7 +215,7 @@ func runServe(e *cli.Env, args []string) error {
 
 func runCheckConfig(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
+	fs := c.Flags()
 	cfgPath := configFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -169,7 +230,7 @@ func runCheckConfig(e *cli.Env, args []string) error {
 
 func runAnchor(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
+	fs := c.Flags()
 	cfgPath := configFlag(fs)
 	out := fs.String("out", "", "where to write the anchor file")
 	if err := cli.Parse(fs, args); err != nil {
@@ -195,25 +256,13 @@ func runAnchor(e *cli.Env, args []string) error {
 
 func runLoad(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
+	fs := c.Flags()
 	connect := clientFlags(fs)
 	name := fs.String("name", "load", "batch name recorded in the audit trail")
 	// The description file is the one positional argument, before or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return cli.UsageError{Err: err}
-	}
-	switch {
-	case file == "" && fs.NArg() == 1:
-		file = fs.Arg(0)
-	case fs.NArg() > 0:
-		return cli.Usagef("unexpected argument %q", fs.Arg(fs.NArg()-1))
+	file, err := cli.ParseWithArg(fs, args)
+	if err != nil {
+		return err
 	}
 	if file == "" {
 		return cli.Usagef("give the federation description file, e.g. registry load configs/federation.yaml")
@@ -238,16 +287,11 @@ func runLoad(e *cli.Env, args []string) error {
 	return nil
 }
 
-// subcommand dispatches "registry NOUN VERB [flags]".
-func (c op) subcommand(args []string, verbs map[string]func(fs *flag.FlagSet, args []string) error) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return cli.Usagef("missing subcommand")
-	}
-	fn, ok := verbs[args[0]]
-	if !ok {
-		return cli.Usagef("unknown subcommand %q", args[0])
-	}
-	return fn(c.flags(args[0]), args[1:])
+// operatorFlags is how every operator subcommand starts: its flag set with
+// the connection flags, and the constructor of the admin API client.
+func (c op) operatorFlags() (*flag.FlagSet, func() (*adminapi.Client, error)) {
+	fs := c.Flags()
+	return fs, clientFlags(fs)
 }
 
 // change sends one change and reports the audit entry.
@@ -272,6 +316,16 @@ func (c op) get(connect func() (*adminapi.Client, error), path string, out any) 
 	return cl.Do(context.Background(), http.MethodGet, path, nil, out)
 }
 
+// show GETs path and prints the JSON answer as it came.
+func (c op) show(connect func() (*adminapi.Client, error), path string) error {
+	var raw json.RawMessage
+	if err := c.get(connect, path, &raw); err != nil {
+		return err
+	}
+	_, err := c.Out.Write(raw)
+	return err
+}
+
 func required(pairs ...string) error {
 	for i := 0; i < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
@@ -292,193 +346,176 @@ func readFile(flagName, path string) (string, error) {
 	return string(b), nil
 }
 
-func runMember(e *cli.Env, args []string) error {
+func runMemberAdd(e *cli.Env, args []string) error {
 	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "member identifier INSTANCE/CLASS/CODE, e.g. AZ/GOV/DIN")
-			name := fs.String("name", "", `display name, e.g. "Daxili İşlər Nazirliyi"`)
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("id", *id, "name", *name); err != nil {
-				return err
-			}
-			m, err := identifier.ParseMember(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/members", store.AddMember{ID: m, Name: *name}, "member "+m.String()+" added")
-		},
-		"list": listVerb(c, "/api/v1/members", "MEMBER\tNAME\tSUBSYSTEMS", func(m store.Member) []any {
-			return []any{m.ID, m.Name, strings.Join(m.Subsystems, ",")}
-		}),
-		"show": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "member identifier")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("id", *id); err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.get(connect, "/api/v1/members/"+*id, &raw); err != nil {
-				return err
-			}
-			_, err := c.Out.Write(raw)
-			return err
-		},
-		"remove": removeVerb(c, "member", "/api/v1/members/"),
-	})
-}
-
-func removeVerb(c op, what, prefix string) func(*flag.FlagSet, []string) error {
-	return func(fs *flag.FlagSet, args []string) error {
-		connect := clientFlags(fs)
-		id := fs.String("id", "", what+" identifier")
-		if err := cli.Parse(fs, args); err != nil {
-			return err
-		}
-		if err := required("id", *id); err != nil {
-			return err
-		}
-		return c.change(connect, http.MethodDelete, prefix+*id, nil, what+" "+*id+" removed")
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "member identifier INSTANCE/CLASS/CODE, e.g. AZ/GOV/DIN")
+	name := fs.String("name", "", `display name, e.g. "Daxili İşlər Nazirliyi"`)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
 	}
+	if err := required("id", *id, "name", *name); err != nil {
+		return err
+	}
+	m, err := identifier.ParseMember(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/members", store.AddMember{ID: m, Name: *name}, "member "+m.String()+" added")
 }
 
-func runSubsystem(e *cli.Env, args []string) error {
+func runMemberShow(e *cli.Env, args []string) error {
 	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "subsystem identifier INSTANCE/CLASS/CODE/SUBSYSTEM, e.g. AZ/GOV/DIN/population")
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "member identifier")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("id", *id); err != nil {
+		return err
+	}
+	return c.show(connect, "/api/v1/members/"+*id)
+}
+
+// removeVerb is "NOUN remove --id ID", what the thing removed, exampleID
+// one for the example.
+func removeVerb(noun, what, exampleID, prefix string) cli.Command {
+	return cli.Command{Name: "remove", Args: "--id ID", Summary: "remove a " + what,
+		Example: "registry " + noun + " remove --id " + exampleID,
+		Run: func(e *cli.Env, args []string) error {
+			c := op{e}
+			fs, connect := c.operatorFlags()
+			id := fs.String("id", "", what+" identifier")
 			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
 			if err := required("id", *id); err != nil {
 				return err
 			}
-			s, err := identifier.ParseSubsystem(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/subsystems", store.AddSubsystem{ID: s}, "subsystem "+s.String()+" added")
-		},
-		"remove": removeVerb(c, "subsystem", "/api/v1/subsystems/"),
-	})
+			return c.change(connect, http.MethodDelete, prefix+*id, nil, what+" "+*id+" removed")
+		}}
 }
 
-func runServer(e *cli.Env, args []string) error {
+func runSubsystemAdd(e *cli.Env, args []string) error {
 	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "server identifier INSTANCE/CLASS/CODE/SERVERCODE, e.g. AZ/GOV/DIN/ss1")
-			addr := fs.String("address", "", "host:port of its service proxy")
-			cert := fs.String("auth-cert", "", "its authentication certificate (PEM, pkiutil profile auth)")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("id", *id, "address", *addr, "auth-cert", *cert); err != nil {
-				return err
-			}
-			s, err := identifier.ParseServer(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			pem, err := readFile("auth-cert", *cert)
-			if err != nil {
-				return err
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/servers", store.AddServer{ID: s, Address: *addr, AuthCert: pem},
-				"security server "+s.String()+" registered; approve it to publish it")
-		},
-		"approve": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "server identifier")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			s, err := identifier.ParseServer(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/servers/approve", store.ApproveServer{ID: s}, "security server "+s.String()+" approved")
-		},
-		"address": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			id := fs.String("id", "", "server identifier")
-			addr := fs.String("address", "", "its new host:port")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			s, err := identifier.ParseServer(*id)
-			if err != nil {
-				return cli.UsageError{Err: err}
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/servers/address", store.SetServerAddress{ID: s, Address: *addr}, "security server "+s.String()+" now at "+*addr)
-		},
-		"client": clientVerb(c, "server", "server identifier", "stop hosting the client instead", "/api/v1/servers/clients",
-			func(id string, cl identifier.Client, remove bool) (any, string, error) {
-				s, err := identifier.ParseServer(id)
-				what := map[bool]string{false: " now hosts ", true: " no longer hosts "}[remove]
-				return store.AddServerClient{Server: s, Client: cl}, s.String() + what + cl.String(), err
-			}),
-		"list": listVerb(c, "/api/v1/servers", "SERVER\tADDRESS\tAPPROVED\tCLIENTS", func(s store.Server) []any {
-			return []any{s.ID, s.Address, s.Approved, joinClients(s.Clients)}
-		}),
-		"remove": removeVerb(c, "security server", "/api/v1/servers/"),
-	})
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "subsystem identifier INSTANCE/CLASS/CODE/SUBSYSTEM, e.g. AZ/GOV/DIN/population")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("id", *id); err != nil {
+		return err
+	}
+	s, err := identifier.ParseSubsystem(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/subsystems", store.AddSubsystem{ID: s}, "subsystem "+s.String()+" added")
+}
+
+func runServerAdd(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "server identifier INSTANCE/CLASS/CODE/SERVERCODE, e.g. AZ/GOV/DIN/ss1")
+	addr := fs.String("address", "", "host:port of its service proxy")
+	cert := fs.String("auth-cert", "", "its authentication certificate (PEM, pkiutil profile auth)")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("id", *id, "address", *addr, "auth-cert", *cert); err != nil {
+		return err
+	}
+	s, err := identifier.ParseServer(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	pem, err := readFile("auth-cert", *cert)
+	if err != nil {
+		return err
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/servers", store.AddServer{ID: s, Address: *addr, AuthCert: pem},
+		"security server "+s.String()+" registered; approve it to publish it")
+}
+
+func runServerApprove(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "server identifier")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	s, err := identifier.ParseServer(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/servers/approve", store.ApproveServer{ID: s}, "security server "+s.String()+" approved")
+}
+
+func runServerAddress(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "server identifier")
+	addr := fs.String("address", "", "its new host:port")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	s, err := identifier.ParseServer(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/servers/address", store.SetServerAddress{ID: s, Address: *addr}, "security server "+s.String()+" now at "+*addr)
 }
 
 // describedAddVerb is "NOUN add --id ID --description TEXT": build parses
 // the id and makes the change and its success message.
-func describedAddVerb(c op, idUsage, descUsage, path string, build func(id, desc string) (any, string, error)) func(*flag.FlagSet, []string) error {
-	return func(fs *flag.FlagSet, args []string) error {
-		connect := clientFlags(fs)
-		id := fs.String("id", "", idUsage)
-		desc := fs.String("description", "", descUsage)
-		if err := cli.Parse(fs, args); err != nil {
-			return err
-		}
-		if err := required("id", *id, "description", *desc); err != nil {
-			return err
-		}
-		body, what, err := build(*id, *desc)
-		if err != nil {
-			return cli.UsageError{Err: err}
-		}
-		return c.change(connect, http.MethodPost, path, body, what)
-	}
+func describedAddVerb(what, idUsage, descUsage, path, example string, build func(id, desc string) (any, string, error)) cli.Command {
+	return cli.Command{Name: "add", Args: "--id ID --description TEXT", Summary: "add a " + what, Example: example,
+		Run: func(e *cli.Env, args []string) error {
+			c := op{e}
+			fs, connect := c.operatorFlags()
+			id := fs.String("id", "", idUsage)
+			desc := fs.String("description", "", descUsage)
+			if err := cli.Parse(fs, args); err != nil {
+				return err
+			}
+			if err := required("id", *id, "description", *desc); err != nil {
+				return err
+			}
+			body, what, err := build(*id, *desc)
+			if err != nil {
+				return cli.UsageError{Err: err}
+			}
+			return c.change(connect, http.MethodPost, path, body, what)
+		}}
 }
 
 // listVerb is "NOUN list": GET path and print one table row per item.
-func listVerb[T any](c op, path, header string, row func(T) []any) func(*flag.FlagSet, []string) error {
-	return func(fs *flag.FlagSet, args []string) error {
-		connect := clientFlags(fs)
-		if err := cli.Parse(fs, args); err != nil {
-			return err
-		}
-		var items []T
-		if err := c.get(connect, path, &items); err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, header)
-		for _, it := range items {
-			cells := row(it)
-			for i, v := range cells {
-				sep := "\t"
-				if i == len(cells)-1 {
-					sep = "\n"
-				}
-				fmt.Fprintf(tw, "%v%s", v, sep)
+func listVerb[T any](noun, path, header string, row func(T) []any) cli.Command {
+	return cli.Command{Name: "list", Summary: "list the " + noun + "s", Example: "registry " + noun + " list",
+		Run: func(e *cli.Env, args []string) error {
+			c := op{e}
+			fs, connect := c.operatorFlags()
+			if err := cli.Parse(fs, args); err != nil {
+				return err
 			}
-		}
-		return tw.Flush()
-	}
+			var items []T
+			if err := c.get(connect, path, &items); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, header)
+			for _, it := range items {
+				cells := row(it)
+				for i, v := range cells {
+					sep := "\t"
+					if i == len(cells)-1 {
+						sep = "\n"
+					}
+					fmt.Fprintf(tw, "%v%s", v, sep)
+				}
+			}
+			return tw.Flush()
+		}}
 }
 
 func joinClients(cs []identifier.Client) string {
@@ -489,85 +526,57 @@ func joinClients(cs []identifier.Client) string {
 	return strings.Join(out, ",")
 }
 
-// clientVerb adds a client to (or with --remove, removes it from) the server
-// or group named by --NOUN: POST path or path+"/remove" with build's body.
-func clientVerb(c op, noun, nounUsage, removeUsage, path string, build func(id string, cl identifier.Client, remove bool) (any, string, error)) func(*flag.FlagSet, []string) error {
-	return func(fs *flag.FlagSet, args []string) error {
-		connect := clientFlags(fs)
-		id := fs.String(noun, "", nounUsage)
-		clientID := fs.String("client", "", "member or subsystem")
-		remove := fs.Bool("remove", false, removeUsage)
-		if err := cli.Parse(fs, args); err != nil {
-			return err
-		}
-		cl, err := identifier.ParseClient(*clientID)
-		if err != nil {
-			return cli.UsageError{Err: err}
-		}
-		body, what, err := build(*id, cl, *remove)
-		if err != nil {
-			return cli.UsageError{Err: err}
-		}
-		target := path
-		if *remove {
-			target += "/remove"
-		}
-		return c.change(connect, http.MethodPost, target, body, what)
-	}
-}
-
-func runService(e *cli.Env, args []string) error {
-	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": describedAddVerb(c, "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]", "what the service answers", "/api/v1/services",
-			func(id, desc string) (any, string, error) {
-				s, err := identifier.ParseService(id)
-				return store.AddService{ID: s, Description: desc}, "service " + s.String() + " added", err
-			}),
-		"list": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			provider := fs.String("provider", "", "only services of this member or subsystem")
+// clientVerb is "NOUN NAME --NOUN ID --client ID [--remove]": it adds a
+// client to (or with --remove, removes it from) the server or group: POST
+// path or path+"/remove" with build's body.
+func clientVerb(name, noun, summary, nounUsage, removeUsage, path, example string, build func(id string, cl identifier.Client, remove bool) (any, string, error)) cli.Command {
+	return cli.Command{Name: name, Args: "--" + noun + " ID --client ID [--remove]", Summary: summary, Example: example,
+		Run: func(e *cli.Env, args []string) error {
+			c := op{e}
+			fs, connect := c.operatorFlags()
+			id := fs.String(noun, "", nounUsage)
+			clientID := fs.String("client", "", "member or subsystem")
+			remove := fs.Bool("remove", false, removeUsage)
 			if err := cli.Parse(fs, args); err != nil {
 				return err
 			}
-			path := "/api/v1/services"
-			if *provider != "" {
-				path += "?provider=" + url.QueryEscape(*provider)
+			cl, err := identifier.ParseClient(*clientID)
+			if err != nil {
+				return cli.UsageError{Err: err}
 			}
-			var services []store.Service
-			if err := c.get(connect, path, &services); err != nil {
-				return err
+			body, what, err := build(*id, cl, *remove)
+			if err != nil {
+				return cli.UsageError{Err: err}
 			}
-			tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVICE\tDESCRIPTION")
-			for _, s := range services {
-				fmt.Fprintf(tw, "%s\t%s\n", s.ID, s.Description)
+			target := path
+			if *remove {
+				target += "/remove"
 			}
-			return tw.Flush()
-		},
-		"remove": removeVerb(c, "service", "/api/v1/services/"),
-	})
+			return c.change(connect, http.MethodPost, target, body, what)
+		}}
 }
 
-func runGroup(e *cli.Env, args []string) error {
+func runServiceList(e *cli.Env, args []string) error {
 	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"add": describedAddVerb(c, "group identifier INSTANCE/GROUPCODE", "what the group is", "/api/v1/groups",
-			func(id, desc string) (any, string, error) {
-				g, err := identifier.ParseGlobalGroup(id)
-				return store.AddGroup{ID: g, Description: desc}, "global group " + g.String() + " added", err
-			}),
-		"member": clientVerb(c, "group", "group identifier", "remove the client from the group instead", "/api/v1/groups/members",
-			func(id string, cl identifier.Client, remove bool) (any, string, error) {
-				g, err := identifier.ParseGlobalGroup(id)
-				what := map[bool]string{false: " added to ", true: " removed from "}[remove]
-				return store.AddGroupMember{Group: g, Client: cl}, cl.String() + what + g.String(), err
-			}),
-		"list": listVerb(c, "/api/v1/groups", "GROUP\tDESCRIPTION\tMEMBERS", func(g store.Group) []any {
-			return []any{g.ID, g.Description, joinClients(g.Members)}
-		}),
-		"remove": removeVerb(c, "global group", "/api/v1/groups/"),
-	})
+	fs, connect := c.operatorFlags()
+	provider := fs.String("provider", "", "only services of this member or subsystem")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	path := "/api/v1/services"
+	if *provider != "" {
+		path += "?provider=" + url.QueryEscape(*provider)
+	}
+	var services []store.Service
+	if err := c.get(connect, path, &services); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tDESCRIPTION")
+	for _, s := range services {
+		fmt.Fprintf(tw, "%s\t%s\n", s.ID, s.Description)
+	}
+	return tw.Flush()
 }
 
 type stringList []string
@@ -575,93 +584,94 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-func runTrust(e *cli.Env, args []string) error {
+func runTrustShow(e *cli.Env, args []string) error {
 	c := op{e}
-	return c.subcommand(args, map[string]func(*flag.FlagSet, []string) error{
-		"show": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.get(connect, "/api/v1/trust", &raw); err != nil {
-				return err
-			}
-			_, err := c.Out.Write(raw)
-			return err
-		},
-		"ca": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			name := fs.String("name", "", "CA name")
-			cert := fs.String("cert", "", "top CA certificate (PEM)")
-			issuers := fs.String("issuers", "", "intermediate CA certificates (PEM)")
-			var ocspURLs stringList
-			fs.Var(&ocspURLs, "ocsp-url", "OCSP responder URL (repeatable)")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("name", *name, "cert", *cert); err != nil {
-				return err
-			}
-			certPEM, err := readFile("cert", *cert)
-			if err != nil {
-				return err
-			}
-			issuersPEM, err := readFile("issuers", *issuers)
-			if err != nil {
-				return err
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/trust/cas", store.AddCA{Name: *name, Cert: certPEM, Issuers: issuersPEM, OCSPURLs: ocspURLs}, "approved CA "+*name+" added")
-		},
-		"tsa": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			name := fs.String("name", "", "TSA name")
-			u := fs.String("url", "", "TSA URL")
-			cert := fs.String("cert", "", "TSA certificate (PEM)")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			if err := required("name", *name, "url", *u, "cert", *cert); err != nil {
-				return err
-			}
-			certPEM, err := readFile("cert", *cert)
-			if err != nil {
-				return err
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/trust/tsas", store.AddTSA{Name: *name, URL: *u, Cert: certPEM}, "TSA "+*name+" added")
-		},
-		"remove": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			kind := fs.String("kind", "", "ca or tsa")
-			name := fs.String("name", "", "its name")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			return c.change(connect, http.MethodPost, "/api/v1/trust/remove", store.RemoveTrust{Kind: *kind, Name: *name}, *kind+" "+*name+" removed")
-		},
-		"settings": func(fs *flag.FlagSet, args []string) error {
-			connect := clientFlags(fs)
-			fresh := fs.Int("ocsp-freshness", 0, "maximum OCSP response age in seconds")
-			validity := fs.Int("conf-validity", 0, "global configuration validity in seconds")
-			if err := cli.Parse(fs, args); err != nil {
-				return err
-			}
-			var ch store.SetTrustSettings
-			if *fresh != 0 {
-				ch.OCSPFreshnessSeconds = fresh
-			}
-			if *validity != 0 {
-				ch.ConfValiditySeconds = validity
-			}
-			return c.change(connect, http.MethodPut, "/api/v1/trust/settings", ch, "trust settings changed")
-		},
-	})
+	fs, connect := c.operatorFlags()
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	return c.show(connect, "/api/v1/trust")
+}
+
+// runTrustCA approves a CA. Its certificate is --ca-cert: --cert is the
+// operator's, as in every operator command.
+func runTrustCA(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	name := fs.String("name", "", "CA name")
+	cert := fs.String("ca-cert", "", "top CA certificate (PEM)")
+	issuers := fs.String("issuers", "", "intermediate CA certificates (PEM)")
+	var ocspURLs stringList
+	fs.Var(&ocspURLs, "ocsp-url", "OCSP responder URL (repeatable)")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("name", *name, "ca-cert", *cert); err != nil {
+		return err
+	}
+	certPEM, err := readFile("ca-cert", *cert)
+	if err != nil {
+		return err
+	}
+	issuersPEM, err := readFile("issuers", *issuers)
+	if err != nil {
+		return err
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/trust/cas", store.AddCA{Name: *name, Cert: certPEM, Issuers: issuersPEM, OCSPURLs: ocspURLs}, "approved CA "+*name+" added")
+}
+
+// runTrustTSA approves a TSA; its certificate is --tsa-cert (see runTrustCA).
+func runTrustTSA(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	name := fs.String("name", "", "TSA name")
+	u := fs.String("url", "", "TSA URL")
+	cert := fs.String("tsa-cert", "", "TSA certificate (PEM)")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("name", *name, "url", *u, "tsa-cert", *cert); err != nil {
+		return err
+	}
+	certPEM, err := readFile("tsa-cert", *cert)
+	if err != nil {
+		return err
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/trust/tsas", store.AddTSA{Name: *name, URL: *u, Cert: certPEM}, "TSA "+*name+" added")
+}
+
+func runTrustRemove(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	kind := fs.String("kind", "", "ca or tsa")
+	name := fs.String("name", "", "its name")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	return c.change(connect, http.MethodPost, "/api/v1/trust/remove", store.RemoveTrust{Kind: *kind, Name: *name}, *kind+" "+*name+" removed")
+}
+
+func runTrustSettings(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	fresh := fs.Int("ocsp-freshness", 0, "maximum OCSP response age in seconds")
+	validity := fs.Int("conf-validity", 0, "global configuration validity in seconds")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	var ch store.SetTrustSettings
+	if *fresh != 0 {
+		ch.OCSPFreshnessSeconds = fresh
+	}
+	if *validity != 0 {
+		ch.ConfValiditySeconds = validity
+	}
+	return c.change(connect, http.MethodPut, "/api/v1/trust/settings", ch, "trust settings changed")
 }
 
 func runAudit(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
-	connect := clientFlags(fs)
+	fs, connect := c.operatorFlags()
 	limit := fs.Int("limit", 20, "how many entries")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -684,8 +694,7 @@ func runAudit(e *cli.Env, args []string) error {
 
 func runStatus(e *cli.Env, args []string) error {
 	c := op{e}
-	fs := c.flags("")
-	connect := clientFlags(fs)
+	fs, connect := c.operatorFlags()
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}

@@ -30,12 +30,27 @@ var program = &cli.Program{
 	Name:  "securityserver",
 	Intro: "securityserver: an agency's Şlüz security server.",
 	Commands: []cli.Command{
-		{Name: "serve", Args: "--config FILE", Summary: "run the client proxy (for local IS) and the service proxy (for peer servers)", Run: runServe},
-		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig},
-		{Name: "acl", Args: "grant|revoke --service ID --client ID|group:ID | list  --config FILE",
-			Summary: "manage who may call the services this server provides", Run: runACL},
+		{Name: "serve", Args: "--config FILE", Summary: "run the client proxy (for local IS) and the service proxy (for peer servers)", Run: runServe,
+			Example: "securityserver serve --config configs/securityserver-din.yaml"},
+		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig,
+			Example: "securityserver check-config --config configs/securityserver-din.yaml"},
+		{Name: "acl", Summary: "manage who may call the services this server provides",
+			Details: "Access rights live in dataDir/acl.db; the server reads them while it runs.",
+			Subcommands: []cli.Command{
+				{Name: "grant", Args: "--config FILE --service ID --client ID|group:ID", Summary: "let a client, or the members of a global group, call a service", Run: runACLGrant,
+					Example: "securityserver acl grant --config configs/securityserver-din.yaml \\\n" +
+						"    --service AZ/GOV/DIN/population/getPersonByFin --client AZ/GOV/EMDK/realestate\n" +
+						"securityserver acl grant --config configs/securityserver-din.yaml \\\n" +
+						"    --service AZ/GOV/DIN/population/getPersonByFin --client group:AZ/state-agencies"},
+				{Name: "revoke", Args: "--config FILE --service ID --client ID|group:ID", Summary: "withdraw a right that grant gave", Run: runACLRevoke,
+					Example: "securityserver acl revoke --config configs/securityserver-din.yaml \\\n" +
+						"    --service AZ/GOV/DIN/population/getPersonByFin --client AZ/GOV/EMDK/realestate"},
+				{Name: "list", Args: "--config FILE", Summary: "list the access rights: service, client, when and by whom granted", Run: runACLList,
+					Example: "securityserver acl list --config configs/securityserver-din.yaml"},
+			}},
 		{Name: "opmon", Args: "--config FILE --client ID --since DURATION|TIME [--until DURATION|TIME] [--server ID] [--service CODE|ID] [--json]",
-			Summary: "show who called which service, when, how fast and with what result (operational monitoring records of this or another security server)", Run: runOpmon},
+			Summary: "show who called which service, when, how fast and with what result (operational monitoring records of this or another security server)", Run: runOpmon,
+			Details: opmonDetails, Example: opmonExample},
 	},
 }
 
@@ -54,7 +69,7 @@ func load(path string) (*config.Config, error) {
 
 func runServe(env *cli.Env, args []string) error {
 	securityserver.TuneGC()
-	fs := env.Flags("")
+	fs := env.Flags()
 	path := configFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -104,7 +119,7 @@ func runServe(env *cli.Env, args []string) error {
 }
 
 func runCheckConfig(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	path := configFlag(fs)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -123,73 +138,98 @@ func runCheckConfig(env *cli.Env, args []string) error {
 	return nil
 }
 
-func runACL(env *cli.Env, args []string) error {
-	if len(args) == 0 {
-		return cli.Usagef("missing subcommand: grant, revoke or list")
+// openACL loads the configuration at path and opens the server's access
+// rights.
+func openACL(path string) (*config.Config, *acl.Store, error) {
+	cfg, err := load(path)
+	if err != nil {
+		return nil, nil, err
 	}
-	verb, args := args[0], args[1:]
-	fs := env.Flags(verb)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	store, err := acl.Open(filepath.Join(cfg.DataDir, securityserver.FileACL))
+	return cfg, store, err
+}
+
+// parseRule parses the flags of "acl grant" and "acl revoke" and opens
+// the access rights.
+func parseRule(env *cli.Env, args []string) (*acl.Store, identifier.ServiceID, acl.Subject, error) {
+	var svc identifier.ServiceID
+	var sub acl.Subject
+	fs := env.Flags()
 	path := configFlag(fs)
 	svcFlag := fs.String("service", "", "service INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE (any version)")
 	clientFlag := fs.String("client", "", "client INSTANCE/CLASS/CODE[/SUBSYSTEM], or group:INSTANCE/GROUP")
 	if err := cli.Parse(fs, args); err != nil {
-		return err
+		return nil, svc, sub, err
 	}
-	cfg, err := load(*path)
+	cfg, store, err := openACL(*path)
+	if err != nil {
+		return nil, svc, sub, err
+	}
+	if *svcFlag == "" || *clientFlag == "" {
+		return nil, svc, sub, cli.Usagef("--service and --client are required")
+	}
+	if svc, err = identifier.ParseService(*svcFlag); err != nil {
+		return nil, svc, sub, cli.UsageError{Err: err}
+	}
+	if _, ok := cfg.ServiceFor(svc); !ok {
+		return nil, svc, sub, fmt.Errorf("service %s is not among the services this server provides (services: in %s)", svc, *path)
+	}
+	if sub, err = acl.ParseSubject(*clientFlag); err != nil {
+		return nil, svc, sub, cli.UsageError{Err: err}
+	}
+	return store, svc, sub, nil
+}
+
+func runACLGrant(env *cli.Env, args []string) error {
+	store, svc, sub, err := parseRule(env, args)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return err
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
 	}
-	store, err := acl.Open(filepath.Join(cfg.DataDir, securityserver.FileACL))
+	r, err := store.Grant(svc, sub, who, time.Now())
 	if err != nil {
 		return err
 	}
-	switch verb {
-	case "grant", "revoke":
-		if *svcFlag == "" || *clientFlag == "" {
-			return cli.Usagef("--service and --client are required")
-		}
-		svc, err := identifier.ParseService(*svcFlag)
-		if err != nil {
-			return cli.UsageError{Err: err}
-		}
-		if _, ok := cfg.ServiceFor(svc); !ok {
-			return fmt.Errorf("service %s is not among the services this server provides (services: in %s)", svc, *path)
-		}
-		sub, err := acl.ParseSubject(*clientFlag)
-		if err != nil {
-			return cli.UsageError{Err: err}
-		}
-		if verb == "revoke" {
-			if err := store.Revoke(svc, sub); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Out, "%s may no longer call %s\n", sub, svc.WithoutVersion())
-			return nil
-		}
-		who := "unknown"
-		if u, err := user.Current(); err == nil {
-			who = u.Username
-		}
-		r, err := store.Grant(svc, sub, who, time.Now())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Out, "%s may now call %s\n", r.Subject, r.Service)
-		return nil
-	case "list":
-		rules, err := store.List()
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SERVICE\tCLIENT\tGRANTED\tBY")
-		for _, r := range rules {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Service, r.Subject, r.Granted.Format(time.RFC3339), r.By)
-		}
-		return tw.Flush()
+	fmt.Fprintf(env.Out, "%s may now call %s\n", r.Subject, r.Service)
+	return nil
+}
+
+func runACLRevoke(env *cli.Env, args []string) error {
+	store, svc, sub, err := parseRule(env, args)
+	if err != nil {
+		return err
 	}
-	return cli.Usagef("unknown subcommand %q: use grant, revoke or list", verb)
+	if err := store.Revoke(svc, sub); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "%s may no longer call %s\n", sub, svc.WithoutVersion())
+	return nil
+}
+
+func runACLList(env *cli.Env, args []string) error {
+	fs := env.Flags()
+	path := configFlag(fs)
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	_, store, err := openACL(*path)
+	if err != nil {
+		return err
+	}
+	rules, err := store.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCLIENT\tGRANTED\tBY")
+	for _, r := range rules {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Service, r.Subject, r.Granted.Format(time.RFC3339), r.By)
+	}
+	return tw.Flush()
 }

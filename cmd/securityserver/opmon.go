@@ -21,27 +21,22 @@ import (
 	"github.com/sluz/sluz/securityserver/opmon"
 )
 
-const opmonHelp = `Sends getSecurityServerOperationalData (PR-OPMON) as the information system
+const opmonDetails = `Sends getSecurityServerOperationalData (PR-OPMON) as the information system
 of --client to this server's client proxy, which signs it and sends it to the
 security server --server (default: this one). That server answers from its
 operational monitoring records: all of them if --client's member owns it,
 otherwise only the exchanges --client's member took part in, as client or as
 provider. Times are a duration back from now (90m, 24h, 7d) or a time
-(2026-11-25T10:00:00Z, 2026-11-25). The server must be running.
+(2026-11-25T10:00:00Z, 2026-11-25). The server must be running.`
 
-examples:
-  # DİN's administrator: everything DİN's server saw in the last hour
-  securityserver opmon --config configs/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h
-  # ƏMDK: its calls to DİN's getPersonByFin in the last 7 days, as JSON
-  securityserver opmon --config configs/securityserver-emdk.yaml --client AZ/GOV/EMDK/realestate \
-      --server AZ/GOV/DIN/ss1 --service getPersonByFin --since 7d --json`
+const opmonExample = `# DİN's administrator: everything DİN's server saw in the last hour
+securityserver opmon --config configs/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h
+# ƏMDK: its calls to DİN's getPersonByFin in the last 7 days, as JSON
+securityserver opmon --config configs/securityserver-emdk.yaml --client AZ/GOV/EMDK/realestate \
+    --server AZ/GOV/DIN/ss1 --service getPersonByFin --since 7d --json`
 
 func runOpmon(env *cli.Env, args []string) error {
-	fs := env.Flags("")
-	fs.Usage = func() {
-		fmt.Fprintf(env.Err, "usage: %s %s\n\n%s.\n\n%s\n\nflags:\n", env.Name, env.Args, env.Summary, opmonHelp)
-		fs.PrintDefaults()
-	}
+	fs := env.Flags()
 	path := configFlag(fs)
 	clientFlag := fs.String("client", "", "the caller, INSTANCE/CLASS/CODE/SUBSYSTEM (or a member), hosted by this server (required)")
 	serverFlag := fs.String("server", "", "the security server to ask, INSTANCE/CLASS/CODE/SERVERCODE (default: this server)")

@@ -227,7 +227,7 @@ func (st *State) authCert(pemText string) (*x509.Certificate, error) {
 	}
 	cert := certs[0]
 	if len(st.Trust.ApprovedCAs) == 0 {
-		return nil, invalidf("no approved CA yet: add the federation CA with 'registry trust ca add' first")
+		return nil, invalidf("no approved CA yet: add the federation CA with 'registry trust ca' first")
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	for _, ca := range st.Trust.ApprovedCAs {
