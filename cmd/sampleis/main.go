@@ -30,14 +30,15 @@ var program = &cli.Program{
 	Intro: "sampleis: the sample provider information systems of DİN, ƏMDK and DSMF (invented data).",
 	Commands: []cli.Command{
 		{Name: "serve", Args: "[--listen HOST:PORT]",
-			Summary: "serve /din, /emdk and /dsmf (SOAP, X-Road message protocol 4.0) until Ctrl-C", Run: runServe},
+			Summary: "serve /din, /emdk and /dsmf (SOAP, X-Road message protocol 4.0) until Ctrl-C",
+			Example: "sampleis serve --listen 127.0.0.1:9000", Run: runServe},
 	},
 }
 
 func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func runServe(env *cli.Env, args []string) error {
-	fs := env.Flags("")
+	fs := env.Flags()
 	listen := fs.String("listen", "127.0.0.1:9000", "listen address (plain HTTP: keep it on loopback or the agency's internal network)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err

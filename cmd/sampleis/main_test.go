@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/internal/cli/clitest"
 )
 
 // TestServe: the sample IS answers an X-Road request for DİN's
@@ -84,4 +85,9 @@ func TestUsage(t *testing.T) {
 	if code := program.Main([]string{"serve", "--listen", "256.0.0.1:x"}, &out, &errOut); code != cli.ExitError || !strings.Contains(errOut.String(), "--listen") {
 		t.Fatalf("bad address: exit %d, %s", code, errOut.String())
 	}
+}
+
+// TestHelpEverywhere: every command answers --help with usage and an example.
+func TestHelpEverywhere(t *testing.T) {
+	t.Logf("%d help screens", clitest.HelpEverywhere(t, program))
 }
