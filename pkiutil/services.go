@@ -28,7 +28,8 @@ const (
 var TSAPolicy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 59999, 1, 1}
 
 // Services are the federation's online trust services over one trust
-// directory: the OCSP responder for the issuing CA and the TSA.
+// directory: the OCSP responder for the issuing CA and the TSA. Either may
+// be left out (nil), so that each runs in a process of its own.
 type Services struct {
 	OCSP    *ocsp.Responder
 	TSA     *tsa.Authority
@@ -36,12 +37,45 @@ type Services struct {
 	log     *slog.Logger
 }
 
+// Which names the services NewServicesOf loads.
+type Which struct{ OCSP, TSA bool }
+
 // NewServices loads the responder and TSA keys of trust directory ca.Dir.
 // Close releases the TSA serial store.
 func NewServices(ca *CA, log *slog.Logger) (*Services, error) {
+	return NewServicesOf(ca, log, Which{OCSP: true, TSA: true})
+}
+
+// NewServicesOf loads the services which names. The OCSP responder reads
+// the status store per request and so shares the trust directory with
+// other processes; the TSA holds its serial number store, so only one
+// process of a trust directory may run it.
+func NewServicesOf(ca *CA, log *slog.Logger, which Which) (*Services, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if !which.OCSP && !which.TSA {
+		return nil, errors.New("no service to run: name the OCSP responder, the TSA or both")
+	}
+	s := &Services{log: log}
+	if which.OCSP {
+		responder, err := newResponder(ca)
+		if err != nil {
+			return nil, err
+		}
+		s.OCSP = responder
+	}
+	if which.TSA {
+		authority, serials, err := newAuthority(ca)
+		if err != nil {
+			return nil, err
+		}
+		s.TSA, s.serials = authority, serials
+	}
+	return s, nil
+}
+
+func newResponder(ca *CA) (*ocsp.Responder, error) {
 	ocspCert, err := ReadCertificate(filepath.Join(ca.Dir, FileOCSPCert))
 	if err != nil {
 		return nil, fmt.Errorf("OCSP responder: %w", err)
@@ -56,17 +90,21 @@ func NewServices(ca *CA, log *slog.Logger) (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCSP responder: %w", err)
 	}
+	return responder, nil
+}
+
+func newAuthority(ca *CA) (*tsa.Authority, *tsa.BoltSerials, error) {
 	tsaCert, err := ReadCertificate(filepath.Join(ca.Dir, FileTSACert))
 	if err != nil {
-		return nil, fmt.Errorf("TSA: %w", err)
+		return nil, nil, fmt.Errorf("TSA: %w", err)
 	}
 	tsaKey, err := ReadPrivateKey(filepath.Join(ca.Dir, FileTSAKey))
 	if err != nil {
-		return nil, fmt.Errorf("TSA: %w", err)
+		return nil, nil, fmt.Errorf("TSA: %w", err)
 	}
 	serials, err := tsa.OpenBoltSerials(filepath.Join(ca.Dir, FileTSASerials))
 	if err != nil {
-		return nil, fmt.Errorf("TSA serial store: %w", err)
+		return nil, nil, fmt.Errorf("TSA serial store: %w", err)
 	}
 	authority, err := tsa.NewAuthority(tsa.Authority{
 		Signer: tsaKey, Cert: tsaCert, Chain: []*x509.Certificate{ca.Cert},
@@ -74,13 +112,18 @@ func NewServices(ca *CA, log *slog.Logger) (*Services, error) {
 	})
 	if err != nil {
 		serials.Close()
-		return nil, fmt.Errorf("TSA: %w", err)
+		return nil, nil, fmt.Errorf("TSA: %w", err)
 	}
-	return &Services{OCSP: responder, TSA: authority, serials: serials, log: log}, nil
+	return authority, serials, nil
 }
 
-// Close releases the TSA serial store.
-func (s *Services) Close() error { return s.serials.Close() }
+// Close releases the TSA serial store (if the TSA was loaded).
+func (s *Services) Close() error {
+	if s.serials == nil {
+		return nil
+	}
+	return s.serials.Close()
+}
 
 // StoreSource answers OCSP status questions from the status store: a serial
 // the CA never issued is unknown (RFC 6960 §2.2).
@@ -100,15 +143,31 @@ func StoreSource(st *Store) ocsp.Source {
 	})
 }
 
-// Serve runs the OCSP responder on ocspLn and the TSA on tsaLn until ctx is
-// done, then shuts both down, letting requests in flight finish for up to 5 s.
+// Serve runs the OCSP responder on ocspLn and the TSA on tsaLn (each only
+// if loaded; its listener is then required) until ctx is done, then shuts
+// them down, letting requests in flight finish for up to 5 s.
 func (s *Services) Serve(ctx context.Context, ocspLn, tsaLn net.Listener) error {
-	servers := []*http.Server{
-		s.httpServer("ocsp", s.OCSP),
-		s.httpServer("tsa", s.TSA),
+	var servers []*http.Server
+	var lns []net.Listener
+	add := func(name string, h http.Handler, ln net.Listener) error {
+		if ln == nil {
+			return fmt.Errorf("pkiutil: the %s service is loaded but has no listener", name)
+		}
+		servers, lns = append(servers, s.httpServer(name, h)), append(lns, ln)
+		return nil
 	}
-	errc := make(chan error, 2)
-	for i, ln := range []net.Listener{ocspLn, tsaLn} {
+	if s.OCSP != nil {
+		if err := add("ocsp", s.OCSP, ocspLn); err != nil {
+			return err
+		}
+	}
+	if s.TSA != nil {
+		if err := add("tsa", s.TSA, tsaLn); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, len(servers))
+	for i, ln := range lns {
 		go func() {
 			if err := servers[i].Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err

@@ -46,9 +46,10 @@ var program = &cli.Program{
 		{Name: "profiles", Args: "",
 			Summary: "list the certificate profiles and their key usages", Run: runProfiles,
 			Example: "pkiutil profiles"},
-		{Name: "serve", Args: "[--dir DIR] [--ocsp-listen ADDR] [--tsa-listen ADDR] [--log-format text|json]",
-			Summary: "run the OCSP responder and the time-stamp authority", Run: runServe,
-			Example: "pkiutil serve --dir trust --ocsp-listen 127.0.0.1:8888 --tsa-listen 127.0.0.1:8899"},
+		{Name: "serve", Args: "[--dir DIR] [--only ocsp|tsa] [--ocsp-listen ADDR] [--tsa-listen ADDR] [--log-format text|json]",
+			Summary: "run the OCSP responder and the time-stamp authority (or one of them alone)", Run: runServe,
+			Example: "pkiutil serve --dir trust --ocsp-listen 127.0.0.1:8888 --tsa-listen 127.0.0.1:8899\n" +
+				"pkiutil serve --dir trust --only ocsp   # and in another process: pkiutil serve --dir trust --only tsa"},
 	}}
 
 func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -277,6 +278,7 @@ func runServe(env *cli.Env, args []string) error {
 	dir := dirFlag(fs)
 	ocspAddr := fs.String("ocsp-listen", pkiutil.DefaultOCSPAddr, "OCSP responder listen address (HTTP, GET and POST)")
 	tsaAddr := fs.String("tsa-listen", pkiutil.DefaultTSAAddr, "time-stamp authority listen address (HTTP POST application/timestamp-query)")
+	only := fs.String("only", "", "run one service alone: ocsp or tsa (default both; the TSA runs in one process per trust directory, the OCSP responder in as many as you like)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -291,27 +293,45 @@ func runServe(env *cli.Env, args []string) error {
 		return cli.Usagef("--log-format %q: use text or json", *logFormat)
 	}
 	log := slog.New(handler)
+	which := pkiutil.Which{OCSP: true, TSA: true}
+	switch *only {
+	case "":
+	case "ocsp":
+		which.TSA = false
+	case "tsa":
+		which.OCSP = false
+	default:
+		return cli.Usagef("--only %q: use ocsp or tsa", *only)
+	}
 	ca, err := pkiutil.Open(*dir)
 	if err != nil {
 		return err
 	}
-	svc, err := pkiutil.NewServices(ca, log)
+	svc, err := pkiutil.NewServicesOf(ca, log, which)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	ocspLn, err := net.Listen("tcp", *ocspAddr)
-	if err != nil {
-		return fmt.Errorf("OCSP responder: %w", err)
+	var ocspLn, tsaLn net.Listener
+	attrs := []any{"trust_dir", ca.Dir}
+	if which.OCSP {
+		if ocspLn, err = net.Listen("tcp", *ocspAddr); err != nil {
+			return fmt.Errorf("OCSP responder: %w", err)
+		}
+		attrs = append(attrs, "ocsp", "http://"+ocspLn.Addr().String()+"/")
 	}
-	tsaLn, err := net.Listen("tcp", *tsaAddr)
-	if err != nil {
-		ocspLn.Close()
-		return fmt.Errorf("TSA: %w", err)
+	if which.TSA {
+		if tsaLn, err = net.Listen("tcp", *tsaAddr); err != nil {
+			if ocspLn != nil {
+				ocspLn.Close()
+			}
+			return fmt.Errorf("TSA: %w", err)
+		}
+		attrs = append(attrs, "tsa", "http://"+tsaLn.Addr().String()+"/")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("serving", "ocsp", "http://"+ocspLn.Addr().String()+"/", "tsa", "http://"+tsaLn.Addr().String()+"/", "trust_dir", ca.Dir)
+	log.Info("serving", attrs...)
 	err = svc.Serve(ctx, ocspLn, tsaLn)
 	log.Info("stopped")
 	return err
