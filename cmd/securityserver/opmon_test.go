@@ -60,6 +60,27 @@ func TestOpmonCommand(t *testing.T) {
 		}
 	}
 
+	// DİN's administrator sees who was refused for want of a right: the
+	// sample DSMF → DİN query, with the grant that would let it through.
+	code, out, errOut = runCLI("acl", "refused", "--config", conf["DIN"], "--client", "AZ/GOV/DIN/population", "--since", "10m")
+	if code != cli.ExitOK {
+		t.Fatalf("acl refused: %d\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"AZ/GOV/DIN/population/getPersonByFin  AZ/GOV/DSMF/insurance  1 ", ids[3],
+		"securityserver acl grant --config " + conf["DIN"] + " --service AZ/GOV/DIN/population/getPersonByFin --client AZ/GOV/DSMF/insurance",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("acl refused lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "AZ/GOV/EMDK/realestate") {
+		t.Errorf("acl refused lists a caller that was answered:\n%s", out)
+	}
+	if code, _, errOut := runCLI("acl", "refused", "--config", conf["DIN"], "--client", "AZ/GOV/EMDK/realestate"); code != cli.ExitUsage || !strings.Contains(errOut, "not of AZ/GOV/DIN") {
+		t.Errorf("acl refused as another member: %d %s", code, errOut)
+	}
+
 	code, out, errOut = runCLI("opmon", "--config", conf["EMDK"], "--client", "AZ/GOV/EMDK/realestate", "--server", "AZ/GOV/DIN/ss1",
 		"--service", "getPersonByFin", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--json")
 	if code != cli.ExitOK {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/opmon"
+)
+
+const refusedDetails = `Lists the callers this server's service proxy refused for want of an access
+right (Server.ServerProxy.AccessDenied) in the period, by service and client,
+with how often and when last, and the grant command for each. It reads the
+server's operational monitoring records over getSecurityServerOperationalData
+(PR-OPMON), asking as --client, a subsystem of the server's owner member (the
+owner sees every record). The server must be running.`
+
+// refusedCaller is one (service, client) pair refused for want of a right.
+type refusedCaller struct {
+	service  identifier.ServiceID
+	client   identifier.Client
+	times    int
+	last     time.Time
+	messages []string // the last few message ids
+}
+
+func runACLRefused(env *cli.Env, args []string) error {
+	fs := env.Flags()
+	path := configFlag(fs)
+	clientFlag := fs.String("client", "", "ask as this subsystem of the server's owner member, INSTANCE/CLASS/CODE/SUBSYSTEM (required)")
+	since := fs.String("since", "7d", "refusals from this time on: a duration back from now (90m, 24h, 7d) or a time (RFC 3339 or YYYY-MM-DD)")
+	tlsCert := fs.String("tls-cert", "", "IS client certificate (PEM), when the client proxy requires HTTPS (clientProxy.tls)")
+	tlsKey := fs.String("tls-key", "", "its key (PEM)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if *clientFlag == "" {
+		return cli.Usagef("--client is required: a subsystem of the server's owner member, e.g. AZ/GOV/DIN/population")
+	}
+	caller, err := identifier.ParseClient(*clientFlag)
+	if err != nil {
+		return cli.UsageError{Err: fmt.Errorf("--client: %w", err)}
+	}
+	now := time.Now()
+	from, err := parseWhen(*since, now)
+	if err != nil {
+		return cli.UsageError{Err: fmt.Errorf("--since: %w", err)}
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	if caller.MemberID() != cfg.Server.Owner {
+		return cli.Usagef("--client %s is not of %s, the owner of %s: only the owner sees every caller's records", caller, cfg.Server.Owner, cfg.Server)
+	}
+	url, hc, err := clientProxy(cfg, *tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
+	hc.Timeout = *timeout
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	recs, err := opmon.Ask(ctx, hc, url, opmon.Request{Caller: caller, Server: cfg.Server,
+		SearchCriteria: opmon.SearchCriteria{From: from.Unix(), To: now.Unix()}})
+	var f *message.Fault
+	if errors.As(err, &f) {
+		return fmt.Errorf("%s refused the query: %s: %s", cfg.Server, f.Code, f.String)
+	}
+	if err != nil {
+		return err
+	}
+	refused := refusedCallers(recs)
+	if len(refused) == 0 {
+		fmt.Fprintf(env.Out, "no caller was refused for want of an access right since %s\n", from.Format(time.RFC3339))
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCLIENT\tREFUSED\tLAST\tLAST MESSAGE ID")
+	for _, r := range refused {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.service, r.client, r.times, r.last.Format(time.RFC3339), r.messages[len(r.messages)-1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "\nTo let one call, for example:\n  securityserver acl grant --config %s --service %s --client %s\n", *path, refused[0].service, refused[0].client)
+	return nil
+}
+
+// refusedCallers gathers the service proxy's AccessDenied refusals by
+// service (any version) and client, most refused first.
+func refusedCallers(recs []opmon.Record) []*refusedCaller {
+	denied := message.Code(message.ServerProxy, message.AccessDenied)
+	by := map[[2]string]*refusedCaller{}
+	var out []*refusedCaller
+	for i := range recs {
+		r := &recs[i]
+		if r.SecurityServerType != opmon.Producer || message.NormalizeCode(r.FaultCode) != denied {
+			continue
+		}
+		svc, client := r.ServiceID().WithoutVersion(), r.ClientID()
+		k := [2]string{svc.String(), client.String()}
+		rc := by[k]
+		if rc == nil {
+			rc = &refusedCaller{service: svc, client: client}
+			by[k] = rc
+			out = append(out, rc)
+		}
+		rc.times++
+		if at := time.UnixMilli(r.RequestInTs); at.After(rc.last) {
+			rc.last = at
+		}
+		rc.messages = append(rc.messages, r.MessageID)
+	}
+	slices.SortStableFunc(out, func(a, b *refusedCaller) int { return b.times - a.times })
+	return out
+}
