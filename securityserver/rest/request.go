@@ -289,23 +289,25 @@ func (r *Request) decodeFields() error {
 			r.RequestID = f.Value
 		}
 	}
-	r.SecurityServer = nil
-	if v, ok := Last(r.Fields, HeaderSecurityServer); ok {
-		s, err := decodeServer(v)
-		if err != nil {
-			return err
-		}
-		r.SecurityServer = &s
+	if r.SecurityServer, err = optional(r.Fields, HeaderSecurityServer, decodeServer); err != nil {
+		return err
 	}
-	r.RepresentedParty = nil
-	if v, ok := Last(r.Fields, HeaderRepresentedParty); ok {
-		p, err := decodeParty(v)
-		if err != nil {
-			return err
-		}
-		r.RepresentedParty = &p
+	r.RepresentedParty, err = optional(r.Fields, HeaderRepresentedParty, decodeParty)
+	return err
+}
+
+// optional decodes the last field named name, or returns nil when there is
+// none.
+func optional[T any](fields []Field, name string, decode func(string) (T, error)) (*T, error) {
+	v, ok := Last(fields, name)
+	if !ok {
+		return nil, nil
 	}
-	return nil
+	t, err := decode(v)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // decodeSegments splits v at '/' into n parts (X-Road's split with a limit
