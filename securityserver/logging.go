@@ -30,7 +30,7 @@ type messageLog interface {
 	logAppender
 	stampLog
 	archiveLog
-	// Recent calls fn for the records logged since, oldest first (the
+	// Recent calls fn for the records logged since, newest first (the
 	// replay guard's seed at start).
 	Recent(since time.Time, fn func(r *messagelog.Record) error) error
 	Closed() bool

@@ -299,7 +299,7 @@ func (l *Log) commit(batch []*appendReq) error {
 		for _, r := range req.recs {
 			seq++
 			r.Seq, r.PrevHash = seq, prev
-			enc := r.encode(make([]byte, 0, r.encodedSize()))
+			enc := r.Encode()
 			prev = Hash(enc)
 			recs = append(recs, walRecord{seq: seq, enc: enc})
 			hashes = append(hashes, prev)
