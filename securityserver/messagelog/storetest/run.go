@@ -116,6 +116,24 @@ func checkChain(t *testing.T, recs []stored, first uint64, prev []byte) []byte {
 	return prev
 }
 
+// CheckChain requires every live record of s to chain to the one before,
+// the first to the archive anchor (or to zeros), and returns how many
+// there are.
+func CheckChain(t *testing.T, s Store) int {
+	t.Helper()
+	a, err := s.Archived()
+	if err != nil {
+		t.Fatalf("archived: %v", err)
+	}
+	first, prev := uint64(1), zeros()
+	if a != nil {
+		first, prev = a.LastSeq+1, a.RecordHash
+	}
+	recs := all(t, s, 0)
+	checkChain(t, recs, first, prev)
+	return len(recs)
+}
+
 func zeros() []byte { return make([]byte, 32) }
 
 func testAppendChains(t *testing.T, open Open) {
