@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,33 +63,15 @@ var ErrNoBackup = errors.New("a message log on PostgreSQL is not copied by the s
 
 // Log is an open message log on PostgreSQL.
 type Log struct {
-	pool *pgxpool.Pool
-	opts Options
-	name string // "message log on PostgreSQL host/database", for errors
-	reqs chan *appendReq
-
-	mu     sync.RWMutex // guards closed against sends on reqs
-	closed bool
-	done   chan struct{}
-
-	errMu   sync.Mutex
-	lastErr error // of the last group commit; nil after a good one
-}
-
-type appendReq struct {
-	recs []*messagelog.Record
-	err  chan error
+	pool  *pgxpool.Pool
+	opts  Options
+	name  string // "message log on PostgreSQL host/database", for errors
+	group *messagelog.Group
 }
 
 // Open connects to the database that dsn names (a URL or keyword/value
 // connection string) and migrates its schema to SchemaVersion.
 func Open(ctx context.Context, dsn string, opts Options) (*Log, error) {
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 10 * time.Second
 	}
@@ -120,76 +101,23 @@ func Open(ctx context.Context, dsn string, opts Options) (*Log, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	l := &Log{pool: pool, opts: opts, name: name, reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{})}
-	go l.writer()
+	l := &Log{pool: pool, opts: opts, name: name}
+	l.group = messagelog.StartGroup(messagelog.GroupOptions{MaxBatch: opts.MaxBatch, Now: opts.Now}, l.commitGroup)
 	return l, nil
 }
 
 // Append stores recs, in order, after everything appended before on any
 // node, and returns once they are committed. It sets each record's Seq and
-// PrevHash (and Time when zero).
+// PrevHash (and Time when zero). Appends waiting at once share one
+// transaction.
 func (l *Log) Append(ctx context.Context, recs ...*messagelog.Record) error {
-	now := l.opts.Now()
-	for _, r := range recs {
-		if r.Time.IsZero() {
-			r.Time = now
-		}
-		r.Time = r.Time.UTC()
-	}
-	req := &appendReq{recs: recs, err: make(chan error, 1)}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
-		return messagelog.ErrClosed
-	}
-	select {
-	case l.reqs <- req:
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
-	}
-	l.mu.RUnlock()
-	// Once queued, the records are written whatever the caller does next:
-	// wait for the outcome so that no success is reported for a failed write.
-	return <-req.err
-}
-
-// writer is this process's only appender: it commits whatever is waiting
-// in one transaction (group commit).
-func (l *Log) writer() {
-	defer close(l.done)
-	for req := range l.reqs {
-		group := []*appendReq{req}
-	drain:
-		for len(group) < l.opts.MaxBatch {
-			select {
-			case r, ok := <-l.reqs:
-				if !ok {
-					break drain
-				}
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
-		err := l.commitGroup(group)
-		l.errMu.Lock()
-		l.lastErr = err
-		l.errMu.Unlock()
-		for _, r := range group {
-			r.err <- err
-		}
-	}
+	return l.group.Append(ctx, recs...)
 }
 
 // commitGroup commits a group, once more when the first try failed before
 // anything reached the server (a pooled connection the server had closed,
 // say after a restart of PostgreSQL).
-func (l *Log) commitGroup(group []*appendReq) error {
-	var recs []*messagelog.Record
-	for _, req := range group {
-		recs = append(recs, req.recs...)
-	}
+func (l *Log) commitGroup(recs []*messagelog.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -236,22 +164,14 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`, seq
 }
 
 // Closed reports whether Close was called.
-func (l *Log) Closed() bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.closed
-}
+func (l *Log) Closed() bool { return l.group.Closed() }
 
 // LastError is the error of the last group commit, nil if it succeeded.
-func (l *Log) LastError() error {
-	l.errMu.Lock()
-	defer l.errMu.Unlock()
-	return l.lastErr
-}
+func (l *Log) LastError() error { return l.group.LastError() }
 
 // QueueLen is how many appends wait for the writer, not counting those in
 // the commit under way (it grows when commits are slow).
-func (l *Log) QueueLen() int { return len(l.reqs) }
+func (l *Log) QueueLen() int { return l.group.QueueLen() }
 
 // Flush does nothing: every acknowledged record is already in the
 // database. It fails after Close, like the readers.
@@ -264,16 +184,9 @@ func (l *Log) Backup(io.Writer) (int64, error) {
 
 // Close waits for queued appends, then closes the connections.
 func (l *Log) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
+	if l.group.Close() {
+		l.pool.Close()
 	}
-	l.closed = true
-	close(l.reqs)
-	l.mu.Unlock()
-	<-l.done
-	l.pool.Close()
 	return nil
 }
 

@@ -351,25 +351,16 @@ func (l *Log) Prune(prevHash []byte, a messagelog.Anchor) error {
 		if err != nil {
 			return err
 		}
-		start, startHash, startBatch := uint64(1), make([]byte, 32), uint64(0)
-		if old != nil {
-			start, startHash, startBatch = old.LastSeq+1, old.RecordHash, old.Batch
-		}
-		if !bytes.Equal(prevHash, startHash) {
-			return fmt.Errorf("%w: it starts from another chain hash than the live log's oldest record %d", messagelog.ErrPruneMismatch, start)
-		}
-		if a.LastSeq < start {
-			return fmt.Errorf("%w: it ends at record %d, before the live log's oldest record %d", messagelog.ErrPruneMismatch, a.LastSeq, start)
+		start, startHash, startBatch, err := messagelog.PruneStart(old, prevHash, a)
+		if err != nil {
+			return err
 		}
 		next, n, err := prunedBatches(ctx, tx, start, startBatch, a.LastSeq)
 		if err != nil {
 			return err
 		}
-		if next != a.LastSeq+1 {
-			return fmt.Errorf("%w: record %d does not end a time-stamped batch", messagelog.ErrPruneMismatch, a.LastSeq)
-		}
-		if n != a.Batch {
-			return fmt.Errorf("%w: it ends with batch %d, the live log with batch %d", messagelog.ErrPruneMismatch, a.Batch, n)
+		if err := messagelog.PruneEnd(a, next, n); err != nil {
+			return err
 		}
 		last, err := chainHash(ctx, tx, start, a.LastSeq, startHash)
 		if err != nil {
