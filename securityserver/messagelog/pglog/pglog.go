@@ -54,6 +54,9 @@ type Options struct {
 	// CommitTimeout bounds one group commit, connecting included; its
 	// appends fail after it. Default 10 s.
 	CommitTimeout time.Duration
+	// CommitInterval is the least time between two group commits (0:
+	// none): under load more appends share each transaction.
+	CommitInterval time.Duration
 	// OpenTimeout bounds connecting and migrating in Open; default 30 s.
 	OpenTimeout time.Duration
 }
@@ -102,7 +105,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	l := &Log{pool: pool, opts: opts, name: name}
-	l.group = messagelog.StartGroup(messagelog.GroupOptions{MaxBatch: opts.MaxBatch, Now: opts.Now}, l.commitGroup)
+	l.group = messagelog.StartGroup(messagelog.GroupOptions{MaxBatch: opts.MaxBatch, Now: opts.Now, Interval: opts.CommitInterval}, l.commitGroup)
 	return l, nil
 }
 
