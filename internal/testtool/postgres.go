@@ -52,8 +52,15 @@ func Postgres(t testing.TB) string {
 		conn, err := pgx.Connect(ctx, dsn)
 		if err == nil {
 			defer conn.Close(ctx)
-			// FORCE: connections the test left open (a store it killed) must not keep it.
+			// FORCE: connections the test left open (a process it killed)
+			// must not keep it. FORCE refuses while an autovacuum worker is
+			// in the database (the role may not end it); a plain DROP
+			// stops the worker, and is tried until the connections left.
 			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			for err != nil && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+			}
 		}
 		if err != nil {
 			t.Errorf("%s: drop the test's database %s: %v", EnvPostgres, name, err)
