@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,9 +42,10 @@ func Postgres(t testing.TB) string {
 		t.Fatalf("%s: %v", EnvPostgres, err)
 	}
 	defer conn.Close(ctx)
-	var b [6]byte
+	dropStale(ctx, conn)
+	var b [4]byte
 	rand.Read(b[:])
-	name := "sluz_t_" + hex.EncodeToString(b[:])
+	name := fmt.Sprintf("%s%d_%s", dbPrefix, time.Now().Unix(), hex.EncodeToString(b[:]))
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("%s: create a database for the test: %v", EnvPostgres, err)
 	}
@@ -67,6 +70,30 @@ func Postgres(t testing.TB) string {
 		}
 	})
 	return withDatabase(dsn, name)
+}
+
+// dbPrefix starts the name of every test's database, then its creation
+// time (Unix seconds).
+const dbPrefix = "sluz_t_"
+
+// dropStale drops, as best it can, test databases older than an hour
+// (longer than make test's timeout): those of test processes killed before
+// their cleanup.
+func dropStale(ctx context.Context, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, dbPrefix)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		created, _, _ := strings.Cut(strings.TrimPrefix(name, dbPrefix), "_")
+		if sec, err := strconv.ParseInt(created, 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > time.Hour {
+			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+		}
+	}
 }
 
 // withDatabase is dsn naming database name instead of its own.
