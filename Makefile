@@ -4,6 +4,10 @@
 
 GO ?= go
 
+# The PostgreSQL that tests use (scripts/install-test-deps sets it up as
+# root); each test makes its own database there (internal/testtool.Postgres).
+export SLUZ_TEST_POSTGRES ?= postgres://sluz:sluz@127.0.0.1:5432/sluz_test?sslmode=disable
+
 .PHONY: federation test build static vet fmt-check
 federation:
 	$(GO) run ./cmd/federation

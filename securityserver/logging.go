@@ -30,7 +30,7 @@ type messageLog interface {
 	logAppender
 	stampLog
 	archiveLog
-	// Recent calls fn for the records logged since, oldest first (the
+	// Recent calls fn for the records logged since, newest first (the
 	// replay guard's seed at start).
 	Recent(since time.Time, fn func(r *messagelog.Record) error) error
 	Closed() bool
@@ -92,5 +92,6 @@ func (s *Server) appendLog(ctx context.Context, sd side, t *trace, recs ...*mess
 }
 
 // MessageLog is the server's embedded (bbolt) message log: read it with
-// Each, check it with Check.
+// Each, check it with Check. It is nil when the log is on PostgreSQL
+// (messageLog.storage: postgres).
 func (s *Server) MessageLog() *messagelog.Log { return s.blog }

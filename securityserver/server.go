@@ -48,6 +48,7 @@ import (
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -82,7 +83,7 @@ type Server struct {
 	replay   verify.ReplayGuard
 	closers  []io.Closer // key handles (PKCS#11 sessions)
 	mlog     messageLog
-	blog     *messagelog.Log // the embedded store behind mlog (MessageLog)
+	blog     *messagelog.Log // the embedded store behind mlog (MessageLog); nil on PostgreSQL
 	provider *http.Client    // keep-alive connections to the provider IS endpoints
 	ts       *timestamper
 	archiver *archiver
@@ -184,10 +185,18 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		return nil, err
 	}
 	// Last: the log holds its file's lock until Close.
-	if s.blog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
-		return nil, err
+	if cfg.MessageLog.Storage == config.StoragePostgres {
+		plog, err := pglog.Open(context.Background(), cfg.MessageLog.Postgres.DSN, pglog.Options{CommitInterval: cfg.MessageLog.CommitInterval.D()})
+		if err != nil {
+			return nil, err
+		}
+		s.mlog = plog
+	} else {
+		if s.blog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
+			return nil, err
+		}
+		s.mlog = s.blog
 	}
-	s.mlog = s.blog
 	// Requests received within the replay window before a restart are still
 	// refused if sent again.
 	replays := verify.NewReplays(cfg.Limits.ReplayWindow.D(), cfg.Limits.ReplayCapacity)

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sluz/sluz/registry/identifier"
@@ -143,8 +144,16 @@ type Service struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// MessageLog configures the message log (dataDir/messagelog.db).
+// MessageLog configures the message log (dataDir/messagelog.db, or a
+// PostgreSQL database).
 type MessageLog struct {
+	// Storage is where the log is kept: "bbolt" (default), the file
+	// dataDir/messagelog.db, or "postgres", the database Postgres.DSN
+	// names, which several security server processes can share (one
+	// chain across them).
+	Storage string `yaml:"storage"`
+	// Postgres is the database of storage: postgres.
+	Postgres PostgresLog `yaml:"postgres"`
 	// Bodies: log message bodies (default true); false keeps only their
 	// SHA-512 digests, which the signatures still verify against.
 	Bodies *bool `yaml:"bodies"`
@@ -164,6 +173,23 @@ type MessageLog struct {
 	// much longer.
 	CommitInterval *Duration `yaml:"commitInterval"`
 }
+
+// PostgresLog is the database of a message log on PostgreSQL.
+type PostgresLog struct {
+	// DSN is its connection string, a URL
+	// (postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full) or
+	// keyword/value pairs; required with storage: postgres. A password may
+	// instead come from PGPASSWORD or ~/.pgpass, as for libpq. The role
+	// needs to create tables on the first start (the schema is migrated
+	// at start).
+	DSN string `yaml:"dsn"`
+}
+
+// The message log's storages (MessageLog.Storage).
+const (
+	StorageBbolt    = "bbolt"
+	StoragePostgres = "postgres"
+)
 
 // Archive configures the archiver: records of time-stamped batches whose
 // newest record is older than After are written to an archive file in Dir
@@ -321,6 +347,9 @@ func (c *Config) Provision() error {
 	}
 	if l.VerifyCacheSize == 0 {
 		l.VerifyCacheSize = DefaultVerifyCacheSize
+	}
+	if c.MessageLog.Storage == "" {
+		c.MessageLog.Storage = StorageBbolt
 	}
 	if c.MessageLog.WALSize == 0 {
 		c.MessageLog.WALSize = DefaultWALSize
@@ -503,6 +532,18 @@ func (c *Config) validate() error {
 	}
 	if d := c.MessageLog.CommitInterval.D(); d < 0 || d > 100*time.Millisecond {
 		add("messageLog.commitInterval %s is outside 0s..100ms", d)
+	}
+	switch ml := c.MessageLog; {
+	case ml.Storage != StorageBbolt && ml.Storage != StoragePostgres:
+		add("messageLog.storage %q is neither %s nor %s", ml.Storage, StorageBbolt, StoragePostgres)
+	case ml.Storage == StoragePostgres && ml.Postgres.DSN == "":
+		add("messageLog.postgres.dsn is required with messageLog.storage %s", StoragePostgres)
+	case ml.Storage == StoragePostgres:
+		if _, err := pgconn.ParseConfig(ml.Postgres.DSN); err != nil {
+			add("messageLog.postgres.dsn: %w", err)
+		}
+	case ml.Postgres.DSN != "":
+		add("messageLog.postgres.dsn is set but messageLog.storage is %s: set storage: %s to use it, or remove it", ml.Storage, StoragePostgres)
 	}
 	if c.MessageLog.WALSize < 64<<10 {
 		add("messageLog.walSize %d is below 64 KiB", c.MessageLog.WALSize)

@@ -99,6 +99,16 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "retention: 168h", "retention: 7d", 1) }, `"7d" is not a duration`},
 		{func(s string) string { return strings.Replace(s, "enabled: true", "enabled: maybe", 1) }, "maybe"},
 		{func(s string) string { return strings.Replace(s, "bodies: true", "bodies: true\n  walSize: 1KiB", 1) }, "messageLog.walSize 1024 is below 64 KiB"},
+		{func(s string) string { return strings.Replace(s, "bodies: true", "bodies: true\n  storage: mysql", 1) }, `messageLog.storage "mysql" is neither bbolt nor postgres`},
+		{func(s string) string {
+			return strings.Replace(s, "bodies: true", "bodies: true\n  storage: postgres", 1)
+		}, "messageLog.postgres.dsn is required with messageLog.storage postgres"},
+		{func(s string) string {
+			return strings.Replace(s, "bodies: true", "bodies: true\n  storage: postgres\n  postgres: {dsn: 'postgres://a:secret@h:notaport/db'}", 1)
+		}, "messageLog.postgres.dsn: cannot parse"},
+		{func(s string) string {
+			return strings.Replace(s, "bodies: true", "bodies: true\n  postgres: {dsn: 'postgres://h/db'}", 1)
+		}, "messageLog.postgres.dsn is set but messageLog.storage is bbolt"},
 		{func(s string) string {
 			return strings.Replace(s, "bodies: true", "bodies: true\n  commitInterval: 1s", 1)
 		}, "messageLog.commitInterval 1s is outside 0s..100ms"},
@@ -134,6 +144,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		_, err := config.Load(p)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want error mentioning %q, got %v", tc.want, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("the error shows the DSN's password: %v", err)
 		}
 	}
 }

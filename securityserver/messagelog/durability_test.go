@@ -141,9 +141,7 @@ func TestStoreRecoveryClearsLastError(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ... just before the writer records the refused append's error.
-	l.errMu.Lock()
-	l.lastErr = refused
-	l.errMu.Unlock()
+	l.group.setLastError(refused)
 	deadline := time.Now().Add(2 * time.Second)
 	for l.LastError() != nil {
 		if time.Now().After(deadline) {

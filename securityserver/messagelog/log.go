@@ -80,13 +80,9 @@ type Options struct {
 
 // Log is an open message log.
 type Log struct {
-	db   *bolt.DB
-	opts Options
-	reqs chan *appendReq
-
-	mu     sync.RWMutex // guards closed against sends on reqs
-	closed bool
-	done   chan struct{}
+	db    *bolt.DB
+	opts  Options
+	group *Group // nil when read-only
 
 	headMu  sync.Mutex
 	headSeq uint64
@@ -115,26 +111,20 @@ type Log struct {
 	ingDone     chan struct{}
 
 	readOnly bool
-
-	errMu   sync.Mutex
-	lastErr error // of the last commit; nil after a good one
 }
 
 // Closed reports whether Close was called.
 func (l *Log) Closed() bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.closed && !l.readOnly
+	return l.group != nil && l.group.Closed()
 }
 
 // LastError is the error of the last commit, or of the last move of
 // records into the store, nil if both succeeded.
 func (l *Log) LastError() error {
-	l.errMu.Lock()
-	err := l.lastErr
-	l.errMu.Unlock()
-	if err != nil {
-		return err
+	if l.group != nil {
+		if err := l.group.LastError(); err != nil {
+			return err
+		}
 	}
 	l.pendMu.Lock()
 	defer l.pendMu.Unlock()
@@ -148,24 +138,13 @@ func OpenReadOnly(path string) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Log{db: db, readOnly: true, closed: true}, nil
-}
-
-type appendReq struct {
-	recs []*Record
-	err  chan error
+	return &Log{db: db, readOnly: true}, nil
 }
 
 // Open opens or creates the log at path (and its write-ahead file,
 // path + "-wal"), moving any record the write-ahead file holds beyond the
 // store into it first.
 func Open(path string, opts Options) (*Log, error) {
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.WALSize <= 0 {
 		opts.WALSize = DefaultWALSize
 	}
@@ -183,7 +162,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
-	l := &Log{db: db, opts: opts, reqs: make(chan *appendReq, opts.MaxBatch), done: make(chan struct{}),
+	l := &Log{db: db, opts: opts,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), ingDone: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketRecords, bucketBatches, bucketMeta} {
@@ -211,76 +190,24 @@ func Open(path string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
-	go l.writer()
+	l.group = StartGroup(GroupOptions{MaxBatch: opts.MaxBatch, Now: opts.Now, Interval: opts.CommitInterval}, l.commit)
 	go l.ingester()
 	return l, nil
 }
 
 // Append stores recs, in order, after everything appended before, and
 // returns once they are durable. It sets each record's Seq and PrevHash
-// (and Time when zero).
+// (and Time when zero). Appends waiting at once share one commit: one
+// write-ahead frame and one fdatasync.
 func (l *Log) Append(ctx context.Context, recs ...*Record) error {
-	now := l.opts.Now()
-	for _, r := range recs {
-		if r.Time.IsZero() {
-			r.Time = now
-		}
-		r.Time = r.Time.UTC()
-	}
-	req := &appendReq{recs: recs, err: make(chan error, 1)}
-	l.mu.RLock()
-	if l.closed {
-		l.mu.RUnlock()
+	if l.group == nil {
 		return ErrClosed
 	}
-	select {
-	case l.reqs <- req:
-	case <-ctx.Done():
-		l.mu.RUnlock()
-		return ctx.Err()
-	}
-	l.mu.RUnlock()
-	// Once queued, the records are written whatever the caller does next:
-	// wait for the outcome so that no success is reported for a failed write.
-	return <-req.err
+	return l.group.Append(ctx, recs...)
 }
 
-// writer is the only goroutine that appends: it commits whatever is
-// waiting as one write-ahead frame and one fdatasync (group commit).
-func (l *Log) writer() {
-	defer close(l.done)
-	var last time.Time
-	for req := range l.reqs {
-		if d := l.opts.CommitInterval; d > 0 {
-			if wait := d - time.Since(last); wait > 0 {
-				time.Sleep(wait)
-			}
-		}
-		batch := []*appendReq{req}
-	drain:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case r, ok := <-l.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		last = time.Now()
-		err := l.commit(batch)
-		l.errMu.Lock()
-		l.lastErr = err
-		l.errMu.Unlock()
-		for _, r := range batch {
-			r.err <- err
-		}
-	}
-}
-
-func (l *Log) commit(batch []*appendReq) error {
+// commit writes a group as one write-ahead frame, with one fdatasync.
+func (l *Log) commit(group []*Record) error {
 	l.pendMu.Lock()
 	failing := l.ingErr != nil
 	l.pendMu.Unlock()
@@ -295,16 +222,14 @@ func (l *Log) commit(batch []*appendReq) error {
 	first := seq + 1
 	recs, hashes := l.scratch[:0], l.hashes[:0]
 	size := 0
-	for _, req := range batch {
-		for _, r := range req.recs {
-			seq++
-			r.Seq, r.PrevHash = seq, prev
-			enc := r.encode(make([]byte, 0, r.encodedSize()))
-			prev = Hash(enc)
-			recs = append(recs, walRecord{seq: seq, enc: enc})
-			hashes = append(hashes, prev)
-			size += len(enc)
-		}
+	for _, r := range group {
+		seq++
+		r.Seq, r.PrevHash = seq, prev
+		enc := r.Encode()
+		prev = Hash(enc)
+		recs = append(recs, walRecord{seq: seq, enc: enc})
+		hashes = append(hashes, prev)
+		size += len(enc)
 	}
 	l.scratch, l.hashes = recs[:0], hashes[:0]
 	if len(recs) == 0 {
@@ -408,11 +333,9 @@ func (l *Log) ingest() error {
 // clearStoreErr forgets a last commit error that was only a refusal
 // because the store could not take records.
 func (l *Log) clearStoreErr() {
-	l.errMu.Lock()
-	if errors.Is(l.lastErr, errStore) {
-		l.lastErr = nil
+	if l.group != nil {
+		l.group.ForgetError(func(err error) bool { return errors.Is(err, errStore) })
 	}
-	l.errMu.Unlock()
 }
 
 // Flush moves every appended record into the store now; readers of the
@@ -427,7 +350,12 @@ func (l *Log) Flush() error {
 // QueueLen is how many appends wait for the writer, not counting those in
 // the commit under way: a read-only view for metrics (it grows when commits
 // or fsyncs are slow). It is 0 for a closed or read-only log.
-func (l *Log) QueueLen() int { return len(l.reqs) }
+func (l *Log) QueueLen() int {
+	if l.group == nil {
+		return 0
+	}
+	return l.group.QueueLen()
+}
 
 // Head is the newest record's sequence number and chain hash.
 func (l *Log) Head() (uint64, []byte) {
@@ -441,15 +369,9 @@ func (l *Log) Close() error {
 	if l.readOnly {
 		return l.closeDB()
 	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	if !l.group.Close() {
 		return nil
 	}
-	l.closed = true
-	close(l.reqs)
-	l.mu.Unlock()
-	<-l.done
 	close(l.stop)
 	<-l.ingDone
 	err := l.ingest()

@@ -137,15 +137,9 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 		if err != nil {
 			return err
 		}
-		start, startHash, startBatch := uint64(1), make([]byte, 32), uint64(0)
-		if old != nil {
-			start, startHash, startBatch = old.LastSeq+1, old.RecordHash, old.Batch
-		}
-		if !bytes.Equal(prevHash, startHash) {
-			return fmt.Errorf("%w: it starts from another chain hash than the live log's oldest record %d", ErrPruneMismatch, start)
-		}
-		if a.LastSeq < start {
-			return fmt.Errorf("%w: it ends at record %d, before the live log's oldest record %d", ErrPruneMismatch, a.LastSeq, start)
+		start, startHash, startBatch, err := PruneStart(old, prevHash, a)
+		if err != nil {
+			return err
 		}
 		// The batches to remove: from the oldest, ending exactly at a.LastSeq.
 		var batchKeys [][]byte
@@ -165,11 +159,8 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 				break
 			}
 		}
-		if next != a.LastSeq+1 {
-			return fmt.Errorf("%w: record %d does not end a time-stamped batch", ErrPruneMismatch, a.LastSeq)
-		}
-		if n != a.Batch {
-			return fmt.Errorf("%w: it ends with batch %d, the live log with batch %d", ErrPruneMismatch, a.Batch, n)
+		if err := PruneEnd(a, next, n); err != nil {
+			return err
 		}
 		prev := startHash
 		for s := start; s <= a.LastSeq; s++ {
@@ -205,6 +196,36 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 		}
 		return meta.Put(keyArchived, v)
 	})
+}
+
+// PruneStart checks a pruning to a, whose archive starts from prevHash,
+// against the live log's anchor old (nil before the first pruning), and
+// returns where the live log starts: its oldest record, that record's
+// PrevHash and the last archived batch. Every store's Prune begins so.
+func PruneStart(old *Anchor, prevHash []byte, a Anchor) (start uint64, startHash []byte, startBatch uint64, err error) {
+	start, startHash = 1, make([]byte, 32)
+	if old != nil {
+		start, startHash, startBatch = old.LastSeq+1, old.RecordHash, old.Batch
+	}
+	if !bytes.Equal(prevHash, startHash) {
+		return 0, nil, 0, fmt.Errorf("%w: it starts from another chain hash than the live log's oldest record %d", ErrPruneMismatch, start)
+	}
+	if a.LastSeq < start {
+		return 0, nil, 0, fmt.Errorf("%w: it ends at record %d, before the live log's oldest record %d", ErrPruneMismatch, a.LastSeq, start)
+	}
+	return start, startHash, startBatch, nil
+}
+
+// PruneEnd checks that the live batches from the oldest up to a.LastSeq,
+// which end before record next with batch n, are exactly a's.
+func PruneEnd(a Anchor, next, n uint64) error {
+	if next != a.LastSeq+1 {
+		return fmt.Errorf("%w: record %d does not end a time-stamped batch", ErrPruneMismatch, a.LastSeq)
+	}
+	if n != a.Batch {
+		return fmt.Errorf("%w: it ends with batch %d, the live log with batch %d", ErrPruneMismatch, a.Batch, n)
+	}
+	return nil
 }
 
 // Oldest is the oldest live record's sequence number and its PrevHash (the

@@ -93,6 +93,11 @@ func (r *Record) encode(dst []byte) []byte {
 	return dst
 }
 
+// Encode is the record's stored form (with Seq and PrevHash as set), which
+// its chain hash (Hash) covers: what every store keeps, so that the auditor
+// and the archiver read the same bytes whichever store holds them.
+func (r *Record) Encode() []byte { return r.encode(make([]byte, 0, r.encodedSize())) }
+
 // encodedSize bounds the length of r's encoding.
 func (r *Record) encodedSize() int {
 	const varint = binary.MaxVarintLen64

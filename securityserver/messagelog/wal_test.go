@@ -17,11 +17,7 @@ import (
 // from the write-ahead file into the store.
 func abandon(t *testing.T, l *Log) {
 	t.Helper()
-	l.mu.Lock()
-	l.closed = true
-	close(l.reqs)
-	l.mu.Unlock()
-	<-l.done
+	l.group.Close()
 	close(l.stop)
 	<-l.ingDone
 	l.wal.close()

@@ -1,0 +1,454 @@
+package pglog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluz/sluz/securityserver/messagelog"
+)
+
+// readTimeout bounds the short reads (Pending, Leaves, Archived, ...);
+// Each and Recent run as long as their callback keeps them.
+const readTimeout = 30 * time.Second
+
+// snapshot runs fn in a read-only transaction that sees one snapshot.
+func (l *Log) snapshot(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	return pgx.BeginTxFunc(ctx, l.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// update runs fn in a read-write transaction.
+func (l *Log) update(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, l.pool, fn)
+}
+
+// Each calls fn for every record from seq from on, in order, with the
+// record and its stored bytes, from one snapshot of the log.
+func (l *Log) Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error {
+	err := l.snapshot(context.Background(), func(tx pgx.Tx) error {
+		return records(tx, fn, `SELECT seq, stored FROM messagelog_records WHERE seq >= $1 ORDER BY seq`, int64(from))
+	})
+	if err != nil {
+		return fmt.Errorf("%s: read records from %d: %w", l.name, from, err)
+	}
+	return nil
+}
+
+// Recent calls fn for the records logged at or after since, newest first.
+func (l *Log) Recent(since time.Time, fn func(r *messagelog.Record) error) error {
+	err := l.snapshot(context.Background(), func(tx pgx.Tx) error {
+		return records(tx, func(r *messagelog.Record, _ []byte) error { return fn(r) },
+			`SELECT seq, stored FROM messagelog_records WHERE time_ns >= $1 ORDER BY seq DESC`, since.UnixNano())
+	})
+	if err != nil {
+		return fmt.Errorf("%s: read records since %s: %w", l.name, since.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// records calls fn for each record a query of (seq, stored) returns.
+func records(tx pgx.Tx, fn func(r *messagelog.Record, stored []byte) error, query string, args ...any) error {
+	rows, err := tx.Query(context.Background(), query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var seq int64
+	var stored []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &stored); err != nil {
+			return err
+		}
+		r, err := messagelog.Decode(stored)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", seq, err)
+		}
+		if err := fn(r, stored); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// stampedEnd is the last record and number of the newest batch, or of the
+// anchor once every batch was archived; zeros when there is neither.
+func stampedEnd(ctx context.Context, tx pgx.Tx) (seq, n uint64, err error) {
+	var s, b int64
+	err = tx.QueryRow(ctx, `SELECT last_seq, n FROM messagelog_batches ORDER BY n DESC LIMIT 1`).Scan(&s, &b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, `SELECT last_seq, batch FROM messagelog_anchor`).Scan(&s, &b)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read the last time-stamp batch: %w", err)
+	}
+	return uint64(s), uint64(b), nil
+}
+
+// Pending reports the records not yet in a batch: first..last (first >
+// last when none) and the time of the first of them.
+func (l *Log) Pending() (first, last uint64, oldest time.Time, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	err = l.snapshot(ctx, func(tx pgx.Tx) error {
+		end, _, err := stampedEnd(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var head int64
+		if err := tx.QueryRow(ctx, `SELECT seq FROM messagelog_head`).Scan(&head); err != nil {
+			return fmt.Errorf("read the chain head: %w", err)
+		}
+		first, last = end+1, uint64(head)
+		if first > last {
+			return nil
+		}
+		var ns int64
+		if err := tx.QueryRow(ctx, `SELECT time_ns FROM messagelog_records WHERE seq = $1`, int64(first)).Scan(&ns); err != nil {
+			return fmt.Errorf("record %d: %w", first, err)
+		}
+		oldest = time.Unix(0, ns).UTC()
+		return nil
+	})
+	if err != nil {
+		return 0, 0, time.Time{}, fmt.Errorf("%s: pending records: %w", l.name, err)
+	}
+	return first, last, oldest, nil
+}
+
+// PendingStored is Pending: every acknowledged record is stored.
+func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) {
+	return l.Pending()
+}
+
+// Leaves returns the chain hashes of records first..last.
+func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var out [][]byte
+	err := l.snapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = leaves(ctx, tx, first, last)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return out, nil
+}
+
+func leaves(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]byte, error) {
+	if last < first {
+		return nil, fmt.Errorf("no records in %d..%d", first, last)
+	}
+	rows, err := tx.Query(ctx, `SELECT seq, hash FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	if err != nil {
+		return nil, fmt.Errorf("read the chain hashes of records %d..%d: %w", first, last, err)
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, min(last-first+1, 1<<16))
+	want := first
+	var seq int64
+	var h []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &h); err != nil {
+			return nil, err
+		}
+		if uint64(seq) != want {
+			break
+		}
+		out = append(out, h)
+		want++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the chain hashes of records %d..%d: %w", first, last, err)
+	}
+	if want != last+1 {
+		return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
+	}
+	return out, nil
+}
+
+// AddBatch adds a batch. It must continue the previous one exactly and
+// cover only stored records; its root must match them. It sets b.N.
+func (l *Log) AddBatch(b *messagelog.Batch) error {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	err := l.update(ctx, func(tx pgx.Tx) error {
+		end, n, err := stampedEnd(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if b.FirstSeq != end+1 || b.LastSeq < b.FirstSeq {
+			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, end+1)
+		}
+		lv, err := leaves(ctx, tx, b.FirstSeq, b.LastSeq)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(messagelog.MerkleRoot(lv), b.Root) {
+			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
+		}
+		// Another node adding the same batch meanwhile makes this insert
+		// fail on the batch number: one of them wins.
+		_, err = tx.Exec(ctx, `INSERT INTO messagelog_batches (n, first_seq, last_seq, root, token, time_ns, tsa) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			int64(n+1), int64(b.FirstSeq), int64(b.LastSeq), b.Root, b.Token, b.Time.UnixNano(), b.TSA)
+		if err != nil {
+			return fmt.Errorf("store batch %d: %w", n+1, err)
+		}
+		b.N = n + 1
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.name, err)
+	}
+	return nil
+}
+
+const batchColumns = `n, first_seq, last_seq, root, token, time_ns, tsa`
+
+// scanBatch reads the batchColumns, then extra.
+func scanBatch(row pgx.Row, extra ...any) (*messagelog.Batch, error) {
+	var n, first, last, ns int64
+	b := &messagelog.Batch{}
+	if err := row.Scan(append([]any{&n, &first, &last, &b.Root, &b.Token, &ns, &b.TSA}, extra...)...); err != nil {
+		return nil, err
+	}
+	b.N, b.FirstSeq, b.LastSeq, b.Time = uint64(n), uint64(first), uint64(last), time.Unix(0, ns).UTC()
+	return b, nil
+}
+
+// Batches returns every batch in order.
+func (l *Log) Batches() ([]*messagelog.Batch, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var out []*messagelog.Batch
+	err := l.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+batchColumns+` FROM messagelog_batches ORDER BY n`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBatch(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, b)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: read time-stamp batches: %w", l.name, err)
+	}
+	return out, nil
+}
+
+// Archivable returns the oldest time-stamped batches whose newest record
+// was logged before cutoff, in order, stopping at the first that is not
+// (archives never leave a gap), holding at most maxRecords records (but
+// always at least one batch when the first qualifies).
+func (l *Log) Archivable(cutoff time.Time, maxRecords int) ([]*messagelog.Batch, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var out []*messagelog.Batch
+	err := l.snapshot(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT b.n, b.first_seq, b.last_seq, b.root, b.token, b.time_ns, b.tsa, r.time_ns
+FROM messagelog_batches b LEFT JOIN messagelog_records r ON r.seq = b.last_seq ORDER BY b.n`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		total := 0
+		for rows.Next() {
+			var lastTime *int64
+			b, err := scanBatch(rows, &lastTime)
+			if err != nil {
+				return err
+			}
+			if lastTime == nil {
+				return fmt.Errorf("%w: record %d of batch %d missing", messagelog.ErrCorrupt, b.LastSeq, b.N)
+			}
+			n := int(b.LastSeq - b.FirstSeq + 1)
+			if !time.Unix(0, *lastTime).Before(cutoff) || (len(out) > 0 && total+n > maxRecords) {
+				break
+			}
+			out = append(out, b)
+			total += n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: archivable batches: %w", l.name, err)
+	}
+	return out, nil
+}
+
+// Archived returns the anchor of the last pruning; nil if nothing was ever
+// archived.
+func (l *Log) Archived() (*messagelog.Anchor, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var a *messagelog.Anchor
+	err := l.snapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = anchor(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return a, nil
+}
+
+func anchor(ctx context.Context, tx pgx.Tx) (*messagelog.Anchor, error) {
+	var a messagelog.Anchor
+	var last, batch int64
+	err := tx.QueryRow(ctx, `SELECT last_seq, record_hash, batch, manifest, file, pruned FROM messagelog_anchor`).
+		Scan(&last, &a.RecordHash, &batch, &a.Manifest, &a.File, &a.Time)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the archive anchor: %w", err)
+	}
+	if len(a.RecordHash) != 32 {
+		return nil, fmt.Errorf("%w: archive anchor unreadable", messagelog.ErrCorrupt)
+	}
+	a.LastSeq, a.Batch = uint64(last), uint64(batch)
+	return &a, nil
+}
+
+// Prune removes the records up to a.LastSeq and their batches, which an
+// archive now holds, and stores a as the log's anchor, all in one
+// transaction. It checks first that the records to remove are exactly the
+// oldest live ones, that a.LastSeq ends a batch and that record a.LastSeq
+// hashes to a.RecordHash; prevHash must be the PrevHash of the oldest live
+// record (what the archive starts from). See messagelog.Log.Prune.
+func (l *Log) Prune(prevHash []byte, a messagelog.Anchor) error {
+	if a.Time == "" {
+		a.Time = time.Now().UTC().Format(time.RFC3339)
+	}
+	ctx := context.Background()
+	err := l.update(ctx, func(tx pgx.Tx) error {
+		// One pruning at a time, on any node; readers go on.
+		if _, err := tx.Exec(ctx, `LOCK TABLE messagelog_anchor IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("lock the archive anchor: %w", err)
+		}
+		old, err := anchor(ctx, tx)
+		if err != nil {
+			return err
+		}
+		start, startHash, startBatch, err := messagelog.PruneStart(old, prevHash, a)
+		if err != nil {
+			return err
+		}
+		next, n, err := prunedBatches(ctx, tx, start, startBatch, a.LastSeq)
+		if err != nil {
+			return err
+		}
+		if err := messagelog.PruneEnd(a, next, n); err != nil {
+			return err
+		}
+		last, err := chainHash(ctx, tx, start, a.LastSeq, startHash)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(last, a.RecordHash) {
+			return fmt.Errorf("%w: record %d has another hash than the archive's last record", messagelog.ErrPruneMismatch, a.LastSeq)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM messagelog_records WHERE seq <= $1`, int64(a.LastSeq)); err != nil {
+			return fmt.Errorf("remove records up to %d: %w", a.LastSeq, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM messagelog_batches WHERE n <= $1`, int64(n)); err != nil {
+			return fmt.Errorf("remove batches up to %d: %w", n, err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO messagelog_anchor (last_seq, record_hash, batch, manifest, file, pruned) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (one) DO UPDATE SET last_seq = excluded.last_seq, record_hash = excluded.record_hash, batch = excluded.batch,
+	manifest = excluded.manifest, file = excluded.file, pruned = excluded.pruned`,
+			int64(a.LastSeq), a.RecordHash, int64(a.Batch), a.Manifest, a.File, a.Time)
+		if err != nil {
+			return fmt.Errorf("store the archive anchor: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: prune to record %d: %w", l.name, a.LastSeq, err)
+	}
+	return nil
+}
+
+// prunedBatches walks the batches from the oldest, which must start at
+// start and follow batch startBatch, up to the one that reaches record
+// last: it returns the record after it and its number.
+func prunedBatches(ctx context.Context, tx pgx.Tx, start, startBatch, last uint64) (next, n uint64, err error) {
+	rows, err := tx.Query(ctx, `SELECT n, first_seq, last_seq FROM messagelog_batches ORDER BY n`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read time-stamp batches: %w", err)
+	}
+	defer rows.Close()
+	next, n = start, startBatch
+	for rows.Next() {
+		var bn, first, end int64
+		if err := rows.Scan(&bn, &first, &end); err != nil {
+			return 0, 0, err
+		}
+		if uint64(first) != next || uint64(bn) != n+1 {
+			return 0, 0, fmt.Errorf("%w: live batch %d covers %d..%d, expected to start at %d", messagelog.ErrCorrupt, bn, first, end, next)
+		}
+		next, n = uint64(end)+1, uint64(bn)
+		if uint64(end) >= last {
+			break
+		}
+	}
+	return next, n, rows.Err()
+}
+
+// chainHash checks that records first..last chain from prev, reading their
+// stored bytes, and returns the last one's hash.
+func chainHash(ctx context.Context, tx pgx.Tx, first, last uint64, prev []byte) ([]byte, error) {
+	rows, err := tx.Query(ctx, `SELECT seq, stored FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	if err != nil {
+		return nil, fmt.Errorf("read records %d..%d: %w", first, last, err)
+	}
+	defer rows.Close()
+	want := first
+	var seq int64
+	var stored []byte
+	for rows.Next() {
+		if err := rows.Scan(&seq, &stored); err != nil {
+			return nil, err
+		}
+		if uint64(seq) != want {
+			return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
+		}
+		r, err := messagelog.Decode(stored)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		if !bytes.Equal(r.PrevHash, prev) {
+			return nil, fmt.Errorf("%w: record %d does not chain to record %d", messagelog.ErrCorrupt, seq, seq-1)
+		}
+		prev = messagelog.Hash(stored)
+		want++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read records %d..%d: %w", first, last, err)
+	}
+	if want != last+1 {
+		return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
+	}
+	return prev, nil
+}
