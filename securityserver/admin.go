@@ -117,6 +117,10 @@ func (s *Server) AdminHandler() http.Handler {
 	// A consistent copy of the live message log, for `logaudit verify` while
 	// the server runs (the file itself is locked by the server).
 	mux.HandleFunc("GET /messagelog/backup", func(w http.ResponseWriter, r *http.Request) {
+		if s.blog == nil { // on PostgreSQL: the database's own backups copy it
+			http.Error(w, "this server's message log is on PostgreSQL: back up the database (pg_dump, or the cluster's own backups) instead", http.StatusNotImplemented)
+			return
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="messagelog.db"`)
 		if _, err := s.mlog.Backup(w); err != nil {

@@ -3,6 +3,9 @@ package securityserver_test
 import (
 	"context"
 	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +38,12 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	}
 	if f.Agency("DIN").Server.MessageLog() != nil {
 		t.Fatal("DİN on PostgreSQL still has an embedded log")
+	}
+	// The admin listener's copy of the log says where to back it up instead.
+	rec := httptest.NewRecorder()
+	f.Agency("DIN").Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/messagelog/backup", nil))
+	if rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), "pg_dump") {
+		t.Fatalf("backup of a log on PostgreSQL: HTTP %d %q", rec.Code, rec.Body.String())
 	}
 	// Stopping stamps what was logged.
 	if err := f.RestartAgency("DIN", usePostgres); err != nil {
