@@ -63,14 +63,7 @@ func TestAddAgency(t *testing.T) {
 	}
 	start := time.Now()
 	cmds := readmeAddAgency(t)
-	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		f.Close()
-	})
+	f := startFederation(t)
 	bin := t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", bin+"/", ".", "../registry").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

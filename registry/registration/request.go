@@ -93,29 +93,30 @@ func KeySHA256(pub crypto.PublicKey) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data.
-func decodeStrict(data []byte, v any) error {
+// readFile reads the JSON file at path into v strictly: one value, no
+// unknown fields. what and writer name the file in the refusal.
+func readFile(path, what, writer string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
 	}
-	if dec.More() {
-		return errors.New("more than one JSON value")
+	if err != nil {
+		return invalidf("%s is not a %s (JSON as %s writes it): %v", path, what, writer, err)
 	}
 	return nil
 }
 
 // ReadRequest reads and checks a request file.
 func ReadRequest(path string) (*Request, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("registration request: %w", err)
-	}
 	var r Request
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, invalidf("%s is not a registration request (JSON as securityserver init writes it): %v", path, err)
+	if err := readFile(path, "registration request", "securityserver init", &r); err != nil {
+		return nil, err
 	}
 	if err := r.Check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

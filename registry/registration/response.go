@@ -3,7 +3,6 @@ package registration
 import (
 	"crypto/x509"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/sluz/sluz/pkiutil"
@@ -29,13 +28,9 @@ type Chain struct {
 // ReadResponse reads a response bundle and checks each certificate's chain
 // to the root it carries.
 func ReadResponse(path string) (*Response, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("registration response: %w", err)
-	}
 	var r Response
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, invalidf("%s is not a registration response (JSON as registry register writes it): %v", path, err)
+	if err := readFile(path, "registration response", "registry register", &r); err != nil {
+		return nil, err
 	}
 	if r.Format != ResponseFormat {
 		return nil, invalidf("%s: format %q is not %q", path, r.Format, ResponseFormat)
