@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +23,12 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/internal/durable"
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/registry/adminapi"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/registry/registration"
 	"github.com/sluz/sluz/registry/store"
 )
 
@@ -45,6 +49,11 @@ var program = &cli.Program{
 		{Name: "load", Args: "FILE [--name NAME]",
 			Summary: "load a federation description (configs/federation.yaml) in one all-or-nothing step", Run: runLoad, Footer: registry.OperatorCredentialsHelp,
 			Example: "registry load configs/federation.yaml --cert state/operator.pem --key state/operator.key --ca state/pki/root-ca.pem"},
+		{Name: "register", Args: "REQUEST.json --trust DIR [--out FILE]",
+			Summary: "register a new security server from its registration request in one step: certificates, member, subsystems, server, approval", Run: runRegister,
+			Details: registerDetails, Footer: registry.OperatorCredentialsHelp,
+			Example: "registry register dgk/registration-request.json --trust state/pki --out dgk-response.json \\\n" +
+				"    --cert state/operator.pem --key state/operator.key --ca state/pki/root-ca.pem"},
 		{Name: "member", Summary: "manage members", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
 			{Name: "add", Args: "--id ID --name NAME", Summary: "add a member", Run: runMemberAdd,
 				Example: `registry member add --id AZ/COM/1234567 --name "Notarius Günay Əliyeva"`},
@@ -704,5 +713,73 @@ func runStatus(e *cli.Env, args []string) error {
 	}
 	fmt.Fprintf(c.Out, "global configuration version %d\n  created: %s\n  expires: %s\n  sha256:  %s\n  url:     %s\n",
 		st.Version, st.Created.Format(time.RFC3339), st.Expires.Format(time.RFC3339), st.SHA256, st.URL)
+	return nil
+}
+
+const registerDetails = `Reads the registration request securityserver init wrote and checks it (each
+certificate request signed by its own key, the keys those the request names,
+the names those of the server), checks it against the registry (the server
+must be new, the member class known, the trust directory's CA approved),
+issues the authentication and signing certificates through the federation CA
+(profiles auth and sign) and applies one batch: the member unless it exists,
+its new subsystems, the server with its authentication certificate, its
+approval and the hosted subsystems. A new global configuration is published
+at once. Any refusal changes nothing (certificates issued for a batch the
+registry then refuses are revoked). Writes the response bundle for the agency.
+The trust directory is --trust, else $SLUZ_TRUST_DIR.`
+
+func runRegister(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	trust := fs.String("trust", env("SLUZ_TRUST_DIR"), "the federation trust directory whose CA issues the certificates (else $SLUZ_TRUST_DIR)")
+	out := fs.String("out", "", "where to write the response bundle for the agency (default: SERVER-response.json beside the request, e.g. AZ-GOV-DGK-ss1-response.json)")
+	file, err := cli.ParseWithArg(fs, args)
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		return cli.Usagef("give the registration request file, e.g. registry register dgk/registration-request.json --trust state/pki")
+	}
+	if *trust == "" {
+		return cli.Usagef("--trust DIR (or $SLUZ_TRUST_DIR) is required: the trust directory of the federation CA")
+	}
+	req, err := registration.ReadRequest(file)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = filepath.Join(filepath.Dir(file), strings.ReplaceAll(req.Server.String(), "/", "-")+"-response.json")
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("%s already exists: choose another --out", *out)
+	}
+	ca, err := pkiutil.Open(*trust)
+	if err != nil {
+		return err
+	}
+	cl, err := connect()
+	if err != nil {
+		return err
+	}
+	res, err := registration.Register(context.Background(), cl, ca, req)
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(res.Response, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := durable.WriteFile(*out, append(data, '\n'), 0o644, false); err != nil {
+		return fmt.Errorf("%s is registered (audit #%d) but the response could not be written: %w; run registry register again after removing the server, or send the certificates by hand", req.Server, res.Entry.Seq, err)
+	}
+	what := "existing member " + req.Server.Owner.String()
+	if res.NewMember {
+		what = "new member " + req.Server.Owner.String() + " (" + req.MemberName + ")"
+	}
+	fmt.Fprintf(c.Out, "registered security server %s of %s at %s, hosting %s: %d changes in one step (audit #%d)\n",
+		req.Server, what, req.Address, joinClients(req.Subsystems), len(res.Changes), res.Entry.Seq)
+	fmt.Fprintf(c.Out, "  issued authentication certificate %s and signing certificate %s\n", res.AuthSerial, res.SignSerial)
+	fmt.Fprintf(c.Out, "Send this file back to the agency (it holds certificates only, no secret):\n  %s\n", *out)
+	fmt.Fprintf(c.Out, "They install it with:\n  securityserver install --dir DIR --bundle %s\n", filepath.Base(*out))
 	return nil
 }

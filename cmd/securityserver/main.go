@@ -1,5 +1,6 @@
 // Command securityserver runs an agency's Şlüz security server (serve) and
-// administers it: configuration check, access rights, and reading the
+// administers it: joining the federation (init, install), configuration
+// check, access rights, and reading the
 // operational monitoring records of security servers (opmon).
 //
 // Run `securityserver help` for the commands.
@@ -30,6 +31,12 @@ var program = &cli.Program{
 	Name:  "securityserver",
 	Intro: "securityserver: an agency's Şlüz security server.",
 	Commands: []cli.Command{
+		{Name: "init", Args: "--dir DIR --anchor FILE --server ID --name NAME --subsystem CODE [--address HOST:PORT] [--client-listen ADDR] [--server-listen ADDR] [--admin-listen ADDR|off] [--pkcs11-* ...] [--force]",
+			Summary: "make a new security server: keys, certificate requests, the registration request for the central operator and a commented configuration", Run: runInit,
+			Details: initDetails, Example: initExample},
+		{Name: "install", Args: "--dir DIR --bundle FILE [--force]",
+			Summary: "install the certificates the central operator sent back (registry register) next to the keys init made", Run: runInstall,
+			Example: "securityserver install --dir dgk --bundle dgk-response.json"},
 		{Name: "serve", Args: "--config FILE", Summary: "run the client proxy (for local IS) and the service proxy (for peer servers)", Run: runServe,
 			Example: "securityserver serve --config configs/securityserver-din.yaml"},
 		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig,

@@ -18,10 +18,10 @@ import (
 	"github.com/sluz/sluz/securityserver/opmon"
 )
 
-// TestOpmonCommand: against a running local federation, after the sample
-// queries, `securityserver opmon` prints DİN's records for its owner,
-// only ƏMDK's own exchange for ƏMDK, and JSON with PR-OPMON field names.
-func TestOpmonCommand(t *testing.T) {
+// startFederation runs the local federation on free ports until the end
+// of the test.
+func startFederation(t *testing.T) *localfed.Federation {
+	t.Helper()
 	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true})
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +30,14 @@ func TestOpmonCommand(t *testing.T) {
 		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		f.Close()
 	})
+	return f
+}
+
+// TestOpmonCommand: against a running local federation, after the sample
+// queries, `securityserver opmon` prints DİN's records for its owner,
+// only ƏMDK's own exchange for ƏMDK, and JSON with PR-OPMON field names.
+func TestOpmonCommand(t *testing.T) {
+	f := startFederation(t)
 	var ids []string
 	for _, q := range localfed.Queries {
 		res := f.RunQuery(context.Background(), q)
