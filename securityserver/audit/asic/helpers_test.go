@@ -256,10 +256,14 @@ func manifest(c container) []byte {
 	return []byte(b.String())
 }
 
-// wantChecks asserts each check's status and code ("" for OK).
+// wantChecks asserts each check's status and code ("" for OK); a name
+// with "+" appended names a further problem the check must have found.
 func wantChecks(t *testing.T, rep *asic.Report, want map[string]string) {
 	t.Helper()
 	for _, n := range rep.Checks() {
+		if also, ok := want[n.Name+"+"]; ok && !n.Check.Has(also) {
+			t.Errorf("%s: no problem %q among %+v", n.Name, also, n.Check.Problems)
+		}
 		code, ok := want[n.Name]
 		if !ok {
 			continue

@@ -1,6 +1,7 @@
 package asic
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -51,7 +52,7 @@ func readManifest(data []byte) ([]manifestEntry, error) {
 	if err := xmldsig.OnlyAttrs(root, "{"+nsManifest+"}version"); err != nil {
 		return nil, err
 	}
-	if v, _ := nsAttr(root, nsManifest, "version"); v != "1.2" {
+	if v, ok := nsAttr(root, nsManifest, "version"); ok && v != "1.2" {
 		return nil, fmt.Errorf("the manifest's version is %q, want \"1.2\"", v)
 	}
 	var entries []manifestEntry
@@ -82,6 +83,9 @@ func checkManifest(c *Container, chk *Check) {
 	if err != nil {
 		chk.fail("invalid_manifest", "%s: %v", EntryManifest, err)
 		return
+	}
+	if !bytes.Contains(c.Manifest, []byte(":version=")) {
+		chk.note("%s has no manifest:version (X-Road writes 1.2; its 2014 test container has none)", EntryManifest)
 	}
 	listed := map[string]bool{}
 	for _, e := range entries {

@@ -122,11 +122,16 @@ func attachmentNumber(name string) int {
 // format check: every problem with the archive and its entries. Only
 // problems that make the archive unreadable return a nil Container.
 func Read(data []byte, lim Limits, strictMimetype bool) (*Container, Check) {
-	var chk Check
-	c := read(data, lim.withDefaults(), strictMimetype, &chk)
+	// The content's problems come first, in X-Road's order (mimetype,
+	// message, signature, ...), then the archive's (unexpected entries,
+	// ...): a container without its mimetype is named for that.
+	var archive, content, chk Check
+	c := read(data, lim.withDefaults(), strictMimetype, &archive)
 	if c != nil {
-		checkEntries(c, &chk)
+		checkEntries(c, &content)
 	}
+	chk.merge(content)
+	chk.merge(archive)
 	chk.done()
 	return c, chk
 }

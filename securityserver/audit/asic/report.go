@@ -74,6 +74,23 @@ func (c *Check) add(s Status, code, format string, args ...any) {
 	c.Problems = append(c.Problems, p)
 }
 
+// merge adds o's problems and notes to c's.
+func (c *Check) merge(o Check) {
+	for _, p := range o.Problems {
+		c.add(o.statusOf(p), p.Code, "%s", p.Reason)
+	}
+	c.Notes = append(c.Notes, o.Notes...)
+}
+
+// statusOf is the status p was added with: only a check that failed has
+// failures (format problems are all failures).
+func (c *Check) statusOf(Problem) Status {
+	if c.Status == Failed {
+		return Failed
+	}
+	return NotChecked
+}
+
 func (c *Check) note(format string, args ...any) {
 	c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
 }

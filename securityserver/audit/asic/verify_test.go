@@ -145,10 +145,10 @@ func TestRefusals(t *testing.T) {
 		{"extra entry", plain.with("evil.xml", []byte("<x/>")), nil,
 			map[string]string{"format": "unexpected_entry", "signature": "", "timestamp": "", "ocsp": "", "trust": ""}},
 		{"case-folded name", plain.without(asic.EntryMessage).with("MESSAGE.XML", plain.get(asic.EntryMessage)), nil,
-			map[string]string{"format": "unexpected_entry"}},
+			map[string]string{"format": "message_not_found", "format+": "unexpected_entry"}},
 		{"duplicate entry", append(plain, entry{name: asic.EntryMessage, data: []byte("<other/>"), method: zip.Deflate}), nil,
 			map[string]string{"format": "duplicate_entry"}},
-		{"attachment gap", batch.without("attachment1"), nil,
+		{"attachment gap", withManifest(batch.without("attachment1")), nil,
 			map[string]string{"format": "attachment_gap"}},
 		{"wrong mimetype", plain.with(asic.EntryMimeType, []byte("application/zip")), nil,
 			map[string]string{"format": "invalid_mimetype", "signature": "", "timestamp": ""}},
@@ -181,6 +181,8 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 }
+
+func withManifest(c container) container { return c.with(asic.EntryManifest, manifest(c)) }
 
 // TestNotZip: what is not a ZIP archive is refused by the format check,
 // and the other checks say they could not run.
@@ -216,7 +218,7 @@ func TestSignatureTimeStamp(t *testing.T) {
 	rep = asic.Verify(withToken(f.stamp(t, []byte("something else"))).zip(t), f.anchors())
 	wantChecks(t, rep, map[string]string{"signature": "", "timestamp": "imprint_mismatch"})
 	rep = asic.Verify(plain.zip(t), f.anchors())
-	wantChecks(t, rep, map[string]string{"signature": "", "timestamp": "timestamp_not_found"})
+	wantChecks(t, rep, map[string]string{"signature": "", "timestamp": "not_timestamped"})
 }
 
 // TestJSON: the report marshals with its checks by name.
