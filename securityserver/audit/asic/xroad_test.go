@@ -4,35 +4,22 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/audit/asic"
 )
 
-// X-Road's repository is read at test time, never vendored: set
-// SLUZ_XROAD_REPO to a clone or a bare mirror of nordic-institute/X-Road.
-const defaultXRoadRepo = "/work/.mirror/nordic-institute+X-Road/repo"
-
-// xroadFile reads path from X-Road's repository (a work tree, or HEAD of
-// a bare mirror); the test is skipped when the repository is absent.
+// xroadFile reads path from X-Road's repository (SLUZ_XROAD_REPO, a
+// checkout or a bare clone; read at test time, never vendored); the test
+// is skipped when the repository is absent.
 func xroadFile(t *testing.T, path string) []byte {
 	t.Helper()
-	repo := os.Getenv("SLUZ_XROAD_REPO")
-	if repo == "" {
-		repo = defaultXRoadRepo
-	}
-	if _, err := os.Stat(repo); err != nil {
-		t.Skipf("X-Road's repository is not at %s (set SLUZ_XROAD_REPO to a clone of nordic-institute/X-Road to run this test)", repo)
-	}
-	if b, err := os.ReadFile(filepath.Join(repo, path)); err == nil {
-		return b
-	}
-	b, err := exec.Command("git", "-C", repo, "show", "HEAD:"+path).Output()
+	repo := testtool.XRoadRepo(t)
+	b, err := testtool.ReadXRoad(repo, path)
 	if err != nil {
 		t.Skipf("%s is not readable from X-Road's repository at %s: %v", path, repo, err)
 	}
