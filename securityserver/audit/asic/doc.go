@@ -16,7 +16,9 @@
 //     ts-hashchainresult.xml, whose time-stamp hash chain reaches
 //     signatures.xml, or the token in the signature over its
 //     SignatureValue): its signature, its TSA certificate's usage and its
-//     imprint;
+//     imprint. A container without a time-stamp (exported before its
+//     record was stamped) is not_checked with the code not_timestamped,
+//     as the message log reports records not yet stamped;
 //   - ocsp: the signature's OCSP response about the signing certificate:
 //     signed by its CA or a responder the CA authorised, good, and fresh at
 //     signing time;

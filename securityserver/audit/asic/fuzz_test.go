@@ -54,9 +54,11 @@ func FuzzRead(f *testing.F) {
 	f.Add(seedZip(f, EntryMessage, "<m/>", "META-INF/", "", EntryMimeType, "application/zip", "attachment2", "x", "../evil", "x"))
 	f.Add([]byte("PK\x03\x04"))
 	lim := Limits{MaxEntries: 64, MaxEntryBytes: 1 << 16, MaxTotalBytes: 1 << 18}
+	opts := Options{Limits: lim}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, strict := range []bool{false, true} {
-			c, chk := Read(data, lim, strict)
+			opts.StrictMimetype = strict
+			c, chk := Read(data, opts)
 			if chk.Status != OK && chk.Status != Failed || chk.Status == Failed && len(chk.Problems) == 0 {
 				t.Fatalf("format check %+v", chk)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/sluz/sluz/internal/xmldsig"
@@ -96,12 +97,12 @@ func checkManifest(c *Container, chk *Check) {
 			}
 			continue
 		}
-		if e.FullPath == EntryMimeType || len(e.FullPath) >= 9 && e.FullPath[:9] == "META-INF/" || !slices.Contains(c.Names, e.FullPath) {
+		if e.FullPath == EntryMimeType || strings.HasPrefix(e.FullPath, "META-INF/") || !slices.Contains(c.Names, e.FullPath) {
 			chk.fail("invalid_manifest", "%s lists %q, which is not a data entry of the container", EntryManifest, e.FullPath)
 		}
 	}
 	for _, name := range c.Names {
-		if c.entry(name) != nil && name != EntryMimeType && name[:min(9, len(name))] != "META-INF/" || attachmentNumber(name) > 0 {
+		if c.entry(name) != nil && name != EntryMimeType && !strings.HasPrefix(name, "META-INF/") || attachmentNumber(name) > 0 {
 			if !listed[name] {
 				chk.note("%s does not list %q", EntryManifest, name)
 			}

@@ -118,15 +118,16 @@ func attachmentNumber(name string) int {
 	return n
 }
 
-// Read reads a container strictly. It returns what it could read and the
-// format check: every problem with the archive and its entries. Only
-// problems that make the archive unreadable return a nil Container.
-func Read(data []byte, lim Limits, strictMimetype bool) (*Container, Check) {
+// Read reads a container strictly, within opts.Limits (and with
+// opts.StrictMimetype). It returns what it could read and the format
+// check: every problem with the archive and its entries. Only problems
+// that make the archive unreadable return a nil Container.
+func Read(data []byte, opts Options) (*Container, Check) {
 	// The content's problems come first, in X-Road's order (mimetype,
 	// message, signature, ...), then the archive's (unexpected entries,
 	// ...): a container without its mimetype is named for that.
 	var archive, content, chk Check
-	c := read(data, lim.withDefaults(), strictMimetype, &archive)
+	c := read(data, opts.Limits.withDefaults(), opts.StrictMimetype, &archive)
 	if c != nil {
 		checkEntries(c, &content)
 	}

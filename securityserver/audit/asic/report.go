@@ -185,7 +185,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, n := range r.Checks() {
 		fmt.Fprintf(&b, "%-9s %s\n", n.Name+":", n.Check)
-		for _, p := range n.Check.Problems[min(1, len(n.Check.Problems)):] {
+		shown := false
+		for _, p := range n.Check.Problems {
+			if !shown && p.Code == n.Check.Code && p.Reason == n.Check.Reason {
+				shown = true
+				continue
+			}
 			fmt.Fprintf(&b, "          also %s\n", p)
 		}
 		for _, s := range n.Check.Notes {

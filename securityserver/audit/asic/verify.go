@@ -76,7 +76,7 @@ func Verify(data []byte, opts Options) *Report {
 		opts.OCSPFreshness = time.Hour
 	}
 	rep := &Report{}
-	c, format := Read(data, opts.Limits, opts.StrictMimetype)
+	c, format := Read(data, opts)
 	rep.Format = format
 	if c == nil {
 		rep.skipAll("the container could not be read (see format)")
@@ -462,6 +462,8 @@ func (r *Report) checkTrust(v *signature.Verified, issuer *x509.Certificate, tok
 			chk.fail(chainError(err, "unknown_ca"), "signer: the signing certificate %s (issued by %s) does not chain to the given certificates at signing time %s: %v", v.Cert.Subject, v.Cert.Issuer, v.SigningTime.Format(time.RFC3339), err)
 		} else if issuer != nil && len(chains[0]) > 1 && !chains[0][1].Equal(issuer) {
 			chk.fail("unknown_ca", "ocsp: the OCSP response was checked against %s, which is not the signer's CA in its trusted chain", issuer.Subject)
+		} else if issuer != nil {
+			chk.note("the OCSP responder is trusted through %s, the signer's CA, which signed or authorised it", issuer.Subject)
 		}
 	}
 	if tok == nil {
