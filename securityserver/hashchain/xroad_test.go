@@ -4,40 +4,24 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/internal/xmldsig"
 	"github.com/sluz/sluz/securityserver/hashchain"
 )
 
 // X-Road's own vectors are read from its repository, never copied here.
-const (
-	xroadRepoDefault = "/work/.mirror/nordic-institute+X-Road/repo"
-	xroadVectors     = "src/common/common-message/src/test/resources/"
-)
+const xroadVectors = "src/common/common-message/src/test/resources/"
 
 // xroadFiles returns a reader of X-Road's test resources, from the
 // repository SLUZ_XROAD_REPO names (a checkout or a bare repository), or
 // skips the test.
 func xroadFiles(t *testing.T) func(name string) []byte {
 	t.Helper()
-	repo := os.Getenv("SLUZ_XROAD_REPO")
-	if repo == "" {
-		repo = xroadRepoDefault
-	}
-	if _, err := os.Stat(repo); err != nil {
-		t.Skipf("X-Road's repository is not at %s (set SLUZ_XROAD_REPO to a checkout or bare clone of nordic-institute/X-Road to run this test)", repo)
-	}
-	read := func(name string) ([]byte, error) {
-		if b, err := os.ReadFile(filepath.Join(repo, xroadVectors, name)); err == nil {
-			return b, nil
-		}
-		return exec.Command("git", "-C", repo, "show", "HEAD:"+xroadVectors+name).Output()
-	}
+	repo := testtool.XRoadRepo(t)
+	read := func(name string) ([]byte, error) { return testtool.ReadXRoad(repo, xroadVectors+name) }
 	if _, err := read("hc-verifier1-hashchain.xml"); err != nil {
 		t.Skipf("%s has no readable %shc-verifier1-hashchain.xml (%v); set SLUZ_XROAD_REPO to a checkout or bare clone of nordic-institute/X-Road", repo, xroadVectors, err)
 	}
