@@ -34,15 +34,18 @@ nothing else is trusted. replay, show and export read --log, --archives or
 both as one history; they do not verify it (run verify for that).
 `,
 	Commands: []cli.Command{
-		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json]",
-			Summary: "verify every record of a live log and/or a directory of archives: signature, signer, OCSP, hash chain across records and archives, time-stamp; exit 0 only if all pass", Run: runVerify,
-			Example: "logaudit verify --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --ca state/pki/root-ca.pem --ca state/pki/ca.pem"},
+		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json] | --xroad PATH... [--ca CA.pem...] [--tsa-ca TSA.pem...] [--json]",
+			Summary: "verify every record of a live log and/or a directory of archives (signature, signer, OCSP, hash chain across records and archives, time-stamp), or X-Road's ASiC-E containers and message-log archives (--xroad); exit 0 only if all pass", Run: runVerify,
+			Details: xroadDetails,
+			Example: `logaudit verify --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --ca state/pki/root-ca.pem --ca state/pki/ca.pem
+logaudit verify --xroad /var/lib/xroad/mlog-20231023121255-20231023121609-c7a7bc866bb45efc.zip --ca xroad-ca.pem --tsa-ca xroad-tsa.pem`},
 		{Name: "replay", Args: "[--log FILE] [--archives DIR] [--from TIME] [--to TIME]",
 			Summary: "list the logged messages in a time range, from a live log and/or its archives as one history in record order", Run: runReplay,
 			Example: "logaudit replay --log state/DIN/ss/messagelog.db --from 2026-11-25T10:00:00Z --to 2026-11-25T11:00:00Z"},
-		{Name: "show", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID",
-			Summary: "print the logged request and response of one exchange, wherever they are (live log or archives)", Run: runShow,
-			Example: "logaudit show --log state/DIN/ss/messagelog.db --id 84946996-4b92-4a90-9260-bef01f1ad6f2"},
+		{Name: "show", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID | --xroad PATH... [--id QUERY-ID]",
+			Summary: "print the logged request and response of one exchange, wherever they are (live log or archives), or X-Road containers' messages, attachments, signer and times (--xroad, as verify reads them)", Run: runShow,
+			Example: `logaudit show --log state/DIN/ss/messagelog.db --id 84946996-4b92-4a90-9260-bef01f1ad6f2
+logaudit show --xroad mlog-20231023121255-20231023121609-c7a7bc866bb45efc.zip --id ID1234`},
 		{Name: "export", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID --out DIR",
 			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport,
 			Example: "logaudit export --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --id 84946996-4b92-4a90-9260-bef01f1ad6f2 --out evidence"},
@@ -66,11 +69,28 @@ func runVerify(env *cli.Env, args []string) error {
 	fs.Var(&cas, "ca", "federation CA certificate (PEM); repeat for root and issuing CA")
 	freshness := fs.Duration("ocsp-freshness", time.Hour, "oldest an OCSP response may be at signing time")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var xroad, tsaCAs stringList
+	fs.Var(&xroad, "xroad", "X-Road container (.asice), directory of them, or zip of them (X-Road's message-log archive); repeatable; instead of --log/--archives")
+	fs.Var(&tsaCAs, "tsa-ca", "with --xroad: a time-stamping authority's certificate (PEM), trusted as it is; repeatable")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
+	if len(xroad) > 0 {
+		if *logPath != "" || *archives != "" {
+			return cli.Usagef("--xroad reads X-Road's containers, --log and --archives a Şlüz log: run verify once for each")
+		}
+		opts, err := xroadTrust(cas, tsaCAs)
+		if err != nil {
+			return err
+		}
+		opts.OCSPFreshness = *freshness
+		return verifyXRoad(env, xroad, opts, *asJSON)
+	}
+	if len(tsaCAs) > 0 {
+		return cli.Usagef("--tsa-ca is for --xroad; a Şlüz log's TSA chains to --ca")
+	}
 	if (*logPath == "" && *archives == "") || len(cas) == 0 {
-		return cli.Usagef("--log or --archives (or both), and at least one --ca, are required")
+		return cli.Usagef("--log or --archives (or both), and at least one --ca, are required (or --xroad PATH for X-Road's containers)")
 	}
 	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), OCSPFreshness: *freshness}
 	for _, f := range cas {
@@ -305,9 +325,17 @@ func runReplay(env *cli.Env, args []string) error {
 func runShow(env *cli.Env, args []string) error {
 	fs := env.Flags()
 	src := addHistoryFlags(fs)
-	id := fs.String("id", "", "the message id (xrd:id) of the exchange")
+	id := fs.String("id", "", "the message id (xrd:id) of the exchange; with --xroad, only the containers named ID-… (X-Road names them QUERY-ID-request-….asice)")
+	var xroad stringList
+	fs.Var(&xroad, "xroad", "X-Road container (.asice), directory of them, or zip of them (X-Road's message-log archive); repeatable; instead of --log/--archives")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	if len(xroad) > 0 {
+		if *src.log != "" || *src.archives != "" {
+			return cli.Usagef("--xroad reads X-Road's containers, --log and --archives a Şlüz log: run show once for each")
+		}
+		return showXRoad(env, xroad, *id)
 	}
 	return eachOfMessage(env, src, *id, func(r *historyRecord) error {
 		fmt.Fprintf(env.Out, "== record %d: %s %s, %s\n   client %s, service %s, request id %s\n", r.Seq, r.Side, r.Kind, r.Time.Format(time.RFC3339Nano), r.Client, r.Service, r.RequestID)
