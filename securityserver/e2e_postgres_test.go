@@ -21,6 +21,7 @@ import (
 // TestE2EPostgresMessageLog: DİN's security server keeps its message log
 // on PostgreSQL (messageLog.storage: postgres) and answers ƏMDK; the
 // request and the response are in the database, chained and time-stamped,
+// its id is in the shared replay guard,
 // and an archive written from there verifies as the auditor checks it.
 func TestE2EPostgresMessageLog(t *testing.T) {
 	dsn := testtool.Postgres(t)
@@ -64,6 +65,11 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	})
 	if err != nil || !kinds[messagelog.Request] || !kinds[messagelog.Response] {
 		t.Fatalf("DİN's PostgreSQL log has request %v, response %v of message %s (%v)", kinds[messagelog.Request], kinds[messagelog.Response], res.MessageID, err)
+	}
+	// The request's id is in the replay guard that every node shares.
+	var seen int
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM replay_guard WHERE message_id = $1`, res.MessageID).Scan(&seen); err != nil || seen != 1 {
+		t.Fatalf("message %s in the shared replay guard %d times (%v), want once", res.MessageID, seen, err)
 	}
 	n := storetest.CheckChain(t, l)
 	batches, err := l.Archivable(time.Now().Add(time.Hour), 10000)

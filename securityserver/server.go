@@ -17,14 +17,16 @@
 //
 // The stores sit behind small interfaces (logAppender, stampLog,
 // archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
-// the embedded implementations on bbolt and in memory.
+// the embedded implementations on bbolt and in memory, and those on
+// PostgreSQL (messageLog.storage: postgres) that the nodes of one server
+// share: the message log (pglog) and the replay guard (pgreplay).
 //
 // # Caveats
 //
 // Messages are held in memory up to the configured size limit; SOAP
 // attachments, batch signatures and the REST protocol are not supported yet.
-// The replay window is kept in memory and seeded from the message log at
-// start.
+// With the embedded log the replay window is kept in memory and seeded
+// from the message log at start.
 package securityserver
 
 import (
@@ -51,6 +53,7 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/verify"
+	"github.com/sluz/sluz/securityserver/verify/pgreplay"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -191,26 +194,22 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 			return nil, err
 		}
 		s.mlog = plog
+		// The nodes sharing the database share the replay guard: a request
+		// replayed to another node is refused too.
+		if s.replay, err = pgreplay.New(context.Background(), plog.Pool(), cfg.Limits.ReplayWindow.D(), pgreplay.Options{Logger: log.With("component", "replayguard")}); err != nil {
+			return nil, err
+		}
 	} else {
 		if s.blog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
 			return nil, err
 		}
 		s.mlog = s.blog
 	}
-	// Requests received within the replay window before a restart are still
-	// refused if sent again.
-	replays := verify.NewReplays(cfg.Limits.ReplayWindow.D(), cfg.Limits.ReplayCapacity)
-	since := time.Now().Add(-cfg.Limits.ReplayWindow.D())
-	err = s.mlog.Recent(since, func(r *messagelog.Record) error {
-		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
-			replays.Remember(r.Client, r.MessageID, r.Time)
+	if s.replay == nil {
+		if s.replay, err = s.seededReplays(); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("message log: %w", err)
 	}
-	s.replay = replays
 	s.ts = newTimestamper(s.mlog, s.snapshot, cfg.Timestamping.Interval.D(), cfg.Timestamping.Grace.D(), cfg.Timestamping.MaxBatch, log.With("component", "timestamper"))
 	if o.now != nil {
 		s.ts.now = o.now
@@ -221,6 +220,24 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		s.metrics.reg.MustRegister(opmonCollectors(s.opmon)...)
 	}
 	return s, nil
+}
+
+// seededReplays is the in-memory replay guard, seeded from the message
+// log: requests received within the replay window before a restart are
+// still refused if sent again.
+func (s *Server) seededReplays() (*verify.Replays, error) {
+	replays := verify.NewReplays(s.cfg.Limits.ReplayWindow.D(), s.cfg.Limits.ReplayCapacity)
+	since := time.Now().Add(-s.cfg.Limits.ReplayWindow.D())
+	err := s.mlog.Recent(since, func(r *messagelog.Record) error {
+		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
+			replays.Remember(r.Client, r.MessageID, r.Time)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("message log: %w", err)
+	}
+	return replays, nil
 }
 
 // snapshot is the current global configuration, or an error once it has
@@ -278,7 +295,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	go s.conf.Run(ctx)
 	go s.status.run(ctx)
 	if r, ok := s.replay.(interface{ Run(context.Context) }); ok {
-		go r.Run(ctx) // the in-memory guard forgets expired ids
+		go r.Run(ctx) // the guard forgets expired ids
 	}
 	tsDone := make(chan struct{})
 	go func() {

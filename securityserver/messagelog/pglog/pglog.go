@@ -166,6 +166,10 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`, seq
 	})
 }
 
+// Pool is the log's connection pool, for the stores that share its
+// database (the replay guard); Close closes it.
+func (l *Log) Pool() *pgxpool.Pool { return l.pool }
+
 // Closed reports whether Close was called.
 func (l *Log) Closed() bool { return l.group.Closed() }
 
