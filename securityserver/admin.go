@@ -56,6 +56,15 @@ func newMetrics(s *Server) *metrics {
 			return time.Since(oldest).Seconds()
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_timestamping_lease_held",
+			Help: "1 when this node time-stamps and archives the message log (always with the embedded log; with PostgreSQL, the one node holding the lease), else 0.",
+		}, func() float64 {
+			if s.lead.Held() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluz_globalconf_version",
 			Help: "Version of the global configuration in use (0 when none).",
 		}, func() float64 {

@@ -13,6 +13,7 @@ import (
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/lease"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/messagelog/storetest"
@@ -92,5 +93,64 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	t.Logf("%d records on PostgreSQL, %d batches, archive %s verified", n, len(batches), ar.Path)
 	if ar.Records != n {
 		t.Fatalf("archive holds %d records, the log %d", ar.Records, n)
+	}
+}
+
+// TestE2EPostgresLease: of the nodes sharing a log on PostgreSQL only the
+// lease holder time-stamps. While another process holds the lease DİN logs
+// its exchanges but leaves them unstamped; once that holder is gone DİN
+// takes the lease and stamps them within seconds.
+func TestE2EPostgresLease(t *testing.T) {
+	dsn := testtool.Postgres(t)
+	other, err := lease.NewPostgres(dsn, lease.Options{Retry: 100 * time.Millisecond, Name: "another node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, release := context.WithCancel(context.Background())
+	held, otherDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		other.Run(ctx, func(ctx context.Context) { close(held); <-ctx.Done() })
+	}()
+	defer func() { release(); <-otherDone }()
+	<-held
+
+	f, _ := e2eStart(t, t.TempDir())
+	err = f.RestartAgency("DIN", func(c *config.Config) {
+		c.MessageLog.Storage, c.MessageLog.Postgres.DSN = config.StoragePostgres, dsn
+		c.Timestamping.Interval = config.Duration(100 * time.Millisecond)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := f.RunQuery(context.Background(), localfed.Queries[0]); !res.OK {
+		t.Fatalf("exchange with DİN on PostgreSQL: %s", res.Outcome)
+	}
+	l, err := pglog.Open(context.Background(), dsn, pglog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	time.Sleep(time.Second) // ten time-stamping intervals
+	first, last, _, err := l.PendingStored()
+	if err != nil || first > last {
+		t.Fatalf("DİN stamped without the lease: pending %d..%d (%v)", first, last, err)
+	}
+	rec := httptest.NewRecorder()
+	f.Agency("DIN").Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "\nsluz_timestamping_lease_held 0\n") {
+		t.Fatal("DİN's metrics do not say it lacks the lease")
+	}
+
+	release()
+	<-otherDone
+	gone := time.Now()
+	waitFor(t, "DİN to take the lease and stamp", func() bool {
+		first, last, _, err := l.PendingStored()
+		return err == nil && first > last
+	})
+	t.Logf("DİN stamped records %d..%d %s after the other holder let go", first, last, time.Since(gone).Round(time.Millisecond))
+	if time.Since(gone) > 10*time.Second {
+		t.Fatalf("takeover took %s, more than 10 s", time.Since(gone))
 	}
 }

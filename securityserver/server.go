@@ -19,7 +19,9 @@
 // archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
 // the embedded implementations on bbolt and in memory, and those on
 // PostgreSQL (messageLog.storage: postgres) that the nodes of one server
-// share: the message log (pglog) and the replay guard (pgreplay).
+// share: the message log (pglog) and the replay guard (pgreplay). Of those
+// nodes, only the holder of a lease on the database (package lease)
+// time-stamps and archives.
 //
 // # Caveats
 //
@@ -49,6 +51,7 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/lease"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -90,6 +93,7 @@ type Server struct {
 	provider *http.Client    // keep-alive connections to the provider IS endpoints
 	ts       *timestamper
 	archiver *archiver
+	lead     leader // runs ts and archiver on one node of those sharing the log
 	opts     options
 	metrics  *metrics
 	opmon    *opmon.Store // nil when opmon.enabled is false
@@ -196,6 +200,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		s.mlog = plog
 		// The nodes sharing the database share the replay guard: a request
 		// replayed to another node is refused too.
+		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
+			return nil, err
+		}
 		if s.replay, err = pgreplay.New(context.Background(), plog.Pool(), cfg.Limits.ReplayWindow.D(), pgreplay.Options{Logger: log.With("component", "replayguard")}); err != nil {
 			return nil, err
 		}
@@ -204,6 +211,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 			return nil, err
 		}
 		s.mlog = s.blog
+		s.lead = soleNode{}
 	}
 	if s.replay == nil {
 		if s.replay, err = s.seededReplays(); err != nil {
@@ -221,6 +229,20 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 	}
 	return s, nil
 }
+
+// leader runs work on one node at a time of those sharing a message log:
+// the time-stamper and the archiver. Run returns once ctx is done and work
+// has returned; work's context ends when the node is to stop it.
+type leader interface {
+	Run(ctx context.Context, work func(context.Context))
+	Held() bool // whether this node runs the work now
+}
+
+// soleNode is the leader of an embedded log, which one process alone opens.
+type soleNode struct{}
+
+func (soleNode) Run(ctx context.Context, work func(context.Context)) { work(ctx) }
+func (soleNode) Held() bool                                          { return true }
 
 // seededReplays is the in-memory replay guard, seeded from the message
 // log: requests received within the replay window before a restart are
@@ -297,19 +319,19 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	if r, ok := s.replay.(interface{ Run(context.Context) }); ok {
 		go r.Run(ctx) // the guard forgets expired ids
 	}
-	tsDone := make(chan struct{})
+	leadDone := make(chan struct{})
 	go func() {
-		defer close(tsDone)
-		if !s.opts.noTimestamps {
-			s.ts.run(ctx)
-		}
-	}()
-	archDone := make(chan struct{})
-	go func() {
-		defer close(archDone)
-		if s.cfg.MessageLog.Archive.On() {
-			s.archiver.run(ctx)
-		}
+		defer close(leadDone)
+		s.lead.Run(ctx, func(held context.Context) {
+			var wg sync.WaitGroup
+			if !s.opts.noTimestamps {
+				wg.Go(func() { s.ts.run(held, ctx) })
+			}
+			if s.cfg.MessageLog.Archive.On() {
+				wg.Go(func() { s.archiver.run(held) })
+			}
+			wg.Wait()
+		})
 	}()
 
 	lim := s.cfg.Limits
@@ -356,8 +378,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	clientSrv.Shutdown(shutdown)
 	serverSrv.Shutdown(shutdown)
 	cancel()
-	<-tsDone // the last batch is stamped before the log can be closed
-	<-archDone
+	<-leadDone // the last batch is stamped before the log can be closed
 	s.status.client.HTTPClient.CloseIdleConnections()
 	s.provider.CloseIdleConnections()
 	s.peersMu.Lock()

@@ -150,7 +150,8 @@ type MessageLog struct {
 	// Storage is where the log is kept: "bbolt" (default), the file
 	// dataDir/messagelog.db, or "postgres", the database Postgres.DSN
 	// names, which several security server processes can share (one
-	// chain across them).
+	// chain and one replay guard across them; the holder of a lease on
+	// the database alone time-stamps and archives).
 	Storage string `yaml:"storage"`
 	// Postgres is the database of storage: postgres.
 	Postgres PostgresLog `yaml:"postgres"`
