@@ -154,3 +154,47 @@ func TestE2EPostgresLease(t *testing.T) {
 		t.Fatalf("takeover took %s, more than 10 s", time.Since(gone))
 	}
 }
+
+// TestE2EPostgresReadyz: a node whose database cannot be reached says so
+// on /readyz (503), so that a load balancer stops sending it traffic, and
+// is ready again once the database is back, without a restart.
+func TestE2EPostgresReadyz(t *testing.T) {
+	dsn := testtool.Postgres(t)
+	f, _ := e2eStart(t, t.TempDir())
+	err := f.RestartAgency("DIN", func(c *config.Config) {
+		c.MessageLog.Storage, c.MessageLog.Postgres.DSN = config.StoragePostgres, dsn
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := f.Agency("DIN").Server.AdminHandler()
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before the outage: HTTP %d %q", code, body)
+	}
+	restore := testtool.CutOff(t, dsn)
+	t0 := time.Now()
+	code, body := readyz()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("/readyz with the database cut off: HTTP %d %q", code, body)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("/readyz took %s to answer", d)
+	}
+	t.Logf("cut off: %s", strings.TrimSpace(body))
+	// Once the pool's old connections are gone, new ones are refused.
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("/readyz asked again with the database cut off: HTTP %d %q", code, body)
+	} else {
+		t.Logf("asked again: %s", strings.TrimSpace(body))
+	}
+	restore()
+	waitFor(t, "/readyz to answer 200 after the database is back", func() bool {
+		code, _ := readyz()
+		return code == http.StatusOK
+	})
+}

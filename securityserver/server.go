@@ -94,6 +94,7 @@ type Server struct {
 	ts       *timestamper
 	archiver *archiver
 	lead     leader // runs ts and archiver on one node of those sharing the log
+	db       pinger // the database of the log on PostgreSQL; nil with the embedded log
 	opts     options
 	metrics  *metrics
 	opmon    *opmon.Store // nil when opmon.enabled is false
@@ -197,7 +198,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		if err != nil {
 			return nil, err
 		}
-		s.mlog = plog
+		s.mlog, s.db = plog, plog
 		// The nodes sharing the database share the replay guard: a request
 		// replayed to another node is refused too.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
@@ -236,6 +237,11 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 type leader interface {
 	Run(ctx context.Context, work func(context.Context))
 	Held() bool // whether this node runs the work now
+}
+
+// pinger is a database that Ready asks whether it answers.
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // soleNode is the leader of an embedded log, which one process alone opens.
