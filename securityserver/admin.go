@@ -56,6 +56,15 @@ func newMetrics(s *Server) *metrics {
 			return time.Since(oldest).Seconds()
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluz_timestamping_lease_held",
+			Help: "1 when this node time-stamps and archives the message log (always with the embedded log; with PostgreSQL, the one node holding the lease), else 0.",
+		}, func() float64 {
+			if s.lead.Held() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluz_globalconf_version",
 			Help: "Version of the global configuration in use (0 when none).",
 		}, func() float64 {
@@ -85,8 +94,13 @@ func (m *metrics) observe(sd side, client, service, result string, d time.Durati
 	m.duration.WithLabelValues(sd.String()).Observe(d.Seconds())
 }
 
+// readyPing bounds Ready's check that the message log's database
+// answers: a load balancer polling /readyz must get its answer quickly.
+const readyPing = 2 * time.Second
+
 // Ready reports whether the server can handle messages, and if not, why:
-// a valid unexpired global configuration, a writable message log, and
+// a valid unexpired global configuration, a writable message log (with
+// the log on PostgreSQL, a database answering within readyPing), and
 // time-stamping within its grace period.
 func (s *Server) Ready() error {
 	var problems []string
@@ -97,6 +111,12 @@ func (s *Server) Ready() error {
 		problems = append(problems, "message log: closed")
 	} else if err := s.mlog.LastError(); err != nil {
 		problems = append(problems, "message log: "+err.Error()) // "message log write failed: ..."
+	} else if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), readyPing)
+		defer cancel()
+		if err := s.db.Ping(ctx); err != nil {
+			problems = append(problems, "database unreachable: "+err.Error())
+		}
 	}
 	if f := s.ts.refusal(clientSide); f != nil {
 		problems = append(problems, "time-stamping: "+f.String+": "+s.ts.lastError().Error())

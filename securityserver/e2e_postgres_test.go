@@ -13,6 +13,7 @@ import (
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/lease"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/messagelog/storetest"
@@ -21,6 +22,7 @@ import (
 // TestE2EPostgresMessageLog: DİN's security server keeps its message log
 // on PostgreSQL (messageLog.storage: postgres) and answers ƏMDK; the
 // request and the response are in the database, chained and time-stamped,
+// its id is in the shared replay guard,
 // and an archive written from there verifies as the auditor checks it.
 func TestE2EPostgresMessageLog(t *testing.T) {
 	dsn := testtool.Postgres(t)
@@ -65,6 +67,11 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	if err != nil || !kinds[messagelog.Request] || !kinds[messagelog.Response] {
 		t.Fatalf("DİN's PostgreSQL log has request %v, response %v of message %s (%v)", kinds[messagelog.Request], kinds[messagelog.Response], res.MessageID, err)
 	}
+	// The request's id is in the replay guard that every node shares.
+	var seen int
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM replay_guard WHERE message_id = $1`, res.MessageID).Scan(&seen); err != nil || seen != 1 {
+		t.Fatalf("message %s in the shared replay guard %d times (%v), want once", res.MessageID, seen, err)
+	}
 	n := storetest.CheckChain(t, l)
 	batches, err := l.Archivable(time.Now().Add(time.Hour), 10000)
 	if err != nil || len(batches) == 0 || batches[len(batches)-1].LastSeq != uint64(n) {
@@ -87,4 +94,107 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	if ar.Records != n {
 		t.Fatalf("archive holds %d records, the log %d", ar.Records, n)
 	}
+}
+
+// TestE2EPostgresLease: of the nodes sharing a log on PostgreSQL only the
+// lease holder time-stamps. While another process holds the lease DİN logs
+// its exchanges but leaves them unstamped; once that holder is gone DİN
+// takes the lease and stamps them within seconds.
+func TestE2EPostgresLease(t *testing.T) {
+	dsn := testtool.Postgres(t)
+	other, err := lease.NewPostgres(dsn, lease.Options{Retry: 100 * time.Millisecond, Name: "another node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, release := context.WithCancel(context.Background())
+	held, otherDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		other.Run(ctx, func(ctx context.Context) { close(held); <-ctx.Done() })
+	}()
+	defer func() { release(); <-otherDone }()
+	<-held
+
+	f, _ := e2eStart(t, t.TempDir())
+	err = f.RestartAgency("DIN", func(c *config.Config) {
+		c.MessageLog.Storage, c.MessageLog.Postgres.DSN = config.StoragePostgres, dsn
+		c.Timestamping.Interval = config.Duration(100 * time.Millisecond)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := f.RunQuery(context.Background(), localfed.Queries[0]); !res.OK {
+		t.Fatalf("exchange with DİN on PostgreSQL: %s", res.Outcome)
+	}
+	l, err := pglog.Open(context.Background(), dsn, pglog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	time.Sleep(time.Second) // ten time-stamping intervals
+	first, last, _, err := l.PendingStored()
+	if err != nil || first > last {
+		t.Fatalf("DİN stamped without the lease: pending %d..%d (%v)", first, last, err)
+	}
+	rec := httptest.NewRecorder()
+	f.Agency("DIN").Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "\nsluz_timestamping_lease_held 0\n") {
+		t.Fatal("DİN's metrics do not say it lacks the lease")
+	}
+
+	release()
+	<-otherDone
+	gone := time.Now()
+	waitFor(t, "DİN to take the lease and stamp", func() bool {
+		first, last, _, err := l.PendingStored()
+		return err == nil && first > last
+	})
+	t.Logf("DİN stamped records %d..%d %s after the other holder let go", first, last, time.Since(gone).Round(time.Millisecond))
+	if time.Since(gone) > 10*time.Second {
+		t.Fatalf("takeover took %s, more than 10 s", time.Since(gone))
+	}
+}
+
+// TestE2EPostgresReadyz: a node whose database cannot be reached says so
+// on /readyz (503), so that a load balancer stops sending it traffic, and
+// is ready again once the database is back, without a restart.
+func TestE2EPostgresReadyz(t *testing.T) {
+	dsn := testtool.Postgres(t)
+	f, _ := e2eStart(t, t.TempDir())
+	err := f.RestartAgency("DIN", func(c *config.Config) {
+		c.MessageLog.Storage, c.MessageLog.Postgres.DSN = config.StoragePostgres, dsn
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := f.Agency("DIN").Server.AdminHandler()
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before the outage: HTTP %d %q", code, body)
+	}
+	restore := testtool.CutOff(t, dsn)
+	t0 := time.Now()
+	code, body := readyz()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("/readyz with the database cut off: HTTP %d %q", code, body)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("/readyz took %s to answer", d)
+	}
+	t.Logf("cut off: %s", strings.TrimSpace(body))
+	// Once the pool's old connections are gone, new ones are refused.
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "database unreachable") {
+		t.Fatalf("/readyz asked again with the database cut off: HTTP %d %q", code, body)
+	} else {
+		t.Logf("asked again: %s", strings.TrimSpace(body))
+	}
+	restore()
+	waitFor(t, "/readyz to answer 200 after the database is back", func() bool {
+		code, _ := readyz()
+		return code == http.StatusOK
+	})
 }

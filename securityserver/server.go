@@ -17,14 +17,18 @@
 //
 // The stores sit behind small interfaces (logAppender, stampLog,
 // archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
-// the embedded implementations on bbolt and in memory.
+// the embedded implementations on bbolt and in memory, and those on
+// PostgreSQL (messageLog.storage: postgres) that the nodes of one server
+// share: the message log (pglog) and the replay guard (pgreplay). Of those
+// nodes, only the holder of a lease on the database (package lease)
+// time-stamps and archives.
 //
 // # Caveats
 //
 // Messages are held in memory up to the configured size limit; SOAP
 // attachments, batch signatures and the REST protocol are not supported yet.
-// The replay window is kept in memory and seeded from the message log at
-// start.
+// With the embedded log the replay window is kept in memory and seeded
+// from the message log at start.
 package securityserver
 
 import (
@@ -47,10 +51,12 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/lease"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/verify"
+	"github.com/sluz/sluz/securityserver/verify/pgreplay"
 )
 
 // Version is sent as x-proxy-version (semver, PR-MESSTRANSP §2).
@@ -87,6 +93,8 @@ type Server struct {
 	provider *http.Client    // keep-alive connections to the provider IS endpoints
 	ts       *timestamper
 	archiver *archiver
+	lead     leader // runs ts and archiver on one node of those sharing the log
+	db       pinger // the database of the log on PostgreSQL; nil with the embedded log
 	opts     options
 	metrics  *metrics
 	opmon    *opmon.Store // nil when opmon.enabled is false
@@ -190,27 +198,27 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		if err != nil {
 			return nil, err
 		}
-		s.mlog = plog
+		s.mlog, s.db = plog, plog
+		// The nodes sharing the database share the replay guard: a request
+		// replayed to another node is refused too.
+		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
+			return nil, err
+		}
+		if s.replay, err = pgreplay.New(context.Background(), plog.Pool(), cfg.Limits.ReplayWindow.D(), pgreplay.Options{Logger: log.With("component", "replayguard")}); err != nil {
+			return nil, err
+		}
 	} else {
 		if s.blog, err = messagelog.Open(filepath.Join(cfg.DataDir, FileMessageLog), messagelog.Options{WALSize: int64(cfg.MessageLog.WALSize), CommitInterval: cfg.MessageLog.CommitInterval.D()}); err != nil {
 			return nil, err
 		}
 		s.mlog = s.blog
+		s.lead = soleNode{}
 	}
-	// Requests received within the replay window before a restart are still
-	// refused if sent again.
-	replays := verify.NewReplays(cfg.Limits.ReplayWindow.D(), cfg.Limits.ReplayCapacity)
-	since := time.Now().Add(-cfg.Limits.ReplayWindow.D())
-	err = s.mlog.Recent(since, func(r *messagelog.Record) error {
-		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
-			replays.Remember(r.Client, r.MessageID, r.Time)
+	if s.replay == nil {
+		if s.replay, err = s.seededReplays(); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("message log: %w", err)
 	}
-	s.replay = replays
 	s.ts = newTimestamper(s.mlog, s.snapshot, cfg.Timestamping.Interval.D(), cfg.Timestamping.Grace.D(), cfg.Timestamping.MaxBatch, log.With("component", "timestamper"))
 	if o.now != nil {
 		s.ts.now = o.now
@@ -221,6 +229,43 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		s.metrics.reg.MustRegister(opmonCollectors(s.opmon)...)
 	}
 	return s, nil
+}
+
+// leader runs work on one node at a time of those sharing a message log:
+// the time-stamper and the archiver. Run returns once ctx is done and work
+// has returned; work's context ends when the node is to stop it.
+type leader interface {
+	Run(ctx context.Context, work func(context.Context))
+	Held() bool // whether this node runs the work now
+}
+
+// pinger is a database that Ready asks whether it answers.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// soleNode is the leader of an embedded log, which one process alone opens.
+type soleNode struct{}
+
+func (soleNode) Run(ctx context.Context, work func(context.Context)) { work(ctx) }
+func (soleNode) Held() bool                                          { return true }
+
+// seededReplays is the in-memory replay guard, seeded from the message
+// log: requests received within the replay window before a restart are
+// still refused if sent again.
+func (s *Server) seededReplays() (*verify.Replays, error) {
+	replays := verify.NewReplays(s.cfg.Limits.ReplayWindow.D(), s.cfg.Limits.ReplayCapacity)
+	since := time.Now().Add(-s.cfg.Limits.ReplayWindow.D())
+	err := s.mlog.Recent(since, func(r *messagelog.Record) error {
+		if r.Side == messagelog.ServerSide && r.Kind == messagelog.Request {
+			replays.Remember(r.Client, r.MessageID, r.Time)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("message log: %w", err)
+	}
+	return replays, nil
 }
 
 // snapshot is the current global configuration, or an error once it has
@@ -278,21 +323,21 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	go s.conf.Run(ctx)
 	go s.status.run(ctx)
 	if r, ok := s.replay.(interface{ Run(context.Context) }); ok {
-		go r.Run(ctx) // the in-memory guard forgets expired ids
+		go r.Run(ctx) // the guard forgets expired ids
 	}
-	tsDone := make(chan struct{})
+	leadDone := make(chan struct{})
 	go func() {
-		defer close(tsDone)
-		if !s.opts.noTimestamps {
-			s.ts.run(ctx)
-		}
-	}()
-	archDone := make(chan struct{})
-	go func() {
-		defer close(archDone)
-		if s.cfg.MessageLog.Archive.On() {
-			s.archiver.run(ctx)
-		}
+		defer close(leadDone)
+		s.lead.Run(ctx, func(held context.Context) {
+			var wg sync.WaitGroup
+			if !s.opts.noTimestamps {
+				wg.Go(func() { s.ts.run(held, ctx) })
+			}
+			if s.cfg.MessageLog.Archive.On() {
+				wg.Go(func() { s.archiver.run(held) })
+			}
+			wg.Wait()
+		})
 	}()
 
 	lim := s.cfg.Limits
@@ -339,8 +384,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	clientSrv.Shutdown(shutdown)
 	serverSrv.Shutdown(shutdown)
 	cancel()
-	<-tsDone // the last batch is stamped before the log can be closed
-	<-archDone
+	<-leadDone // the last batch is stamped before the log can be closed
 	s.status.client.HTTPClient.CloseIdleConnections()
 	s.provider.CloseIdleConnections()
 	s.peersMu.Lock()

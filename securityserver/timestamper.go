@@ -56,15 +56,29 @@ type stampLog interface {
 	AddBatch(b *messagelog.Batch) error
 }
 
-// run checks every tick whether a batch is due, until ctx is done.
-func (t *timestamper) run(ctx context.Context) {
+// run checks every tick whether a batch is due, until held is done; then,
+// if the server is stopping (stopping is done), it stamps what is pending.
+// held ends before stopping when this node loses the time-stamping lease:
+// the node that took it stamps instead, and this one forgets its failures
+// (they are no longer its to refuse messages for).
+func (t *timestamper) run(held, stopping context.Context) {
+	t.loop(held)
+	if stopping.Err() != nil {
+		t.flush()
+		return
+	}
+	t.mu.Lock()
+	t.lastErr, t.oldest = nil, time.Time{}
+	t.mu.Unlock()
+}
+
+func (t *timestamper) loop(ctx context.Context) {
 	tick := time.NewTicker(max(t.interval/4, 50*time.Millisecond))
 	defer tick.Stop()
 	defer t.client.CloseIdleConnections()
 	for {
 		select {
 		case <-ctx.Done():
-			t.flush()
 			return
 		case <-tick.C:
 		}

@@ -106,3 +106,44 @@ func withDatabase(dsn, name string) string {
 	// Keyword/value form: a later keyword overrides an earlier one.
 	return strings.TrimSpace(dsn) + " dbname=" + name
 }
+
+// Exec runs sql on dsn's database from a connection of its own (to set up
+// or break what a test needs), failing t on error.
+func Exec(t testing.TB, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// CutOff makes the database of dsn (one Postgres made) unreachable, as a
+// database gone away looks to its clients: new connections are refused and
+// the open ones are terminated. The returned func lets connections in
+// again; t's cleanup calls it too.
+func CutOff(t testing.TB, dsn string) (restore func()) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := pgx.Identifier{cfg.Database}.Sanitize()
+	admin := os.Getenv(EnvPostgres)
+	Exec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
+	Exec(t, admin, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, cfg.Database)
+	done := false
+	restore = func() {
+		if !done {
+			done = true
+			Exec(t, admin, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}

@@ -150,7 +150,8 @@ type MessageLog struct {
 	// Storage is where the log is kept: "bbolt" (default), the file
 	// dataDir/messagelog.db, or "postgres", the database Postgres.DSN
 	// names, which several security server processes can share (one
-	// chain across them).
+	// chain and one replay guard across them; the holder of a lease on
+	// the database alone time-stamps and archives).
 	Storage string `yaml:"storage"`
 	// Postgres is the database of storage: postgres.
 	Postgres PostgresLog `yaml:"postgres"`
@@ -263,7 +264,8 @@ type Limits struct {
 	ReplayWindow Duration `yaml:"replayWindow"`
 	// ReplayCapacity: the most message ids the replay guard holds; when it
 	// is full of ids younger than ReplayWindow it forgets the oldest half.
-	// Default 1,000,000 (about 100 MB); at least 1000.
+	// Default 1,000,000 (about 100 MB); at least 1000. With the message log
+	// on PostgreSQL the guard is a table there and this does not apply.
 	ReplayCapacity int `yaml:"replayCapacity"`
 	// VerifyCacheSize: how many verified certificate chains, and as many
 	// verified OCSP responses, are kept so that each peer's certificates

@@ -166,6 +166,19 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`, seq
 	})
 }
 
+// Pool is the log's connection pool, for the stores that share its
+// database (the replay guard); Close closes it.
+func (l *Log) Pool() *pgxpool.Pool { return l.pool }
+
+// Ping reports whether the database answers, on a connection of the pool
+// (a new one when those it had are gone), within ctx.
+func (l *Log) Ping(ctx context.Context) error {
+	if err := l.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("%s: %w", l.name, err)
+	}
+	return nil
+}
+
 // Closed reports whether Close was called.
 func (l *Log) Closed() bool { return l.group.Closed() }
 

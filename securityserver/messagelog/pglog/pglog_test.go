@@ -222,14 +222,7 @@ func requireOnce(t *testing.T, l *Log, acked map[string]bool) int {
 
 func exec(t *testing.T, dsn, sql string, args ...any) {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatal(err)
-	}
+	testtool.Exec(t, dsn, sql, args...)
 }
 
 func query(t *testing.T, dsn, sql string, dst any) {

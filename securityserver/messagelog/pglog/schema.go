@@ -3,10 +3,10 @@ package pglog
 import (
 	"context"
 	"errors"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluz/sluz/internal/pgschema"
 )
 
 // component names this store's rows in schema_migrations, which other
@@ -73,41 +73,7 @@ var SchemaVersion = len(migrations)
 // code knows: a newer Şlüz migrated it, and an older one must not write.
 var ErrSchemaNewer = errors.New("the database's message log schema is newer than this Şlüz")
 
-// migrateLock is the advisory lock (two keys: "sluz", 1) held while the
-// schema is checked and migrated, so that nodes starting at once migrate
-// once.
-const migrateLockClass, migrateLockID = 0x736c757a, 1
-
 // migrate brings the schema to SchemaVersion in one transaction.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, migrateLockClass, migrateLockID); err != nil {
-			return fmt.Errorf("lock the schema: %w", err)
-		}
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	component  text NOT NULL,
-	version    integer NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (component, version)
-)`)
-		if err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
-		}
-		var have int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1`, component).Scan(&have); err != nil {
-			return fmt.Errorf("read the schema version: %w", err)
-		}
-		if have > len(migrations) {
-			return fmt.Errorf("%w: version %d, this Şlüz knows up to %d; run the newer Şlüz, or restore a database of this version", ErrSchemaNewer, have, len(migrations))
-		}
-		for v := have + 1; v <= len(migrations); v++ {
-			if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
-				return fmt.Errorf("migrate the schema to version %d: %w", v, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (component, version) VALUES ($1, $2)`, component, v); err != nil {
-				return fmt.Errorf("record schema version %d: %w", v, err)
-			}
-		}
-		return nil
-	})
+	return pgschema.Migrate(ctx, pool, component, migrations, ErrSchemaNewer)
 }
