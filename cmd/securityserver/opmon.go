@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -38,29 +39,22 @@ securityserver opmon --config configs/securityserver-emdk.yaml --client AZ/GOV/E
 func runOpmon(env *cli.Env, args []string) error {
 	fs := env.Flags()
 	path := configFlag(fs)
-	clientFlag := fs.String("client", "", "the caller, INSTANCE/CLASS/CODE/SUBSYSTEM (or a member), hosted by this server (required)")
+	q := addQueryFlags(fs, "the caller, INSTANCE/CLASS/CODE/SUBSYSTEM (or a member), hosted by this server (required)", "",
+		"records from this time on: a duration back from now (90m, 24h, 7d) or a time (RFC 3339 or YYYY-MM-DD) (required)")
 	serverFlag := fs.String("server", "", "the security server to ask, INSTANCE/CLASS/CODE/SERVERCODE (default: this server)")
-	since := fs.String("since", "", "records from this time on: a duration back from now (90m, 24h, 7d) or a time (RFC 3339 or YYYY-MM-DD) (required)")
 	until := fs.String("until", "", "records up to this time (default: now)")
 	svcFlag := fs.String("service", "", "only this service: a service code (getPersonByFin) or INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]")
 	asJSON := fs.Bool("json", false, `print {"records": [...]} with PR-OPMON field names instead of a table`)
-	tlsCert := fs.String("tls-cert", "", "IS client certificate (PEM), when the client proxy requires HTTPS (clientProxy.tls)")
-	tlsKey := fs.String("tls-key", "", "its key (PEM)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *clientFlag == "" || *since == "" {
+	if *q.client == "" || *q.since == "" {
 		return cli.Usagef("--client and --since are required")
 	}
-	caller, err := identifier.ParseClient(*clientFlag)
-	if err != nil {
-		return cli.UsageError{Err: fmt.Errorf("--client: %w", err)}
-	}
 	now := time.Now()
-	from, err := parseWhen(*since, now)
+	caller, from, err := q.parse(now)
 	if err != nil {
-		return cli.UsageError{Err: fmt.Errorf("--since: %w", err)}
+		return err
 	}
 	to := now
 	if *until != "" {
@@ -96,18 +90,7 @@ func runOpmon(env *cli.Env, args []string) error {
 			return cli.UsageError{Err: fmt.Errorf("--server: %w", err)}
 		}
 	}
-	url, hc, err := clientProxy(cfg, *tlsCert, *tlsKey)
-	if err != nil {
-		return err
-	}
-	hc.Timeout = *timeout
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	recs, err := opmon.Ask(ctx, hc, url, opmon.Request{Caller: caller, Server: server, SearchCriteria: crit})
-	var f *message.Fault
-	if errors.As(err, &f) {
-		return fmt.Errorf("%s refused the query: %s: %s", server, f.Code, f.String)
-	}
+	recs, err := q.ask(cfg, opmon.Request{Caller: caller, Server: server, SearchCriteria: crit})
 	if err != nil {
 		return err
 	}
@@ -120,6 +103,55 @@ func runOpmon(env *cli.Env, args []string) error {
 		return enc.Encode(map[string]any{"records": recs})
 	}
 	return printRecords(env, recs, server, from, to)
+}
+
+// queryFlags are the flags of the commands that read operational
+// monitoring records through this server's client proxy (opmon, acl
+// refused).
+type queryFlags struct {
+	client, since, tlsCert, tlsKey *string
+	timeout                        *time.Duration
+}
+
+func addQueryFlags(fs *flag.FlagSet, clientHelp, sinceDefault, sinceHelp string) *queryFlags {
+	return &queryFlags{
+		client:  fs.String("client", "", clientHelp),
+		since:   fs.String("since", sinceDefault, sinceHelp),
+		tlsCert: fs.String("tls-cert", "", "IS client certificate (PEM), when the client proxy requires HTTPS (clientProxy.tls)"),
+		tlsKey:  fs.String("tls-key", "", "its key (PEM)"),
+		timeout: fs.Duration("timeout", 2*time.Minute, "give up after this long"),
+	}
+}
+
+// parse reads --client and --since (relative to now).
+func (q *queryFlags) parse(now time.Time) (identifier.Client, time.Time, error) {
+	caller, err := identifier.ParseClient(*q.client)
+	if err != nil {
+		return caller, time.Time{}, cli.UsageError{Err: fmt.Errorf("--client: %w", err)}
+	}
+	from, err := parseWhen(*q.since, now)
+	if err != nil {
+		return caller, from, cli.UsageError{Err: fmt.Errorf("--since: %w", err)}
+	}
+	return caller, from, nil
+}
+
+// ask sends req through cfg's client proxy (PR-OPMON) and returns the
+// records, or the asked server's refusal as an error.
+func (q *queryFlags) ask(cfg *config.Config, req opmon.Request) ([]opmon.Record, error) {
+	url, hc, err := clientProxy(cfg, *q.tlsCert, *q.tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	hc.Timeout = *q.timeout
+	ctx, cancel := context.WithTimeout(context.Background(), *q.timeout)
+	defer cancel()
+	recs, err := opmon.Ask(ctx, hc, url, req)
+	var f *message.Fault
+	if errors.As(err, &f) {
+		return nil, fmt.Errorf("%s refused the query: %s: %s", req.Server, f.Code, f.String)
+	}
+	return recs, err
 }
 
 // parseWhen reads a time: a duration back from now (with d for days), an

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"text/tabwriter"
@@ -33,25 +31,18 @@ type refusedCaller struct {
 func runACLRefused(env *cli.Env, args []string) error {
 	fs := env.Flags()
 	path := configFlag(fs)
-	clientFlag := fs.String("client", "", "ask as this subsystem of the server's owner member, INSTANCE/CLASS/CODE/SUBSYSTEM (required)")
-	since := fs.String("since", "7d", "refusals from this time on: a duration back from now (90m, 24h, 7d) or a time (RFC 3339 or YYYY-MM-DD)")
-	tlsCert := fs.String("tls-cert", "", "IS client certificate (PEM), when the client proxy requires HTTPS (clientProxy.tls)")
-	tlsKey := fs.String("tls-key", "", "its key (PEM)")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	q := addQueryFlags(fs, "ask as this subsystem of the server's owner member, INSTANCE/CLASS/CODE/SUBSYSTEM (required)", "7d",
+		"refusals from this time on: a duration back from now (90m, 24h, 7d) or a time (RFC 3339 or YYYY-MM-DD)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if *clientFlag == "" {
+	if *q.client == "" {
 		return cli.Usagef("--client is required: a subsystem of the server's owner member, e.g. AZ/GOV/DIN/population")
 	}
-	caller, err := identifier.ParseClient(*clientFlag)
-	if err != nil {
-		return cli.UsageError{Err: fmt.Errorf("--client: %w", err)}
-	}
 	now := time.Now()
-	from, err := parseWhen(*since, now)
+	caller, from, err := q.parse(now)
 	if err != nil {
-		return cli.UsageError{Err: fmt.Errorf("--since: %w", err)}
+		return err
 	}
 	cfg, err := load(*path)
 	if err != nil {
@@ -60,19 +51,8 @@ func runACLRefused(env *cli.Env, args []string) error {
 	if caller.MemberID() != cfg.Server.Owner {
 		return cli.Usagef("--client %s is not of %s, the owner of %s: only the owner sees every caller's records", caller, cfg.Server.Owner, cfg.Server)
 	}
-	url, hc, err := clientProxy(cfg, *tlsCert, *tlsKey)
-	if err != nil {
-		return err
-	}
-	hc.Timeout = *timeout
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	recs, err := opmon.Ask(ctx, hc, url, opmon.Request{Caller: caller, Server: cfg.Server,
+	recs, err := q.ask(cfg, opmon.Request{Caller: caller, Server: cfg.Server,
 		SearchCriteria: opmon.SearchCriteria{From: from.Unix(), To: now.Unix()}})
-	var f *message.Fault
-	if errors.As(err, &f) {
-		return fmt.Errorf("%s refused the query: %s: %s", cfg.Server, f.Code, f.String)
-	}
 	if err != nil {
 		return err
 	}
