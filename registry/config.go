@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sluz/sluz/internal/envsubst"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -95,6 +96,9 @@ func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("registry config: %w", err)
+	}
+	if data, err = envsubst.Expand(data, nil); err != nil {
+		return nil, fmt.Errorf("registry config %s: %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

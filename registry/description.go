@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluz/sluz/internal/envsubst"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/registry/store"
 )
@@ -63,6 +64,9 @@ func LoadDescription(path string) ([]store.Change, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if data, err = envsubst.Expand(data, nil); err != nil {
+		return nil, fmt.Errorf("federation description %s: %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -92,10 +92,10 @@ func TestCheckConfigRunsServesChecks(t *testing.T) {
 	for _, tc := range []struct {
 		name, old, new, want string
 	}{
-		{"signing key of another certificate", "key: ../state/DIN/sign.key", "key: ../state/EMDK/sign.key", "keys.sign[0]"},
+		{"signing key of another certificate", "key: ${SLUZ_STATE:-../state}/DIN/sign.key", "key: ${SLUZ_STATE:-../state}/EMDK/sign.key", "keys.sign[0]"},
 		{"owner member not hosted",
-			"- member: AZ/GOV/DIN\n      cert: ../state/DIN/sign.pem\n      key: ../state/DIN/sign.key",
-			"- member: AZ/GOV/EMDK\n      cert: ../state/EMDK/sign.pem\n      key: ../state/EMDK/sign.key",
+			"- member: AZ/GOV/DIN\n      cert: ${SLUZ_STATE:-../state}/DIN/sign.pem\n      key: ${SLUZ_STATE:-../state}/DIN/sign.key",
+			"- member: AZ/GOV/EMDK\n      cert: ${SLUZ_STATE:-../state}/EMDK/sign.pem\n      key: ${SLUZ_STATE:-../state}/EMDK/sign.key",
 			"keys.sign has no key for the owner member AZ/GOV/DIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func TestStaticBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemKey := "      key: ../state/DIN/sign.key\n"
+	pemKey := "      key: ${SLUZ_STATE:-../state}/DIN/sign.key\n"
 	if !strings.Contains(string(data), pemKey) {
 		t.Fatalf("the sample configuration no longer has %q", pemKey)
 	}

@@ -85,7 +85,9 @@ func TestErrorsNameTheField(t *testing.T) {
 	}{
 		{func(s string) string { return s + "\nbogus: 1\n" }, "field bogus not found"},
 		{func(s string) string { return strings.Replace(s, "server: AZ/GOV/DIN/ss1", "server: AZ/GOV/DIN", 1) }, "SERVERCODE"},
-		{func(s string) string { return strings.Replace(s, "../state/DIN/auth.key", "../state/DIN/nope.key", 1) }, "keys.auth.key: stat"},
+		{func(s string) string {
+			return strings.Replace(s, "${SLUZ_STATE:-../state}/DIN/auth.key", "${SLUZ_STATE:-../state}/DIN/nope.key", 1)
+		}, "keys.auth.key: stat"},
 		{func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:8081", "listen: 8081", 1) }, `clientProxy.listen "8081"`},
 		{func(s string) string { return strings.Replace(s, "http://127.0.0.1:9000/din", "ftp://x", 1) }, "services[0].url"},
 		{func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: soon", 1) }, "not a duration"},
@@ -132,10 +134,10 @@ func TestErrorsNameTheField(t *testing.T) {
 		}, `"-1s" is not a duration`},
 		{func(s string) string { return strings.Replace(s, "after: 720h", "after: 720h\n    keep: all", 1) }, "field keep not found"},
 		{func(s string) string {
-			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
+			return strings.Replace(s, "key: ${SLUZ_STATE:-../state}/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
 		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty"},
 		{func(s string) string {
-			return strings.Replace(s, "key: ../state/DIN/sign.key", "key: ../state/DIN/sign.key\n      pkcs11: {module: m.so, tokenLabel: t, pin: '1', keyLabel: x}", 1)
+			return strings.Replace(s, "key: ${SLUZ_STATE:-../state}/DIN/sign.key", "key: ${SLUZ_STATE:-../state}/DIN/sign.key\n      pkcs11: {module: m.so, tokenLabel: t, pin: '1', keyLabel: x}", 1)
 		}, "keys.sign[0]:"},
 	}
 	for _, tc := range cases {
@@ -161,9 +163,11 @@ func TestErrorsKeepTheCause(t *testing.T) {
 		want string
 		is   error
 	}{
-		{func(s string) string { return strings.Replace(s, "../state/DIN/auth.key", "../state/DIN/nope.key", 1) }, "keys.auth.key: stat", fs.ErrNotExist},
 		{func(s string) string {
-			return strings.Replace(s, "key: ../state/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
+			return strings.Replace(s, "${SLUZ_STATE:-../state}/DIN/auth.key", "${SLUZ_STATE:-../state}/DIN/nope.key", 1)
+		}, "keys.auth.key: stat", fs.ErrNotExist},
+		{func(s string) string {
+			return strings.Replace(s, "key: ${SLUZ_STATE:-../state}/DIN/sign.key", "pkcs11: {module: /usr/lib/softhsm/libsofthsm2.so, pinFile: pin, keyLabel: x}", 1)
 		}, "keys.sign[0]: invalid key spec: pkcs11.tokenLabel is empty", keys.ErrInvalidSpec},
 		{func(s string) string {
 			return strings.Replace(s, "AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/DIN/population/get Person", 1)
@@ -183,5 +187,40 @@ func TestErrorsKeepTheCause(t *testing.T) {
 	_, err := config.Load(missing)
 	if want := "security server config: open " + missing + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(missing): %v, want %q", err, want)
+	}
+}
+
+// TestSamplesAnyStateDirectory: the sample configurations name their files
+// under $SLUZ_STATE when it is set, so one copy serves any state directory;
+// a reference to an unset variable without a default is refused by name.
+func TestSamplesAnyStateDirectory(t *testing.T) {
+	root := t.TempDir()
+	state := filepath.Join(root, "elsewhere", "fed-state")
+	if _, err := localfed.Prepare(state); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(state, "anchor.json"), []byte("{}"), 0o644)
+	data, err := configs.FS.ReadFile("securityserver-din.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "din.yaml") // no ../state beside it
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLUZ_STATE", state)
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Keys.Auth.Cert != filepath.Join(state, "DIN", "auth.pem") || c.DataDir != filepath.Join(state, "DIN", "ss") {
+		t.Fatalf("paths not under $SLUZ_STATE: auth %s, dataDir %s", c.Keys.Auth.Cert, c.DataDir)
+	}
+	bad := filepath.Join(root, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("server: AZ/GOV/DIN/ss1\nanchor: ${SLUZ_NO_SUCH_VAR}/anchor.json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(bad); err == nil || !strings.Contains(err.Error(), "line 2: ${SLUZ_NO_SUCH_VAR}: the environment variable SLUZ_NO_SUCH_VAR is not set") {
+		t.Fatalf("unset variable: %v", err)
 	}
 }

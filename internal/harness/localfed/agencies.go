@@ -64,7 +64,7 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 		return err
 	}
 	def := agencyAddrs[a.Code]
-	text := strings.ReplaceAll(string(data), "../state/", abs+"/")
+	text := strings.ReplaceAll(string(data), "${SLUZ_STATE:-../state}/", abs+"/")
 	text = strings.ReplaceAll(text, "listen: "+def[0], "listen: "+a.clientLn.Addr().String())
 	text = strings.ReplaceAll(text, "listen: "+def[1], "listen: "+a.serverLn.Addr().String())
 	text = strings.ReplaceAll(text, "http://127.0.0.1:9000", f.ISURL)

@@ -295,12 +295,12 @@ func (f *Federation) loadSample(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The sample names files as ../state/...: here they live in f.Dir.
+	// The sample names files as ${SLUZ_STATE:-../state}/...: here they live in f.Dir.
 	abs, err := filepath.Abs(f.Dir)
 	if err != nil {
 		return err
 	}
-	text := strings.ReplaceAll(string(data), "../state/", abs+"/")
+	text := strings.ReplaceAll(string(data), "${SLUZ_STATE:-../state}/", abs+"/")
 	path := filepath.Join(f.Dir, FileDescription)
 	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {
 		return err
