@@ -22,8 +22,9 @@ one file to send to the central operator) and DIR/data/. It checks every
 input before it writes anything and writes into a temporary directory that
 it renames into place, so a refusal leaves nothing behind; it never replaces
 existing keys without --force. With --pkcs11-module (and the other --pkcs11
-flags) the signing key is an existing key pair on a PKCS#11 token, generated
-there with the token's own tools; the authentication key is always a file.`
+flags) the signing key is the key pair on a PKCS#11 token with that label
+(and ID), generated on the token when it holds none (the private key never
+leaves it); the authentication key is always a file.`
 
 func runInit(env *cli.Env, args []string) error {
 	fs := env.Flags()
@@ -70,7 +71,7 @@ func runInit(env *cli.Env, args []string) error {
 	}
 	r := res.Request
 	fmt.Fprintf(env.Out, "created security server %s in %s\n", r.Server, res.Dir)
-	fmt.Fprintf(env.Out, "  keys (private, never send them): %s\n", strings.Join(keyFiles(o), ", "))
+	fmt.Fprintf(env.Out, "  keys (private, never send them): %s\n", strings.Join(keyFiles(o, res.SignGenerated), ", "))
 	fmt.Fprintf(env.Out, "  configuration: %s\n\n", res.Config)
 	fmt.Fprintf(env.Out, "Send this file to the central operator:\n  %s\n", res.RequestFile)
 	fmt.Fprintf(env.Out, "and confirm these key fingerprints to them by another channel (phone, letter):\n  authentication SHA-256 %s\n  signing        SHA-256 %s\n\n", r.AuthKeySHA256, r.SignKeySHA256)
@@ -79,12 +80,15 @@ func runInit(env *cli.Env, args []string) error {
 	return nil
 }
 
-func keyFiles(o join.InitOptions) []string {
+func keyFiles(o join.InitOptions, generated bool) []string {
 	out := []string{o.Dir + "/" + join.FileAuthKey}
-	if o.SignPKCS11 == nil {
+	switch {
+	case o.SignPKCS11 == nil:
 		out = append(out, o.Dir+"/"+join.FileSignKey)
-	} else {
-		out = append(out, "signing key on token "+o.SignPKCS11.TokenLabel)
+	case generated:
+		out = append(out, fmt.Sprintf("signing key %q generated on token %q", o.SignPKCS11.KeyLabel, o.SignPKCS11.TokenLabel))
+	default:
+		out = append(out, fmt.Sprintf("signing key %q on token %q", o.SignPKCS11.KeyLabel, o.SignPKCS11.TokenLabel))
 	}
 	return out
 }

@@ -23,9 +23,9 @@
 // # Caveats
 //
 // The authentication key is always a PEM file (the TLS stack loads it from
-// disk); only the signing key can live on a PKCS#11 token, and there Init
-// does not create it: generate it on the token with the HSM's own tools
-// (the key never leaves the token) and name it with SignPKCS11.
+// disk); only the signing key can live on a PKCS#11 token: Init opens the
+// key pair SignPKCS11 names, or generates it on the token (the private key
+// never leaves it) when the token holds none with that label and ID.
 package join
 
 import (
@@ -84,8 +84,8 @@ type InitOptions struct {
 	AdminListen  string   // empty: DefaultAdminListen; "off": none
 	DNSNames     []string // more names for the authentication certificate
 	KeyType      pkiutil.KeyType
-	// SignPKCS11 names an existing key pair on a token to sign with,
-	// instead of a generated sign.key.
+	// SignPKCS11 names a key pair on a token to sign with, instead of a
+	// generated sign.key; Init generates it on the token when absent.
 	SignPKCS11 *keys.PKCS11
 	Force      bool // replace the keys and requests of an existing directory
 }
@@ -95,6 +95,9 @@ type Initialized struct {
 	Dir, Config string
 	RequestFile string // what to send to the central operator
 	Request     *registration.Request
+	// SignGenerated: the signing key was generated on the PKCS#11 token
+	// (false: an existing one was used, or it is a file).
+	SignGenerated bool
 }
 
 // managed are the files Init writes or, with Force, replaces; the
@@ -125,8 +128,13 @@ func Init(o InitOptions) (*Initialized, error) {
 		return nil, fmt.Errorf("%s already holds a security server (%s): choose another --dir, or pass --force to replace its keys and requests", o.Dir, strings.Join(existing, ", "))
 	}
 	var signKey crypto.Signer
+	generated := false
 	if o.SignPKCS11 != nil {
 		k, closer, err := keys.Open(keys.Spec{PKCS11: o.SignPKCS11}, nil)
+		if errors.Is(err, keys.ErrKeyNotFound) && o.SignPKCS11.KeyLabel != "" {
+			k, closer, err = keys.GeneratePKCS11(o.SignPKCS11, o.KeyType == pkiutil.KeyRSA2048)
+			generated = err == nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
@@ -190,7 +198,7 @@ func Init(o InitOptions) (*Initialized, error) {
 	if err := writeDir(o.Dir, existing, files, secret); err != nil {
 		return nil, err
 	}
-	return &Initialized{Dir: o.Dir, Config: filepath.Join(o.Dir, FileConfig), RequestFile: filepath.Join(o.Dir, FileRequest), Request: req}, nil
+	return &Initialized{Dir: o.Dir, Config: filepath.Join(o.Dir, FileConfig), RequestFile: filepath.Join(o.Dir, FileRequest), Request: req, SignGenerated: generated}, nil
 }
 
 // check validates and completes the options that need no file.

@@ -3,11 +3,13 @@ package join_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
@@ -15,6 +17,7 @@ import (
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/join"
+	"github.com/sluz/sluz/securityserver/keys"
 )
 
 // federation is a trust directory and an anchor naming its
@@ -243,5 +246,81 @@ func TestInstallRefuses(t *testing.T) {
 	}
 	if _, err := join.Install(t.TempDir(), "x.json", false); err == nil || !strings.Contains(err.Error(), "is not a server directory made by securityserver init") {
 		t.Errorf("install into another directory: %v", err)
+	}
+}
+
+// TestInitPKCS11: with a signing key named on a PKCS#11 token (SoftHSM),
+// init generates it there when the token holds none (no sign.key is
+// written), the installed configuration passes check-config with the
+// token's key, and init --force uses the key already on the token.
+func TestInitPKCS11(t *testing.T) {
+	testtool.Require(t, "softhsm2-util")
+	module := ""
+	for _, p := range []string{os.Getenv("SOFTHSM2_MODULE"), "/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"} {
+		if _, err := os.Stat(p); p != "" && err == nil {
+			module = p
+			break
+		}
+	}
+	if module == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("libsofthsm2.so not found: set SOFTHSM2_MODULE")
+		}
+		t.Skip("libsofthsm2.so not found")
+	}
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(filepath.Dir(tokens), "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SOFTHSM2_CONF", conf)
+	if out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "dgk", "--pin", "4321", "--so-pin", "8765").CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util: %v\n%s", err, out)
+	}
+	pinFile := filepath.Join(filepath.Dir(tokens), "pin")
+	if err := os.WriteFile(pinFile, []byte("4321\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ca, anchor := federation(t)
+	dir := filepath.Join(t.TempDir(), "dgk")
+	o := dgk(dir, anchor)
+	o.SignPKCS11 = &keys.PKCS11{Module: module, TokenLabel: "dgk", PINFile: pinFile, KeyLabel: "AZ-GOV-DGK-sign"}
+	res, err := join.Init(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.SignGenerated {
+		t.Fatal("init did not report generating the signing key on the token")
+	}
+	if _, err := os.Stat(filepath.Join(dir, join.FileSignKey)); !os.IsNotExist(err) {
+		t.Fatalf("a sign.key file was written beside a token key: %v", err)
+	}
+	bundle := writeJSON(t, filepath.Join(t.TempDir(), "response.json"), respond(t, ca, res.Request))
+	inst, err := join.Install(dir, bundle, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(inst.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Keys.Sign[0].PKCS11 == nil {
+		t.Fatal("the configuration does not name the token key")
+	}
+	if err := securityserver.Check(cfg); err != nil {
+		t.Fatalf("check-config with the token key: %v", err)
+	}
+
+	o.Force = true
+	again, err := join.Init(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.SignGenerated || again.Request.SignKeySHA256 != res.Request.SignKeySHA256 {
+		t.Fatalf("init --force did not use the key already on the token (generated %v, same key %v)", again.SignGenerated, again.Request.SignKeySHA256 == res.Request.SignKeySHA256)
 	}
 }

@@ -77,6 +77,9 @@ var (
 	// ErrKeyNotFound: no key pair with that label and/or ID is on the
 	// token, or it is ambiguous.
 	ErrKeyNotFound = errors.New("key not found")
+	// ErrKeyExists: GeneratePKCS11 found a key pair with that label or ID
+	// on the token already.
+	ErrKeyExists = errors.New("key already exists")
 	// ErrKeyMismatch: the key is not the private half of the certificate's
 	// public key.
 	ErrKeyMismatch = errors.New("key does not match certificate")

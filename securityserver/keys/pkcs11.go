@@ -5,6 +5,8 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
@@ -72,13 +74,78 @@ func openPKCS11(p *PKCS11, cert *x509.Certificate) (crypto.Signer, io.Closer, er
 		tok.release()
 		return nil, nil, err
 	}
+	s, c := newHSMSigner(key, p, tok)
+	return s, c, nil
+}
+
+func newHSMSigner(key crypto11.Signer, p *PKCS11, tok *token) (*hsmSigner, *closer) {
 	s := &hsmSigner{key: key, pub: key.Public(), desc: fmt.Sprintf("%s on token %q", keyName(p), p.TokenLabel)}
 	if pub, ok := s.pub.(*ecdsa.PublicKey); ok {
 		if bits := pub.Curve.Params().N.BitLen(); bits%8 == 0 {
 			s.ecdsaMax = bits / 8
 		}
 	}
-	return s, &closer{s: s, tok: tok}, nil
+	return s, &closer{s: s, tok: tok}
+}
+
+// GeneratePKCS11 makes a new key pair on the token p names, with p's key
+// label (required) and key ID (a random 8 bytes when p gives none), and
+// opens it: ECDSA P-256, or RSA-2048 when rsa is set. The private key is
+// generated on the token and never leaves it. A key pair already there
+// with that label or ID is refused (ErrKeyExists): open it instead.
+func GeneratePKCS11(p *PKCS11, rsa bool) (crypto.Signer, io.Closer, error) {
+	if err := (Spec{PKCS11: p}).Validate(); err != nil {
+		return nil, nil, err
+	}
+	if p.KeyLabel == "" {
+		return nil, nil, fmt.Errorf("%w: a key generated on token %q needs pkcs11.keyLabel, to find it again", ErrInvalidSpec, p.TokenLabel)
+	}
+	pin, err := p.readPIN()
+	if err != nil {
+		return nil, nil, err
+	}
+	module, err := resolveModule(p.Module)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, _ := p.keyID() // checked by Validate
+	if len(id) == 0 {
+		id = make([]byte, 8)
+		if _, err := rand.Read(id); err != nil {
+			return nil, nil, err
+		}
+	}
+	maxSessions := p.MaxSessions
+	if maxSessions == 0 {
+		maxSessions = DefaultMaxSessions
+	}
+	tok, err := acquire(tokenID{module, p.TokenLabel}, p.Module, pin, maxSessions)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, probe := range []struct{ id, label []byte }{{nil, []byte(p.KeyLabel)}, {id, nil}} {
+		found, err := tok.ctx.FindKeyPairs(probe.id, probe.label)
+		if err != nil {
+			tok.release()
+			return nil, nil, fmt.Errorf("searching token %q for %s: %w", p.TokenLabel, keyName(p), err)
+		}
+		if len(found) > 0 {
+			tok.release()
+			return nil, nil, fmt.Errorf("%w: token %q already holds a key pair with label %q or ID %x: open it, or choose another label", ErrKeyExists, p.TokenLabel, p.KeyLabel, id)
+		}
+	}
+	var key crypto11.Signer
+	if rsa {
+		key, err = tok.ctx.GenerateRSAKeyPairWithLabel(id, []byte(p.KeyLabel), 2048)
+	} else {
+		key, err = tok.ctx.GenerateECDSAKeyPairWithLabel(id, []byte(p.KeyLabel), elliptic.P256())
+	}
+	if err != nil {
+		tok.release()
+		return nil, nil, fmt.Errorf("generating a key pair on token %q: %w", p.TokenLabel, err)
+	}
+	s, c := newHSMSigner(key, p, tok)
+	return s, c, nil
 }
 
 // resolveModule returns the path crypto11 loads: absolute, symlinks

@@ -20,3 +20,8 @@ const unsupportedPKCS11Hint = "this binary is the static build (-tags nopkcs11, 
 func openPKCS11(p *PKCS11, _ *x509.Certificate) (crypto.Signer, io.Closer, error) {
 	return nil, nil, fmt.Errorf("%w: %s: %s", ErrPKCS11Unsupported, where(p.TokenLabel, p.Module), unsupportedPKCS11Hint)
 }
+
+// GeneratePKCS11 is not available in the static build.
+func GeneratePKCS11(p *PKCS11, _ bool) (crypto.Signer, io.Closer, error) {
+	return openPKCS11(p, nil)
+}

@@ -427,3 +427,55 @@ func TestPKCS11SameLabel(t *testing.T) {
 		t.Error("keyID did not pick its key")
 	}
 }
+
+// TestGeneratePKCS11: a key generated on the token signs, is found again
+// by its label after the token is closed (it lives on the token, not in
+// the process), and a second generation with that label is refused.
+func TestGeneratePKCS11(t *testing.T) {
+	h := newHSM(t)
+	for _, tc := range []struct {
+		label string
+		rsa   bool
+	}{{"AZ-GOV-DGK-sign", false}, {"AZ-GOV-DGK-sign-rsa", true}} {
+		spec := h.spec(tc.label)
+		key, c, err := GeneratePKCS11(spec.PKCS11, tc.rsa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, isRSA := key.Public().(*rsa.PublicKey); isRSA != tc.rsa {
+			t.Fatalf("%s: generated a %T", tc.label, key.Public())
+		}
+		cert := h.certify(t, key.Public())
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		again, c2, err := Open(spec, cert) // found on the token by label, matching the certificate
+		if err != nil {
+			t.Fatalf("%s: the generated key is not on the token: %v", tc.label, err)
+		}
+		digest := sha256.Sum256([]byte("Dövlət Gömrük Komitəsi"))
+		var opts crypto.SignerOpts = crypto.SHA256
+		sig, err := again.Sign(nil, digest[:], opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch pub := cert.PublicKey.(type) {
+		case *ecdsa.PublicKey:
+			if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+				t.Fatalf("%s: the token's signature does not verify", tc.label)
+			}
+		case *rsa.PublicKey:
+			if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+				t.Fatalf("%s: %v", tc.label, err)
+			}
+		}
+		c2.Close()
+		if _, _, err := GeneratePKCS11(spec.PKCS11, tc.rsa); !errors.Is(err, ErrKeyExists) {
+			t.Fatalf("%s: generating again: %v, want ErrKeyExists", tc.label, err)
+		}
+	}
+	noLabel := h.spec("")
+	if _, _, err := GeneratePKCS11(noLabel.PKCS11, false); !errors.Is(err, ErrInvalidSpec) {
+		t.Fatalf("generation without a label: %v", err)
+	}
+}
