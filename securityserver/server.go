@@ -199,11 +199,12 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 			return nil, err
 		}
 		s.mlog, s.db = plog, plog
-		// The nodes sharing the database share the replay guard: a request
-		// replayed to another node is refused too.
+		// One node of those sharing the database time-stamps and archives.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
 			return nil, err
 		}
+		// They share the replay guard: a request replayed to another node
+		// is refused too.
 		if s.replay, err = pgreplay.New(context.Background(), plog.Pool(), cfg.Limits.ReplayWindow.D(), pgreplay.Options{Logger: log.With("component", "replayguard")}); err != nil {
 			return nil, err
 		}
