@@ -258,6 +258,9 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		}
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
 	}
+	if len(tr.Attachments) > 0 || tr.HashChainResult != nil {
+		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer carries attachments or a hash chain, which this security server does not verify yet")
+	}
 	if tr.Fault != nil {
 		if f, ok := message.ParseFault(tr.Fault); ok {
 			return nil, f

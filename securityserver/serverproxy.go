@@ -58,6 +58,9 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		}
 		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
 	}
+	if len(tr.Attachments) > 0 || tr.HashChainResult != nil {
+		return nil, nil, serverSide.fault(message.InvalidMessage, "the request carries attachments or a hash chain, which this security server does not verify yet")
+	}
 	s.metrics.size[serverSide][kindRequest].Observe(float64(len(tr.SOAP)))
 	req, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: max, Request: true})
 	if err != nil {
