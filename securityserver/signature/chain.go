@@ -104,8 +104,9 @@ func digestOf(p Part) []byte {
 }
 
 // VerifyChained checks a signature through a hash chain (sigXML, result
-// and chain as received) against the SOAP message soap and its attachments
-// in the order received, each by its Data or its SHA-512 Digest. It checks
+// and chain as received) against the SOAP message msg and its attachments
+// in the order received, each by its Data or its SHA-512 Digest (URIs and
+// MIME types are ignored). It checks
 // that the signature references exactly /sig-hashchainresult.xml and that
 // result is the document signed (else ErrChain), that the chain computes
 // result from the parts (else ErrChain), that the message is the one
@@ -113,7 +114,7 @@ func digestOf(p Part) []byte {
 // or ErrAttachmentOrder when they are all there in another order), that
 // the chain references every attachment and nothing else (else
 // ErrChainInput), then the signature itself as Verify does.
-func VerifyChained(sigXML, soap []byte, attachments []Part, result, chain []byte) (*Verified, error) {
+func VerifyChained(sigXML []byte, msg Part, attachments []Part, result, chain []byte) (*Verified, error) {
 	p, err := read(sigXML)
 	if err != nil {
 		return nil, sentinel(err)
@@ -128,7 +129,11 @@ func VerifyChained(sigXML, soap []byte, attachments []Part, result, chain []byte
 	if err := p.data[0].CheckBytes(result); err != nil {
 		return nil, fmt.Errorf("%w: the hash-chain result received is not the one this signature covers: %w", ErrChain, err)
 	}
-	parts := map[string]hashchain.Part{hashchain.MessageURI: hashchain.Bytes(soap)}
+	mp, err := chainPart(msg)
+	if err != nil {
+		return nil, fmt.Errorf("signature: the message: %w", err)
+	}
+	parts := map[string]hashchain.Part{hashchain.MessageURI: mp}
 	for i, a := range attachments {
 		cp, err := chainPart(a)
 		if err != nil {
@@ -137,7 +142,7 @@ func VerifyChained(sigXML, soap []byte, attachments []Part, result, chain []byte
 		parts[hashchain.AttachmentURI(i+1)] = cp
 	}
 	if err := hashchain.Verify(result, map[string][]byte{hashchain.SigChainURI: chain}, parts); err != nil {
-		return nil, chainError(err, chain, soap, attachments)
+		return nil, chainError(err, chain, msg, attachments)
 	}
 	v, err := p.verify([]Part{{URI: hashchain.SigResultURI, Data: result}})
 	if err != nil {
@@ -148,7 +153,7 @@ func VerifyChained(sigXML, soap []byte, attachments []Part, result, chain []byte
 
 // chainError gives a hashchain error the sentinel of this package that
 // says what it means for the message.
-func chainError(err error, chain, soap []byte, attachments []Part) error {
+func chainError(err error, chain []byte, msg Part, attachments []Part) error {
 	switch {
 	case errors.Is(err, hashchain.ErrResult):
 		return fmt.Errorf("%w: %w", ErrChain, err)
@@ -159,7 +164,7 @@ func chainError(err error, chain, soap []byte, attachments []Part) error {
 		if rerr != nil {
 			return fmt.Errorf("%w: %w", ErrMalformed, rerr)
 		}
-		if d := sha512.Sum512(soap); !bytes.Equal(refs[hashchain.MessageURI], d[:]) {
+		if !bytes.Equal(refs[hashchain.MessageURI], digestOf(msg)) {
 			return fmt.Errorf("%w: the SOAP message was changed after signing: %w", ErrDigest, err)
 		}
 		if reordered(refs, attachments) {

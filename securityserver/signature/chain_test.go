@@ -44,7 +44,7 @@ func TestSignChainedRoundTrip(t *testing.T) {
 					t.Errorf("the chain has no DataRef to %s:\n%s", uri, c.Chain)
 				}
 			}
-			v, err := VerifyChained(c.Signature, soap, attachmentsOf(pdf, csv), c.Result, c.Chain)
+			v, err := VerifyChained(c.Signature, Part{Data: soap}, attachmentsOf(pdf, csv), c.Result, c.Chain)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,8 +53,13 @@ func TestSignChainedRoundTrip(t *testing.T) {
 			}
 			// The attachments as digests computed while they streamed.
 			dp, dc := sha512.Sum512(pdf), sha512.Sum512(csv)
-			if _, err := VerifyChained(c.Signature, soap, []Part{{Digest: dp[:]}, {Digest: dc[:]}}, c.Result, c.Chain); err != nil {
+			if _, err := VerifyChained(c.Signature, Part{Data: soap}, []Part{{Digest: dp[:]}, {Digest: dc[:]}}, c.Result, c.Chain); err != nil {
 				t.Fatalf("with streamed digests: %v", err)
+			}
+			// The message too by its digest, as a digest-only message log keeps it.
+			ds := sha512.Sum512(soap)
+			if _, err := VerifyChained(c.Signature, Part{Digest: ds[:]}, []Part{{Digest: dp[:]}, {Data: csv}}, c.Result, c.Chain); err != nil {
+				t.Fatalf("with the message's digest: %v", err)
 			}
 			// Signing from digests gives the same chain.
 			c2, err := p.signer.SignChained(soap, []Part{{Digest: dp[:]}, {Data: csv}}, now)
@@ -103,7 +108,7 @@ func TestVerifyChainedRefuses(t *testing.T) {
 	sentinels := []error{ErrAttachment, ErrAttachmentOrder, ErrChainInput, ErrChain, ErrDigest, ErrMalformed, ErrSignatureValue, ErrCertificate}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := VerifyChained(tt.sig, tt.soap, tt.atts, tt.res, tt.chain)
+			_, err := VerifyChained(tt.sig, Part{Data: tt.soap}, tt.atts, tt.res, tt.chain)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
