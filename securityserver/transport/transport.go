@@ -13,9 +13,8 @@
 //
 // # Caveats
 //
-// An MTOM root (application/xop+xml) in place of the SOAP part is refused
-// as unsupported for now. Messages are held in memory, attachments
-// included, bounded by the caller's size limit.
+// Messages are held in memory, attachments included, bounded by the
+// caller's size limit.
 package transport
 
 import (
@@ -37,6 +36,7 @@ import (
 const (
 	TypeOCSP      = "application/ocsp-response"
 	TypeSOAP      = "text/xml"
+	TypeXOP       = "application/xop+xml" // the SOAP part of an MTOM message (PR-MESS §2.4)
 	TypeSignature = "signature/bdoc-1.0/ts"
 	TypeMultipart = "multipart/mixed"
 	// The hash-chain parts, before the signature of a message with
@@ -84,12 +84,28 @@ type Message struct {
 // Attachment is one attachment of the SOAP message: a part of the nested
 // multipart/mixed part.
 type Attachment struct {
-	ContentType string // required
+	// ContentType may be empty: X-Road forwards an attachment that had
+	// none without the field.
+	ContentType string
 	// Header holds the part's other header fields (Content-ID,
 	// Content-Transfer-Encoding, ...) as name and value, written in order
 	// after Content-Type; Decode gives them sorted by name.
 	Header [][2]string
 	Data   []byte // exactly as sent
+}
+
+// Fields is the attachment's part header as X-Road's MultipartEncoder
+// writes it: names and values in turn, Content-Type first (if any), then
+// Header in order.
+func (a Attachment) Fields() []string {
+	fields := make([]string, 0, 2+2*len(a.Header))
+	if a.ContentType != "" {
+		fields = append(fields, "Content-Type", a.ContentType)
+	}
+	for _, f := range a.Header {
+		fields = append(fields, f[0], f[1])
+	}
+	return fields
 }
 
 // NewBoundary returns a fresh top-level boundary ("xtop" + random hex, as X-Road names them).
@@ -139,9 +155,6 @@ func (m *Message) encode(boundary string) (Body, error) {
 	}
 	types := []string{soapType, lastType}
 	for i, a := range m.Attachments {
-		if a.ContentType == "" {
-			return nil, fmt.Errorf("transport: attachment %d has no content type", i+1)
-		}
 		types = append(types, a.ContentType)
 		for _, f := range a.Header {
 			if strings.EqualFold(f[0], "Content-Type") || f[0] == "" || strings.ContainsAny(f[0], ": \t\r\n") {
@@ -190,11 +203,7 @@ func (m *Message) encode(boundary string) (Body, error) {
 		delim(boundary, "Content-Type", TypeMultipart+"; charset=UTF-8; boundary="+att)
 		ends = ends[:len(ends)-1]
 		for _, a := range m.Attachments {
-			fields := []string{"Content-Type", a.ContentType}
-			for _, f := range a.Header {
-				fields = append(fields, f[0], f[1])
-			}
-			delim(att, fields...)
+			delim(att, a.Fields()...)
 			parts = append(parts, a.Data)
 		}
 		frames = append(frames, "\r\n--"...)
@@ -391,13 +400,11 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 				return nil, malformed("a response carries no OCSP parts")
 			}
 			m.OCSP = append(m.OCSP, body)
-		case state == wantOCSPOrSOAP && pt == TypeSOAP:
+		case state == wantOCSPOrSOAP && (pt == TypeSOAP || pt == TypeXOP):
 			if request && len(m.OCSP) == 0 {
 				return nil, malformed("the request carries no OCSP response for the sender's authentication certificate")
 			}
 			m.SOAPType, m.SOAP, state = ctype, body, wantAttachments
-		case state == wantOCSPOrSOAP && pt == "application/xop+xml":
-			return nil, malformed("part %s: MTOM messages are not supported yet", pt)
 		case state == wantAttachments && pt == TypeMultipart:
 			if m.Attachments, err = attachments(body, ctype); err != nil {
 				return nil, err
@@ -446,9 +453,6 @@ func attachments(body []byte, ctype string) ([]Attachment, error) {
 			return nil, malformed("reading attachment %d: %w", len(out)+1, err)
 		}
 		a := Attachment{ContentType: p.Header.Get("Content-Type"), Data: data}
-		if mediaType(a.ContentType) == "" {
-			return nil, malformed("attachment %d has no Content-Type", len(out)+1)
-		}
 		for _, k := range slices.Sorted(maps.Keys(p.Header)) {
 			if k == "Content-Type" {
 				continue

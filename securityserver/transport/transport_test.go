@@ -63,12 +63,11 @@ func TestDecodeRefusesOutOfOrder(t *testing.T) {
 		{"part after signature", true, [][2]string{ocsp, msg, sig, sig}, "unexpected part"},
 		{"empty attachments", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=xatt", ""}, sig}, "no attachment"},
 		{"attachments without a boundary", true, [][2]string{ocsp, msg, {"multipart/mixed", ""}, sig}, "without a boundary"},
-		{"attachment without Content-Type", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=A", "--A\r\nContent-ID: <a>\r\n\r\nx\r\n--A--\r\n"}, sig}, "attachment 1 has no Content-Type"},
 		{"attachments twice", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, sig}, "unexpected part"},
 		{"hash-chain result without its chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, sig}, "unexpected part"},
 		{"hash chain without its result", true, [][2]string{ocsp, msg, {"application/hash-chain", "x"}, sig}, "unexpected part"},
 		{"attachments after the hash chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, {"application/hash-chain", "x"}, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, sig}, "unexpected part"},
-		{"MTOM", true, [][2]string{ocsp, {"application/xop+xml", "x"}, sig}, "MTOM"},
+		{"MTOM root after the SOAP part", true, [][2]string{ocsp, msg, {"application/xop+xml", "x"}, sig}, "unexpected part"},
 		{"fault in a request", true, [][2]string{ocsp, msg, msg}, "unexpected part"},
 	}
 	for _, tc := range cases {
@@ -225,8 +224,9 @@ func TestEncodeAsMultipartWriter(t *testing.T) {
 }
 
 // xroadWithAttachments is a request as X-Road's ProxyMessageEncoder and
-// MultipartEncoder write it for a message with two attachments signed
-// through a hash chain: the attachments nested in a multipart/mixed part
+// MultipartEncoder write it for a message with three attachments signed
+// through a hash chain (the third had no Content-Type from the IS, so
+// X-Road writes none): the attachments nested in a multipart/mixed part
 // with the "xatt" boundary of the same unique part, each attachment's
 // Content-Type first and its other header fields after, a CRLF before
 // every delimiter, the hash-chain result and hash chain before the
@@ -236,6 +236,7 @@ const xroadWithAttachments = "--xtop0123\r\nContent-Type: application/ocsp-respo
 	"\r\n--xtop0123\r\nContent-Type: multipart/mixed; charset=UTF-8; boundary=xatt0123\r\n\r\n" +
 	"\r\n--xatt0123\r\nContent-Type: application/pdf\r\nContent-Id: <att1>\r\nContent-Transfer-Encoding: binary\r\n\r\n%PDF\x00\r\n\xff" +
 	"\r\n--xatt0123\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" +
+	"\r\n--xatt0123\r\nContent-Id: <bare>\r\n\r\nno type" +
 	"\r\n--xatt0123--\r\n" +
 	"\r\n--xtop0123\r\nContent-Type: application/hash-chain-result\r\n\r\n<RESULT/>" +
 	"\r\n--xtop0123\r\nContent-Type: application/hash-chain\r\n\r\n<CHAIN/>" +
@@ -250,6 +251,7 @@ func TestAttachmentsAsXRoad(t *testing.T) {
 		Attachments: []Attachment{
 			{ContentType: "application/pdf", Header: [][2]string{{"Content-Id", "<att1>"}, {"Content-Transfer-Encoding", "binary"}}, Data: []byte("%PDF\x00\r\n\xff")},
 			{ContentType: "text/plain; charset=UTF-8", Data: []byte{}},
+			{Header: [][2]string{{"Content-Id", "<bare>"}}, Data: []byte("no type")},
 		},
 		HashChainResult: []byte("<RESULT/>"),
 		HashChain:       []byte("<CHAIN/>"),
@@ -269,7 +271,7 @@ func TestAttachmentsAsXRoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Attachments) != 2 || !bytes.Equal(got.SOAP, m.SOAP) || !bytes.Equal(got.HashChainResult, m.HashChainResult) ||
+	if len(got.Attachments) != 3 || !bytes.Equal(got.SOAP, m.SOAP) || !bytes.Equal(got.HashChainResult, m.HashChainResult) ||
 		!bytes.Equal(got.HashChain, m.HashChain) || !bytes.Equal(got.Signature, m.Signature) {
 		t.Fatalf("decoded %+v", got)
 	}
@@ -300,7 +302,6 @@ func TestAttachmentsAsXRoad(t *testing.T) {
 
 func TestEncodeRefusesAttachments(t *testing.T) {
 	for name, m := range map[string]*Message{
-		"no content type":     {SOAP: soap, Attachments: []Attachment{{Data: []byte("x")}}, Signature: []byte("s")},
 		"header on two lines": {SOAP: soap, Attachments: []Attachment{{ContentType: "a/b", Header: [][2]string{{"Content-Id", "<a>\r\nX-Evil: 1"}}}}, Signature: []byte("s")},
 		"second Content-Type": {SOAP: soap, Attachments: []Attachment{{ContentType: "a/b", Header: [][2]string{{"content-type", "c/d"}}}}, Signature: []byte("s")},
 		"result alone":        {SOAP: soap, HashChainResult: []byte("r"), Signature: []byte("s")},
