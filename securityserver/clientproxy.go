@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sluz/sluz/registry/globalconf"
@@ -78,12 +79,15 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	}
 	signer := signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}
 	signStart := time.Now()
-	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: req.Raw, MimeType: "text/xml"}, signStart)
+	// The SOAP part is signed (for a text/xml request, the whole body),
+	// with its attachments through a hash chain.
+	sig, att, err := signMessage(&signer, req.SOAP, fromIS(req.Attachments), signStart)
 	observeSince(s.metrics.sign[clientSide], signStart)
 	if err != nil {
 		return nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)
 	}
-	tm := &transport.Message{OCSP: [][]byte{authOCSP}, SOAPType: req.ContentType, SOAP: req.Raw, Signature: sig}
+	tm := &transport.Message{OCSP: [][]byte{authOCSP}, SOAPType: req.SOAPType, SOAP: req.SOAP, Signature: sig}
+	att.into(tm)
 	body, err := tm.Encode()
 	if err != nil {
 		return nil, clientSide.fault(message.InternalError, "encoding the request: %v", err)
@@ -115,8 +119,8 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	}
 	s.metrics.size[clientSide][kindResponse].Observe(float64(len(ans.soap)))
 	if f := s.appendLog(ctx, clientSide, t,
-		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Request, req.Raw, sig, req.ContentType}),
-		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.contentType})); f != nil {
+		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Request, req.SOAP, sig, req.SOAPType, att}),
+		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.soapType, ans.att})); f != nil {
 		return nil, f
 	}
 	return ans, nil
@@ -265,7 +269,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer ends in an unreadable fault")
 	}
 	provider := req.Header.Service.Provider.MemberID()
-	if err := s.checkSignature(clientSide, snap, tr.Signature, tr.SOAP, provider); err != nil {
+	if err := s.checkSignature(clientSide, snap, tr.Signature, received(tr), provider); err != nil {
 		return nil, t.refused(clientSide, err)
 	}
 	respMsg, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: max})
@@ -278,11 +282,16 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 			return nil, asFault(err, clientSide.prefix()+message.InconsistentResponse)
 		}
 	}
-	ct := resp.Header.Get(transport.HeaderOriginalContentType)
-	if ct == "" {
-		ct = tr.SOAPType
+	ans := &answer{soap: tr.SOAP, signature: tr.Signature, soapType: tr.SOAPType, att: attachedOf(tr)}
+	if len(tr.Attachments) > 0 || isXOP(tr.SOAPType) {
+		ans.body, ans.contentType = ans.att.forIS(tr.SOAPType, tr.SOAP)
+		return ans, nil
 	}
-	return &answer{body: transport.Body{tr.SOAP}, contentType: ct, soap: tr.SOAP, signature: tr.Signature}, nil
+	ans.body, ans.contentType = transport.Body{tr.SOAP}, resp.Header.Get(transport.HeaderOriginalContentType)
+	if ans.contentType == "" || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans.contentType)), "text/xml") {
+		ans.contentType = tr.SOAPType
+	}
+	return ans, nil
 }
 
 // readFailure remembers the error its reader failed with (other than EOF),

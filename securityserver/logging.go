@@ -46,6 +46,7 @@ type logged struct {
 	soap      []byte
 	signature []byte
 	ctype     string
+	att       *attached // nil for a message without attachments
 }
 
 // record builds a log record; local is the subsystem on this server's side
@@ -59,8 +60,12 @@ func (s *Server) record(sd side, req *message.Message, requestID string, local i
 	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: req.Header.ID, RequestID: requestID,
 		Client: req.Header.Client.String(), Service: req.Header.Service.String(),
 		MessageDigest: sum[:], Signature: m.signature, ContentType: m.ctype}
-	if s.logBodies(local) {
+	bodies := s.logBodies(local)
+	if bodies {
 		r.Message = m.soap
+	}
+	if m.att != nil {
+		r.HashChainResult, r.HashChain, r.Attachments = m.att.result, m.att.chain, m.att.logged(bodies)
 	}
 	return r
 }

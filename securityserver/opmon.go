@@ -150,7 +150,7 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 	t.requestID = requestID
 	provider := h.Service.Provider
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType})); f != nil {
+		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType, nil})); f != nil {
 		return nil, f
 	}
 	t.out = time.Now()
@@ -170,12 +170,12 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, body, message.ContentTypeXML, s.metrics.sign[serverSide], t)
+	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML}, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML})); f != nil {
+		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, nil})); f != nil {
 		return nil, f
 	}
 	return resp, nil

@@ -24,6 +24,8 @@ type answer struct {
 	origType    string // service proxy: the provider IS's Content-Type (x-original-content-type)
 	soap        []byte // the signed SOAP message and its signature, for the message log
 	signature   []byte
+	soapType    string    // the SOAP part's Content-Type, for the message log
+	att         *attached // the attachments and hash chain, if any
 }
 
 // trace is what operational monitoring and the local log record of an
@@ -130,7 +132,7 @@ func asFault(err error, code string) *message.Fault {
 // checkSignature applies the signature rules (verify.Verifier.Signature)
 // to a signed message of the peer: signer is the member that must have
 // signed it.
-func (s *Server) checkSignature(sd side, snap *globalconf.Snapshot, sigXML, data []byte, signer identifier.Client) error {
+func (s *Server) checkSignature(sd side, snap *globalconf.Snapshot, sigXML []byte, m verify.Signed, signer identifier.Client) error {
 	defer observeSince(s.metrics.verify[sd], time.Now())
-	return s.verifier.Signature(snap, sigXML, data, signer)
+	return s.verifier.SignatureOf(snap, sigXML, m, signer)
 }

@@ -1,7 +1,6 @@
 package securityserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -87,7 +86,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return req, nil, t.refused(serverSide, err)
 	}
 	// The request is signed by the client's member.
-	if err := s.checkSignature(serverSide, snap, tr.Signature, tr.SOAP, h.Client.MemberID()); err != nil {
+	if err := s.checkSignature(serverSide, snap, tr.Signature, received(tr), h.Client.MemberID()); err != nil {
 		return req, nil, t.refused(serverSide, err)
 	}
 	if opmon.IsRequest(&h, s.cfg.Server) { // answered here; its filter by the proven client is its access control
@@ -122,23 +121,26 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	t.requestID = requestID
 	provider := h.Service.Provider
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType})); f != nil {
+		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
+	// The provider IS gets the request as the client's IS sent it: the
+	// SOAP message alone, or multipart/related with its attachments.
+	isBody, isType := attachedOf(tr).forIS(tr.SOAPType, tr.SOAP)
 	t.out = time.Now()
-	body, ct, f := s.callProvider(r.Context(), req, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction), t)
+	ans, f := s.callProvider(r.Context(), req, isBody, isType, svc.URL, svc.Timeout.D(), r.Header.Get(transport.HeaderOriginalSOAPAction), t)
 	t.in = time.Now()
 	observeSince(s.metrics.providerObserver(svc.ID), t.out)
 	if f != nil {
 		return req, nil, f
 	}
-	s.metrics.size[serverSide][kindResponse].Observe(float64(len(body)))
-	resp, f := signResponse(signer, body, ct, s.metrics.sign[serverSide], t)
+	s.metrics.size[serverSide][kindResponse].Observe(float64(len(ans.SOAP)))
+	resp, f := signResponse(signer, ans, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return req, nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Response, resp.soap, resp.signature, ct})); f != nil {
+		logged{messagelog.Response, resp.soap, resp.signature, resp.soapType, resp.att})); f != nil {
 		return req, nil, f
 	}
 	return req, resp, nil
@@ -158,66 +160,78 @@ func (s *Server) responseSigner(ctx context.Context, req *message.Message, t *tr
 	return &signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}, nil
 }
 
-// callProvider forwards the request bytes unchanged to the provider IS and
-// returns its answer with requestHash filled in (PR-MESS §2.4); t notes a
-// SOAP fault of the provider IS.
-func (s *Server) callProvider(ctx context.Context, req *message.Message, url string, timeout time.Duration, soapAction string, t *trace) ([]byte, string, *message.Fault) {
+// callProvider forwards the request (body of Content-Type ct: the SOAP
+// bytes unchanged, with the attachments around them if any) to the
+// provider IS and returns its answer, parsed, with requestHash over the
+// request's SOAP part filled in (PR-MESS §2.4); t notes a SOAP fault of
+// the provider IS.
+func (s *Server) callProvider(ctx context.Context, req *message.Message, body transport.Body, ct string, url string, timeout time.Duration, soapAction string, t *trace) (*message.Message, *message.Fault) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req.Raw))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body.Reader())
 	if err != nil {
-		return nil, "", t.internal(serverSide.fault(message.InternalError, "the provider information system's address is not usable"), err)
+		return nil, t.internal(serverSide.fault(message.InternalError, "the provider information system's address is not usable"), err)
 	}
-	hreq.Header.Set("Content-Type", req.ContentType)
+	hreq.ContentLength = int64(body.Len())
+	hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
+	hreq.Header.Set("Content-Type", ct)
 	hreq.Header.Set("SOAPAction", soapAction)
 	resp, err := s.provider.Do(hreq)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, "", serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
+			return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
 		}
-		return nil, "", t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
+		return nil, t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
 	}
 	defer resp.Body.Close()
 	max := int64(s.cfg.Limits.MaxMessageSize)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, "", serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
+			return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
 		}
-		return nil, "", t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), err)
+		return nil, t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), err)
 	}
 	if int64(len(data)) > max {
-		return nil, "", serverSide.fault(message.ServiceFailed, "the provider's answer is over the %d-byte limit", max)
+		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer is over the %d-byte limit", max)
 	}
-	ct := resp.Header.Get("Content-Type")
-	msg, err := message.Parse(data, ct, message.ParseOptions{MaxSize: max})
+	respType := resp.Header.Get("Content-Type")
+	msg, err := message.Parse(data, respType, message.ParseOptions{MaxSize: max})
 	if err != nil {
-		return nil, "", serverSide.fault(message.ServiceFailed, "the provider information system answered HTTP %d with something that is not an X-Road message: %v", resp.StatusCode, err)
+		return nil, serverSide.fault(message.ServiceFailed, "the provider information system answered HTTP %d with something that is not an X-Road message: %v", resp.StatusCode, err)
 	}
 	if msg.IsFault {
 		t.providerFault = msg.Fault
-		return data, ct, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
+		return msg, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
 	out, err := msg.InsertRequestHash(message.RequestHashOf(req.Raw))
 	if err != nil {
-		return nil, "", serverSide.fault(message.ServiceFailed, "the provider's answer cannot carry the request hash: %v", err)
+		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer cannot carry the request hash: %v", err)
 	}
-	return out, ct, nil
+	if len(msg.Attachments) == 0 && len(msg.SOAP) == len(msg.Raw) { // text/xml: the answer is its SOAP part
+		return &message.Message{Raw: out, ContentType: respType, SOAP: out, SOAPType: respType}, nil
+	}
+	// Multipart: the SOAP part and the attachments of the answer as it now is.
+	if msg, err = message.Parse(out, respType, message.ParseOptions{MaxSize: max + int64(len(out)-len(data))}); err != nil {
+		return nil, t.internal(serverSide.fault(message.InternalError, "the provider's answer with the request hash cannot be read again"), err)
+	}
+	return msg, nil
 }
 
-// signResponse signs the answer as the provider member; took observes
-// the signature's time.
-func signResponse(signer *signature.Signer, body []byte, ct string, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
+// signResponse signs the answer's SOAP part (with its attachments through
+// a hash chain) as the provider member; took observes the signature's time.
+func signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
 	start := time.Now()
-	sig, err := signer.Sign(signature.Part{URI: "/message.xml", Data: body, MimeType: "text/xml"}, start)
+	sig, att, err := signMessage(signer, ans.SOAP, fromIS(ans.Attachments), start)
 	observeSince(took, start)
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)
 	}
-	tm := &transport.Message{SOAPType: ct, SOAP: body, Signature: sig}
+	tm := &transport.Message{SOAPType: ans.SOAPType, SOAP: ans.SOAP, Signature: sig}
+	att.into(tm)
 	out, err := tm.Encode()
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
 	}
-	return &answer{body: out, contentType: tm.ContentType, origType: ct, soap: body, signature: sig}, nil
+	return &answer{body: out, contentType: tm.ContentType, origType: ans.SOAPType, soap: ans.SOAP, signature: sig, soapType: ans.SOAPType, att: att}, nil
 }

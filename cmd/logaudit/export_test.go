@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/sluz/sluz/internal/cli"
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
@@ -113,4 +116,62 @@ func rewriteEntry(t *testing.T, src, dst, name string, fn func([]byte) []byte) {
 		w.Write(data)
 	}
 	zw.Close()
+}
+
+// TestExportedAttachmentContainer: a request with an attachment is logged
+// by the provider's server with its hash chain; logaudit verify accepts
+// the log, and the exported container holds sig-hashchainresult.xml,
+// sig-hashchain.xml and attachment1 beside message.xml, the signature
+// verifies with xmlsec1 over the hash-chain result, and the proof check
+// notices a changed attachment.
+func TestExportedAttachmentContainer(t *testing.T) {
+	const id = "export-attachment-1"
+	attachment := "%PDF-1.7 quarterly report B1\r\n"
+	_, dinLog, cas := federationLogsAfter(t, func(f *localfed.Federation) {
+		client, _ := identifier.ParseClient("AZ/GOV/EMDK/realestate")
+		service, _ := identifier.ParseService("AZ/GOV/DIN/population/getPersonByFin/v1")
+		soap := localfed.RequestXML(client, service, id, "AZTEST0001", "<fin>5ZJ8K2L</fin>")
+		body := "--b\r\nContent-Type: text/xml; charset=UTF-8\r\n\r\n" + string(soap) +
+			"\r\n--b\r\nContent-Type: application/pdf\r\nContent-ID: <report>\r\n\r\n" + attachment + "\r\n--b--\r\n"
+		resp, err := http.Post(f.Agency("EMDK").ClientURL, `multipart/related; type="text/xml"; boundary=b`, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	})
+	if code, out, errOut := runCLI(append([]string{"verify", "--log", dinLog}, cas...)...); code != cli.ExitOK || !strings.Contains(out, "OK") {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
+	}
+	out := t.TempDir()
+	if code, stdout, errOut := runCLI("export", "--log", dinLog, "--id", id, "--out", out); code != cli.ExitOK {
+		t.Fatalf("export: %d %s %s", code, stdout, errOut)
+	}
+	container := filepath.Join(out, id+"-request.asice")
+	dir := filepath.Join(out, "request")
+	unzip(t, container, dir)
+	if got, err := os.ReadFile(filepath.Join(dir, "attachment1")); err != nil || string(got) != attachment {
+		t.Fatalf("attachment1: %q %v", got, err)
+	}
+	for _, name := range []string{"sig-hashchainresult.xml", "sig-hashchain.xml", "message.xml"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xmlsec := testtool.Require(t, "xmlsec1")
+	pkiDir := filepath.Dir(cas[1])
+	cmd := exec.Command(xmlsec, "--verify", "--url-map:/sig-hashchainresult.xml", "sig-hashchainresult.xml",
+		"--trusted-pem", filepath.Join(pkiDir, "root-ca.pem"), "--untrusted-pem", filepath.Join(pkiDir, "ca.pem"), "META-INF/signatures.xml")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
+		t.Fatalf("xmlsec1 --verify over the hash-chain result: %v\n%s", err, b)
+	}
+	if code, stdout, errOut := runCLI("proof", container); code != cli.ExitOK {
+		t.Fatalf("proof: %d %s %s", code, stdout, errOut)
+	}
+	tampered := filepath.Join(out, "tampered.asice")
+	rewriteEntry(t, container, tampered, "attachment1", func(b []byte) []byte { return append(b, '!') })
+	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "attachment 1 is not the one") {
+		t.Fatalf("proof of a container with a changed attachment: %d %s", code, errOut)
+	}
 }

@@ -28,6 +28,12 @@ func runCLI(args ...string) (int, string, string) {
 // until both ends' logs are time-stamped, stops it and returns ƏMDK's and
 // DİN's log paths and the CA files.
 func federationLogs(t *testing.T) (emdkLog, dinLog string, cas []string) {
+	return federationLogsAfter(t, nil)
+}
+
+// federationLogsAfter is federationLogs with more exchanges: more runs
+// after the sample queries, before the logs are time-stamped.
+func federationLogsAfter(t *testing.T, more func(f *localfed.Federation)) (emdkLog, dinLog string, cas []string) {
 	t.Helper()
 	dir := t.TempDir()
 	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true})
@@ -39,6 +45,9 @@ func federationLogs(t *testing.T) (emdkLog, dinLog string, cas []string) {
 		if r := f.RunQuery(ctx, q); !r.OK {
 			t.Fatalf("%s: %s", q.Name, r.Outcome)
 		}
+	}
+	if more != nil {
+		more(f)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, code := range []string{"EMDK", "DIN"} {

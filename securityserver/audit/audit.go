@@ -170,7 +170,25 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 			return fmt.Errorf("the logged message does not match its digest")
 		}
 	}
-	v, err := signature.Verify(r.Signature, part)
+	var v *signature.Verified
+	var err error
+	if r.HashChainResult != nil || len(r.Attachments) > 0 {
+		// A message with attachments: the signature covers the hash-chain
+		// result, the chain binds the message and each attachment (by its
+		// logged bytes, else its logged digest).
+		atts := make([]signature.Part, len(r.Attachments))
+		for i, a := range r.Attachments {
+			if a.Data != nil {
+				if sum := sha512.Sum512(a.Data); string(sum[:]) != string(a.Digest) {
+					return fmt.Errorf("logged attachment %d does not match its digest", i+1)
+				}
+			}
+			atts[i] = signature.Part{Data: a.Data, Digest: a.Digest}
+		}
+		v, err = signature.VerifyChained(r.Signature, part, atts, r.HashChainResult, r.HashChain)
+	} else {
+		v, err = signature.Verify(r.Signature, part)
+	}
 	if err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}

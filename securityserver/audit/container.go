@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -25,6 +26,12 @@ const (
 	EntryToken     = "META-INF/timestamp.tst" // DER RFC 3161 TimeStampToken over the batch root
 	EntryProof     = "META-INF/ts-proof.json"
 	EntryOCSP      = "META-INF/ocsp-response.der" // the signer's OCSP response (DER), a copy of the one in signatures.xml
+	// A message with attachments: the hash-chain result its signature
+	// covers, the chain, and each attachment whose bytes were logged
+	// (attachment1, attachment2, ...), as X-Road names them.
+	EntrySigChainResult = "sig-hashchainresult.xml"
+	EntrySigChain       = "sig-hashchain.xml"
+	EntryAttachment     = "attachment" // + its number from 1
 )
 
 // Proof ties one record to its batch's time-stamp: the record's chain hash
@@ -101,6 +108,14 @@ func writeContainer(w io.Writer, r *messagelog.Record, stored []byte, b *message
 	var entries []entry
 	if r.Message != nil {
 		entries = append(entries, entry{EntryMessage, r.Message})
+	}
+	if r.HashChainResult != nil {
+		entries = append(entries, entry{EntrySigChainResult, r.HashChainResult}, entry{EntrySigChain, r.HashChain})
+	}
+	for i, a := range r.Attachments {
+		if a.Data != nil {
+			entries = append(entries, entry{EntryAttachment + strconv.Itoa(i+1), a.Data})
+		}
 	}
 	entries = append(entries, entry{EntrySignature, r.Signature})
 	if der := signatureOCSP(r.Signature); der != nil {
@@ -209,6 +224,31 @@ func checkContainerProof(path string) (string, error) {
 	}
 	if string(msg) != string(r.Message) || string(sig) != string(r.Signature) {
 		return "", fmt.Errorf("the container's message or signature is not the one in its logged record")
+	}
+	if r.HashChainResult != nil {
+		res, err := read(EntrySigChainResult)
+		if err != nil {
+			return "", err
+		}
+		chain, err := read(EntrySigChain)
+		if err != nil {
+			return "", err
+		}
+		if string(res) != string(r.HashChainResult) || string(chain) != string(r.HashChain) {
+			return "", fmt.Errorf("the container's hash chain is not the one in its logged record")
+		}
+	}
+	for i, a := range r.Attachments {
+		if a.Data == nil {
+			continue
+		}
+		data, err := read(EntryAttachment + strconv.Itoa(i+1))
+		if err != nil {
+			return "", err
+		}
+		if string(data) != string(a.Data) {
+			return "", fmt.Errorf("the container's attachment %d is not the one in its logged record", i+1)
+		}
 	}
 	leaf := messagelog.Hash(stored)
 	if hex.EncodeToString(leaf) != p.Leaf {

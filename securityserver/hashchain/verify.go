@@ -240,3 +240,25 @@ func stepIDs(d *chainDoc) string {
 }
 
 func b64(d []byte) string { return base64.StdEncoding.EncodeToString(d) }
+
+// DataRefs returns the digest each DataRef of a HashChain document names,
+// by the URI it references (MessageURI, AttachmentURI(n), ...), as the
+// document says them: nothing is checked but the document's form. It lets
+// a verifier that was refused with ErrDataRef tell a changed part from
+// parts given in another order.
+func DataRefs(chain []byte) (map[string][]byte, error) {
+	var v Verifier
+	doc, err := readChain(SigChainURI, chain, v.readOptions())
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string][]byte{}
+	for _, s := range doc.steps {
+		for _, val := range s.values {
+			if val.kind == "DataRef" {
+				refs[val.uri] = val.digest
+			}
+		}
+	}
+	return refs, nil
+}

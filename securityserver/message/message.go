@@ -79,7 +79,10 @@ type Message struct {
 	ContentType string // as received, e.g. "text/xml; charset=utf-8"
 	// SOAP is the envelope's bytes, the input of requestHash (PR-MESS §2.2):
 	// Raw itself, or the content of the first MIME part of a multipart message.
-	SOAP        []byte
+	SOAP []byte
+	// SOAPType is the SOAP part's Content-Type: ContentType itself, or
+	// the first MIME part's of a multipart message.
+	SOAPType    string
 	Attachments []Attachment // multipart/related messages only
 	Header      Header
 	// Body is the name of soap:Body's child element, the document/literal
@@ -139,7 +142,7 @@ func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) 
 	if int64(len(raw)) > opts.MaxSize {
 		return nil, fail(InvalidMessage, "message of %d bytes exceeds the limit of %d bytes", len(raw), opts.MaxSize)
 	}
-	m := &Message{Raw: raw, ContentType: contentType, SOAP: raw}
+	m := &Message{Raw: raw, ContentType: contentType, SOAP: raw, SOAPType: contentType}
 	soapStart := 0
 	if contentType != "" {
 		kind, params, f := mediaKind(contentType, fail)
@@ -147,11 +150,11 @@ func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) 
 			return nil, f
 		}
 		if kind == kindMultipart {
-			start, end, atts, f := splitMultipart(raw, params["boundary"], fail)
+			start, end, soapType, atts, f := splitMultipart(raw, params["boundary"], fail)
 			if f != nil {
 				return nil, f
 			}
-			m.SOAP, m.Attachments, soapStart = raw[start:end], atts, start
+			m.SOAP, m.SOAPType, m.Attachments, soapStart = raw[start:end], soapType, atts, start
 		} else if f := checkCharset(params["charset"], raw, fail); f != nil {
 			return nil, f
 		}

@@ -121,6 +121,9 @@ func TestParseAttachments(t *testing.T) {
 	if !bytes.HasPrefix(m.SOAP, []byte("<?xml")) || !bytes.HasSuffix(m.SOAP, []byte("</SOAP-ENV:Envelope>\r\n")) {
 		t.Errorf("SOAP part %q", m.SOAP)
 	}
+	if m.SOAPType != "text/xml; charset=UTF-8" {
+		t.Errorf("SOAP part type %q", m.SOAPType)
+	}
 
 	// MTOM (PR-MESS Annex G): the root part is application/xop+xml.
 	mtom := bytes.Replace(in, []byte("Content-Type: text/xml; charset=UTF-8"), []byte(`Content-Type: application/xop+xml; charset=UTF-8; type="text/xml"`), 1)

@@ -14,14 +14,14 @@ const maxParts = 1000
 // §5.1.1; SOAP with Attachments; PR-MESS §2.4) without copying anything. The
 // first part is the SOAP message; [start, end) is its content in raw. The
 // other parts become attachments whose slices point into raw.
-func splitMultipart(raw []byte, boundary string, fail func(string, string, ...any) *Fault) (start, end int, atts []Attachment, f *Fault) {
+func splitMultipart(raw []byte, boundary string, fail func(string, string, ...any) *Fault) (start, end int, soapType string, atts []Attachment, f *Fault) {
 	if boundary == "" || len(boundary) > 70 {
-		return 0, 0, nil, fail(MimeParsingFailed, "multipart/related body without a valid boundary parameter")
+		return 0, 0, "", nil, fail(MimeParsingFailed, "multipart/related body without a valid boundary parameter")
 	}
 	dash := []byte("--" + boundary)
 	pos := nextDelimiter(raw, 0, dash)
 	if pos < 0 {
-		return 0, 0, nil, fail(MimeParsingFailed, "multipart body has no boundary line --%s", boundary)
+		return 0, 0, "", nil, fail(MimeParsingFailed, "multipart body has no boundary line --%s", boundary)
 	}
 	start = -1
 	for n := 0; ; n++ {
@@ -30,12 +30,12 @@ func splitMultipart(raw []byte, boundary string, fail func(string, string, ...an
 			break // close delimiter; the epilogue is ignored
 		}
 		if n == maxParts {
-			return 0, 0, nil, fail(MimeParsingFailed, "multipart body has more than %d parts", maxParts)
+			return 0, 0, "", nil, fail(MimeParsingFailed, "multipart body has more than %d parts", maxParts)
 		}
 		partStart := lineEnd(raw, after)
 		next := nextDelimiter(raw, partStart, dash)
 		if partStart < 0 || next < 0 {
-			return 0, 0, nil, fail(MimeParsingFailed, "multipart body ends without its closing boundary --%s--", boundary)
+			return 0, 0, "", nil, fail(MimeParsingFailed, "multipart body ends without its closing boundary --%s--", boundary)
 		}
 		partEnd := next - 1 // the line break before a delimiter belongs to it
 		if partEnd > partStart && raw[partEnd-1] == '\r' {
@@ -44,22 +44,22 @@ func splitMultipart(raw []byte, boundary string, fail func(string, string, ...an
 		part := raw[partStart:partEnd]
 		hdr, bodyOff, ok := splitPartHeader(part)
 		if !ok {
-			return 0, 0, nil, fail(MimeParsingFailed, "MIME part %d has no blank line after its headers", n+1)
+			return 0, 0, "", nil, fail(MimeParsingFailed, "MIME part %d has no blank line after its headers", n+1)
 		}
 		if n == 0 {
 			if f := checkSOAPPart(hdr, part[bodyOff:], fail); f != nil {
-				return 0, 0, nil, f
+				return 0, 0, "", nil, f
 			}
-			start, end = partStart+bodyOff, partEnd
+			start, end, soapType = partStart+bodyOff, partEnd, hdr.Get("Content-Type")
 		} else {
 			atts = append(atts, Attachment{Header: hdr, Raw: part, Body: part[bodyOff:]})
 		}
 		pos = next
 	}
 	if start < 0 {
-		return 0, 0, nil, fail(MissingSoap, "multipart body has no parts; the first must be the SOAP message (PR-MESS §2.4)")
+		return 0, 0, "", nil, fail(MissingSoap, "multipart body has no parts; the first must be the SOAP message (PR-MESS §2.4)")
 	}
-	return start, end, atts, nil
+	return start, end, soapType, atts, nil
 }
 
 // nextDelimiter returns the offset of the next boundary delimiter line at or

@@ -127,6 +127,14 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 				res.Problems = append(res.Problems, Problem{keySeq, "the logged message does not match its digest (changed)"})
 			}
 		}
+		for i, a := range r.Attachments {
+			if a.Data == nil {
+				continue
+			}
+			if sum := sha512.Sum512(a.Data); !bytes.Equal(sum[:], a.Digest) {
+				res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("logged attachment %d does not match its digest (changed)", i+1)})
+			}
+		}
 		prevHash, prevSeq = Hash(v), keySeq
 	}
 	res.LastSeq, res.Head = prevSeq, prevHash

@@ -96,6 +96,31 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatalf("digest-only record: %+v", got)
 	}
 	enc := r.encode(nil)
+	if enc[0] != 1 {
+		t.Fatalf("a record without attachments is encoded as version %d, want 1 (as before attachments)", enc[0])
+	}
+	for i := range enc {
+		if _, err := Decode(enc[:i]); err == nil {
+			t.Fatalf("truncated at %d decoded", i)
+		}
+	}
+
+	// With attachments: version 2, every field back, truncations refused.
+	r.HashChainResult, r.HashChain = []byte("<HashChainResult/>"), []byte("<HashChain/>")
+	r.Attachments = []Attachment{{ContentType: "application/pdf", Data: []byte("%PDF"), Digest: make([]byte, 64)}, {Digest: make([]byte, 64)}, {Data: []byte{}, Digest: make([]byte, 64)}}
+	enc = r.encode(make([]byte, 0, r.encodedSize()))
+	if enc[0] != 2 || len(enc) > r.encodedSize() {
+		t.Fatalf("version %d, %d bytes for %d reserved", enc[0], len(enc), r.encodedSize())
+	}
+	got, err = Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.HashChainResult) != "<HashChainResult/>" || string(got.HashChain) != "<HashChain/>" || len(got.Attachments) != 3 ||
+		got.Attachments[0].ContentType != "application/pdf" || string(got.Attachments[0].Data) != "%PDF" || len(got.Attachments[0].Digest) != 64 ||
+		got.Attachments[1].Data != nil || got.Attachments[2].Data == nil {
+		t.Fatalf("round trip with attachments: %+v", got)
+	}
 	for i := range enc {
 		if _, err := Decode(enc[:i]); err == nil {
 			t.Fatalf("truncated at %d decoded", i)

@@ -65,15 +65,50 @@ type Record struct {
 	MessageDigest []byte
 	Signature     []byte // signatures.xml, which carries the signer's OCSP response
 	ContentType   string
+
+	// A message with attachments is signed through a hash chain: the
+	// signature covers HashChainResult (/sig-hashchainresult.xml), and
+	// HashChain (/sig-hashchain.xml) binds the SOAP message and the
+	// Attachments, in order, to it. All three are empty for a message
+	// signed directly; such records keep the version 1 encoding.
+	HashChainResult []byte
+	HashChain       []byte
+	Attachments     []Attachment
 }
 
-const recordVersion = 1
+// Attachment is one attachment of a logged message: what an auditor needs
+// to check it against the hash chain.
+type Attachment struct {
+	ContentType string // as it travelled ("" if it had none)
+	// Data is the attachment's exact bytes, or nil when only its digest
+	// is logged (the same privacy setting as Message).
+	Data []byte
+	// Digest is SHA-512 of the bytes: what the chain's /attachmentN
+	// DataRef covers. Always present.
+	Digest []byte
+}
+
+// chained reports whether r needs the version 2 encoding.
+func (r *Record) chained() bool {
+	return r.HashChainResult != nil || r.HashChain != nil || len(r.Attachments) > 0
+}
+
+// Record encodings: version 1 for messages signed directly; version 2
+// adds the hash chain and the attachments after version 1's fields.
+const (
+	recordVersion        = 1
+	recordVersionChained = 2
+)
 
 // encode is the record's stored form, which its hash covers. Fields are
 // written in a fixed order, each as a uvarint length then the bytes, so the
 // encoding is unambiguous and deterministic.
 func (r *Record) encode(dst []byte) []byte {
-	dst = append(dst, recordVersion)
+	if r.chained() {
+		dst = append(dst, recordVersionChained)
+	} else {
+		dst = append(dst, recordVersion)
+	}
 	dst = binary.AppendUvarint(dst, r.Seq)
 	dst = appendBytes(dst, r.PrevHash)
 	dst = binary.AppendVarint(dst, r.Time.UnixNano())
@@ -90,6 +125,21 @@ func (r *Record) encode(dst []byte) []byte {
 	dst = appendBytes(dst, r.Message)
 	dst = appendBytes(dst, r.MessageDigest)
 	dst = appendBytes(dst, r.Signature)
+	if r.chained() {
+		dst = appendBytes(dst, r.HashChainResult)
+		dst = appendBytes(dst, r.HashChain)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Attachments)))
+		for _, a := range r.Attachments {
+			dst = appendBytes(dst, []byte(a.ContentType))
+			if a.Data != nil {
+				dst = append(dst, 1)
+			} else {
+				dst = append(dst, 0)
+			}
+			dst = appendBytes(dst, a.Data)
+			dst = appendBytes(dst, a.Digest)
+		}
+	}
 	return dst
 }
 
@@ -102,7 +152,20 @@ func (r *Record) Encode() []byte { return r.encode(make([]byte, 0, r.encodedSize
 func (r *Record) encodedSize() int {
 	const varint = binary.MaxVarintLen64
 	return 1 + 3*varint + 2 + 1 + 9*varint + len(r.PrevHash) + len(r.MessageID) + len(r.RequestID) +
-		len(r.Client) + len(r.Service) + len(r.ContentType) + len(r.Message) + len(r.MessageDigest) + len(r.Signature)
+		len(r.Client) + len(r.Service) + len(r.ContentType) + len(r.Message) + len(r.MessageDigest) + len(r.Signature) +
+		r.chainedSize()
+}
+
+func (r *Record) chainedSize() int {
+	if !r.chained() {
+		return 0
+	}
+	const varint = binary.MaxVarintLen64
+	n := 3*varint + len(r.HashChainResult) + len(r.HashChain)
+	for _, a := range r.Attachments {
+		n += 1 + 3*varint + len(a.ContentType) + len(a.Data) + len(a.Digest)
+	}
+	return n
 }
 
 func appendBytes(dst, b []byte) []byte {
@@ -116,7 +179,8 @@ var ErrCorrupt = errors.New("corrupt message log record")
 // Decode reads a stored record.
 func Decode(data []byte) (*Record, error) {
 	d := decoder{b: data}
-	if v := d.byte(); v != recordVersion {
+	v := d.byte()
+	if v != recordVersion && v != recordVersionChained {
 		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, v)
 	}
 	r := &Record{}
@@ -136,6 +200,29 @@ func Decode(data []byte) (*Record, error) {
 	}
 	r.MessageDigest = d.bytes()
 	r.Signature = d.bytes()
+	if v == recordVersionChained {
+		r.HashChainResult = d.bytes()
+		r.HashChain = d.bytes()
+		n := d.uvarint()
+		if n > uint64(len(d.b)) { // each attachment takes at least one byte
+			d.fail("attachment count")
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			a := Attachment{ContentType: string(d.bytes())}
+			hasData := d.byte()
+			a.Data = d.bytes()
+			if hasData == 0 {
+				a.Data = nil
+			} else if a.Data == nil {
+				a.Data = []byte{}
+			}
+			a.Digest = d.bytes()
+			r.Attachments = append(r.Attachments, a)
+		}
+		if d.err == nil && !r.chained() {
+			return nil, fmt.Errorf("%w: a version 2 record without a hash chain or attachments", ErrCorrupt)
+		}
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, d.err)
 	}

@@ -100,7 +100,7 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 		}
 		if !found {
 			if ref.URI == hashChainResultURI {
-				return nil, malformed("this is a batch signature over %s (a hash chain); batch signatures are not supported yet", ref.URI)
+				return nil, malformed("this signature is over %s (a hash chain): verify it with VerifyChained", ref.URI)
 			}
 			return nil, malformed("the signature references %s, which was not given to verify", ref.URI)
 		}

@@ -43,11 +43,13 @@
 //     status or freshness, or that the certificate names the expected
 //     member: the security server must, with the global configuration
 //     (X-Road's verifier does all three after the signature value).
-//   - Batch signatures (hash chains, /sig-hashchainresult.xml) are neither
-//     written nor verified yet: such a signature is ErrMalformed. Sign signs
-//     one part; VerifyParts checks signatures with several part references
-//     (as X-Road's sample from another XAdES library has), each part by its
-//     raw bytes.
+//   - A message with attachments is signed through a hash chain
+//     ([Signer.SignChained], [VerifyChained]: /sig-hashchainresult.xml and
+//     the message's /sig-hashchain.xml, X-Road's layout for one message).
+//     Batch signatures over several messages are not written yet. Sign
+//     signs one part; VerifyParts checks signatures with several part
+//     references (as X-Road's sample from another XAdES library has), each
+//     part by its raw bytes.
 //   - Verify is strict: one ds:Signature, the X-Road element structure and
 //     nothing else, no DTD, comments, processing instructions or xml:*
 //     attributes, no Id value twice (whatever element or prefix),

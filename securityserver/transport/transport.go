@@ -1,30 +1,34 @@
 // Package transport is the body format security servers exchange (X-Road
 // message transport protocol, PR-MESSTRANSP §2): a multipart/mixed document
 // whose parts come in a fixed order — the OCSP responses for the sender's
-// authentication certificate (requests only), the SOAP message, and the
-// signature (signature/bdoc-1.0/ts) last; a provider that fails after
-// starting its answer ends it with a text/xml SOAP fault instead.
+// authentication certificate (requests only), the SOAP message, its
+// attachments (one nested multipart/mixed part, as X-Road's
+// ProxyMessageEncoder writes them), the hash-chain result and hash chain
+// when the signature is over a hash chain, and the signature
+// (signature/bdoc-1.0/ts) last; a provider that fails after starting its
+// answer ends it with a text/xml SOAP fault instead.
 //
 // Part bodies are read raw (no Content-Transfer-Encoding decoding): the
 // digests cover the octets exactly as sent.
 //
 // # Caveats
 //
-// Attachments (a nested multipart/mixed part) and batch signatures
-// (application/hash-chain-result, application/hash-chain) are refused as
-// unsupported for now. Messages are held in memory, bounded by the caller's
-// size limit.
+// Messages are held in memory, attachments included, bounded by the
+// caller's size limit.
 package transport
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -32,8 +36,13 @@ import (
 const (
 	TypeOCSP      = "application/ocsp-response"
 	TypeSOAP      = "text/xml"
+	TypeXOP       = "application/xop+xml" // the SOAP part of an MTOM message (PR-MESS §2.4)
 	TypeSignature = "signature/bdoc-1.0/ts"
 	TypeMultipart = "multipart/mixed"
+	// The hash-chain parts, before the signature of a message with
+	// attachments (X-Road's MimeTypes.HASH_CHAIN_RESULT, HASH_CHAIN).
+	TypeHashChainResult = "application/hash-chain-result"
+	TypeHashChain       = "application/hash-chain"
 )
 
 // HTTP headers between security servers (PR-MESSTRANSP §2).
@@ -58,19 +67,65 @@ func malformed(format string, a ...any) error {
 
 // Message is one request or response between security servers.
 type Message struct {
-	OCSP        [][]byte // DER OCSP responses for the sender's auth certificate chain (requests only)
-	SOAPType    string   // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8"
-	SOAP        []byte   // the SOAP message, exactly as the IS sent it
-	Signature   []byte   // signatures.xml
-	Fault       []byte   // a SOAP fault ending a response in place of the signature
-	ContentType string   // of the whole body, set by Encode
+	OCSP        [][]byte     // DER OCSP responses for the sender's auth certificate chain (requests only)
+	SOAPType    string       // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8"
+	SOAP        []byte       // the SOAP message, exactly as the IS sent it
+	Attachments []Attachment // the SOAP message's attachments, in order (/attachment1, ...)
+	// HashChainResult and HashChain are the documents a signature over a
+	// hash chain needs (/sig-hashchainresult.xml and /sig-hashchain.xml);
+	// both or neither.
+	HashChainResult []byte
+	HashChain       []byte
+	Signature       []byte // signatures.xml
+	Fault           []byte // a SOAP fault ending a response in place of the signature
+	ContentType     string // of the whole body, set by Encode
+}
+
+// Attachment is one attachment of the SOAP message: a part of the nested
+// multipart/mixed part.
+type Attachment struct {
+	// ContentType may be empty: X-Road forwards an attachment that had
+	// none without the field.
+	ContentType string
+	// Header holds the part's other header fields (Content-ID,
+	// Content-Transfer-Encoding, ...) as name and value, written in order
+	// after Content-Type; Decode gives them sorted by name.
+	Header [][2]string
+	Data   []byte // exactly as sent
+}
+
+// Fields is the attachment's part header as X-Road's MultipartEncoder
+// writes it: names and values in turn, Content-Type first (if any), then
+// Header in order.
+func (a Attachment) Fields() []string {
+	fields := make([]string, 0, 2+2*len(a.Header))
+	if a.ContentType != "" {
+		fields = append(fields, "Content-Type", a.ContentType)
+	}
+	for _, f := range a.Header {
+		fields = append(fields, f[0], f[1])
+	}
+	return fields
 }
 
 // NewBoundary returns a fresh top-level boundary ("xtop" + random hex, as X-Road names them).
 func NewBoundary() string {
+	return "xtop" + randomHex()
+}
+
+func randomHex() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return "xtop" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// attachmentBoundary is the nested part's boundary for a top boundary:
+// X-Road's ProxyMessageEncoder uses "xatt" and the same unique part.
+func attachmentBoundary(top string) string {
+	if rest, ok := strings.CutPrefix(top, "xtop"); ok && rest != "" {
+		return "xatt" + rest
+	}
+	return "xatt" + randomHex()
 }
 
 // Encode frames m as a multipart/mixed body and returns it as the slices it
@@ -91,21 +146,35 @@ func (m *Message) encode(boundary string) (Body, error) {
 	default:
 		return nil, errors.New("transport: message has neither a signature nor a fault")
 	}
+	if (m.HashChainResult == nil) != (m.HashChain == nil) {
+		return nil, errors.New("transport: a hash-chain result goes with its hash chain; the message has only one of them")
+	}
 	soapType := m.SOAPType
 	if soapType == "" {
 		soapType = "text/xml; charset=UTF-8"
 	}
-	for _, t := range []string{soapType, lastType} {
-		if strings.ContainsAny(t, "\r\n") {
-			return nil, fmt.Errorf("transport: content type %q spans lines", t)
+	types := []string{soapType, lastType}
+	for i, a := range m.Attachments {
+		types = append(types, a.ContentType)
+		for _, f := range a.Header {
+			if strings.EqualFold(f[0], "Content-Type") || f[0] == "" || strings.ContainsAny(f[0], ": \t\r\n") {
+				return nil, fmt.Errorf("transport: attachment %d has a header field named %q", i+1, f[0])
+			}
+			types = append(types, f[1])
 		}
 	}
-	// The framing as mime/multipart.Writer writes it: a delimiter, the
-	// part's header fields in key order, an empty line, the part.
-	nparts := len(m.OCSP) + 2
-	frames := make([]byte, 0, nparts*(len(boundary)+64)+len(soapType)+len(lastType)+len(boundary)+64)
+	for _, t := range types {
+		if strings.ContainsAny(t, "\r\n") {
+			return nil, fmt.Errorf("transport: header value %q spans lines", t)
+		}
+	}
+	// The framing as mime/multipart.Writer (and X-Road's MultipartEncoder)
+	// writes it: a delimiter, the part's header fields, an empty line, the
+	// part; the attachments nested the same way (ProxyMessageEncoder).
+	nparts := len(m.OCSP) + len(m.Attachments) + 4
+	frames := make([]byte, 0, nparts*(len(boundary)+96)+len(soapType)+len(lastType))
 	ends := make([]int, 0, nparts+1)
-	delim := func(fields ...string) {
+	delim := func(boundary string, fields ...string) {
 		if len(frames) > 0 {
 			frames = append(frames, "\r\n"...)
 		}
@@ -123,19 +192,38 @@ func (m *Message) encode(boundary string) (Body, error) {
 	}
 	parts := make([][]byte, 0, nparts)
 	for _, o := range m.OCSP {
-		delim("Content-Type", TypeOCSP)
+		delim(boundary, "Content-Type", TypeOCSP)
 		parts = append(parts, o)
 	}
-	delim("Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
+	delim(boundary, "Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
 	parts = append(parts, m.SOAP)
-	delim("Content-Type", lastType)
+	if len(m.Attachments) > 0 {
+		att := attachmentBoundary(boundary)
+		// The nested part's header, then straight on to its first delimiter.
+		delim(boundary, "Content-Type", TypeMultipart+"; charset=UTF-8; boundary="+att)
+		ends = ends[:len(ends)-1]
+		for _, a := range m.Attachments {
+			delim(att, a.Fields()...)
+			parts = append(parts, a.Data)
+		}
+		frames = append(frames, "\r\n--"...)
+		frames = append(frames, att...)
+		frames = append(frames, "--\r\n"...)
+	}
+	if m.HashChainResult != nil {
+		delim(boundary, "Content-Type", TypeHashChainResult)
+		parts = append(parts, m.HashChainResult)
+		delim(boundary, "Content-Type", TypeHashChain)
+		parts = append(parts, m.HashChain)
+	}
+	delim(boundary, "Content-Type", lastType)
 	parts = append(parts, last)
 	frames = append(frames, "\r\n--"...)
 	frames = append(frames, boundary...)
 	frames = append(frames, "--\r\n"...)
 	ends = append(ends, len(frames))
 
-	body := make(Body, 0, 2*nparts+1)
+	body := make(Body, 0, 2*len(parts)+1)
 	from := 0
 	for i, p := range parts {
 		body = append(body, frames[from:ends[i]:ends[i]], p)
@@ -265,9 +353,14 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 	lr := &limitedReader{r: r, n: maxSize}
 	mr := multipart.NewReader(lr, boundary)
 	m := &Message{ContentType: contentType}
-	// The parts' order is a state machine (PR-MESSTRANSP §2): OCSP* -> SOAP -> signature | fault, then the end.
+	// The parts' order is a state machine (PR-MESSTRANSP §2; X-Road's
+	// ProxyMessageDecoder): OCSP* -> SOAP -> [attachments] ->
+	// [hash-chain result -> hash chain] -> signature | fault, then the end.
 	const (
 		wantOCSPOrSOAP = iota
+		wantAttachments
+		wantChainOrSignature
+		wantChain
 		wantSignature
 		wantEnd
 	)
@@ -300,25 +393,31 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 		if pt == "" {
 			return nil, malformed("a part has no Content-Type")
 		}
+		afterSOAP := state == wantAttachments || state == wantChainOrSignature
 		switch {
 		case state == wantOCSPOrSOAP && pt == TypeOCSP:
 			if !request {
 				return nil, malformed("a response carries no OCSP parts")
 			}
 			m.OCSP = append(m.OCSP, body)
-		case state == wantOCSPOrSOAP && pt == TypeSOAP:
+		case state == wantOCSPOrSOAP && (pt == TypeSOAP || pt == TypeXOP):
 			if request && len(m.OCSP) == 0 {
 				return nil, malformed("the request carries no OCSP response for the sender's authentication certificate")
 			}
-			m.SOAPType, m.SOAP, state = ctype, body, wantSignature
-		case state == wantOCSPOrSOAP && (pt == "application/xop+xml" || pt == TypeMultipart):
-			return nil, malformed("part %s: MTOM messages and attachments are not supported yet", pt)
-		case state == wantSignature && pt == TypeSignature:
+			m.SOAPType, m.SOAP, state = ctype, body, wantAttachments
+		case state == wantAttachments && pt == TypeMultipart:
+			if m.Attachments, err = attachments(body, ctype); err != nil {
+				return nil, err
+			}
+			state = wantChainOrSignature
+		case afterSOAP && pt == TypeHashChainResult:
+			m.HashChainResult, state = body, wantChain
+		case state == wantChain && pt == TypeHashChain:
+			m.HashChain, state = body, wantSignature
+		case (afterSOAP || state == wantSignature) && pt == TypeSignature:
 			m.Signature, state = body, wantEnd
-		case state == wantSignature && pt == TypeSOAP && !request:
+		case (afterSOAP || state == wantSignature) && pt == TypeSOAP && !request:
 			m.Fault, state = body, wantEnd
-		case state == wantSignature && (pt == "application/hash-chain-result" || pt == "application/hash-chain"):
-			return nil, malformed("batch (hash-chain) signatures are not supported yet")
 		default:
 			return nil, malformed("unexpected part %s at this position", pt)
 		}
@@ -330,6 +429,44 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 		return nil, malformed("the message ends before its signature")
 	}
 	return m, nil
+}
+
+// attachments reads the nested multipart/mixed part of the attachments,
+// each attachment's bytes exactly as sent (nothing decoded).
+func attachments(body []byte, ctype string) ([]Attachment, error) {
+	_, params, err := mime.ParseMediaType(ctype)
+	if err != nil || params["boundary"] == "" {
+		return nil, malformed("the attachments' part has Content-Type %q, without a boundary", ctype)
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var out []Attachment
+	for {
+		p, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, malformed("reading attachment %d: %w", len(out)+1, err)
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			return nil, malformed("reading attachment %d: %w", len(out)+1, err)
+		}
+		a := Attachment{ContentType: p.Header.Get("Content-Type"), Data: data}
+		for _, k := range slices.Sorted(maps.Keys(p.Header)) {
+			if k == "Content-Type" {
+				continue
+			}
+			for _, v := range p.Header[k] {
+				a.Header = append(a.Header, [2]string{k, v})
+			}
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, malformed("the attachments' part holds no attachment")
+	}
+	return out, nil
 }
 
 // mediaType is the lower-cased type/subtype of a Content-Type value. Not

@@ -61,9 +61,13 @@ func TestDecodeRefusesOutOfOrder(t *testing.T) {
 		{"OCSP in a response", false, [][2]string{ocsp, msg, sig}, "no OCSP parts"},
 		{"no signature", true, [][2]string{ocsp, msg}, "ends before its signature"},
 		{"part after signature", true, [][2]string{ocsp, msg, sig, sig}, "unexpected part"},
-		{"attachments", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=xatt", ""}, sig}, "unexpected part"},
-		{"hash chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, sig}, "hash-chain"},
-		{"MTOM", true, [][2]string{ocsp, {"application/xop+xml", "x"}, sig}, "MTOM"},
+		{"empty attachments", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=xatt", ""}, sig}, "no attachment"},
+		{"attachments without a boundary", true, [][2]string{ocsp, msg, {"multipart/mixed", ""}, sig}, "without a boundary"},
+		{"attachments twice", true, [][2]string{ocsp, msg, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, sig}, "unexpected part"},
+		{"hash-chain result without its chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, sig}, "unexpected part"},
+		{"hash chain without its result", true, [][2]string{ocsp, msg, {"application/hash-chain", "x"}, sig}, "unexpected part"},
+		{"attachments after the hash chain", true, [][2]string{ocsp, msg, {"application/hash-chain-result", "x"}, {"application/hash-chain", "x"}, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, sig}, "unexpected part"},
+		{"MTOM root after the SOAP part", true, [][2]string{ocsp, msg, {"application/xop+xml", "x"}, sig}, "unexpected part"},
 		{"fault in a request", true, [][2]string{ocsp, msg, msg}, "unexpected part"},
 	}
 	for _, tc := range cases {
@@ -216,5 +220,94 @@ func TestEncodeAsMultipartWriter(t *testing.T) {
 	}
 	if _, err := (&Message{SOAP: soap, SOAPType: "text/xml\r\nX-Evil: 1", Signature: []byte("<s/>")}).Encode(); err == nil {
 		t.Fatal("a content type spanning lines was encoded")
+	}
+}
+
+// xroadWithAttachments is a request as X-Road's ProxyMessageEncoder and
+// MultipartEncoder write it for a message with three attachments signed
+// through a hash chain (the third had no Content-Type from the IS, so
+// X-Road writes none): the attachments nested in a multipart/mixed part
+// with the "xatt" boundary of the same unique part, each attachment's
+// Content-Type first and its other header fields after, a CRLF before
+// every delimiter, the hash-chain result and hash chain before the
+// signature.
+const xroadWithAttachments = "--xtop0123\r\nContent-Type: application/ocsp-response\r\n\r\nOCSP" +
+	"\r\n--xtop0123\r\nContent-Transfer-Encoding: 8bit\r\nContent-Type: text/xml; charset=UTF-8\r\n\r\n<Envelope/>" +
+	"\r\n--xtop0123\r\nContent-Type: multipart/mixed; charset=UTF-8; boundary=xatt0123\r\n\r\n" +
+	"\r\n--xatt0123\r\nContent-Type: application/pdf\r\nContent-Id: <att1>\r\nContent-Transfer-Encoding: binary\r\n\r\n%PDF\x00\r\n\xff" +
+	"\r\n--xatt0123\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" +
+	"\r\n--xatt0123\r\nContent-Id: <bare>\r\n\r\nno type" +
+	"\r\n--xatt0123--\r\n" +
+	"\r\n--xtop0123\r\nContent-Type: application/hash-chain-result\r\n\r\n<RESULT/>" +
+	"\r\n--xtop0123\r\nContent-Type: application/hash-chain\r\n\r\n<CHAIN/>" +
+	"\r\n--xtop0123\r\nContent-Type: signature/bdoc-1.0/ts\r\n\r\n<SIG/>" +
+	"\r\n--xtop0123--\r\n"
+
+func TestAttachmentsAsXRoad(t *testing.T) {
+	m := &Message{
+		OCSP:     [][]byte{[]byte("OCSP")},
+		SOAPType: "text/xml; charset=UTF-8",
+		SOAP:     []byte("<Envelope/>"),
+		Attachments: []Attachment{
+			{ContentType: "application/pdf", Header: [][2]string{{"Content-Id", "<att1>"}, {"Content-Transfer-Encoding", "binary"}}, Data: []byte("%PDF\x00\r\n\xff")},
+			{ContentType: "text/plain; charset=UTF-8", Data: []byte{}},
+			{Header: [][2]string{{"Content-Id", "<bare>"}}, Data: []byte("no type")},
+		},
+		HashChainResult: []byte("<RESULT/>"),
+		HashChain:       []byte("<CHAIN/>"),
+		Signature:       []byte("<SIG/>"),
+	}
+	body, err := m.encode("xtop0123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(body.Bytes()); got != xroadWithAttachments {
+		t.Fatalf("Encode wrote\n%q\nX-Road writes\n%q", got, xroadWithAttachments)
+	}
+	if m.ContentType != "multipart/mixed; charset=UTF-8; boundary=xtop0123" {
+		t.Fatalf("content type %q", m.ContentType)
+	}
+	got, err := Decode(strings.NewReader(xroadWithAttachments), m.ContentType, 1<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Attachments) != 3 || !bytes.Equal(got.SOAP, m.SOAP) || !bytes.Equal(got.HashChainResult, m.HashChainResult) ||
+		!bytes.Equal(got.HashChain, m.HashChain) || !bytes.Equal(got.Signature, m.Signature) {
+		t.Fatalf("decoded %+v", got)
+	}
+	for i, a := range got.Attachments {
+		if !bytes.Equal(a.Data, m.Attachments[i].Data) || a.ContentType != m.Attachments[i].ContentType {
+			t.Fatalf("attachment %d: %q %q", i+1, a.ContentType, a.Data)
+		}
+	}
+	// Header fields come back sorted by their canonical names.
+	if h := got.Attachments[0].Header; len(h) != 2 || h[0] != [2]string{"Content-Id", "<att1>"} || h[1] != [2]string{"Content-Transfer-Encoding", "binary"} {
+		t.Fatalf("header %q", h)
+	}
+	// Re-encoded under the same boundary, the decoded message is the same body.
+	if again, err := got.encode("xtop0123"); err != nil || string(again.Bytes()) != xroadWithAttachments {
+		t.Fatalf("re-encoded: %v\n%q", err, again.Bytes())
+	}
+	// A response with attachments and a fault after them.
+	resp := &Message{SOAP: m.SOAP, Attachments: m.Attachments[:1], Fault: []byte("<Fault/>")}
+	body, err = resp.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = Decode(body.Reader(), resp.ContentType, 1<<20, false)
+	if err != nil || len(got.Attachments) != 1 || !bytes.Equal(got.Fault, resp.Fault) {
+		t.Fatalf("response: %+v, %v", got, err)
+	}
+}
+
+func TestEncodeRefusesAttachments(t *testing.T) {
+	for name, m := range map[string]*Message{
+		"header on two lines": {SOAP: soap, Attachments: []Attachment{{ContentType: "a/b", Header: [][2]string{{"Content-Id", "<a>\r\nX-Evil: 1"}}}}, Signature: []byte("s")},
+		"second Content-Type": {SOAP: soap, Attachments: []Attachment{{ContentType: "a/b", Header: [][2]string{{"content-type", "c/d"}}}}, Signature: []byte("s")},
+		"result alone":        {SOAP: soap, HashChainResult: []byte("r"), Signature: []byte("s")},
+	} {
+		if _, err := m.Encode(); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
 	}
 }

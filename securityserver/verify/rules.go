@@ -75,18 +75,59 @@ func goodResponse(t Trust, cert *x509.Certificate) string {
 	return fmt.Sprintf("a good OCSP response for %q at most %s old", cert.Subject.CommonName, t.OCSPFreshness())
 }
 
+// Signed is what a message's signature covers: the SOAP message and, for
+// a message with attachments, the attachments (each by its bytes or its
+// SHA-512 digest, in the order received) and the hash-chain result and
+// chain that bind them (PR-MESSTRANSP §2).
+type Signed struct {
+	SOAP            []byte
+	Attachments     []signature.Part
+	HashChainResult []byte
+	HashChain       []byte
+}
+
 // SignatureValue is the rule on the signature document itself: well formed
 // and verifying over the exact bytes data as /message.xml.
 func SignatureValue(sigXML, data []byte) (*signature.Verified, error) {
+	return SignedValue(sigXML, Signed{SOAP: data})
+}
+
+// SignedValue is SignatureValue for a message that may have attachments:
+// then the signature covers /sig-hashchainresult.xml and the chain binds
+// the SOAP message and every attachment, in order.
+func SignedValue(sigXML []byte, m Signed) (*signature.Verified, error) {
 	if len(sigXML) == 0 {
 		return nil, refuse(message.MalformedSignature, "a signature part", "none", nil, "the message carries no signature")
 	}
-	v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: data, MimeType: "text/xml"})
+	if m.HashChainResult == nil && len(m.Attachments) == 0 {
+		v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: m.SOAP, MimeType: "text/xml"})
+		switch {
+		case errors.Is(err, signature.ErrMalformed):
+			return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature", err.Error(), err, "malformed signature: %v", err)
+		case err != nil:
+			return nil, refuse(message.InvalidSignatureValue, "a signature over the message's exact bytes", err.Error(), err, "the signature does not verify: %v", err)
+		}
+		return v, nil
+	}
+	if m.HashChainResult == nil || m.HashChain == nil {
+		return nil, refuse(message.MalformedSignature, "a hash-chain result and hash chain beside the attachments", "none", nil,
+			"the message has %d attachments but no hash chain binding them to its signature", len(m.Attachments))
+	}
+	v, err := signature.VerifyChained(sigXML, signature.Part{Data: m.SOAP}, m.Attachments, m.HashChainResult, m.HashChain)
+	want := "a signature through the hash chain over the message and its attachments"
 	switch {
 	case errors.Is(err, signature.ErrMalformed):
-		return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature", err.Error(), err, "malformed signature: %v", err)
+		return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature and hash chain", err.Error(), err, "malformed signature or hash chain: %v", err)
+	case errors.Is(err, signature.ErrAttachmentOrder):
+		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the attachments are not in the order signed: %v", err)
+	case errors.Is(err, signature.ErrAttachment):
+		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "an attachment was changed after signing: %v", err)
+	case errors.Is(err, signature.ErrChainInput):
+		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain does not cover exactly the message's attachments: %v", err)
+	case errors.Is(err, signature.ErrChain):
+		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain is not the one the signature covers: %v", err)
 	case err != nil:
-		return nil, refuse(message.InvalidSignatureValue, "a signature over the message's exact bytes", err.Error(), err, "the signature does not verify: %v", err)
+		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the signature does not verify: %v", err)
 	}
 	return v, nil
 }
@@ -138,7 +179,13 @@ func (v *Verifier) SignerStatus(t Trust, responses [][]byte, cert, issuer *x509.
 // SignatureValue, SignerChain, SignerIdentity (signer is the member that
 // must have signed), SignerStatus.
 func (v *Verifier) Signature(t Trust, sigXML, data []byte, signer identifier.Client) error {
-	sig, err := SignatureValue(sigXML, data)
+	return v.SignatureOf(t, sigXML, Signed{SOAP: data}, signer)
+}
+
+// SignatureOf is Signature for a message that may have attachments
+// (SignedValue in place of SignatureValue).
+func (v *Verifier) SignatureOf(t Trust, sigXML []byte, m Signed, signer identifier.Client) error {
+	sig, err := SignedValue(sigXML, m)
 	if err != nil {
 		return err
 	}

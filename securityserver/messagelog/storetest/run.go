@@ -142,6 +142,15 @@ func testAppendChains(t *testing.T, open Open) {
 	in := []*messagelog.Record{Rec(0, t0), Rec(1, t0.Add(time.Millisecond)), Rec(2, time.Time{})}
 	in[1].Message = nil // digest only (privacy setting)
 	in[2].Message = []byte{}
+	// A message with attachments: its hash chain and attachments, one kept
+	// whole, one by its digest only (version 2 encoding).
+	att := []byte("%PDF-1.7 quarterly report")
+	attSum := sha512.Sum512(att)
+	in[2].HashChainResult, in[2].HashChain = []byte("<HashChainResult/>"), []byte("<HashChain/>")
+	in[2].Attachments = []messagelog.Attachment{
+		{ContentType: "application/pdf", Data: att, Digest: attSum[:]},
+		{Digest: attSum[:]},
+	}
 	appendRecs(t, s, in[0], in[1])
 	before := time.Now()
 	appendRecs(t, s, in[2])
@@ -163,7 +172,8 @@ func testAppendChains(t *testing.T, open Open) {
 		if !r.Time.Equal(w.Time) || r.Side != w.Side || r.Kind != w.Kind || r.MessageID != w.MessageID || r.RequestID != w.RequestID ||
 			r.Client != w.Client || r.Service != w.Service || r.ContentType != w.ContentType ||
 			!bytes.Equal(r.MessageDigest, w.MessageDigest) || !bytes.Equal(r.Signature, w.Signature) ||
-			!bytes.Equal(r.Message, w.Message) || (r.Message == nil) != (w.Message == nil) {
+			!bytes.Equal(r.Message, w.Message) || (r.Message == nil) != (w.Message == nil) ||
+			!bytes.Equal(r.HashChainResult, w.HashChainResult) || !bytes.Equal(r.HashChain, w.HashChain) || !sameAttachments(r.Attachments, w.Attachments) {
 			t.Fatalf("record %d read back as %+v, appended %+v", i+1, r, w)
 		}
 	}
@@ -591,4 +601,17 @@ func testClose(t *testing.T, open Open) {
 	if got := all(t, s, 0); len(got) != 1 {
 		t.Fatalf("after Close and reopening %d records, want 1", len(got))
 	}
+}
+
+func sameAttachments(a, b []messagelog.Attachment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ContentType != b[i].ContentType || !bytes.Equal(a[i].Data, b[i].Data) || (a[i].Data == nil) != (b[i].Data == nil) ||
+			!bytes.Equal(a[i].Digest, b[i].Digest) {
+			return false
+		}
+	}
+	return true
 }
