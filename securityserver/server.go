@@ -25,8 +25,9 @@
 //
 // # Caveats
 //
-// Messages are held in memory up to the configured size limit; SOAP
-// attachments, batch signatures and the REST protocol are not supported yet.
+// Messages, attachments included, are held in memory up to the configured
+// size limit (no streaming yet); batch signatures and the REST protocol are
+// not supported yet.
 // With the embedded log the replay window is kept in memory and seeded
 // from the message log at start.
 package securityserver
