@@ -48,6 +48,32 @@
 // in the service namespace, whose fields are unqualified, named in English
 // camelCase, with values in Azerbaijani (UTF-8).
 //
+// # The quarterly report as an attachment
+//
+// An insurer may send the report document itself with submitQuarterlyReport,
+// as SOAP with attachments (SwA, PR-MESS §2.4): Content-Type
+// multipart/related; type="text/xml" (the start parameter names the SOAP
+// part, else it is the first part), the SOAP part as usual plus
+// <reportFile>cid:Content-ID</reportFile> after totalContributions, and
+// exactly one attachment with that Content-ID (binary, 8bit or base64):
+//
+//   - application/pdf: the report as filed, starting "%PDF-";
+//   - application/xml (or text/xml): <quarterlyReport> in the DSMF namespace
+//     with the six fields of the request (voen, year, quarter, form,
+//     insuredCount, totalContributions), which must have the same values.
+//
+// At most MaxReportFileBytes. The receipt then ends with
+// <reportFile><contentId/><contentType/><size/><sha256/></reportFile>. The
+// same file again for the same VÖEN, year, quarter and form (an insurer's
+// retry) gets the original receipt; any other second report is
+// DUPLICATE_REPORT. A wrong, empty, oversized, mismatched, missing or
+// unreferenced attachment, or a cid: reference that is not one, is a Client
+// fault (invalid_report_file, report_file_too_large, report_mismatch,
+// unsupported_report_file, missing_attachment, unreferenced_attachment,
+// invalid_field); the other operations refuse attachments
+// (attachments_not_accepted), and MTOM (application/xop+xml) is refused
+// with 415.
+//
 // Errors:
 //
 //   - Not found, duplicate report, unknown insurer: HTTP 200, a normal response
@@ -74,7 +100,8 @@
 // cadastral codes, insurance numbers) and report forms are plausible
 // inventions. The services do not check who the X-Road client is (that is
 // the security server's job) nor the member part of the service identifier;
-// they check only serviceCode and serviceVersion. SOAP attachments, SOAP 1.2
-// and non-UTF-8 encodings are refused. Accepted quarterly reports live in the
+// they check only serviceCode and serviceVersion. Attachments are taken only
+// by submitQuarterlyReport (SwA, not MTOM); SOAP 1.2 and non-UTF-8 encodings
+// are refused. A PDF report is checked only for its header. Accepted quarterly reports live in the
 // memory of one DSMF handler and are lost on restart.
 package sampleis

@@ -2,6 +2,8 @@ package sampleis
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -527,7 +530,8 @@ func TestHTTPLevel(t *testing.T) {
 		responseWrapper(t, post(t, srv.URL+"/din", "text/xml", bytes.NewReader(din)), "getPersonByFin", DINNamespace)
 		responseWrapper(t, post(t, srv.URL+"/din", `text/xml; charset="UTF-8"`, bytes.NewReader(din)), "getPersonByFin", DINNamespace)
 		for _, ct := range []string{"", "application/json", "application/soap+xml; charset=utf-8",
-			"text/xml; charset=iso-8859-1", "multipart/related; type=\"text/xml\"; boundary=x", "text/xml; charset"} {
+			"text/xml; charset=iso-8859-1", "multipart/form-data; boundary=x", "multipart/related; type=\"application/xop+xml\"; boundary=x",
+			"multipart/related; type=\"text/xml\"", "text/xml; charset"} {
 			f := faultOf(t, post(t, srv.URL+"/din", ct, bytes.NewReader(din)), http.StatusUnsupportedMediaType)
 			if f.code != "Client" || f.detail != "unsupported_content_type" {
 				t.Errorf("Content-Type %q: fault %+v", ct, f)
@@ -739,4 +743,113 @@ func TestAzOrdinal(t *testing.T) {
 			t.Errorf("azOrdinal(%d) = %s, want %s", n, got, want)
 		}
 	}
+}
+
+// swa frames soap and the attachments (Content-ID, Content-Type, body) as a
+// SOAP-with-attachments request body and returns it with its Content-Type.
+func swa(soap []byte, atts ...[3]string) (*bytes.Reader, string) {
+	const boundary = "MIME_boundary_dsmf"
+	var b bytes.Buffer
+	b.WriteString("--" + boundary + "\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-ID: <rootpart>\r\n\r\n")
+	b.Write(soap)
+	for _, a := range atts {
+		fmt.Fprintf(&b, "\r\n--%s\r\nContent-Type: %s\r\nContent-ID: <%s>\r\nContent-Transfer-Encoding: binary\r\n\r\n%s", boundary, a[1], a[0], a[2])
+	}
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return bytes.NewReader(b.Bytes()), `multipart/related; type="text/xml"; start="<rootpart>"; boundary="` + boundary + `"`
+}
+
+const xmlReport = `<?xml version="1.0" encoding="UTF-8"?>
+<quarterlyReport xmlns="http://dsmf.gov.az/xroad/insurance/v1"><voen>1403005721</voen><year>2025</year><quarter>4</quarter><form>B1</form><insuredCount>412</insuredCount><totalContributions>386250.75</totalContributions></quarterlyReport>`
+
+// TestSubmitQuarterlyReportAttachment: the report file as an SwA
+// attachment, PDF or XML, is accepted with its description in the receipt;
+// the same file again gets the original receipt; malformed, mismatched,
+// missing or extra attachments are Client faults; other operations take none.
+func TestSubmitQuarterlyReportAttachment(t *testing.T) {
+	srv := newServer(t, DSMF())
+	tmpl := readTestdata(t, "dsmf-submitQuarterlyReport.xml")
+	withRef := func(ref string) []byte {
+		return edit(t, tmpl, "</totalContributions>", "</totalContributions>\n            <reportFile>"+ref+"</reportFile>")
+	}
+	const op = "submitQuarterlyReport"
+	send := func(soap []byte, atts ...[3]string) reply {
+		body, ct := swa(soap, atts...)
+		return post(t, srv.URL, ct, body)
+	}
+
+	xmlAtt := [3]string{"report-2025-4@insurer.az", "application/xml; charset=UTF-8", xmlReport}
+	w := responseWrapper(t, send(withRef("cid:report-2025-4@insurer.az"), xmlAtt), op, DSMFNamespace)
+	validateResponse(t, "/dsmf", w)
+	first := field(t, w, "receipt/registrationNumber")
+	sum := sha256.Sum256([]byte(xmlReport))
+	for path, want := range map[string]string{"receipt/reportFile/contentId": "report-2025-4@insurer.az", "receipt/reportFile/contentType": "application/xml",
+		"receipt/reportFile/size": strconv.Itoa(len(xmlReport)), "receipt/reportFile/sha256": hex.EncodeToString(sum[:]), "receipt/insuredCount": "412"} {
+		if got := field(t, w, path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	// A retry with the same file: the original receipt.
+	w = responseWrapper(t, send(withRef("cid:report-2025-4@insurer.az"), xmlAtt), op, DSMFNamespace)
+	if reg := field(t, w, "receipt/registrationNumber"); reg != first {
+		t.Errorf("retry got %s, want the original %s", reg, first)
+	}
+	// Another file for the same period is a duplicate, as is an inline one.
+	pdf := [3]string{"b1.pdf", "application/pdf", "%PDF-1.7\n%âãÏÓ\n1 0 obj<<>>endobj\n%%EOF\n"}
+	if code, _ := bodyErr(t, send(withRef("cid:b1.pdf"), pdf), op, DSMFNamespace); code != "DUPLICATE_REPORT" {
+		t.Errorf("another file: %s", code)
+	}
+	if code, _ := bodyErr(t, postXML(t, srv.URL, tmpl), op, DSMFNamespace); code != "DUPLICATE_REPORT" {
+		t.Errorf("inline after file: %s", code)
+	}
+
+	// A PDF for another form; a percent-encoded cid: URL.
+	b2 := func(s []byte) []byte {
+		return bytes.Replace(s, []byte("<form>B1</form>"), []byte("<form>B2</form>"), 1)
+	}
+	w = responseWrapper(t, send(b2(withRef("cid:b2%40insurer.az")), [3]string{"b2@insurer.az", "application/pdf", pdf[2]}), op, DSMFNamespace)
+	validateResponse(t, "/dsmf", w)
+	if got := field(t, w, "receipt/reportFile/contentType"); got != "application/pdf" || field(t, w, "receipt/form") != "B2" {
+		t.Errorf("PDF receipt: %s, form %s", got, field(t, w, "receipt/form"))
+	}
+
+	b3 := func(s []byte) []byte {
+		return bytes.Replace(s, []byte("<form>B1</form>"), []byte("<form>B3</form>"), 1)
+	}
+	ref := b3(withRef("cid:f"))
+	for _, tc := range []struct {
+		name   string
+		soap   []byte
+		atts   [][3]string
+		detail string
+	}{
+		{"not a PDF", ref, [][3]string{{"f", "application/pdf", "PK\x03\x04 a zip"}}, "invalid_report_file"},
+		{"too large", ref, [][3]string{{"f", "application/pdf", "%PDF-1.7\n" + strings.Repeat("x", MaxReportFileBytes)}}, "report_file_too_large"},
+		{"empty", ref, [][3]string{{"f", "application/pdf", ""}}, "invalid_report_file"},
+		{"a picture", ref, [][3]string{{"f", "image/png", "\x89PNG"}}, "unsupported_report_file"},
+		{"XML disagrees", ref, [][3]string{{"f", "application/xml", xmlReport}}, "report_mismatch"},
+		{"XML of another kind", ref, [][3]string{{"f", "application/xml", "<report/>"}}, "invalid_report_file"},
+		{"XML with a bad form", ref, [][3]string{{"f", "text/xml", strings.Replace(xmlReport, "B1", "B4", 1)}}, "invalid_form"},
+		{"XML not well-formed", ref, [][3]string{{"f", "application/xml", "<quarterlyReport"}}, "malformed_xml"},
+		{"no such attachment", ref, [][3]string{{"g", "application/pdf", pdf[2]}}, "unreferenced_attachment"},
+		{"reference without attachment", ref, nil, "missing_attachment"},
+		{"not a cid: URL", b3(withRef("http://x/f")), [][3]string{{"f", "application/pdf", pdf[2]}}, "invalid_field"},
+		{"attachment without reference", b3(tmpl), [][3]string{{"f", "application/pdf", pdf[2]}}, "unreferenced_attachment"},
+		{"two attachments", ref, [][3]string{{"f", "application/pdf", pdf[2]}, {"g", "application/pdf", pdf[2]}}, "unreferenced_attachment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantClientFault(t, send(tc.soap, tc.atts...), tc.detail, "")
+		})
+	}
+	t.Run("not multipart", func(t *testing.T) {
+		wantClientFault(t, postXML(t, srv.URL, ref), "missing_attachment", "")
+	})
+	t.Run("broken multipart", func(t *testing.T) {
+		_, ct := swa(ref)
+		wantClientFault(t, post(t, srv.URL, ct, strings.NewReader("no parts here")), "malformed_multipart", "")
+	})
+	t.Run("other operations take none", func(t *testing.T) {
+		body, ct := swa(readTestdata(t, "dsmf-getInsuredPerson.xml"), pdf)
+		wantClientFault(t, post(t, srv.URL, ct, body), "attachments_not_accepted", "getInsuredPerson")
+	})
 }

@@ -2,10 +2,12 @@ package sampleis
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -60,6 +62,9 @@ type operation struct {
 	version string
 	fields  []string
 	run     func(req map[string]string, resp *etree.Element) error
+	// runAtt, when set, replaces run for an operation that takes SOAP
+	// attachments (SwA); atts is empty for a plain text/xml request.
+	runAtt func(req map[string]string, atts []attachment, resp *etree.Element) error
 }
 
 // service is one provider information system: a subsystem with its
@@ -126,7 +131,8 @@ func serveFile(w http.ResponseWriter, r *http.Request, name string) {
 }
 
 func (s *service) serveSOAP(w http.ResponseWriter, r *http.Request) {
-	if f := checkContentType(r.Header.Get("Content-Type")); f != nil {
+	related, f := checkContentType(r.Header.Get("Content-Type"))
+	if f != nil {
 		writeFault(w, f)
 		return
 	}
@@ -146,7 +152,14 @@ func (s *service) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	out, err := s.handle(body)
+	var atts []attachment
+	if related != nil {
+		if body, atts, err = parseRelated(body, related); err != nil {
+			writeFault(w, err.(*fault))
+			return
+		}
+	}
+	out, err := s.handle(body, atts)
 	if err != nil {
 		var f *fault
 		if !errors.As(err, &f) {
@@ -162,29 +175,107 @@ func (s *service) serveSOAP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkContentType accepts text/xml with no charset or charset utf-8 (X-Road
-// defaults to UTF-8); anything else is a 415 with a Client fault.
-func checkContentType(ct string) *fault {
-	unsupported := func(format string, args ...any) *fault {
-		return &fault{status: http.StatusUnsupportedMediaType, code: "Client", detail: "unsupported_content_type",
-			msg: fmt.Sprintf(format, args...)}
-	}
+// defaults to UTF-8), and multipart/related (SOAP with attachments, whose
+// parameters it returns); anything else is a 415 with a Client fault.
+func checkContentType(ct string) (related map[string]string, f *fault) {
 	mt, params, err := mime.ParseMediaType(ct)
 	switch {
 	case ct == "":
-		return unsupported("missing Content-Type; send text/xml; charset=utf-8 (SOAP 1.1)")
+		return nil, unsupported("missing Content-Type; send text/xml; charset=utf-8 (SOAP 1.1)")
 	case err != nil:
-		return unsupported("malformed Content-Type %q: %v", ct, err)
+		return nil, unsupported("malformed Content-Type %q: %v", ct, err)
 	case mt == "application/soap+xml":
-		return unsupported("SOAP 1.2 (application/soap+xml) is not supported; X-Road uses SOAP 1.1 with text/xml")
+		return nil, unsupported("SOAP 1.2 (application/soap+xml) is not supported; X-Road uses SOAP 1.1 with text/xml")
+	case mt == "multipart/related":
+		if t := params["type"]; !strings.EqualFold(t, "text/xml") {
+			return nil, unsupported("multipart/related with type %q is not supported; send SOAP with attachments: a text/xml root part (type=\"text/xml\")", t)
+		}
+		if params["boundary"] == "" {
+			return nil, unsupported("multipart/related without a boundary parameter")
+		}
+		return params, nil
 	case strings.HasPrefix(mt, "multipart/"):
-		return unsupported("Content-Type %s: these sample services take no attachments; send text/xml", mt)
+		return nil, unsupported("Content-Type %s is not supported; send text/xml, or multipart/related for SOAP with attachments", mt)
 	case mt != "text/xml":
-		return unsupported("Content-Type %s is not supported; send text/xml; charset=utf-8 (SOAP 1.1)", mt)
+		return nil, unsupported("Content-Type %s is not supported; send text/xml; charset=utf-8 (SOAP 1.1)", mt)
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return unsupported("charset %q is not supported; send UTF-8", cs)
+		return nil, unsupported("charset %q is not supported; send UTF-8", cs)
 	}
-	return nil
+	return nil, nil
+}
+
+func unsupported(format string, args ...any) *fault {
+	return &fault{status: http.StatusUnsupportedMediaType, code: "Client", detail: "unsupported_content_type",
+		msg: fmt.Sprintf(format, args...)}
+}
+
+// attachment is one MIME part after the SOAP part of a multipart/related
+// request: its Content-ID (without the angle brackets), Content-Type and
+// decoded body.
+type attachment struct {
+	contentID, contentType string
+	data                   []byte
+}
+
+// parseRelated splits a SOAP-with-attachments body (multipart/related with
+// the given Content-Type parameters) into its SOAP part, the one named by
+// start or else the first, and its attachments. Parts may be binary, 8bit,
+// 7bit or base64; every attachment needs a Content-ID.
+func parseRelated(body []byte, params map[string]string) ([]byte, []attachment, error) {
+	malformed := func(format string, args ...any) ([]byte, []attachment, error) {
+		return nil, nil, clientFault("malformed_multipart", format, args...)
+	}
+	start := strings.TrimSpace(params["start"])
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var soap []byte
+	var atts []attachment
+	found := false
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return malformed("malformed multipart/related body: %v", err)
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			return malformed("malformed multipart/related body: %v", err)
+		}
+		switch cte := strings.ToLower(strings.TrimSpace(p.Header.Get("Content-Transfer-Encoding"))); cte {
+		case "", "binary", "8bit", "7bit":
+		case "base64":
+			dec := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
+			n, err := base64.StdEncoding.Decode(dec, bytes.Join(bytes.Fields(data), nil))
+			if err != nil {
+				return malformed("MIME part %s: invalid base64: %v", p.Header.Get("Content-ID"), err)
+			}
+			data = dec[:n]
+		default:
+			return malformed("MIME part %s: Content-Transfer-Encoding %q is not supported; use binary, 8bit or base64", p.Header.Get("Content-ID"), cte)
+		}
+		id := strings.TrimSpace(p.Header.Get("Content-ID"))
+		if !found && (start == "" || id == start) {
+			if mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); mt != "text/xml" {
+				return nil, nil, unsupported("the SOAP part of a multipart/related request must be text/xml, not %q", p.Header.Get("Content-Type"))
+			}
+			soap, found = data, true
+			continue
+		}
+		if id == "" {
+			return malformed("attachment %d has no Content-ID; the SOAP part refers to attachments by cid:", len(atts)+1)
+		}
+		atts = append(atts, attachment{contentID: strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">"),
+			contentType: p.Header.Get("Content-Type"), data: data})
+	}
+	if !found {
+		if start != "" {
+			return malformed("multipart/related body has no part with Content-ID %s (the start parameter)", start)
+		}
+		return malformed("multipart/related body has no parts")
+	}
+	return soap, atts, nil
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -193,18 +284,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // request's own envelope and header, unchanged (so every X-Road header field
 // is echoed in the same order, with the same values and namespaces), with the
 // body replaced by the response wrapper.
-func (s *service) handle(body []byte) ([]byte, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{
-		CharsetReader: func(charset string, _ io.Reader) (io.Reader, error) {
-			return nil, fmt.Errorf("encoding %q is not supported; use UTF-8", charset)
-		},
-		MaxDepth: 64,
-	}
-	if err := doc.ReadFromBytes(bytes.TrimPrefix(body, utf8BOM)); err != nil {
-		return nil, clientFault("malformed_xml", "request is not well-formed XML: %v", err)
-	}
-	if err := checkTokens(&doc.Element); err != nil {
+func (s *service) handle(body []byte, atts []attachment) ([]byte, error) {
+	doc, err := parseXML(body, "request")
+	if err != nil {
 		return nil, err
 	}
 	env := doc.Root()
@@ -252,10 +334,17 @@ func (s *service) handle(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(atts) > 0 && op.runAtt == nil {
+		return nil, clientFault("attachments_not_accepted", "%s takes no attachments; send it as text/xml", op.code)
+	}
 
 	resp := etree.NewElement(s.prefix + ":" + op.code + "Response")
 	resp.CreateAttr("xmlns:"+s.prefix, s.ns)
-	if err := op.run(fields, resp); err != nil {
+	run := op.run
+	if op.runAtt != nil {
+		run = func(req map[string]string, resp *etree.Element) error { return op.runAtt(req, atts, resp) }
+	}
+	if err := run(fields, resp); err != nil {
 		var be *bodyError
 		if !errors.As(err, &be) {
 			return nil, err
@@ -298,6 +387,25 @@ func (s *service) codes() []string {
 		out = append(out, op.code)
 	}
 	return out
+}
+
+// parseXML reads a UTF-8 XML document (what names it in messages: "request")
+// with no DTD and at most 64 levels deep; anything else is a Client fault.
+func parseXML(b []byte, what string) (*etree.Document, error) {
+	doc := etree.NewDocument()
+	doc.ReadSettings = etree.ReadSettings{
+		CharsetReader: func(charset string, _ io.Reader) (io.Reader, error) {
+			return nil, fmt.Errorf("encoding %q is not supported; use UTF-8", charset)
+		},
+		MaxDepth: 64,
+	}
+	if err := doc.ReadFromBytes(bytes.TrimPrefix(b, utf8BOM)); err != nil {
+		return nil, clientFault("malformed_xml", "%s is not well-formed XML: %v", what, err)
+	}
+	if err := checkTokens(&doc.Element); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
 // checkTokens refuses DTDs (no entity tricks in a government back end).
