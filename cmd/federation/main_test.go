@@ -25,7 +25,8 @@ func TestOnce(t *testing.T) {
 	}
 	for _, want := range []string{"Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu",
 		"token verified", "one batch, audit #1", "3 members, 3 servers, 5 services", "AZ/GOV/DIN/ss1 at 127.0.0.1:", "refused: HTTP 401",
-		"Əliyev, Rəşad, Həsən oğlu, born 1984-03-12 (signed, requestHash checked)", "Hüseynov Tural Şahin oğlu, 2 parcels, 3.75 ha", "Server.ServerProxy.AccessDenied", "all 12 outcomes as expected"} {
+		"Əliyev, Rəşad, Həsən oğlu, born 1984-03-12 (signed, requestHash checked)", "Hüseynov Tural Şahin oğlu, 2 parcels, 3.75 ha", "Server.ServerProxy.AccessDenied",
+		"report B1, 2025, Q4, qəbul edildi, receipt DSMF-2025-R4-B1-000001, attachment 1 (application/xml, 299 bytes) (signed, requestHash checked)", "all 13 outcomes as expected"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -43,11 +43,12 @@ type Agency struct {
 }
 
 // grants are the sample access rights each provider's administrator sets.
-// DSMF may not call DİN's getPersonByFin: the refused sample query.
+// DSMF may not call DİN's getPersonByFin: the refused sample query. DİN
+// files its staff's quarterly reports with DSMF as an insurer.
 var grants = map[string][][2]string{
 	"DIN":  {{"AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/EMDK/realestate"}},
 	"EMDK": {{"AZ/GOV/EMDK/realestate/getLandOwnershipByFin", "AZ/GOV/DSMF/insurance"}, {"AZ/GOV/EMDK/realestate/getRealEstateExtract", "group:AZ/state-agencies"}},
-	"DSMF": {{"AZ/GOV/DSMF/insurance/getInsuredPerson", "AZ/GOV/DIN/population"}},
+	"DSMF": {{"AZ/GOV/DSMF/insurance/getInsuredPerson", "AZ/GOV/DIN/population"}, {"AZ/GOV/DSMF/insurance/submitQuarterlyReport", "AZ/GOV/DIN/population"}},
 }
 
 // startAgency writes the agency's security server configuration (the

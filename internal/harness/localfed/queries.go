@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,8 +30,33 @@ type Query struct {
 	Body    string   // the request wrapper's children
 	Summary []string // response elements to show, each "name" or "name|format"
 
+	// Attachments, if any, go with the request as SOAP with attachments
+	// (multipart/related); the answer must then describe each of them (a
+	// <reportFile> with its size and SHA-256), as DSMF's receipt does.
+	Attachments []QueryAttachment
+
 	WantFault string // expected fault code; empty: expect an answer
 }
+
+// QueryAttachment is one MIME part sent after a sample query's SOAP part.
+type QueryAttachment struct {
+	ContentID   string // without the angle brackets
+	ContentType string
+	Data        []byte
+}
+
+// dinQuarterlyReport is DİN's 2025 Q4 B1 report as the insurer of its own
+// staff, in the XML form DSMF reads.
+const dinQuarterlyReport = `<?xml version="1.0" encoding="UTF-8"?>
+<quarterlyReport xmlns="http://dsmf.gov.az/xroad/insurance/v1">
+  <voen>1400023451</voen>
+  <year>2025</year>
+  <quarter>4</quarter>
+  <form>B1</form>
+  <insuredCount>1840</insuredCount>
+  <totalContributions>1563420.50</totalContributions>
+</quarterlyReport>
+`
 
 // Queries are the sample calls of the local federation.
 var Queries = []Query{
@@ -40,6 +68,12 @@ var Queries = []Query{
 		Service: "AZ/GOV/DSMF/insurance/getInsuredPerson/v1", Body: "<fin>5ZJ8K2L</fin>", Summary: []string{"surname", "name", "years|insured %s years", "months|%s months", "lastContributionMonth|last contribution %s"}},
 	{Name: "DSMF asks DİN for a person (no access right)", From: "DSMF", Client: "AZ/GOV/DSMF/insurance",
 		Service: "AZ/GOV/DIN/population/getPersonByFin/v1", Body: "<fin>5ZJ8K2L</fin>", WantFault: "Server.ServerProxy.AccessDenied"},
+	{Name: "DİN files its staff's quarterly report with DSMF (XML attachment)", From: "DIN", Client: "AZ/GOV/DIN/population",
+		Service: "AZ/GOV/DSMF/insurance/submitQuarterlyReport/v1",
+		Body: "<voen>1400023451</voen><year>2025</year><quarter>4</quarter><form>B1</form><insuredCount>1840</insuredCount>" +
+			"<totalContributions>1563420.50</totalContributions><reportFile>cid:b1-2025-q4@din.gov.az</reportFile>",
+		Attachments: []QueryAttachment{{ContentID: "b1-2025-q4@din.gov.az", ContentType: "application/xml; charset=UTF-8", Data: []byte(dinQuarterlyReport)}},
+		Summary:     []string{"form|report %s", "year|%s", "quarter|Q%s", "status|%s", "registrationNumber|receipt %s"}},
 }
 
 var namespaces = map[string]string{"DIN": sampleis.DINNamespace, "EMDK": sampleis.EMDKNamespace, "DSMF": sampleis.DSMFNamespace}
@@ -90,10 +124,13 @@ func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 		return res
 	}
 	res.MessageID = newID()
-	body := RequestXML(client, service, res.MessageID, "AZ"+q.From+"0001", q.Body)
+	body, ct := RequestXML(client, service, res.MessageID, "AZ"+q.From+"0001", q.Body), "text/xml; charset=UTF-8"
+	if len(q.Attachments) > 0 {
+		body, ct = withAttachments(body, q.Attachments)
+	}
 	start := time.Now()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, from.ClientURL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "text/xml; charset=UTF-8")
+	req.Header.Set("Content-Type", ct)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		res.Outcome = err.Error()
@@ -127,13 +164,59 @@ func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 			parts = append(parts, fmt.Sprintf(format, v))
 		}
 	}
+	attsOK := true
+	if len(q.Attachments) > 0 {
+		var desc string
+		desc, attsOK = describeAttachments(doc.FindElement("//Body"), q.Attachments)
+		parts = append(parts, desc)
+	}
 	hashed := doc.FindElement("//Header/requestHash") != nil
 	res.Outcome = strings.Join(parts, ", ")
 	if hashed {
 		res.Outcome += " (signed, requestHash checked)"
 	}
-	res.OK = q.WantFault == "" && len(parts) == len(q.Summary) && hashed
+	res.OK = q.WantFault == "" && len(parts) == len(q.Summary)+min(len(q.Attachments), 1) && hashed && attsOK
 	return res
+}
+
+// withAttachments frames soap and atts as a SOAP-with-attachments request
+// (PR-MESS §2.4) and returns it with its Content-Type.
+func withAttachments(soap []byte, atts []QueryAttachment) ([]byte, string) {
+	const boundary = "sluz-localfed-" + "MIME-boundary"
+	var b bytes.Buffer
+	b.WriteString("--" + boundary + "\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-ID: <soap-part>\r\n\r\n")
+	b.Write(soap)
+	for _, a := range atts {
+		fmt.Fprintf(&b, "\r\n--%s\r\nContent-Type: %s\r\nContent-ID: <%s>\r\nContent-Transfer-Encoding: binary\r\n\r\n", boundary, a.ContentType, a.ContentID)
+		b.Write(a.Data)
+	}
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes(), `multipart/related; type="text/xml"; start="<soap-part>"; boundary="` + boundary + `"`
+}
+
+// describeAttachments summarizes the provider's account of the attachments
+// it got (<reportFile> elements: contentId, contentType, size, sha256) and
+// reports whether each one sent arrived byte for byte.
+func describeAttachments(body *etree.Element, sent []QueryAttachment) (string, bool) {
+	var got []*etree.Element
+	if body != nil {
+		got = body.FindElements(".//reportFile")
+	}
+	ok := len(got) == len(sent)
+	var descs []string
+	for i, e := range got {
+		descs = append(descs, fmt.Sprintf("%s, %s bytes", text(e, "contentType"), text(e, "size")))
+		if i < len(sent) {
+			sum := sha256.Sum256(sent[i].Data)
+			ok = ok && text(e, "contentId") == sent[i].ContentID && text(e, "size") == strconv.Itoa(len(sent[i].Data)) &&
+				text(e, "sha256") == hex.EncodeToString(sum[:])
+		}
+	}
+	desc := fmt.Sprintf("attachment %d (%s)", len(got), strings.Join(descs, "; "))
+	if !ok {
+		desc += fmt.Sprintf(" — sent %d, not all received intact", len(sent))
+	}
+	return desc, ok
 }
 
 func text(parent *etree.Element, name string) string {
