@@ -2,12 +2,14 @@ package main
 
 import (
 	"archive/zip"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,17 +124,21 @@ func rewriteEntry(t *testing.T, src, dst, name string, fn func([]byte) []byte) {
 // by the provider's server with its hash chain; logaudit verify accepts
 // the log, and the exported container holds sig-hashchainresult.xml,
 // sig-hashchain.xml and attachment1 beside message.xml, the signature
-// verifies with xmlsec1 over the hash-chain result, and the proof check
-// notices a changed attachment.
+// verifies with xmlsec1 over the hash-chain result, the proof check
+// notices a changed attachment, and scripts/verify-hashchain.py (the
+// README's hash-chain step) accepts the chain and names what a tampered
+// attachment, chain or result changed.
 func TestExportedAttachmentContainer(t *testing.T) {
 	const id = "export-attachment-1"
 	attachment := "%PDF-1.7 quarterly report B1\r\n"
+	attachment2 := "<report quarter=\"2026Q3\"/>"
 	_, dinLog, cas := federationLogsAfter(t, func(f *localfed.Federation) {
 		client, _ := identifier.ParseClient("AZ/GOV/EMDK/realestate")
 		service, _ := identifier.ParseService("AZ/GOV/DIN/population/getPersonByFin/v1")
 		soap := localfed.RequestXML(client, service, id, "AZTEST0001", "<fin>5ZJ8K2L</fin>")
 		body := "--b\r\nContent-Type: text/xml; charset=UTF-8\r\n\r\n" + string(soap) +
-			"\r\n--b\r\nContent-Type: application/pdf\r\nContent-ID: <report>\r\n\r\n" + attachment + "\r\n--b--\r\n"
+			"\r\n--b\r\nContent-Type: application/pdf\r\nContent-ID: <report>\r\n\r\n" + attachment +
+			"\r\n--b\r\nContent-Type: application/xml\r\nContent-ID: <data>\r\n\r\n" + attachment2 + "\r\n--b--\r\n"
 		resp, err := http.Post(f.Agency("EMDK").ClientURL, `multipart/related; type="text/xml"; boundary=b`, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -152,6 +158,9 @@ func TestExportedAttachmentContainer(t *testing.T) {
 	unzip(t, container, dir)
 	if got, err := os.ReadFile(filepath.Join(dir, "attachment1")); err != nil || string(got) != attachment {
 		t.Fatalf("attachment1: %q %v", got, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "attachment2")); err != nil || string(got) != attachment2 {
+		t.Fatalf("attachment2: %q %v", got, err)
 	}
 	for _, name := range []string{"sig-hashchainresult.xml", "sig-hashchain.xml", "message.xml"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
@@ -173,5 +182,103 @@ func TestExportedAttachmentContainer(t *testing.T) {
 	rewriteEntry(t, container, tampered, "attachment1", func(b []byte) []byte { return append(b, '!') })
 	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "attachment 1 is not the one") {
 		t.Fatalf("proof of a container with a changed attachment: %d %s", code, errOut)
+	}
+	checkChainScript(t, container, dir, out)
+}
+
+// chainScript is the README's hash-chain check, from this directory.
+var chainScript = filepath.Join("..", "..", "scripts", "verify-hashchain.py")
+
+// runChainScript runs the README's hash-chain step on a container (a
+// .asice file or the directory it was unzipped into) and returns its exit
+// code and output.
+func runChainScript(t *testing.T, python, target string) (int, string) {
+	t.Helper()
+	b, err := exec.Command(python, chainScript, target).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%s %s: %v", chainScript, target, err)
+	}
+	if err != nil {
+		return ee.ExitCode(), string(b)
+	}
+	return 0, string(b)
+}
+
+// checkChainScript: scripts/verify-hashchain.py, the README's hash-chain
+// step, accepts the exported container (the file and the unzipped
+// directory, as the README shows them), and refuses it with a changed
+// attachment, with the chain's attachments swapped and with a changed
+// hash-chain result, naming the file and the digests that differ.
+func checkChainScript(t *testing.T, container, dir, out string) {
+	t.Helper()
+	python := testtool.Require(t, "python3")
+	for _, target := range []string{container, dir} {
+		code, got := runChainScript(t, python, target)
+		if code != 0 || strings.Contains(got, "FAIL") ||
+			!strings.Contains(got, "ok   signature chain: attachment2 (") ||
+			!strings.Contains(got, "computes the digest in sig-hashchainresult.xml") ||
+			!strings.Contains(got, "every input (/attachment1, /attachment2, /message.xml)") {
+			t.Fatalf("verify-hashchain.py %s: exit %d\n%s", target, code, got)
+		}
+	}
+	cases := []struct{ entry, want, file string }{
+		{"attachment1", `FAIL signature chain: /attachment1 in sig-hashchain.xml#STEP0 is digest `, ", the file attachment1 has digest "},
+		// The first DataRef, attachment1's digest, now names attachment2.
+		{"sig-hashchain.xml", `FAIL signature chain: /attachment2 in sig-hashchain.xml#STEP0 is digest `, ", the file attachment2 has digest "},
+		{"sig-hashchainresult.xml", `FAIL signature chain: sig-hashchainresult.xml says the chain's top is `, "; the chain computes "},
+	}
+	for i, c := range cases {
+		bad := filepath.Join(out, "chain-tampered-"+strconv.Itoa(i)+".asice")
+		rewriteEntry(t, container, bad, c.entry, func(b []byte) []byte {
+			switch c.entry {
+			case "attachment1":
+				return append(b, '!')
+			case "sig-hashchain.xml": // the attachments' order swapped
+				s := strings.Replace(string(b), `"/attachment1"`, `"/attachmentX"`, 1)
+				s = strings.Replace(s, `"/attachment2"`, `"/attachment1"`, 1)
+				return []byte(strings.Replace(s, `"/attachmentX"`, `"/attachment2"`, 1))
+			default: // another top digest
+				return regexp.MustCompile(`<DigestValue>.`).ReplaceAllFunc(b, func(m []byte) []byte {
+					if m[len(m)-1] == 'A' {
+						return []byte("<DigestValue>B")
+					}
+					return []byte("<DigestValue>A")
+				})
+			}
+		})
+		code, got := runChainScript(t, python, bad)
+		if code != 1 || !strings.Contains(got, c.want) || !strings.Contains(got, c.file) {
+			t.Errorf("verify-hashchain.py with %s tampered: exit %d, want 1 and %q\n%s", c.entry, code, c.want, got)
+		}
+	}
+}
+
+// TestChainScriptOnXRoadContainers: scripts/verify-hashchain.py accepts
+// X-Road's own valid containers with hash chains (a batch-signed message
+// whose attachment was not logged, time-stamp chains over a SOAP message
+// with attachments, a REST message and a batch) and refuses the one whose
+// signed chain no longer matches its message, naming message.xml.
+func TestChainScriptOnXRoadContainers(t *testing.T) {
+	python := testtool.Require(t, "python3")
+	dir := t.TempDir()
+	valid := []string{"valid-signed-hashchain.asice", "valid-non-batch-soap-attachments.asice", "valid-non-batch-rest.asice", "valid-batch-ts.asice"}
+	var paths []string
+	for _, f := range append(valid, "invalid-signed-hashchain.asice") {
+		paths = append(paths, verifierCLI+f)
+	}
+	copyXRoad(t, dir, paths...)
+	for _, f := range valid {
+		code, got := runChainScript(t, python, filepath.Join(dir, f))
+		if code != 0 || strings.Contains(got, "FAIL") || !strings.Contains(got, "ok   ") {
+			t.Errorf("%s: exit %d\n%s", f, code, got)
+		}
+	}
+	if code, got := runChainScript(t, python, filepath.Join(dir, "valid-signed-hashchain.asice")); !strings.Contains(got, "/attachment1 in sig-hashchain.xml#STEP0 is not in the container") {
+		t.Errorf("valid-signed-hashchain.asice: the unlogged attachment is not named: exit %d\n%s", code, got)
+	}
+	if code, got := runChainScript(t, python, filepath.Join(dir, "invalid-signed-hashchain.asice")); code != 1 ||
+		!strings.Contains(got, "FAIL signature chain: /message.xml in sig-hashchain.xml#STEP0 is digest ") || !strings.Contains(got, "the file message.xml has digest") {
+		t.Errorf("invalid-signed-hashchain.asice: exit %d\n%s", code, got)
 	}
 }
