@@ -48,11 +48,19 @@ type Proof struct {
 	Batch     uint64   `json:"batch"`
 }
 
+// ContainerSource is what WriteContainer reads from a live log: its
+// time-stamp batches and the chain hashes of a batch's records.
+type ContainerSource interface {
+	Batches() ([]*messagelog.Batch, error)
+	Leaves(first, last uint64) ([][]byte, error)
+}
+
 // WriteContainer writes one logged message as an ASiC-E container: the
 // message, its signature document, the batch token and the proof that the
 // token covers this record. Records logged as digests only cannot be
-// exported (there is no message to give).
-func WriteContainer(w io.Writer, l *messagelog.Log, r *messagelog.Record, stored []byte) error {
+// exported (there is no message to give). l is the log the record is in:
+// the embedded log (*messagelog.Log) or the one on PostgreSQL.
+func WriteContainer(w io.Writer, l ContainerSource, r *messagelog.Record, stored []byte) error {
 	if r.Message == nil {
 		return fmt.Errorf("record %d was logged as a digest only: no message to export", r.Seq)
 	}

@@ -194,7 +194,18 @@ func verifyArchive(a *ArchiveFile, name string, trust Trust, tokens map[[32]byte
 	rep.Batches += len(m.Batches)
 }
 
-// verifyContainer checks one container; it returns the record (nil if
+// VerifyContainer checks one container written by WriteContainer (as
+// /asic hands them out) on its own: the record's signature, signer and
+// OCSP response against trust, that the container's entries are the
+// record's, and the Merkle proof from the record to the root its
+// time-stamp token covers, the token itself against trust. It returns
+// the record (nil if unreadable) and the reasons it fails (none: valid).
+func VerifyContainer(data []byte, trust Trust) (*messagelog.Record, []string) {
+	r, _, failed := verifyContainer(data, withDefaults(trust), map[[32]byte]error{}, nil)
+	return r, failed
+}
+
+// verifyContainer checks one container (batches nil: without a manifest); it returns the record (nil if
 // unreadable), its stored bytes and the reasons it fails.
 func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batches map[uint64]ManifestBatch) (*messagelog.Record, []byte, []string) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
@@ -253,6 +264,7 @@ func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batche
 	root, _ := hex.DecodeString(p.Root)
 	b, ok := batches[p.Batch]
 	switch {
+	case batches == nil: // a container on its own: no manifest to place it in
 	case !ok || b.Root != p.Root || r.Seq < b.FirstSeq || r.Seq > b.LastSeq || p.Index != int(r.Seq-b.FirstSeq) || p.Size != int(b.LastSeq-b.FirstSeq+1):
 		failed = append(failed, fmt.Sprintf("the time-stamp proof does not place the record in batch %d of the manifest", p.Batch))
 	case !messagelog.VerifyMerkleProof(leaf, p.Index, p.Size, path, root):
