@@ -129,7 +129,9 @@ func (s *Server) Ready() error {
 
 // AdminHandler serves /metrics (Prometheus), /healthz (the process is
 // alive), /readyz (Ready; 503 with the reasons when not) and
-// /messagelog/backup (a consistent copy of the live message log).
+// /messagelog/backup (a consistent copy of the live message log), and
+// X-Road's signed document download: /asic (an exchange's ASiC-E
+// containers) and /verificationconf (the certificates to check them with).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -147,6 +149,8 @@ func (s *Server) AdminHandler() http.Handler {
 			s.log.Error("message log backup failed", "err", err)
 		}
 	})
+	mux.HandleFunc("GET /asic", s.handleAsic)
+	mux.HandleFunc("GET /verificationconf", s.handleVerificationConf)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.Ready(); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
