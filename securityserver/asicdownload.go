@@ -129,7 +129,7 @@ func (s *Server) handleAsic(w http.ResponseWriter, r *http.Request) {
 		if !stamped(batches, seq) {
 			// X-Road answers 500 with this text while a record waits for its
 			// time-stamp (its `force` stamps it at once; here the batch
-			// closes within messageLog.timestamp.interval).
+			// closes within timestamping.interval).
 			http.Error(w, "Message signature has not been timestamped yet!", http.StatusInternalServerError)
 			return
 		}
@@ -250,14 +250,25 @@ Taken from the global configuration this security server holds:
                 names the registry and the key the global configuration
                 is signed with)
 
-To check containers downloaded from /asic (unzip the download first):
+With the message log (a copy from /messagelog/backup) and its archives:
 
-  logaudit verify --xroad QUERYID-request-1.asice ... --ca ca/NAME.pem [--ca ...] --tsa-ca tsa/NAME.pem [...]
+  logaudit verify --log copy.db --archives archive/ --ca ca/NAME.pem [--ca ca/NAME-issuer-1.pem ...]
 
-Give every ca/*.pem with --ca and every tsa/*.pem with --tsa-ca; the trust
-check then passes only for signatures by certificates of approved CAs
-(checked with their OCSP responses, which the containers carry) and
-time-stamps by approved TSAs.
+Give every ca/*.pem with --ca: records verify only if signed by certificates
+of approved CAs (with the OCSP responses the signatures carry) and their
+batches' time-stamp tokens come from TSAs whose certificates chain to them.
+
+Containers downloaded from /asic (unzip the download first): their signature,
+signer and OCSP response with
+
+  logaudit verify --xroad QUERYID-request-1.asice --ca ca/NAME.pem [--ca ...] --tsa-ca tsa/NAME.pem
+
+and their batch time-stamp (a Merkle proof to the root the token covers,
+not X-Road's ts-hashchain.xml, which that command reports missing) with
+
+  logaudit proof QUERYID-request-1.asice     (prints the root ROOT)
+  unzip -p QUERYID-request-1.asice META-INF/timestamp.tst > token.der
+  openssl ts -verify -token_in -in token.der -digest ROOT -sha256 -CAfile ca/NAME.pem -untrusted ca/NAME-issuer-1.pem
 `
 
 // handleVerificationConf serves GET /verificationconf: what an offline
