@@ -86,17 +86,11 @@ func newFederation(dir string) (*federation, error) {
 	if f.rogue, err = pkiutil.Init(pkiutil.InitOptions{Dir: filepath.Join(dir, "rogue"), KeyType: pkiutil.KeyECDSAP256}); err != nil {
 		return nil, err
 	}
-	ocspCert, err := pkiutil.ReadCertificate(filepath.Join(dir, "ca", pkiutil.FileOCSPCert))
+	svc, err := pkiutil.NewServicesOf(f.ca, nil, pkiutil.Which{OCSP: true}) // the federation's responder, as pkiutil serve runs it
 	if err != nil {
 		return nil, err
 	}
-	ocspKey, err := pkiutil.ReadPrivateKey(filepath.Join(dir, "ca", pkiutil.FileOCSPKey))
-	if err != nil {
-		return nil, err
-	}
-	if f.responder, err = ocsp.NewResponder(ocsp.Responder{Issuer: f.ca.Cert, SignerCert: ocspCert, Signer: ocspKey, Source: pkiutil.StoreSource(f.ca.Store)}); err != nil {
-		return nil, err
-	}
+	f.responder = svc.OCSP
 	f.trust = &trust{ca: f.ca, freshness: 10 * time.Minute}
 	issue := func(ca *pkiutil.CA, req pkiutil.IssueRequest) (*x509.Certificate, crypto.Signer, error) {
 		key, err := pkiutil.GenerateKey(pkiutil.KeyECDSAP256)
