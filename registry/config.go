@@ -78,6 +78,10 @@ type AdminConfig struct {
 	// operator (admin-profile) certificates: usually root-ca.pem and ca.pem.
 	OperatorRoots   []string `yaml:"operatorRoots"`
 	OperatorIssuers []string `yaml:"operatorIssuers"`
+	// ConsoleRemote lets browsers on other hosts reach the web console
+	// (/console/ on this listener); false, the default, answers only
+	// loopback clients.
+	ConsoleRemote bool `yaml:"consoleRemote"`
 	// Operators optionally restricts access to these certificate SHA-256
 	// fingerprints (hex); empty admits any admin certificate of the CA.
 	Operators []string `yaml:"operators"`

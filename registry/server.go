@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluz/sluz/internal/durable"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/adminapi"
+	"github.com/sluz/sluz/registry/console"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/store"
 )
@@ -42,11 +44,13 @@ type Server struct {
 	signCert  *x509.Certificate
 	publisher *globalconf.Publisher
 	admin     *adminapi.Server
+	console   *console.Console
 	adminTLS  *tls.Config
 	log       *slog.Logger
 
-	mu     sync.Mutex // serialises Publish
-	status Status
+	mu      sync.Mutex // serialises Publish
+	status  Status
+	history []console.Published // newest first, at most maxHistory
 
 	metrics   *prometheus.Registry
 	published prometheus.Counter
@@ -119,7 +123,20 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		OnChange: s.Publish, Status: func() any { return s.Status() }, Log: log.With("component", "adminapi"),
 		Observe: func(method string, status int) { s.calls.WithLabelValues(method, strconv.Itoa(status)).Inc() },
 	}
+	if s.console, err = console.New(console.Options{API: s.admin, Store: st, Published: s.publishedVersions,
+		Remote: cfg.Admin.ConsoleRemote, Log: log.With("component", "console")}); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// maxHistory is how many published versions the console lists.
+const maxHistory = 50
+
+func (s *Server) publishedVersions() []console.Published {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.history)
 }
 
 func certPool(files []string) (*x509.CertPool, error) {
@@ -176,6 +193,8 @@ func (s *Server) Publish() error {
 	sum := sha256.Sum256(data)
 	s.status = Status{Version: version, Created: conf.Created, Expires: conf.Expires, SHA256: hex.EncodeToString(sum[:]),
 		URL: s.cfg.Publish.URL, Published: s.status.Published + 1}
+	s.history = slices.Insert(s.history, 0, console.Published{Version: version, Created: conf.Created, Expires: conf.Expires, SHA256: s.status.SHA256})
+	s.history = s.history[:min(len(s.history), maxHistory)]
 	s.log.Info("published global configuration", "version", version, "expires", conf.Expires.Format(time.RFC3339), "bytes", len(data))
 	return nil
 }
@@ -197,7 +216,7 @@ func (s *Server) Serve(ctx context.Context, adminLn, publishLn net.Listener) err
 	mux.Handle("GET "+ConfPath, s.publisher)
 	mux.Handle("HEAD "+ConfPath, s.publisher)
 	servers := []*http.Server{
-		{Handler: s.admin.Handler(), TLSConfig: s.adminTLS},
+		{Handler: s.adminHandler(), TLSConfig: s.adminTLS},
 		{Handler: mux},
 	}
 	errc := make(chan error, 3)
@@ -244,6 +263,14 @@ func (s *Server) Serve(ctx context.Context, adminLn, publishLn net.Listener) err
 		srv.Shutdown(shutdown)
 	}
 	return err
+}
+
+// adminHandler serves the admin API, and the console below console.Prefix.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix+"/", s.console)
+	mux.Handle("/", s.admin.Handler())
+	return mux
 }
 
 // MetricsHandler serves the registry's Prometheus metrics.

@@ -27,6 +27,7 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry"
 	"github.com/sluz/sluz/registry/adminapi"
+	"github.com/sluz/sluz/registry/console"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/registry/registration"
 	"github.com/sluz/sluz/registry/store"
@@ -136,6 +137,9 @@ var program = &cli.Program{
 		{Name: "status", Args: "",
 			Summary: "show the published configuration version and expiry", Run: runStatus, Footer: registry.OperatorCredentialsHelp,
 			Example: "registry status"},
+		{Name: "console-link", Args: "",
+			Summary: "print a one-time link that signs a browser in to the web console (valid 2 minutes)", Run: runConsoleLink, Footer: registry.OperatorCredentialsHelp,
+			Example: "registry console-link --cert state/operator.pem --key state/operator.key --ca state/pki/root-ca.pem"},
 	}}
 
 // env is the process environment; tests replace it.
@@ -713,6 +717,24 @@ func runStatus(e *cli.Env, args []string) error {
 	}
 	fmt.Fprintf(c.Out, "global configuration version %d\n  created: %s\n  expires: %s\n  sha256:  %s\n  url:     %s\n",
 		st.Version, st.Created.Format(time.RFC3339), st.Expires.Format(time.RFC3339), st.SHA256, st.URL)
+	return nil
+}
+
+func runConsoleLink(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cl, err := connect()
+	if err != nil {
+		return err
+	}
+	var link console.LinkResponse
+	if err := cl.Do(context.Background(), http.MethodPost, console.Prefix+"/link", nil, &link); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Out, "%s\n(open it in a browser on this machine before %s; it works once)\n", link.URL, link.Expires.Format(time.RFC3339))
 	return nil
 }
 

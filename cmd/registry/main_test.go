@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/globalconf"
 )
 
@@ -107,10 +111,33 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(out, "global configuration version") {
 		t.Fatalf("status:\n%s", out)
 	}
+	// console-link: a browser without the certificate signs in with the link.
+	code, out, _ = runCLI(append([]string{"console-link"}, op...)...)
+	link, _, _ := strings.Cut(out, "\n")
+	if code != cli.ExitOK || !strings.HasPrefix(link, "https://"+adminAddr+"/console/login?token=") {
+		t.Fatalf("console-link:\n%s", out)
+	}
+	roots, err := pkiutil.ReadCertificates(filepath.Join(state, "pki", "root-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(roots[0])
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := browser.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "Mərkəzi operator (serial") {
+		t.Fatalf("the console-link link: HTTP %d\n%s", resp.StatusCode, page)
+	}
 
 	// The published configuration: xmlsec1 verifies it, and so does the
 	// configuration client with the anchor the registry writes.
-	resp, err := http.Get("http://" + publishAddr + "/globalconf")
+	resp, err = http.Get("http://" + publishAddr + "/globalconf")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ package adminapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -294,8 +295,21 @@ func (s *Server) readJSON(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// authenticate returns the audit name of the caller's operator certificate.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+type actorKey struct{}
+
+// AsActor marks ctx as carrying a caller that was already authenticated
+// in this process (a console session started with the operator's
+// certificate): the API then records actor in the audit trail instead of
+// checking a client certificate. Only code in this process can set it.
+func AsActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// Authenticate returns the audit name of the caller's operator certificate.
+func (s *Server) Authenticate(r *http.Request) (string, error) {
+	if actor, ok := r.Context().Value(actorKey{}).(string); ok && actor != "" {
+		return actor, nil
+	}
 	if r.TLS == nil {
 		return "", errorf(http.StatusUnauthorized, "the admin API is served over TLS only")
 	}
@@ -334,7 +348,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn func(*http.Req
 	if log == nil {
 		log = slog.Default()
 	}
-	actor, err := s.authenticate(r)
+	actor, err := s.Authenticate(r)
 	var out any
 	if err == nil {
 		out, err = fn(r, actor)
