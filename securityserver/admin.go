@@ -131,9 +131,15 @@ func (s *Server) Ready() error {
 // alive), /readyz (Ready; 503 with the reasons when not) and
 // /messagelog/backup (a consistent copy of the live message log), and
 // X-Road's signed document download: /asic (an exchange's ASiC-E
-// containers) and /verificationconf (the certificates to check them with).
+// containers) and /verificationconf (the certificates to check them with),
+// and the administrator's web console below /console/ (console.go).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	if h, err := s.console(); err != nil {
+		s.log.Error("the web console is off", "err", err)
+	} else {
+		mux.Handle(consolePrefix+"/", h)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	// A consistent copy of the live message log, for `logaudit verify` while

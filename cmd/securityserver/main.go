@@ -61,7 +61,37 @@ var program = &cli.Program{
 		{Name: "opmon", Args: "--config FILE --client ID --since DURATION|TIME [--until DURATION|TIME] [--server ID] [--service CODE|ID] [--json]",
 			Summary: "show who called which service, when, how fast and with what result (operational monitoring records of this or another security server)", Run: runOpmon,
 			Details: opmonDetails, Example: opmonExample},
+		{Name: "console-link", Args: "--config FILE [--as NAME]",
+			Summary: "print a one-time link that signs a browser in to the web console on the admin listener (valid 2 minutes)", Run: runConsoleLink,
+			Details: "The link is signed with dataDir/console.key (made on first use): run this as a user who may read the data directory. " +
+				"Changes made in the console are recorded under --as (default: your user name).",
+			Example: "securityserver console-link --config configs/securityserver-din.yaml"},
 	},
+}
+
+func runConsoleLink(env *cli.Env, args []string) error {
+	fs := env.Flags()
+	path := configFlag(fs)
+	as := fs.String("as", "", "the name changes are recorded under (default: your operating-system user name)")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path)
+	if err != nil {
+		return err
+	}
+	if *as == "" {
+		*as = "unknown"
+		if u, err := user.Current(); err == nil {
+			*as = u.Username
+		}
+	}
+	link, err := securityserver.ConsoleLink(cfg, *as, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Out, "%s\n(open it in a browser on this machine within %s; it works once)\n", link, securityserver.ConsoleLinkTTL)
+	return nil
 }
 
 func main() { os.Exit(program.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluz/sluz/internal/cli"
-	"github.com/sluz/sluz/registry/identifier"
-	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/opmon"
 )
 
@@ -18,15 +16,6 @@ with how often and when last, and the grant command for each. It reads the
 server's operational monitoring records over getSecurityServerOperationalData
 (PR-OPMON), asking as --client, a subsystem of the server's owner member (the
 owner sees every record). The server must be running.`
-
-// refusedCaller is one (service, client) pair refused for want of a right.
-type refusedCaller struct {
-	service  identifier.ServiceID
-	client   identifier.Client
-	times    int
-	last     time.Time
-	messages []string // the last few message ids
-}
 
 func runACLRefused(env *cli.Env, args []string) error {
 	fs := env.Flags()
@@ -56,7 +45,7 @@ func runACLRefused(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	refused := refusedCallers(recs)
+	refused := securityserver.RefusedCallers(recs)
 	if len(refused) == 0 {
 		fmt.Fprintf(env.Out, "no caller was refused for want of an access right since %s\n", from.Format(time.RFC3339))
 		return nil
@@ -64,40 +53,11 @@ func runACLRefused(env *cli.Env, args []string) error {
 	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tCLIENT\tREFUSED\tLAST\tLAST MESSAGE ID")
 	for _, r := range refused {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.service, r.client, r.times, r.last.Format(time.RFC3339), r.messages[len(r.messages)-1])
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Service, r.Client, r.Times, r.Last.Format(time.RFC3339), r.Messages[len(r.Messages)-1])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "\nTo let one call, for example:\n  securityserver acl grant --config %s --service %s --client %s\n", *path, refused[0].service, refused[0].client)
+	fmt.Fprintf(env.Out, "\nTo let one call, for example:\n  securityserver acl grant --config %s --service %s --client %s\n", *path, refused[0].Service, refused[0].Client)
 	return nil
-}
-
-// refusedCallers gathers the service proxy's AccessDenied refusals by
-// service (any version) and client, most refused first.
-func refusedCallers(recs []opmon.Record) []*refusedCaller {
-	denied := message.Code(message.ServerProxy, message.AccessDenied)
-	by := map[[2]string]*refusedCaller{}
-	var out []*refusedCaller
-	for i := range recs {
-		r := &recs[i]
-		if r.SecurityServerType != opmon.Producer || message.NormalizeCode(r.FaultCode) != denied {
-			continue
-		}
-		svc, client := r.ServiceID().WithoutVersion(), r.ClientID()
-		k := [2]string{svc.String(), client.String()}
-		rc := by[k]
-		if rc == nil {
-			rc = &refusedCaller{service: svc, client: client}
-			by[k] = rc
-			out = append(out, rc)
-		}
-		rc.times++
-		if at := time.UnixMilli(r.RequestInTs); at.After(rc.last) {
-			rc.last = at
-		}
-		rc.messages = append(rc.messages, r.MessageID)
-	}
-	slices.SortStableFunc(out, func(a, b *refusedCaller) int { return b.times - a.times })
-	return out
 }

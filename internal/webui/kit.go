@@ -201,7 +201,7 @@ func (k *Kit) Mux() *Mux {
 	m.mux.HandleFunc("POST "+k.Prefix+"/login", k.certLogin)
 	m.Handle("POST /logout", func(w http.ResponseWriter, r *http.Request, sess *Session) {
 		k.Sessions.End(sess)
-		clearSessionCookie(w)
+		clearSessionCookie(w, r)
 		http.Redirect(w, r, k.Prefix+"/login", http.StatusSeeOther)
 	})
 	m.mux.HandleFunc(k.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +257,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if l := r.URL.Query().Get("lang"); l != "" && r.Method == http.MethodGet {
 		if slices.Contains(Langs, Lang(l)) {
-			http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: l, Path: k.Prefix, Secure: true, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600})
+			http.SetCookie(w, &http.Cookie{Name: LangCookie, Value: l, Path: k.Prefix, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: 365 * 24 * 3600})
 		}
 		q := r.URL.Query()
 		q.Del("lang")
@@ -323,7 +323,7 @@ func (k *Kit) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		k.log().Info("console sign-in", "actor", sess.Actor, "by", "one-time link", "remote", r.RemoteAddr)
-		setSessionCookie(w, sess)
+		setSessionCookie(w, r, sess)
 		http.Redirect(w, r, k.Prefix+"/", http.StatusSeeOther)
 		return
 	}
@@ -353,6 +353,6 @@ func (k *Kit) certLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := k.Sessions.Start(actor)
 	k.log().Info("console sign-in", "actor", actor, "by", "client certificate", "remote", r.RemoteAddr)
-	setSessionCookie(w, sess)
+	setSessionCookie(w, r, sess)
 	http.Redirect(w, r, k.Prefix+"/", http.StatusSeeOther)
 }

@@ -34,10 +34,15 @@ type Session struct {
 type Sessions struct {
 	IdleTimeout, MaxAge, LoginTokenTTL time.Duration // zero: the defaults above
 	Now                                func() time.Time
+	// Verify, when set, accepts login tokens minted elsewhere (by another
+	// process holding a shared secret): it returns the token's actor and
+	// expiry. Each such token still works once.
+	Verify func(tok string) (actor string, expires time.Time, err error)
 
 	mu     sync.Mutex
 	byID   map[[32]byte]*Session
 	tokens map[[32]byte]loginToken
+	used   map[[32]byte]time.Time // Verify's tokens already redeemed, until they expire
 }
 
 type loginToken struct {
@@ -90,11 +95,28 @@ func (s *Sessions) NewLoginToken(actor string) string {
 
 // Redeem starts the session a login token was minted for; a token works once.
 func (s *Sessions) Redeem(tok string) (*Session, bool) {
+	now := s.now()
 	s.mu.Lock()
 	t, ok := s.tokens[key(tok)]
 	delete(s.tokens, key(tok))
+	if !ok && s.Verify != nil {
+		if actor, exp, err := s.Verify(tok); err == nil && now.Before(exp) {
+			if s.used == nil {
+				s.used = map[[32]byte]time.Time{}
+			}
+			for k, e := range s.used {
+				if now.After(e) {
+					delete(s.used, k)
+				}
+			}
+			if _, again := s.used[key(tok)]; !again {
+				s.used[key(tok)] = exp
+				t, ok = loginToken{actor, exp}, true
+			}
+		}
+	}
 	s.mu.Unlock()
-	if !ok || s.now().After(t.expires) {
+	if !ok || now.After(t.expires) {
 		return nil, false
 	}
 	return s.Start(t.actor), true
@@ -124,7 +146,7 @@ func (s *Sessions) expired(sess *Session, now time.Time) bool {
 
 // Get returns the live session r's cookie names, if any, and marks it used.
 func (s *Sessions) Get(r *http.Request) *Session {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(cookieName(r))
 	if err != nil {
 		return nil
 	}
@@ -165,10 +187,22 @@ func (s *Sessions) takeFlash(sess *Session) string {
 	return msg
 }
 
-func setSessionCookie(w http.ResponseWriter, sess *Session) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+// PlainSessionCookie names the session cookie on a plain-HTTP listener
+// (a security server's loopback admin listener), where a Secure cookie
+// would not come back.
+const PlainSessionCookie = "sluz-console"
+
+func cookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return SessionCookie
+	}
+	return PlainSessionCookie
 }
 
-func clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+func setSessionCookie(w http.ResponseWriter, r *http.Request, sess *Session) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: sess.id, Path: "/", Secure: r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", Secure: r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }

@@ -37,7 +37,7 @@ func TestSessions(t *testing.T) {
 	s := &Sessions{Now: func() time.Time { return now }}
 	withCookie := func(sess *Session) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: sess.id})
+		r.AddCookie(&http.Cookie{Name: PlainSessionCookie, Value: sess.id})
 		return r
 	}
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -145,7 +146,7 @@ func Walk(t testing.TB, ctx context.Context, start, prefix string, visit func(p 
 		p.Title = Get(t, ctx, "title", chromedp.Title())
 		p.Status = Get(t, ctx, "status", chromedp.AttributeValue(chromedp.CSS("body"), "data-status")).Value
 		p.HTML = Get(t, ctx, "html", chromedp.OuterHTML(chromedp.CSS("html")))
-		links := Get(t, ctx, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href], link[href], img[src], form[action]")].map(e => new URL(e.getAttribute("href") || e.getAttribute("src") || e.getAttribute("action"), location.href).href)`))
+		links := Get(t, ctx, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href], link[href], img[src], form[method=get][action]")].map(e => new URL(e.getAttribute("href") || e.getAttribute("src") || e.getAttribute("action"), location.href).href)`))
 		pages = append(pages, p)
 		mu.Lock()
 		for _, f := range failed {
@@ -177,4 +178,26 @@ func Walk(t testing.TB, ctx context.Context, start, prefix string, visit func(p 
 		}
 	}
 	return pages
+}
+
+// Download runs click (which starts a download) and returns the path of
+// the file the browser saved in a new directory.
+func Download(t testing.TB, ctx context.Context, click chromedp.Action[chromedp.Void]) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatalf("browser: allowing downloads: %v", err)
+	}
+	Do(t, ctx, "start the download", click)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".crdownload") {
+				return filepath.Join(dir, e.Name())
+			}
+		}
+	}
+	t.Fatal("browser: the download did not finish within 20 s")
+	return ""
 }
