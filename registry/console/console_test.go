@@ -2,12 +2,14 @@ package console_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,7 +30,7 @@ import (
 // federation starts the sample federation with a new member, Dövlət
 // Gömrük Komitəsi, whose security servers named by codes are registered
 // but wait for approval.
-func federation(t *testing.T, codes ...string) *localfed.Federation {
+func federation(t testing.TB, codes ...string) *localfed.Federation {
 	t.Helper()
 	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true})
 	if err != nil {
@@ -59,7 +61,7 @@ func federation(t *testing.T, codes ...string) *localfed.Federation {
 
 // loginLink asks the registry for a one-time sign-in link, as
 // `registry console-link` does, with the operator's certificate.
-func loginLink(t *testing.T, f *localfed.Federation) string {
+func loginLink(t testing.TB, f *localfed.Federation) string {
 	t.Helper()
 	var link console.LinkResponse
 	if err := f.Operator.Do(context.Background(), http.MethodPost, console.Prefix+"/link", nil, &link); err != nil {
@@ -287,5 +289,38 @@ func TestCSRF(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("the sign-in link used again: HTTP %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestCertificateSignIn: a browser that presents the operator certificate
+// signs in with it; one that presents a security server's authentication
+// certificate is refused.
+func TestCertificateSignIn(t *testing.T) {
+	f := federation(t)
+	base := f.AdminURL + console.Prefix
+	signIn := func(certFile, keyFile string) (int, string) {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := f.Operator.HTTPClient.Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{pair}
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Transport: tr}
+		req, _ := http.NewRequest(http.MethodPost, base+"/login", nil)
+		req.Header.Set("Origin", f.AdminURL)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(page)
+	}
+	if code, page := signIn(filepath.Join(f.Dir, localfed.FileOperatorCert), filepath.Join(f.Dir, localfed.FileOperatorKey)); code != http.StatusOK || !strings.Contains(page, "Mərkəzi operator (serial") {
+		t.Errorf("with the operator certificate: HTTP %d\n%s", code, page)
+	}
+	if code, page := signIn(filepath.Join(f.Dir, "DIN", "auth.pem"), filepath.Join(f.Dir, "DIN", "auth.key")); code != http.StatusForbidden || !strings.Contains(page, "is not an admin-profile certificate") {
+		t.Errorf("with DİN's authentication certificate: HTTP %d\n%s", code, page)
 	}
 }
