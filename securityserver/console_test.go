@@ -23,6 +23,7 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
+	"github.com/sluz/sluz/securityserver/config"
 )
 
 // TestConsoleInBrowser is the security-server console's acceptance test in
@@ -60,6 +61,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A link signed with another key is refused.
+	forged, err := securityserver.ConsoleLink(&config.Config{Server: cfg.Server, DataDir: t.TempDir(), Admin: cfg.Admin}, "DİN administratoru", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := webuitest.Open(t, anon, forged); code != http.StatusForbidden {
+		t.Errorf("a link signed with another key: HTTP %d, want 403", code)
+	}
+
 	ctx := webuitest.Browser(t, webui.EN)
 	webuitest.Open(t, ctx, link)
 	if got := webuitest.Get(t, ctx, "ready", chromedp.Text(chromedp.CSS("#ready"))); got != "Ready" {

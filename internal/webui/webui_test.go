@@ -73,6 +73,23 @@ func TestSessions(t *testing.T) {
 		t.Error("a session outlived MaxAge")
 	}
 
+	// Tokens minted elsewhere (Verify) work once too, and not after expiry.
+	s.Verify = func(tok string) (string, time.Time, error) {
+		if tok == "expired" {
+			return "x", now.Add(-time.Second), nil
+		}
+		return "DİN administratoru", now.Add(time.Minute), nil
+	}
+	if sess, ok := s.Redeem("signed"); !ok || sess.Actor != "DİN administratoru" {
+		t.Errorf("a verified token: %v %+v", ok, sess)
+	}
+	if _, ok := s.Redeem("signed"); ok {
+		t.Error("a verified token worked twice")
+	}
+	if _, ok := s.Redeem("expired"); ok {
+		t.Error("an expired verified token worked")
+	}
+
 	ended := s.Start("z")
 	s.End(ended)
 	if s.Get(withCookie(ended)) != nil {

@@ -280,6 +280,22 @@ func TestCSRF(t *testing.T) {
 	if !f.Registry.Store().State().Servers[id].Approved {
 		t.Fatal("a proper POST did not approve the server")
 	}
+	// Signing out ends the session.
+	req, _ := http.NewRequest(http.MethodPost, base+"/logout", strings.NewReader(url.Values{"csrf": {string(m[1])}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	client.CheckRedirect = nil
+	if resp, err = client.Get(base + "/members"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != console.Prefix+"/login" {
+		t.Errorf("after signing out, /members led to %s, want the login page", resp.Request.URL.Path)
+	}
+
 	// A sign-in link works once.
 	again, _ := cookiejar.New(nil)
 	resp, err = (&http.Client{Jar: again, Transport: tr}).Get(link)
