@@ -109,6 +109,7 @@ func New(opts Options) (*Console, error) {
 	m.Handle("GET /services", c.services)
 	m.Handle("GET /groups", c.groups)
 	m.Handle("GET /trust", c.trust)
+	m.Handle("POST /trust/settings", c.trustSettings)
 	m.Handle("GET /configurations", c.configurations)
 	m.Handle("GET /audit", c.audit)
 	c.mux = m

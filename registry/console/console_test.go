@@ -280,6 +280,30 @@ func TestCSRF(t *testing.T) {
 	if !f.Registry.Store().State().Servers[id].Approved {
 		t.Fatal("a proper POST did not approve the server")
 	}
+	// Trust settings go through the API's checks: a refused value changes
+	// nothing, an accepted one is in the audit trail under the operator.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	settings := func(v string) int {
+		form := url.Values{"csrf": {string(m[1])}, "ocspFreshnessSeconds": {v}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/trust/settings", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := settings("-5"); code != http.StatusBadRequest || f.Registry.Store().State().Trust.OCSPFreshnessSeconds != 3600 {
+		t.Errorf("OCSP freshness -5: HTTP %d, setting now %d", code, f.Registry.Store().State().Trust.OCSPFreshnessSeconds)
+	}
+	if code := settings("1800"); code != http.StatusSeeOther || f.Registry.Store().State().Trust.OCSPFreshnessSeconds != 1800 {
+		t.Errorf("OCSP freshness 1800: HTTP %d, setting now %d", code, f.Registry.Store().State().Trust.OCSPFreshnessSeconds)
+	}
+	if audit, err := f.Registry.Store().Audit(1); err != nil || audit[0].Action != "trust.settings" || !strings.HasSuffix(audit[0].Actor, "[console]") {
+		t.Errorf("audit trail's newest entry: %+v %v", audit, err)
+	}
+
 	// Signing out ends the session.
 	req, _ := http.NewRequest(http.MethodPost, base+"/logout", strings.NewReader(url.Values{"csrf": {string(m[1])}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

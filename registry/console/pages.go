@@ -229,9 +229,10 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request, sess *webui.Ses
 }
 
 type trustData struct {
-	CAs                         []caRow
-	TSAs                        []tsaRow
-	OCSPFreshness, ConfValidity time.Duration
+	CAs                          []caRow
+	TSAs                         []tsaRow
+	OCSPFreshness, ConfValidity  time.Duration
+	OCSPSeconds, ValiditySeconds int
 }
 
 type caRow struct {
@@ -248,7 +249,7 @@ type tsaRow struct {
 
 func (c *Console) trust(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
 	t := c.opts.Store.State().Trust
-	d := trustData{OCSPFreshness: time.Duration(t.OCSPFreshnessSeconds) * time.Second, ConfValidity: time.Duration(t.ConfValiditySeconds) * time.Second}
+	d := trustData{OCSPSeconds: t.OCSPFreshnessSeconds, ValiditySeconds: t.ConfValiditySeconds, OCSPFreshness: time.Duration(t.OCSPFreshnessSeconds) * time.Second, ConfValidity: time.Duration(t.ConfValiditySeconds) * time.Second}
 	for _, ca := range t.ApprovedCAs {
 		row := caRow{Name: ca.Name, Cert: describeCert(ca.Cert), OCSPURLs: ca.OCSPURLs}
 		for _, der := range ca.Issuers {
@@ -260,6 +261,28 @@ func (c *Console) trust(w http.ResponseWriter, r *http.Request, sess *webui.Sess
 		d.TSAs = append(d.TSAs, tsaRow{tsa.Name, tsa.URL, describeCert(tsa.Cert)})
 	}
 	c.kit.Render(w, r, sess, http.StatusOK, "trust", "nav.trust", d)
+}
+
+// trustSettings changes the OCSP freshness limit and the configuration
+// validity (PUT /api/v1/trust/settings, as `registry trust settings`).
+func (c *Console) trustSettings(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
+	var change store.SetTrustSettings
+	for _, f := range []struct {
+		name string
+		dst  **int
+	}{{"ocspFreshnessSeconds", &change.OCSPFreshnessSeconds}, {"confValiditySeconds", &change.ConfValiditySeconds}} {
+		v := strings.TrimSpace(r.PostFormValue(f.name))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.kit.Fail(w, r, sess, http.StatusBadRequest, fmt.Errorf("%s %q: %s", f.name, v, c.kit.Text(r, "trust.badnumber")))
+			return
+		}
+		*f.dst = &n
+	}
+	c.act(w, r, sess, "/trust", c.kit.Text(r, "trust.saved"), http.MethodPut, "/api/v1/trust/settings", change)
 }
 
 type confRow struct {
