@@ -139,9 +139,11 @@ func TestConsoleInBrowser(t *testing.T) {
 // checkContainers checks the downloaded zip of an exchange's containers as
 // the README of /verificationconf tells an auditor to: Şlüz's own check of
 // each container (entries, signature, signer, OCSP, the Merkle proof to the
-// batch's time-stamp token, all against the federation's certificates), and
-// logaudit verify --xroad (X-Road's checks; it reports the ts-hashchain
-// X-Road's format has and Şlüz's Merkle proof replaces as missing).
+// batch's time-stamp token, all against the federation's certificates),
+// logaudit verify --xroad (X-Road's checks: signature and OCSP pass; it
+// reports the ts-hashchain X-Road's format has and Şlüz's Merkle proof
+// replaces as missing), then logaudit proof and openssl ts -verify for the
+// time-stamp.
 func checkContainers(t *testing.T, zipFile, id, pki string) {
 	t.Helper()
 	data, err := os.ReadFile(zipFile)
@@ -175,7 +177,35 @@ func checkContainers(t *testing.T, zipFile, id, pki string) {
 		if !strings.Contains(string(out), "signature=ok") || !strings.Contains(string(out), "ocsp=ok") {
 			t.Errorf("logaudit verify --xroad %s:\n%s", n, out)
 		}
+		// The time-stamp, as /verificationconf's README says: logaudit
+		// proof gives the Merkle root, openssl checks the token over it.
+		out, err := exec.Command(logaudit, "proof", path).CombinedOutput()
+		root, ok := strings.CutPrefix(strings.SplitN(string(out), "\n", 2)[0], "the proof holds: the record is covered by Merkle root ")
+		if err != nil || !ok {
+			t.Errorf("logaudit proof %s: %v\n%s", n, err, out)
+			continue
+		}
+		token := filepath.Join(dir, n+".tst")
+		if err := os.WriteFile(token, zipEntry(t, files[n], "META-INF/timestamp.tst"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err = exec.Command(testtool.Require(t, "openssl"), "ts", "-verify", "-token_in", "-in", token, "-digest", root, "-sha256",
+			"-CAfile", filepath.Join(pki, pkiutil.FileRootCert), "-untrusted", filepath.Join(pki, pkiutil.FileCACert)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Verification: OK") {
+			t.Errorf("openssl ts -verify %s: %v\n%s", n, err, out)
+		}
 	}
+}
+
+// zipEntry reads one entry of a zip (an ASiC-E container).
+func zipEntry(t *testing.T, data []byte, name string) []byte {
+	t.Helper()
+	_, files := unzip(t, string(data))
+	b, ok := files[name]
+	if !ok {
+		t.Fatalf("the container has no %s", name)
+	}
+	return b
 }
 
 func TestConsoleLabels(t *testing.T) {
