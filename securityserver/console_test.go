@@ -133,6 +133,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		if len(pages) < 5 {
 			t.Errorf("%s: walked %d pages, the menu has 5", lang, len(pages))
 		}
+		if lang == webui.AZ {
+			webuitest.CheckNarrow(t, ctx, pages, nil)
+		}
 	}
 }
 

@@ -207,6 +207,14 @@ func walkAll(t *testing.T, ctx context.Context, base, name string) {
 		if len(pages) < len(console.Nav) {
 			t.Errorf("%s: walked %d pages, the menu has %d", lang, len(pages), len(console.Nav))
 		}
+		if lang == webui.AZ {
+			webuitest.CheckNarrow(t, ctx, pages, func(p webuitest.Page) string {
+				if strings.HasSuffix(p.URL, "/servers") {
+					return name + "-servers-narrow-az"
+				}
+				return ""
+			})
+		}
 		anon := webuitest.Browser(t, lang)
 		webuitest.Walk(t, anon, base+"/login", console.Prefix+"/login", nil)
 		webuitest.Screenshot(t, anon, fmt.Sprintf("%s-login-%s", name, lang))

@@ -201,3 +201,26 @@ func Download(t testing.TB, ctx context.Context, click chromedp.Action[chromedp.
 	t.Fatal("browser: the download did not finish within 20 s")
 	return ""
 }
+
+// NarrowWidth is the phone-sized viewport CheckNarrow uses (CSS pixels).
+const NarrowWidth = 390
+
+// CheckNarrow opens each page in a NarrowWidth-wide viewport and fails t
+// for a page wider than the screen (something that would need sideways
+// scrolling); shot, when it returns a name, takes a screenshot under it.
+func CheckNarrow(t testing.TB, ctx context.Context, pages []Page, shot func(Page) string) {
+	t.Helper()
+	Do(t, ctx, "narrow viewport", chromedp.EmulateViewport(NarrowWidth, 844, chromedp.EmulateMobile))
+	defer Do(t, ctx, "reset viewport", chromedp.ResetViewport())
+	for _, p := range pages {
+		Open(t, ctx, p.URL)
+		if w := Get(t, ctx, "page width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > NarrowWidth {
+			t.Errorf("%s is %d px wide on a %d px screen", p.URL, w, NarrowWidth)
+		}
+		if shot != nil {
+			if name := shot(p); name != "" {
+				Screenshot(t, ctx, name)
+			}
+		}
+	}
+}
