@@ -142,7 +142,7 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 	if err != nil {
 		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
 	}
-	signer, f := s.responseSigner(r.Context(), req, t)
+	signer, f := s.responseSigner(r.Context(), req.Header.Service.Provider, t)
 	if f != nil {
 		return nil, f
 	}

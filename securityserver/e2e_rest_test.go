@@ -1,0 +1,350 @@
+package securityserver_test
+
+// End-to-end tests of the REST protocol (PR-REST): an IS's REST request
+// through DİN's client proxy and ƏMDK's service proxy to a provider IS,
+// over the real sockets of a local federation. The provider IS of the
+// service realEstateRegistry is replaced by an echo server (a test-only
+// mutation of the running server's configuration) that records exactly what
+// it received.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluz/sluz/securityserver/config"
+)
+
+const (
+	e2eRESTService = "/r1/AZ/GOV/EMDK/realestate/realEstateRegistry"
+	e2eRESTCode    = "AZ/GOV/EMDK/realestate/realEstateRegistry"
+)
+
+// e2eSeen is a request as the echo provider received it.
+type e2eSeen struct {
+	method, uri string
+	header      http.Header
+	body        []byte
+}
+
+// e2eEcho is a provider IS that records every request and answers with
+// status 200 (201 for POST), its own header fields and the SHA-256 of the
+// body it got; under /redirect it answers 302, under /missing 404 with a
+// JSON error of its own.
+type e2eEcho struct {
+	mu   sync.Mutex
+	seen []e2eSeen
+}
+
+func (e *e2eEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	e.mu.Lock()
+	keep := body
+	if len(keep) > 1<<20 {
+		keep = nil // the large body is checked by its digest
+	}
+	e.seen = append(e.seen, e2eSeen{r.Method, r.RequestURI, r.Header.Clone(), keep})
+	e.mu.Unlock()
+	sum := sha256.Sum256(body)
+	switch {
+	case strings.Contains(r.URL.Path, "/redirect"):
+		w.Header().Set("Location", "/base/elsewhere")
+		w.WriteHeader(http.StatusFound)
+		return
+	case strings.Contains(r.URL.Path, "/missing"):
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"title":"Tapılmadı","status":404}`)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Add("Set-Cookie", "a=1")
+	w.Header().Add("Set-Cookie", "b=2")
+	w.Header().Set("X-Echo-Method", r.Method)
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "sha256=%s len=%d", hex.EncodeToString(sum[:]), len(body))
+}
+
+func (e *e2eEcho) last(t *testing.T) e2eSeen {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.seen) == 0 {
+		t.Fatal("the provider IS got no request")
+	}
+	return e.seen[len(e.seen)-1]
+}
+
+func (e *e2eEcho) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.seen)
+}
+
+// e2eRESTCall sends a REST request to an agency's client proxy as a plain
+// IS does (no compression asked for on its behalf).
+func e2eRESTCall(t *testing.T, clientURL, method, target string, header http.Header, body []byte) e2eReply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, strings.TrimSuffix(clientURL, "/")+target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	return e2eSend(t, &http.Client{Timeout: 3 * e2eTimeout, Transport: &http.Transport{DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, req)
+}
+
+// e2eWantRESTError requires r to be a security server's REST error: the
+// status, X-Road-Error and a JSON body {"type","message","detail"}.
+func e2eWantRESTError(t *testing.T, r e2eReply, status int, code string) string {
+	t.Helper()
+	var e struct{ Type, Message, Detail string }
+	if r.status != status || r.header.Get("X-Road-Error") != code || json.Unmarshal(r.body, &e) != nil || e.Type != code || e.Detail == "" {
+		t.Fatalf("want HTTP %d X-Road-Error %s with a JSON error, got HTTP %d %q X-Road-Error %q:\n%.2000s",
+			status, code, r.status, r.header.Get("Content-Type"), r.header.Get("X-Road-Error"), r.body)
+	}
+	return e.Message
+}
+
+// e2eRESTProvider points EMDK's REST service at h, under path /base.
+func e2eRESTProvider(t *testing.T, e *e2eEnv, h http.Handler) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	svc := e2eService(t, e.agency("EMDK").Config, e2eRESTCode)
+	svc.URL = srv.URL + "/base"
+}
+
+func e2eService(t *testing.T, c *config.Config, id string) *config.Service {
+	t.Helper()
+	for i := range c.Services {
+		if c.Services[i].ID.String() == id {
+			return &c.Services[i]
+		}
+	}
+	t.Fatalf("no service %s configured", id)
+	return nil
+}
+
+func TestE2EREST(t *testing.T) {
+	e := e2eNew(t)
+	din, dsmf := e.agency("DIN"), e.agency("DSMF")
+	asDIN := http.Header{"X-Road-Client": {e2eDINClient}}
+
+	t.Run("sample extract", func(t *testing.T) {
+		r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L", asDIN, nil)
+		var x struct {
+			FIN           string `json:"fin"`
+			PropertyCount int    `json:"propertyCount"`
+			Properties    []struct {
+				RegisterNumber string `json:"registerNumber"`
+			} `json:"properties"`
+		}
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &x) != nil || x.FIN != "5ZJ8K2L" || x.PropertyCount != 1 || x.Properties[0].RegisterNumber != "1100452317" {
+			t.Fatalf("HTTP %d %q:\n%.2000s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		for _, h := range []string{"X-Road-Id", "X-Road-Request-Id", "X-Road-Request-Hash"} {
+			if r.header.Get(h) == "" {
+				t.Errorf("the answer lacks %s", h)
+			}
+		}
+		if got := r.header.Get("X-Road-Client"); got != e2eDINClient {
+			t.Errorf("X-Road-Client %q", got)
+		}
+		if got := r.header.Get("X-Road-Service"); got != e2eRESTCode {
+			t.Errorf("X-Road-Service %q", got)
+		}
+		if h, err := base64.StdEncoding.DecodeString(r.header.Get("X-Road-Request-Hash")); err != nil || len(h) != 64 {
+			t.Errorf("X-Road-Request-Hash %q is not a base64 SHA-512", r.header.Get("X-Road-Request-Hash"))
+		}
+		// The provider's own error passes through as it is.
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/extract/0000000", asDIN, nil)
+		if r.status != http.StatusNotFound || r.header.Get("X-Road-Error") != "" || !bytes.Contains(r.body, []byte("tapılmadı")) {
+			t.Fatalf("provider's 404: HTTP %d X-Road-Error %q:\n%s", r.status, r.header.Get("X-Road-Error"), r.body)
+		}
+	})
+
+	echo := &e2eEcho{}
+	e2eRESTProvider(t, e, echo)
+
+	t.Run("every method", func(t *testing.T) {
+		// Percent-encoded identifier segments are decoded; the service path
+		// and query reach the provider exactly as sent.
+		target := "/r1/AZ/GOV/EMDK/realestate/%72ealEstateRegistry/a%2Fb/%C6%8Fmlak%20ev;v=1/x?q=%C9%99+1&b=1&b=2&empty="
+		for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} {
+			for _, withBody := range []bool{false, true} {
+				if method == "HEAD" && withBody {
+					continue
+				}
+				var body []byte
+				h := http.Header{"X-Road-Client": {e2eDINClient}, "X-Custom": {"bir", "iki"}, "Accept": {"application/json"},
+					"X-Road-Userid": {"AZ12345"}, "X-Road-Issue": {"İş-2025/17"}}
+				if withBody {
+					body = []byte(fmt.Sprintf(`{"method":%q,"ad":"Əliyev Rəşad"}`, method))
+					h.Set("Content-Type", "application/json; charset=utf-8")
+				}
+				before := echo.count()
+				r := e2eRESTCall(t, din.ClientURL, method, target, h, body)
+				if echo.count() != before+1 {
+					t.Fatalf("%s: the provider IS got %d requests, want 1", method, echo.count()-before)
+				}
+				seen := echo.last(t)
+				if seen.method != method || seen.uri != "/base/a%2Fb/%C6%8Fmlak%20ev;v=1/x?q=%C9%99+1&b=1&b=2&empty=" {
+					t.Errorf("%s: the provider IS saw %s %s", method, seen.method, seen.uri)
+				}
+				if !bytes.Equal(seen.body, body) {
+					t.Errorf("%s: the provider IS got body %q, want %q", method, seen.body, body)
+				}
+				for _, k := range []string{"X-Custom", "Accept", "Content-Type", "X-Road-Userid", "X-Road-Issue", "X-Road-Client"} {
+					if !slices.Equal(seen.header[k], h[k]) {
+						t.Errorf("%s: the provider IS got %s %q, want %q", method, k, seen.header[k], h[k])
+					}
+				}
+				for _, k := range []string{"User-Agent", "Accept-Encoding"} {
+					if v, ok := seen.header[k]; ok {
+						t.Errorf("%s: the provider IS got %s %q, which the client did not send", method, k, v)
+					}
+				}
+				if seen.header.Get("X-Road-Id") == "" || seen.header.Get("X-Road-Request-Id") == "" {
+					t.Errorf("%s: the provider IS got no X-Road-Id or X-Road-Request-Id: %v", method, seen.header)
+				}
+				want := http.StatusOK
+				if method == http.MethodPost {
+					want = http.StatusCreated
+				}
+				if r.status != want || r.header.Get("X-Echo-Method") != method || !slices.Equal(r.header["Set-Cookie"], []string{"a=1", "b=2"}) {
+					t.Errorf("%s: the client got HTTP %d, header %v", method, r.status, r.header)
+				}
+				sum := sha256.Sum256(body)
+				wantBody := fmt.Sprintf("sha256=%s len=%d", hex.EncodeToString(sum[:]), len(body))
+				if method == http.MethodHead {
+					wantBody = ""
+				}
+				if string(r.body) != wantBody {
+					t.Errorf("%s: the client got body %q, want %q", method, r.body, wantBody)
+				}
+				if r.header.Get("X-Road-Id") != seen.header.Get("X-Road-Id") || r.header.Get("X-Road-Service") != e2eRESTCode {
+					t.Errorf("%s: X-Road-Id %q (provider saw %q), X-Road-Service %q", method, r.header.Get("X-Road-Id"), seen.header.Get("X-Road-Id"), r.header.Get("X-Road-Service"))
+				}
+			}
+		}
+	})
+
+	t.Run("IS's X-Road-Id kept", func(t *testing.T) {
+		id := e.newID(t)
+		r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Id": {id}}, nil)
+		if r.status != http.StatusOK || r.header.Get("X-Road-Id") != id || echo.last(t).header.Get("X-Road-Id") != id {
+			t.Fatalf("HTTP %d, X-Road-Id %q, want %q", r.status, r.header.Get("X-Road-Id"), id)
+		}
+		// The same id again is a replay.
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Id": {id}}, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, e2eDuplicate)
+	})
+
+	t.Run("redirects and provider errors pass through", func(t *testing.T) {
+		before := echo.count()
+		r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/redirect", asDIN, nil)
+		if r.status != http.StatusFound || r.header.Get("Location") != "/base/elsewhere" || echo.count() != before+1 {
+			t.Fatalf("redirect: HTTP %d Location %q, %d provider calls", r.status, r.header.Get("Location"), echo.count()-before)
+		}
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/missing", asDIN, nil)
+		if r.status != http.StatusNotFound || r.header.Get("X-Road-Error") != "" || r.header.Get("Content-Type") != "application/problem+json" || string(r.body) != `{"title":"Tapılmadı","status":404}` {
+			t.Fatalf("provider's 404: HTTP %d %q X-Road-Error %q: %s", r.status, r.header.Get("Content-Type"), r.header.Get("X-Road-Error"), r.body)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		before := echo.count()
+		r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", nil, nil)
+		e2eWantRESTError(t, r, http.StatusBadRequest, "Client.InvalidClientIdentifier")
+		for _, bad := range []string{"AZ/GOV", "AZ/GOV/DIN/population/extra", "AZ//DIN", "AZ/GOV/DIN/%ZZ"} {
+			r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {bad}}, nil)
+			if r.status != http.StatusBadRequest || !strings.HasPrefix(r.header.Get("X-Road-Error"), "Client.") {
+				t.Errorf("X-Road-Client %q: HTTP %d X-Road-Error %q", bad, r.status, r.header.Get("X-Road-Error"))
+			}
+		}
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate", asDIN, nil)
+		e2eWantRESTError(t, r, http.StatusBadRequest, "Client.BadRequest")
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate/noSuchService/x", asDIN, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.UnknownService")
+		// A SOAP service is not callable as REST.
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate/getRealEstateExtract", asDIN, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.UnknownService")
+		// DSMF holds no right to realEstateRegistry.
+		r = e2eRESTCall(t, dsmf.ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L", http.Header{"X-Road-Client": {e2eDSMFClient}}, nil)
+		msg := e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.AccessDenied")
+		if !strings.Contains(msg, e2eDSMFClient) {
+			t.Errorf("access refusal %q does not name the client", msg)
+		}
+		// A client another server hosts.
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDSMFClient}}, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ClientProxy.UnknownMember")
+		// XML when Accept asks for it.
+		r = e2eRESTCall(t, dsmf.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDSMFClient}, "Accept": {"application/xml"}}, nil)
+		if r.status != http.StatusInternalServerError || !strings.HasPrefix(r.header.Get("Content-Type"), "application/xml") ||
+			!bytes.Contains(r.body, []byte("<type>Server.ServerProxy.AccessDenied</type>")) {
+			t.Errorf("XML error: HTTP %d %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		if echo.count() != before {
+			t.Errorf("refused requests reached the provider IS %d times", echo.count()-before)
+		}
+	})
+
+	t.Run("body limit", func(t *testing.T) {
+		before := echo.count()
+		old := din.Config.Limits.MaxMessageSize
+		din.Config.Limits.MaxMessageSize = 64 << 10
+		defer func() { din.Config.Limits.MaxMessageSize = old }()
+		body := bytes.Repeat([]byte("ə"), 32<<10) // exactly 64 KiB
+		h := http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"text/plain; charset=utf-8"}}
+		if r := e2eRESTCall(t, din.ClientURL, http.MethodPut, e2eRESTService+"/x", h, body); r.status != http.StatusOK {
+			t.Fatalf("a body at the limit: HTTP %d %s", r.status, r.body)
+		}
+		r := e2eRESTCall(t, din.ClientURL, http.MethodPut, e2eRESTService+"/x", h, append(body, '!'))
+		e2eWantRESTError(t, r, http.StatusBadRequest, "Client.InvalidMessage")
+		if echo.count() != before+1 {
+			t.Errorf("the provider IS got %d requests, want 1", echo.count()-before)
+		}
+	})
+
+	t.Run("100 MiB body", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: a 100 MiB body")
+		}
+		emdk := e.agency("EMDK")
+		for _, c := range []*config.Config{din.Config, emdk.Config} {
+			old := c.Limits.MaxMessageSize
+			c.Limits.MaxMessageSize = 101 << 20
+			defer func() { c.Limits.MaxMessageSize = old }()
+		}
+		body := make([]byte, 100<<20)
+		rand.Read(body)
+		sum := sha256.Sum256(body)
+		r := e2eRESTCall(t, din.ClientURL, http.MethodPost, e2eRESTService+"/upload", http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"application/octet-stream"}}, body)
+		want := fmt.Sprintf("sha256=%s len=%d", hex.EncodeToString(sum[:]), len(body))
+		if r.status != http.StatusCreated || string(r.body) != want {
+			t.Fatalf("HTTP %d %q, want 201 %q", r.status, r.body, want)
+		}
+	})
+}
