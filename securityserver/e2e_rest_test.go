@@ -11,6 +11,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -21,9 +24,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/signature"
+	"github.com/sluz/sluz/securityserver/transport"
 )
 
 const (
@@ -347,4 +356,87 @@ func TestE2EREST(t *testing.T) {
 			t.Fatalf("HTTP %d %q, want 201 %q", r.status, r.body, want)
 		}
 	})
+}
+
+// A provider server whose answer carries a wrong X-Road-Request-Hash is
+// refused by the client's server. DSMF's server here is a hand-made one
+// with DSMF's real keys: it answers like Şlüz, but the hash can be spoilt.
+func TestE2ERESTRequestHash(t *testing.T) {
+	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DSMF"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		f.Close()
+	})
+	e := &e2eEnv{f: f, members: map[string]*e2eMember{}}
+	m := e.loadMember(t, "DSMF")
+	var spoil atomic.Bool
+	fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tm, err := transport.Decode(r.Body, r.Header.Get("Content-Type"), 1<<20, true)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := rest.ParseRequestPart(tm.SOAP)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var digest []byte
+		if tm.RESTBody != nil {
+			sum := sha512.Sum512(tm.RESTBody)
+			digest = sum[:]
+		}
+		hash := rest.RequestHash(tm.SOAP, digest)
+		if spoil.Load() {
+			hash[10] ^= 1
+		}
+		resp, err := rest.NewResponse(req, http.StatusOK, "OK", []rest.Field{{Name: "Content-Type", Value: "application/json"}}, hash, r.Header.Get(transport.HeaderRequestID))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		head := resp.HeaderPart()
+		s := signature.Signer{Key: m.signKey, Cert: m.signCert, OCSP: m.signOCSP, Extra: []*x509.Certificate{f.CA.Cert}}
+		sig, err := s.Sign(signature.Part{URI: signature.MessageURI, Data: head, MimeType: "text/xml"}, time.Now())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		out := &transport.Message{SOAPType: transport.TypeRESTResponse, SOAP: head, Signature: sig}
+		body, err := out.Encode()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", out.ContentType)
+		body.WriteTo(w)
+	})
+	ln, err := tls.Listen("tcp", f.Agency("DSMF").Config.ServerProxy.Listen, &tls.Config{
+		Certificates: []tls.Certificate{m.auth}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: e2eTimeout}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	din := f.Agency("DIN")
+	target := "/r1/AZ/GOV/DSMF/insurance/insurerReports/quarterly-reports"
+	h := http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"application/json"}}
+	body := []byte(`{"voen":"1400057421"}`)
+	// The honest hash passes: the hand-made server is otherwise accepted.
+	if r := e2eRESTCall(t, din.ClientURL, http.MethodPost, target, h, body); r.status != http.StatusOK {
+		t.Fatalf("with the right hash: HTTP %d X-Road-Error %q: %s", r.status, r.header.Get("X-Road-Error"), r.body)
+	}
+	spoil.Store(true)
+	r := e2eRESTCall(t, din.ClientURL, http.MethodPost, target, h, body)
+	msg := e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ClientProxy.InconsistentResponse")
+	if !strings.Contains(msg, "hash") {
+		t.Errorf("refusal %q does not name the hash", msg)
+	}
+	r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/DSMF/insurance/insurerReports/x", http.Header{"X-Road-Client": {e2eDINClient}}, nil)
+	e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ClientProxy.InconsistentResponse")
 }
