@@ -300,11 +300,14 @@ func TestE2EREST(t *testing.T) {
 		// A SOAP service is not callable as REST.
 		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate/getRealEstateExtract", asDIN, nil)
 		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.UnknownService")
-		// DSMF holds no right to realEstateRegistry.
-		r = e2eRESTCall(t, dsmf.ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L", http.Header{"X-Road-Client": {e2eDSMFClient}}, nil)
-		msg := e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.AccessDenied")
-		if !strings.Contains(msg, e2eDSMFClient) {
-			t.Errorf("access refusal %q does not name the client", msg)
+		// DSMF holds a right to GET /extract/* of realEstateRegistry alone.
+		asDSMF := http.Header{"X-Road-Client": {e2eDSMFClient}}
+		for _, call := range [][2]string{{"GET", "/x"}, {"POST", "/extract/5ZJ8K2L"}, {"GET", "/extract/5ZJ8K2L/history"}, {"GET", "/extract/%2E%2E/x"}} {
+			r = e2eRESTCall(t, dsmf.ClientURL, call[0], e2eRESTService+call[1], asDSMF, nil)
+			msg := e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.AccessDenied")
+			if !strings.Contains(msg, e2eDSMFClient) || !strings.Contains(msg, call[0]+" "+call[1]) {
+				t.Errorf("access refusal %q does not name the client and the call", msg)
+			}
 		}
 		// A client another server hosts.
 		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDSMFClient}}, nil)
@@ -317,6 +320,9 @@ func TestE2EREST(t *testing.T) {
 		}
 		if echo.count() != before {
 			t.Errorf("refused requests reached the provider IS %d times", echo.count()-before)
+		}
+		if r = e2eRESTCall(t, dsmf.ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L", asDSMF, nil); r.status != http.StatusOK || echo.count() != before+1 {
+			t.Errorf("DSMF's call of its endpoint: HTTP %d %s", r.status, r.body)
 		}
 	})
 

@@ -80,7 +80,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	if err != nil {
 		return req, nil, t.refused(serverSide, err)
 	}
-	if err := verify.Access(s.acl, req.Service, req.Client, snap.InGroup); err != nil {
+	if err := verify.EndpointAccess(s.acl, req.Service, req.Client, snap.InGroup, req.Method, req.ServicePath); err != nil {
 		return req, nil, t.refused(serverSide, err)
 	}
 	if err := verify.Replay(s.replay, req.Client, req.ID, time.Now()); err != nil {
