@@ -25,7 +25,7 @@ import (
 // serveClient is the client proxy: an IS request in, the verified provider
 // answer (or a SOAP fault) out.
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
-	if rest.IsREST(r.URL.Path) {
+	if rest.IsREST(r.URL.Path) || r.URL.Path == "/listClients" {
 		s.serveRESTClient(w, r) // restclient.go
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -191,6 +192,74 @@ func TestE2EREST(t *testing.T) {
 		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/extract/0000000", asDIN, nil)
 		if r.status != http.StatusNotFound || r.header.Get("X-Road-Error") != "" || !bytes.Contains(r.body, []byte("tapılmadı")) {
 			t.Fatalf("provider's 404: HTTP %d X-Road-Error %q:\n%s", r.status, r.header.Get("X-Road-Error"), r.body)
+		}
+	})
+
+	t.Run("meta services", func(t *testing.T) {
+		type list struct {
+			Service []struct {
+				XRoadInstance string                          `json:"xroad_instance"`
+				MemberCode    string                          `json:"member_code"`
+				SubsystemCode string                          `json:"subsystem_code"`
+				ServiceCode   string                          `json:"service_code"`
+				ServiceType   string                          `json:"service_type"`
+				ObjectType    string                          `json:"object_type"`
+				EndpointList  []struct{ Method, Path string } `json:"endpoint_list"`
+			} `json:"service"`
+		}
+		get := func(clientURL, client, target string) list {
+			t.Helper()
+			r := e2eRESTCall(t, clientURL, http.MethodGet, target, http.Header{"X-Road-Client": {client}}, nil)
+			var l list
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &l) != nil || r.header.Get("X-Road-Request-Hash") == "" {
+				t.Fatalf("%s: HTTP %d %s", target, r.status, r.body)
+			}
+			return l
+		}
+		l := get(din.ClientURL, e2eDINClient, "/r1/AZ/GOV/EMDK/realestate/listMethods")
+		if len(l.Service) != 1 || l.Service[0].ServiceCode != "realEstateRegistry" || l.Service[0].ServiceType != "OPENAPI" || l.Service[0].ObjectType != "SERVICE" ||
+			l.Service[0].SubsystemCode != "realestate" || len(l.Service[0].EndpointList) != 1 || l.Service[0].EndpointList[0].Method != "GET" || l.Service[0].EndpointList[0].Path != "/extract/*" {
+			t.Errorf("listMethods: %+v", l)
+		}
+		if l := get(din.ClientURL, e2eDINClient, "/r1/AZ/GOV/DSMF/insurance/listMethods"); len(l.Service) != 1 || l.Service[0].ServiceCode != "insurerReports" || l.Service[0].ServiceType != "REST" {
+			t.Errorf("DSMF's listMethods: %+v", l)
+		}
+		if l := get(din.ClientURL, e2eDINClient, "/r1/AZ/GOV/EMDK/realestate/allowedMethods"); len(l.Service) != 1 || len(l.Service[0].EndpointList) != 1 {
+			t.Errorf("allowedMethods for DİN: %+v", l)
+		}
+		if l := get(dsmf.ClientURL, e2eDSMFClient, "/r1/AZ/GOV/EMDK/realestate/allowedMethods"); len(l.Service) != 1 || l.Service[0].EndpointList[0].Path != "/extract/*" {
+			t.Errorf("allowedMethods for DSMF (an endpoint right): %+v", l)
+		}
+		if l := get(e.agency("EMDK").ClientURL, e2eEMDKClient, "/r1/AZ/GOV/DSMF/insurance/allowedMethods"); len(l.Service) != 0 {
+			t.Errorf("allowedMethods for ƏMDK, which holds no right at DSMF: %+v", l)
+		}
+		r := e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate/getOpenAPI?serviceCode=realEstateRegistry", asDIN, nil)
+		want, err := os.ReadFile(e2eService(t, e.agency("EMDK").Config, e2eRESTCode).OpenAPI)
+		if err != nil || r.status != http.StatusOK || !bytes.Equal(r.body, want) || !strings.HasPrefix(r.header.Get("Content-Type"), "text/yaml") {
+			t.Errorf("getOpenAPI: HTTP %d %q, %d bytes (want %d) %v", r.status, r.header.Get("Content-Type"), len(r.body), len(want), err)
+		}
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/EMDK/realestate/getOpenAPI", asDIN, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.InvalidRequest")
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/DSMF/insurance/getOpenAPI?serviceCode=insurerReports", asDIN, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ServerProxy.UnknownService")
+
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/listClients", nil, nil)
+		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(`<xrd:member><xrd:id id:objectType="SUBSYSTEM"><id:xRoadInstance>AZ</id:xRoadInstance><id:memberClass>GOV</id:memberClass><id:memberCode>EMDK</id:memberCode><id:subsystemCode>realestate</id:subsystemCode></xrd:id><xrd:name>Əmlak Məsələləri Dövlət Komitəsi</xrd:name></xrd:member>`)) {
+			t.Errorf("listClients (XML): HTTP %d\n%s", r.status, r.body)
+		}
+		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/listClients", http.Header{"Accept": {"application/json"}}, nil)
+		var clients struct {
+			Member []struct {
+				ID struct {
+					MemberCode    string `json:"member_code"`
+					ObjectType    string `json:"object_type"`
+					SubsystemCode string `json:"subsystem_code"`
+				} `json:"id"`
+				Name string `json:"name"`
+			} `json:"member"`
+		}
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &clients) != nil || len(clients.Member) != 6 {
+			t.Errorf("listClients (JSON): HTTP %d\n%s", r.status, r.body)
 		}
 	})
 

@@ -41,8 +41,13 @@ type restAnswer struct {
 	ct   string // Content-Type of out
 }
 
-// serveRESTClient is the client proxy for an IS's REST request.
+// serveRESTClient is the client proxy for an IS's REST request, and for
+// GET /listClients (restmeta.go).
 func (s *Server) serveRESTClient(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/listClients" {
+		s.serveListClients(w, r)
+		return
+	}
 	start := time.Now()
 	var t trace
 	req, ans, f := s.restExchange(r, &t)

@@ -76,12 +76,16 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 			return req, nil, s.refusedBy(t, serverSide, err, snap)
 		}
 	}
-	svc, err := verify.KnownService(s.restService, req.Service)
-	if err != nil {
-		return req, nil, t.refused(serverSide, err)
-	}
-	if err := verify.EndpointAccess(s.acl, req.Service, req.Client, snap.InGroup, req.Method, req.ServicePath); err != nil {
-		return req, nil, t.refused(serverSide, err)
+	// A meta service (PR-MREST) is answered here, to any client.
+	meta := isRESTMeta(req.Service.ServiceCode)
+	var svc config.Service
+	if !meta {
+		if svc, err = verify.KnownService(s.restService, req.Service); err != nil {
+			return req, nil, t.refused(serverSide, err)
+		}
+		if err := verify.EndpointAccess(s.acl, req.Service, req.Client, snap.InGroup, req.Method, req.ServicePath); err != nil {
+			return req, nil, t.refused(serverSide, err)
+		}
 	}
 	if err := verify.Replay(s.replay, req.Client, req.ID, time.Now()); err != nil {
 		return req, nil, t.refused(serverSide, err)
@@ -95,10 +99,15 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		logged{messagelog.Request, tr.SOAP, tr.Signature, transport.TypeRESTRequest, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
-	t.out = time.Now()
-	pr, f := s.callRESTProvider(ctx, req, tr.RESTBody, svc, t)
-	t.in = time.Now()
-	observeSince(s.metrics.providerObserver(svc.ID), t.out)
+	var pr *providerAnswer
+	if meta {
+		pr, f = s.answerRESTMeta(req, snap, t)
+	} else {
+		t.out = time.Now()
+		pr, f = s.callRESTProvider(ctx, req, tr.RESTBody, svc, t)
+		t.in = time.Now()
+		observeSince(s.metrics.providerObserver(svc.ID), t.out)
+	}
 	if f != nil {
 		return req, nil, f
 	}

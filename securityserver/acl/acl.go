@@ -306,6 +306,21 @@ func (c *Checker) AllowedEndpoint(service identifier.ServiceID, client identifie
 	})
 }
 
+// Rights reports what client may call of service: whole is a right on
+// the whole service (directly or through a group), endpoints the
+// endpoint rights it holds besides (allowedMethods, PR-MREST §4).
+func (c *Checker) Rights(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership) (whole bool, endpoints []rest.Endpoint, err error) {
+	_, err = c.allowed(service, client, inGroup, func(ep *rest.Endpoint) bool {
+		if ep == nil {
+			whole = true
+		} else {
+			endpoints = append(endpoints, *ep)
+		}
+		return false
+	})
+	return whole, endpoints, err
+}
+
 func (c *Checker) allowed(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership, admits func(*rest.Endpoint) bool) (bool, error) {
 	c.mu.Lock()
 	now := time.Now()
@@ -318,12 +333,10 @@ func (c *Checker) allowed(service identifier.ServiceID, client identifier.Client
 		return false, fmt.Errorf("access rights unavailable: %w", err)
 	}
 	return slices.ContainsFunc(grants, func(g grant) bool {
-		if !admits(g.endpoint) {
-			return false
-		}
+		holds := g.subject.Client == client
 		if g.subject.IsGroup() {
-			return inGroup != nil && inGroup(g.subject.Group, client)
+			holds = inGroup != nil && inGroup(g.subject.Group, client)
 		}
-		return g.subject.Client == client
+		return holds && admits(g.endpoint)
 	}), nil
 }

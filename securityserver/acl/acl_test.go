@@ -147,6 +147,12 @@ func TestEndpointRights(t *testing.T) {
 			t.Errorf("%s %s %s: %v, %v; want %v", tc.who, tc.method, tc.path, got, err, tc.want)
 		}
 	}
+	if whole, eps, err := chk.Rights(svc, dsmf.Client, nil); err != nil || whole || len(eps) != 1 || eps[0] != (rest.Endpoint{Method: "GET", Path: "/extract/*"}) {
+		t.Errorf("DSMF's rights: %v %v %v", whole, eps, err)
+	}
+	if whole, eps, err := chk.Rights(svc, din.Client, nil); err != nil || !whole || len(eps) != 0 {
+		t.Errorf("DİN's rights: %v %v %v", whole, eps, err)
+	}
 	// An endpoint right is no right to the whole service (SOAP).
 	if ok, _ := chk.Allowed(svc, dsmf.Client, nil); ok {
 		t.Error("an endpoint right admitted a call of the whole service")
