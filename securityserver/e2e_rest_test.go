@@ -9,6 +9,7 @@ package securityserver_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -22,6 +23,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +33,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/harness/localfed"
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/rest"
 	"github.com/sluz/sluz/securityserver/signature"
@@ -262,6 +266,8 @@ func TestE2EREST(t *testing.T) {
 			t.Errorf("listClients (JSON): HTTP %d\n%s", r.status, r.body)
 		}
 	})
+
+	t.Run("third-party clients", func(t *testing.T) { e2eRESTThirdParty(t, din.ClientURL) })
 
 	echo := &e2eEcho{}
 	e2eRESTProvider(t, e, echo)
@@ -514,4 +520,48 @@ func TestE2ERESTRequestHash(t *testing.T) {
 	}
 	r = e2eRESTCall(t, din.ClientURL, http.MethodGet, "/r1/AZ/GOV/DSMF/insurance/insurerReports/x", http.Header{"X-Road-Client": {e2eDINClient}}, nil)
 	e2eWantRESTError(t, r, http.StatusInternalServerError, "Server.ClientProxy.InconsistentResponse")
+}
+
+// e2eRESTThirdParty runs the README's REST clients as they are: curl (the
+// shell script) and Python's requests driven by the OpenAPI document,
+// once from configs/ and once as X-Road's getOpenAPI serves it.
+func e2eRESTThirdParty(t *testing.T, clientURL string) {
+	curl := testtool.Require(t, "curl")
+	sh := testtool.Require(t, "sh")
+	scripts, err := filepath.Abs(filepath.Join("..", "scripts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8", "PYTHONDONTWRITEBYTECODE=1", "PATH="+filepath.Dir(curl)+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	base := strings.TrimSuffix(clientURL, "/")
+	out := run(sh, filepath.Join(scripts, "rest-extract-curl.sh"), base, "5ZJ8K2L")
+	if !strings.Contains(out, `"fin":"5ZJ8K2L"`) || !strings.Contains(out, `"registerNumber":"1100452317"`) || !strings.Contains(strings.ToLower(out), "x-road-request-hash:") {
+		t.Errorf("curl script:\n%s", out)
+	}
+	const python = "/usr/bin/python3"
+	if out, err := exec.Command(python, "-c", "import requests, yaml").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-requests or python3-yaml is not installed (%v): %s", err, out)
+		}
+		t.Skipf("python3 with requests and yaml not available (%v): install python3-requests python3-yaml", err)
+	}
+	script := filepath.Join(scripts, "rest-openapi-example.py")
+	for _, doc := range []string{filepath.Join("..", "configs", "openapi", "emdk-realestate.yaml"),
+		base + "/r1/AZ/GOV/EMDK/realestate/getOpenAPI?serviceCode=realEstateRegistry"} {
+		out := run(python, script, doc, base, "5ZJ8K2L")
+		if !strings.Contains(out, "EXTRACT=ÇX-") || !strings.Contains(out, "PROPERTIES=1") || !strings.Contains(out, "X-Road-Id=AZ-") {
+			t.Errorf("OpenAPI client with %s:\n%s", doc, out)
+		}
+	}
 }
