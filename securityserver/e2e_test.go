@@ -465,8 +465,8 @@ func TestE2EExchange(t *testing.T) {
 	e := e2eNew(t)
 
 	t.Run("SampleQueries", func(t *testing.T) {
-		if len(localfed.Queries) != 8 {
-			t.Fatalf("localfed.Queries has %d sample queries; this test knows 8 (5 SOAP, 3 REST: TestE2EREST)", len(localfed.Queries))
+		if len(localfed.Queries) != 9 {
+			t.Fatalf("localfed.Queries has %d sample queries; this test knows 9 (5 SOAP, 4 REST: TestE2EREST)", len(localfed.Queries))
 		}
 		for _, q := range e2eQueries {
 			before := e.calls[q.to].Load()

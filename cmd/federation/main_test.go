@@ -29,7 +29,7 @@ func TestOnce(t *testing.T) {
 		"report B1, 2025, Q4, qəbul edildi, receipt DSMF-2025-R4-B1-000001, attachment 1 (application/xml, 299 bytes) (signed, requestHash checked)", "HTTP 200, extract ÇX-", "properties: 1 (signed, X-Road-Request-Hash checked)",
 		"HTTP 201, report B1, 2025, Q3, qəbul edildi, receipt DSMF-2025-R3-B1-000001 (signed, X-Road-Request-Hash checked)",
 		"HTTP 500 Server.ServerProxy.AccessDenied: client AZ/GOV/EMDK/realestate is not allowed to call AZ/GOV/DSMF/insurance/insurerReports (POST /quarterly-reports)",
-		"all 16 outcomes as expected"} {
+		"REST services: realEstateRegistry (GET /extract/*) (signed, X-Road-Request-Hash checked)", "all 17 outcomes as expected"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

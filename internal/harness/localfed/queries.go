@@ -94,6 +94,8 @@ var Queries = []Query{
 		Service: "AZ/GOV/DSMF/insurance/insurerReports", REST: &RESTCall{Method: http.MethodPost, Path: "/quarterly-reports", ContentType: "application/json",
 			Body: `{"voen":"1400023451","year":2025,"quarter":3,"form":"B1","insuredCount":1832,"totalContributions":"1548210.75"}`},
 		Summary: []string{"form|report %s", "year|%s", "quarter|Q%s", "status|%s", "registrationNumber|receipt %s"}},
+	{Name: "DİN lists ƏMDK's REST services (listMethods, PR-MREST)", From: "DIN", Client: "AZ/GOV/DIN/population",
+		Service: "AZ/GOV/EMDK/realestate/listMethods", REST: &RESTCall{Method: http.MethodGet}, Summary: []string{"service|REST services: %s"}},
 	{Name: "ƏMDK files a quarterly report with DSMF (REST, no access right)", From: "EMDK", Client: "AZ/GOV/EMDK/realestate",
 		Service: "AZ/GOV/DSMF/insurance/insurerReports", REST: &RESTCall{Method: http.MethodPost, Path: "/quarterly-reports", ContentType: "application/json",
 			Body: `{"voen":"1700345671","year":2025,"quarter":3,"form":"B1","insuredCount":212,"totalContributions":"180334.00"}`},
@@ -253,7 +255,7 @@ func (f *Federation) runREST(ctx context.Context, from *Agency, service identifi
 			format = "%s"
 		}
 		if v, ok := answer[name]; ok {
-			parts = append(parts, fmt.Sprintf(format, fmt.Sprint(v)))
+			parts = append(parts, fmt.Sprintf(format, summarize(v)))
 		}
 	}
 	hashed := resp.Header.Get("X-Road-Request-Hash") != ""
@@ -262,6 +264,32 @@ func (f *Federation) runREST(ctx context.Context, from *Agency, service identifi
 		res.Outcome += " (signed, X-Road-Request-Hash checked)"
 	}
 	res.OK = q.WantFault == "" && len(parts) == len(q.Summary) && hashed
+}
+
+// summarize writes a JSON value for a summary: a list of services (a meta
+// service's answer) as their codes and endpoints.
+func summarize(v any) string {
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	var out []string
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		s := fmt.Sprint(m["service_code"])
+		eps, _ := m["endpoint_list"].([]any)
+		var names []string
+		for _, ep := range eps {
+			if em, ok := ep.(map[string]any); ok {
+				names = append(names, fmt.Sprintf("%v %v", em["method"], em["path"]))
+			}
+		}
+		if len(names) > 0 {
+			s += " (" + strings.Join(names, ", ") + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }
 
 // withAttachments frames soap and atts as a SOAP-with-attachments request
