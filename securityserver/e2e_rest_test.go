@@ -35,6 +35,7 @@ import (
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/rest"
 	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
@@ -192,6 +193,19 @@ func TestE2EREST(t *testing.T) {
 		if h, err := base64.StdEncoding.DecodeString(r.header.Get("X-Road-Request-Hash")); err != nil || len(h) != 64 {
 			t.Errorf("X-Road-Request-Hash %q is not a base64 SHA-512", r.header.Get("X-Road-Request-Hash"))
 		}
+		// Both servers keep an operational monitoring record of it.
+		for _, a := range []*localfed.Agency{din, e.agency("EMDK")} {
+			st := a.Server.Opmon()
+			if err := st.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := st.Query(opmon.Query{Match: func(rec *opmon.Record) bool {
+				return rec.MessageID == r.header.Get("X-Road-Id") && rec.ServiceCode == "realEstateRegistry" && rec.MessageProtocolVersion == "r1" && rec.Succeeded
+			}})
+			if err != nil || len(res.Records) != 1 {
+				t.Errorf("%s: operational monitoring records of the REST exchange: %d %v", a.Code, len(res.Records), err)
+			}
+		}
 		// The provider's own error passes through as it is.
 		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/extract/0000000", asDIN, nil)
 		if r.status != http.StatusNotFound || r.header.Get("X-Road-Error") != "" || !bytes.Contains(r.body, []byte("tapılmadı")) {
@@ -344,6 +358,19 @@ func TestE2EREST(t *testing.T) {
 		// The same id again is a replay.
 		r = e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Id": {id}}, nil)
 		e2eWantRESTError(t, r, http.StatusInternalServerError, e2eDuplicate)
+	})
+
+	t.Run("X-Road-Security-Server", func(t *testing.T) {
+		h := http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Security-Server": {"AZ/GOV/EMDK/ss1"}}
+		if r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", h, nil); r.status != http.StatusOK || echo.last(t).header.Get("X-Road-Security-Server") != "AZ/GOV/EMDK/ss1" {
+			t.Fatalf("the provider's server named: HTTP %d %s", r.status, r.body)
+		}
+		h.Set("X-Road-Security-Server", "AZ/GOV/EMDK/ss9")
+		e2eWantRESTError(t, e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", h, nil), http.StatusInternalServerError, "Server.ClientProxy.UnknownMember")
+		h.Set("X-Road-Security-Server", "AZ/GOV/EMDK")
+		if r := e2eRESTCall(t, din.ClientURL, http.MethodGet, e2eRESTService+"/x", h, nil); r.status != http.StatusBadRequest || !strings.HasPrefix(r.header.Get("X-Road-Error"), "Client.") {
+			t.Errorf("a malformed X-Road-Security-Server: HTTP %d X-Road-Error %q", r.status, r.header.Get("X-Road-Error"))
+		}
 	})
 
 	t.Run("redirects and provider errors pass through", func(t *testing.T) {

@@ -46,7 +46,28 @@ func (s *Server) monitor(sd side, req *message.Message, resp *answer, f *message
 	if s.opmon == nil {
 		return
 	}
-	rec := opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
+	rec := s.traced(sd, start, t)
+	if req != nil {
+		h := &req.Header
+		rec.SetClient(h.Client)
+		rec.SetService(h.Service)
+		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = h.ID, h.UserID, h.Issue, h.ProtocolVersion
+		if rp := h.RepresentedParty; rp != nil {
+			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
+		}
+		rec.RequestSize = int64(len(req.SOAP))
+	}
+	var respSize int64
+	if resp != nil {
+		respSize = int64(len(resp.soap))
+	}
+	s.finish(rec, f, t, respSize)
+}
+
+// traced is an operational monitoring record with what t and the side
+// say of an exchange that started at start.
+func (s *Server) traced(sd side, start time.Time, t *trace) *opmon.Record {
+	rec := &opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
 	if sd == clientSide {
 		rec.SecurityServerType = opmon.Client
 	}
@@ -65,30 +86,23 @@ func (s *Server) monitor(sd side, req *message.Message, resp *answer, f *message
 			rec.ClientSecurityServerAddress = t.peerAddr
 		}
 	}
-	if req != nil {
-		h := &req.Header
-		rec.SetClient(h.Client)
-		rec.SetService(h.Service)
-		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = h.ID, h.UserID, h.Issue, h.ProtocolVersion
-		if rp := h.RepresentedParty; rp != nil {
-			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
-		}
-		rec.RequestSize = int64(len(req.SOAP))
-	}
+	return rec
+}
+
+// finish sets the outcome of rec (the security server's fault f, the
+// provider's fault in t, or success with a response of respSize bytes)
+// and queues it.
+func (s *Server) finish(rec *opmon.Record, f *message.Fault, t *trace, respSize int64) {
 	if f == nil && t != nil && t.providerFault != nil {
 		rec.FaultCode, rec.FaultString = t.providerFault.Code, t.providerFault.String
-		if resp != nil {
-			rec.ResponseSize = int64(len(resp.soap))
-		}
+		rec.ResponseSize = respSize
 	} else if f != nil {
 		rec.FaultCode, rec.FaultString = f.Code, f.String
 	} else {
 		rec.Succeeded = true
-		if resp != nil {
-			rec.ResponseSize = int64(len(resp.soap))
-		}
+		rec.ResponseSize = respSize
 	}
-	s.opmon.Add(&rec)
+	s.opmon.Add(rec)
 }
 
 // completeRecord names the servers of a record; the opmon writer calls it

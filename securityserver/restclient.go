@@ -237,6 +237,7 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 		result = f.Code
 	}
 	s.metrics.observe(sd, client, service, result, time.Since(start))
+	s.monitorREST(sd, req, ans, f, start, t)
 	if f != nil {
 		if sd == clientSide {
 			rest.WriteError(w, r, f)
@@ -275,4 +276,28 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 	w.WriteHeader(st)
 	w.Write(ans.body)
 	s.log.Info("exchange", append(attrs, "result", result, "status", st, "bytes", len(ans.body))...)
+}
+
+// monitorREST queues the operational monitoring record of a REST exchange
+// (monitor for REST): its identifiers, protocol version r1, and the size
+// of the answer's body (client side) or of the signed answer (service
+// side).
+func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *message.Fault, start time.Time, t *trace) {
+	if s.opmon == nil {
+		return
+	}
+	rec := s.traced(sd, start, t)
+	if req != nil {
+		rec.SetClient(req.Client)
+		rec.SetService(req.Service)
+		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = req.ID, req.UserID, req.Issue, rest.Version
+		if rp := req.RepresentedParty; rp != nil {
+			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
+		}
+	}
+	var respSize int64
+	if ans != nil {
+		respSize = int64(len(ans.body) + ans.out.Len())
+	}
+	s.finish(rec, f, t, respSize)
 }
