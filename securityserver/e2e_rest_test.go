@@ -281,6 +281,28 @@ func TestE2EREST(t *testing.T) {
 		}
 	})
 
+	t.Run("SOAP meta services", func(t *testing.T) {
+		before := e.calls["DIN"].Load()
+		for _, c := range []struct {
+			from, client, code string
+			want               bool
+		}{
+			{"EMDK", e2eEMDKClient, "listMethods", true},
+			{"DSMF", e2eDSMFClient, "listMethods", true},
+			{"EMDK", e2eEMDKClient, "allowedMethods", true},
+			{"DSMF", e2eDSMFClient, "allowedMethods", false}, // DSMF holds no right at DİN
+		} {
+			req := e2eRequest(t, c.client, "AZ/GOV/DIN/population/"+c.code, e.newID(t), "")
+			m := e2eWantAnswer(t, e.call(t, c.from, req), req)
+			body := string(m.SOAP)
+			listed := strings.Contains(body, "<id:serviceCode>getPersonByFin</id:serviceCode><id:serviceVersion>v1</id:serviceVersion>")
+			if !strings.Contains(body, "<xrd:"+c.code+"Response>") || listed != c.want || strings.Contains(body, "realEstateRegistry") {
+				t.Errorf("%s by %s: want getPersonByFin v1 listed %v:\n%s", c.code, c.client, c.want, body)
+			}
+		}
+		e.expectCalls(t, "DIN", before)
+	})
+
 	t.Run("third-party clients", func(t *testing.T) { e2eRESTThirdParty(t, din.ClientURL) })
 
 	echo := &e2eEcho{}

@@ -149,14 +149,40 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 	if h.SecurityServer != nil && *h.SecurityServer != s.cfg.Server {
 		return nil, serverSide.fault(message.UnknownService, "the request asks security server %s, but this is %s", *h.SecurityServer, s.cfg.Server)
 	}
-	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
-		return nil, t.refused(serverSide, err)
-	}
 	crit, err := opmon.ParseCriteria(req.SOAP, time.Now())
 	if err != nil {
 		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
 	}
-	signer, f := s.responseSigner(r.Context(), req.Header.Service.Provider, t)
+	return s.answerHere(r, req, tm, t, func() ([]byte, *message.Fault) {
+		if err := s.opmon.Flush(); err != nil {
+			return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+		}
+		caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
+		// The answer must fit in a message, with room for the signature.
+		budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
+		body, err := s.opmon.QueryFit(opmon.Query{
+			From:  time.Unix(crit.From, 0),
+			To:    time.UnixMilli(crit.To*1000 + 999),
+			Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
+			Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
+		}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
+		if err != nil {
+			return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+		}
+		return body, nil
+	})
+}
+
+// answerHere is the flow of a request this security server answers itself
+// (getSecurityServerOperationalData, the SOAP meta services): the replay
+// check, the provider member's signer, the request logged, build's answer
+// signed as the provider member and logged. Access rights do not apply.
+func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport.Message, t *trace, build func() ([]byte, *message.Fault)) (*answer, *message.Fault) {
+	h := &req.Header
+	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
+		return nil, t.refused(serverSide, err)
+	}
+	signer, f := s.responseSigner(r.Context(), h.Service.Provider, t)
 	if f != nil {
 		return nil, f
 	}
@@ -168,20 +194,9 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		return nil, f
 	}
 	t.out = time.Now()
-	if err := s.opmon.Flush(); err != nil {
-		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
-	}
-	caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
-	// The answer must fit in a message, with room for the signature.
-	budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
-	body, err := s.opmon.QueryFit(opmon.Query{
-		From:  time.Unix(crit.From, 0),
-		To:    time.UnixMilli(crit.To*1000 + 999),
-		Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
-		Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
-	}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
-	if err != nil {
-		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+	body, f := build()
+	if f != nil {
+		return nil, f
 	}
 	t.in = time.Now()
 	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML}, s.metrics.sign[serverSide], t)

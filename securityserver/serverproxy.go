@@ -67,6 +67,10 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		resp, f := s.serveOperationalData(r, req, tr, t)
 		return req, resp, f
 	}
+	if s.isSOAPMeta(&h) && verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider) == nil { // soapmeta.go
+		resp, f := s.serveSOAPMeta(r, snap, req, tr, t)
+		return req, resp, f
+	}
 	// The service is one this server provides, and the client may call it
 	// (once).
 	if verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider) != nil { // perhaps hosted since the copy in use was fetched
