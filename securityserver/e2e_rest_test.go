@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/harness/localfed"
+	"github.com/sluz/sluz/internal/harness/sampleis"
 	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -301,6 +302,44 @@ func TestE2EREST(t *testing.T) {
 			}
 		}
 		e.expectCalls(t, "DIN", before)
+
+		// getWsdl: the WSDL as an attachment, its address rewritten; zeep
+		// loads it.
+		req := e2eRequest(t, e2eEMDKClient, "AZ/GOV/DIN/population/getWsdl", e.newID(t),
+			"<xrd:serviceCode>getPersonByFin</xrd:serviceCode><xrd:serviceVersion>v1</xrd:serviceVersion>")
+		r := e.call(t, "EMDK", req)
+		m := e2eCheckAnswer(t, r.body, r.header.Get("Content-Type"), req)
+		if !strings.Contains(string(m.SOAP), "<xrd:getWsdlResponse><xrd:serviceCode>getPersonByFin</xrd:serviceCode><xrd:serviceVersion>v1</xrd:serviceVersion></xrd:getWsdlResponse>") || len(m.Attachments) != 1 {
+			t.Fatalf("getWsdl: %d attachments:\n%s", len(m.Attachments), m.SOAP)
+		}
+		wsdl := m.Attachments[0].Body
+		if !bytes.Contains(wsdl, []byte(`location="http://example.org/xroad-endpoint"`)) || bytes.Contains(wsdl, []byte(sampleis.DINAddressPlaceholder)) || !bytes.Contains(wsdl, []byte("getPersonByFin")) {
+			t.Fatalf("getWsdl's WSDL:\n%s", wsdl)
+		}
+		r = e.call(t, "EMDK", e2eRequest(t, e2eEMDKClient, "AZ/GOV/DIN/population/getWsdl", e.newID(t), "<xrd:serviceCode>noSuchService</xrd:serviceCode>"))
+		e2eWantFault(t, r, "Server.ServerProxy.UnknownService")
+		const python = "/usr/bin/python3"
+		if out, err := exec.Command(python, "-c", "import zeep").CombinedOutput(); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("python3-zeep is not installed (%v): %s", err, out)
+			}
+			t.Skipf("python3 with zeep not available (%v)", err)
+		}
+		dir := t.TempDir()
+		for _, name := range []string{"xroad.xsd", "identifiers.xsd"} {
+			data, err := os.ReadFile(filepath.Join("..", "configs", "wsdl", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, "got.wsdl"), wsdl, 0o644)
+		cmd := exec.Command(python, "-c", "import sys\nfrom zeep import Client\nc = Client(sys.argv[1])\nprint('ADDRESS=' + c.service._binding_options['address'])\nprint('OPS=' + ','.join(sorted(c.service._operations)))", filepath.Join(dir, "got.wsdl"))
+		cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8", "PYTHONDONTWRITEBYTECODE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "ADDRESS=http://example.org/xroad-endpoint") || !strings.Contains(string(out), "getPersonByFin") {
+			t.Fatalf("zeep loading getWsdl's WSDL: %v\n%s", err, out)
+		}
 	})
 
 	t.Run("third-party clients", func(t *testing.T) { e2eRESTThirdParty(t, din.ClientURL) })

@@ -153,9 +153,9 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 	if err != nil {
 		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
 	}
-	return s.answerHere(r, req, tm, t, func() ([]byte, *message.Fault) {
+	return s.answerHere(r, req, tm, t, func() ([]byte, []message.Attachment, *message.Fault) {
 		if err := s.opmon.Flush(); err != nil {
-			return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+			return nil, nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
 		}
 		caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
 		// The answer must fit in a message, with room for the signature.
@@ -167,17 +167,18 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 			Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
 		}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
 		if err != nil {
-			return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+			return nil, nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
 		}
-		return body, nil
+		return body, nil, nil
 	})
 }
 
 // answerHere is the flow of a request this security server answers itself
 // (getSecurityServerOperationalData, the SOAP meta services): the replay
 // check, the provider member's signer, the request logged, build's answer
-// signed as the provider member and logged. Access rights do not apply.
-func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport.Message, t *trace, build func() ([]byte, *message.Fault)) (*answer, *message.Fault) {
+// signed as the provider member (with its attachments, if any, through a
+// hash chain) and logged. Access rights do not apply.
+func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport.Message, t *trace, build func() ([]byte, []message.Attachment, *message.Fault)) (*answer, *message.Fault) {
 	h := &req.Header
 	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
 		return nil, t.refused(serverSide, err)
@@ -194,17 +195,17 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 		return nil, f
 	}
 	t.out = time.Now()
-	body, f := build()
+	body, atts, f := build()
 	if f != nil {
 		return nil, f
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML}, s.metrics.sign[serverSide], t)
+	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML, Attachments: atts}, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, nil})); f != nil {
+		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, resp.att})); f != nil {
 		return nil, f
 	}
 	return resp, nil
