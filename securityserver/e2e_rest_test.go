@@ -318,13 +318,7 @@ func TestE2EREST(t *testing.T) {
 		}
 		r = e.call(t, "EMDK", e2eRequest(t, e2eEMDKClient, "AZ/GOV/DIN/population/getWsdl", e.newID(t), "<xrd:serviceCode>noSuchService</xrd:serviceCode>"))
 		e2eWantFault(t, r, "Server.ServerProxy.UnknownService")
-		const python = "/usr/bin/python3"
-		if out, err := exec.Command(python, "-c", "import zeep").CombinedOutput(); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("python3-zeep is not installed (%v): %s", err, out)
-			}
-			t.Skipf("python3 with zeep not available (%v)", err)
-		}
+		python := e2ePython(t, "zeep", "python3-zeep")
 		dir := t.TempDir()
 		for _, name := range []string{"xroad.xsd", "identifiers.xsd"} {
 			data, err := os.ReadFile(filepath.Join("..", "configs", "wsdl", name))
@@ -637,13 +631,7 @@ func e2eRESTThirdParty(t *testing.T, clientURL string) {
 	if !strings.Contains(out, `"fin":"5ZJ8K2L"`) || !strings.Contains(out, `"registerNumber":"1100452317"`) || !strings.Contains(strings.ToLower(out), "x-road-request-hash:") {
 		t.Errorf("curl script:\n%s", out)
 	}
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import requests, yaml").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-requests or python3-yaml is not installed (%v): %s", err, out)
-		}
-		t.Skipf("python3 with requests and yaml not available (%v): install python3-requests python3-yaml", err)
-	}
+	python := e2ePython(t, "requests, yaml", "python3-requests python3-yaml")
 	script := filepath.Join(scripts, "rest-openapi-example.py")
 	for _, doc := range []string{filepath.Join("..", "configs", "openapi", "emdk-realestate.yaml"),
 		base + "/r1/AZ/GOV/EMDK/realestate/getOpenAPI?serviceCode=realEstateRegistry"} {
@@ -652,4 +640,18 @@ func e2eRESTThirdParty(t *testing.T, clientURL string) {
 			t.Errorf("OpenAPI client with %s:\n%s", doc, out)
 		}
 	}
+}
+
+// e2ePython is Debian's python3 with modules importable, or skips (fails
+// in CI) naming the packages to install.
+func e2ePython(t *testing.T, modules, packages string) string {
+	t.Helper()
+	const python = "/usr/bin/python3"
+	if out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not installed (%v): %s", packages, err, out)
+		}
+		t.Skipf("python3 with %s not available (%v): install %s", modules, err, packages)
+	}
+	return python
 }

@@ -985,13 +985,7 @@ func TestE2EProviderDown(t *testing.T) {
 // e2eZeep drives ƏMDK's client proxy with zeep, an unmodified third-party
 // SOAP client, from the shipped WSDL.
 func e2eZeep(t *testing.T, e *e2eEnv) {
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import zeep").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-zeep is not installed (%v): %s", err, out)
-		}
-		t.Skipf("python3 with zeep not available (%v): install python3-zeep", err)
-	}
+	python := e2ePython(t, "zeep", "python3-zeep")
 	dir := t.TempDir()
 	src := filepath.Join("..", "configs", "wsdl")
 	for _, name := range []string{"din-population.wsdl", "xroad.xsd", "identifiers.xsd"} {
