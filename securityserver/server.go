@@ -29,7 +29,10 @@
 // the configured size limit (no streaming yet); batch signatures are not
 // supported yet. The REST protocol (PR-REST) runs beside SOAP:
 // restclient.go and restservice.go, entered from the two proxies by the
-// request path (/r1/...) and by x-road-message-type: REST.
+// request path (/r1/...) and by x-road-message-type: REST. The meta
+// services the provider's server answers itself are in restmeta.go
+// (PR-MREST, and listClients at the client proxy) and soapmeta.go
+// (PR-META).
 // With the embedded log the replay window is kept in memory and seeded
 // from the message log at start.
 package securityserver
