@@ -201,7 +201,8 @@ func TestE2EREST(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := st.Query(opmon.Query{Match: func(rec *opmon.Record) bool {
-				return rec.MessageID == r.header.Get("X-Road-Id") && rec.ServiceCode == "realEstateRegistry" && rec.MessageProtocolVersion == "r1" && rec.Succeeded
+				return rec.MessageID == r.header.Get("X-Road-Id") && rec.ServiceCode == "realEstateRegistry" && rec.MessageProtocolVersion == "r1" && rec.Succeeded &&
+					rec.ServiceType == "REST" && rec.RestMethod == "GET" && rec.RestPath == "/extract/5ZJ8K2L" && rec.StatusCode == http.StatusOK
 			}})
 			if err != nil || len(res.Records) != 1 {
 				t.Errorf("%s: operational monitoring records of the REST exchange: %d %v", a.Code, len(res.Records), err)

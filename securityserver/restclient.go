@@ -279,9 +279,10 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 }
 
 // monitorREST queues the operational monitoring record of a REST exchange
-// (monitor for REST): its identifiers, protocol version r1, and the size
-// of the answer's body (client side) or of the signed answer (service
-// side).
+// (monitor for REST): its identifiers, protocol version r1, service type
+// REST with the method, service path and the provider's status, and the
+// size of the answer's body (client side) or of the signed answer
+// (service side).
 func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *message.Fault, start time.Time, t *trace) {
 	if s.opmon == nil {
 		return
@@ -294,10 +295,12 @@ func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *mes
 		if rp := req.RepresentedParty; rp != nil {
 			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
 		}
+		rec.ServiceType, rec.RestMethod, rec.RestPath = "REST", req.Method, req.ServicePath
 	}
 	var respSize int64
 	if ans != nil {
 		respSize = int64(len(ans.body) + ans.out.Len())
+		rec.StatusCode = ans.resp.Status
 	}
 	s.finish(rec, f, t, respSize)
 }
