@@ -4,7 +4,8 @@ package configs
 
 import "embed"
 
-// FS holds registry.yaml, federation.yaml and securityserver-*.yaml.
+// FS holds registry.yaml, federation.yaml, securityserver-*.yaml and the
+// OpenAPI descriptions of the sample REST services (openapi/).
 //
-//go:embed registry.yaml federation.yaml securityserver-din.yaml securityserver-emdk.yaml securityserver-dsmf.yaml
+//go:embed registry.yaml federation.yaml securityserver-din.yaml securityserver-emdk.yaml securityserver-dsmf.yaml openapi/emdk-realestate.yaml
 var FS embed.FS

@@ -88,6 +88,9 @@ func received(tr *transport.Message) verify.Signed {
 	if len(tr.Attachments) > 0 {
 		m.Attachments = attachmentParts(tr.Attachments)
 	}
+	if tr.RESTBody != nil { // a REST body is /attachment1 (PR-REST §4.4)
+		m.Attachments = []signature.Part{{Data: tr.RESTBody}}
+	}
 	return m
 }
 
@@ -95,6 +98,9 @@ func received(tr *transport.Message) verify.Signed {
 func attachedOf(tr *transport.Message) *attached {
 	if len(tr.Attachments) == 0 && tr.HashChainResult == nil {
 		return nil
+	}
+	if tr.RESTBody != nil {
+		return &attached{atts: restBodyPart(tr.RESTBody), result: tr.HashChainResult, chain: tr.HashChain}
 	}
 	return &attached{atts: tr.Attachments, result: tr.HashChainResult, chain: tr.HashChain}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/rest"
 	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
 )
@@ -24,6 +25,10 @@ import (
 // serveClient is the client proxy: an IS request in, the verified provider
 // answer (or a SOAP fault) out.
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
+	if rest.IsREST(r.URL.Path) || r.URL.Path == "/listClients" {
+		s.serveRESTClient(w, r) // restclient.go
+		return
+	}
 	start := time.Now()
 	req, err := message.ReadRequest(r, int64(s.cfg.Limits.MaxMessageSize))
 	if err != nil {
@@ -39,54 +44,21 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 // exchange signs req, sends it to the provider's security server and
 // returns the verified response; t gets the times and the peer.
 func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction string, t *trace) (*answer, *message.Fault) {
-	snap, err := s.snapshot()
-	if err != nil {
-		return nil, clientSide.fault(message.OutdatedGlobalConf, "this security server has no valid global configuration: %v", err)
-	}
-	if f := s.ts.refusal(clientSide); f != nil {
+	h := req.Header
+	rt, f := s.route(ctx, h.Client, h.Service.Provider, h.SecurityServer)
+	if f != nil {
 		return nil, f
 	}
-	h := req.Header
-	servers := snap.ServersFor(h.Service.Provider)
-	if !snap.IsClient(h.Client) || !snap.Hosts(s.cfg.Server, h.Client) || len(servers) == 0 {
-		// Perhaps registered since the copy in use was fetched.
-		snap = s.recheck(ctx, snap)
-		servers = snap.ServersFor(h.Service.Provider)
-	}
-	if !snap.IsClient(h.Client) {
-		return nil, clientSide.fault(message.UnknownMember, "client %s is not registered in the global configuration (%s)", h.Client, s.confNote(snap))
-	}
-	if !snap.Hosts(s.cfg.Server, h.Client) {
-		return nil, clientSide.fault(message.UnknownMember, "client %s is not hosted by this security server (%s; %s)", h.Client, s.cfg.Server, s.confNote(snap))
-	}
-	mk := s.sign[h.Client.MemberID()]
-	if mk == nil {
-		return nil, clientSide.fault(message.CannotCreateSignature, "this security server has no signing key for member %s", h.Client.MemberID())
-	}
-	if h.SecurityServer != nil { // PR-TARGETSS: the client picked one server of a cluster
-		servers = filterServers(servers, *h.SecurityServer)
-	}
-	if len(servers) == 0 {
-		return nil, clientSide.fault(message.UnknownMember, "no security server in the global configuration hosts provider %s (%s)", h.Service.Provider, s.confNote(snap))
-	}
-	signOCSP, err := s.status.get(ctx, mk.cert)
-	if err != nil {
-		return nil, clientSide.fault(message.CertValidation, "no valid OCSP response for this server's signing certificate: %v", err)
-	}
-	authOCSP, err := s.status.get(ctx, s.auth.Leaf)
-	if err != nil {
-		return nil, clientSide.fault(message.CertValidation, "no valid OCSP response for this server's authentication certificate: %v", err)
-	}
-	signer := signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}
+	snap, servers, signer := rt.snap, rt.servers, rt.signer
 	signStart := time.Now()
 	// The SOAP part is signed (for a text/xml request, the whole body),
 	// with its attachments through a hash chain.
-	sig, att, err := signMessage(&signer, req.SOAP, fromIS(req.Attachments), signStart)
+	sig, att, err := signMessage(signer, req.SOAP, fromIS(req.Attachments), signStart)
 	observeSince(s.metrics.sign[clientSide], signStart)
 	if err != nil {
 		return nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)
 	}
-	tm := &transport.Message{OCSP: [][]byte{authOCSP}, SOAPType: req.SOAPType, SOAP: req.SOAP, Signature: sig}
+	tm := &transport.Message{OCSP: [][]byte{rt.authOCSP}, SOAPType: req.SOAPType, SOAP: req.SOAP, Signature: sig}
 	att.into(tm)
 	body, err := tm.Encode()
 	if err != nil {
@@ -126,6 +98,62 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	return ans, nil
 }
 
+// route is what the client proxy needs before it can send a request: the
+// global configuration judged by, the provider's servers in order, the
+// client member's signer and this server's OCSP response for its
+// authentication certificate.
+type route struct {
+	snap     *globalconf.Snapshot
+	servers  []globalconf.ServerAddress
+	signer   *signature.Signer
+	authOCSP []byte
+}
+
+// route checks that client may send through this server to provider
+// (target: the provider's server the client picked, or nil) and finds the
+// way.
+func (s *Server) route(ctx context.Context, client, provider identifier.Client, target *identifier.ServerID) (*route, *message.Fault) {
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, clientSide.fault(message.OutdatedGlobalConf, "this security server has no valid global configuration: %v", err)
+	}
+	if f := s.ts.refusal(clientSide); f != nil {
+		return nil, f
+	}
+	servers := snap.ServersFor(provider)
+	if !snap.IsClient(client) || !snap.Hosts(s.cfg.Server, client) || len(servers) == 0 {
+		// Perhaps registered since the copy in use was fetched.
+		snap = s.recheck(ctx, snap)
+		servers = snap.ServersFor(provider)
+	}
+	if !snap.IsClient(client) {
+		return nil, clientSide.fault(message.UnknownMember, "client %s is not registered in the global configuration (%s)", client, s.confNote(snap))
+	}
+	if !snap.Hosts(s.cfg.Server, client) {
+		return nil, clientSide.fault(message.UnknownMember, "client %s is not hosted by this security server (%s; %s)", client, s.cfg.Server, s.confNote(snap))
+	}
+	mk := s.sign[client.MemberID()]
+	if mk == nil {
+		return nil, clientSide.fault(message.CannotCreateSignature, "this security server has no signing key for member %s", client.MemberID())
+	}
+	if target != nil { // PR-TARGETSS: the client picked one server of a cluster
+		servers = filterServers(servers, *target)
+	}
+	if len(servers) == 0 {
+		return nil, clientSide.fault(message.UnknownMember, "no security server in the global configuration hosts provider %s (%s)", provider, s.confNote(snap))
+	}
+	signOCSP, err := s.status.get(ctx, mk.cert)
+	if err != nil {
+		return nil, clientSide.fault(message.CertValidation, "no valid OCSP response for this server's signing certificate: %v", err)
+	}
+	authOCSP, err := s.status.get(ctx, s.auth.Leaf)
+	if err != nil {
+		return nil, clientSide.fault(message.CertValidation, "no valid OCSP response for this server's authentication certificate: %v", err)
+	}
+	signer := &signature.Signer{Key: mk.key, Cert: mk.cert, OCSP: signOCSP, Extra: []*x509.Certificate{mk.issuer}}
+	return &route{snap: snap, servers: servers, signer: signer, authOCSP: authOCSP}, nil
+}
+
 func filterServers(servers []globalconf.ServerAddress, want identifier.ServerID) []globalconf.ServerAddress {
 	for _, s := range servers {
 		if s.ID == want {
@@ -137,6 +165,20 @@ func filterServers(servers []globalconf.ServerAddress, want identifier.ServerID)
 
 // post sends the transport message to one provider server over mutual TLS.
 func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv globalconf.ServerAddress, body transport.Body, contentType, requestID, soapAction, origType string) (*http.Response, error) {
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
+	h.Set(transport.HeaderRequestID, requestID)
+	h.Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
+	h.Set(transport.HeaderOriginalContentType, origType)
+	h.Set(transport.HeaderOriginalSOAPAction, soapAction)
+	h.Set(transport.HeaderProxyVersion, Version)
+	return s.postTo(ctx, srv, body, h)
+}
+
+// postTo sends a transport message with header h to one provider server
+// over mutual TLS; the answer's body ends the exchange's deadline when
+// closed.
+func (s *Server) postTo(ctx context.Context, srv globalconf.ServerAddress, body transport.Body, h http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.PeerTimeout.D()+s.cfg.Limits.ProviderTimeout.D())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+srv.HostPort()+"/", body.Reader())
 	if err != nil {
@@ -147,12 +189,7 @@ func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv global
 	// fresh connection.
 	req.ContentLength = int64(body.Len())
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set(transport.HeaderRequestID, requestID)
-	req.Header.Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
-	req.Header.Set(transport.HeaderOriginalContentType, origType)
-	req.Header.Set(transport.HeaderOriginalSOAPAction, soapAction)
-	req.Header.Set(transport.HeaderProxyVersion, Version)
+	req.Header = h
 	resp, err := s.peerClient(srv.ID).Do(req)
 	if err != nil {
 		cancel()

@@ -465,8 +465,8 @@ func TestE2EExchange(t *testing.T) {
 	e := e2eNew(t)
 
 	t.Run("SampleQueries", func(t *testing.T) {
-		if len(localfed.Queries) != 5 {
-			t.Fatalf("localfed.Queries has %d sample queries; this test knows 5", len(localfed.Queries))
+		if len(localfed.Queries) != 9 {
+			t.Fatalf("localfed.Queries has %d sample queries; this test knows 9 (5 SOAP, 4 REST: TestE2EREST)", len(localfed.Queries))
 		}
 		for _, q := range e2eQueries {
 			before := e.calls[q.to].Load()
@@ -985,13 +985,7 @@ func TestE2EProviderDown(t *testing.T) {
 // e2eZeep drives ƏMDK's client proxy with zeep, an unmodified third-party
 // SOAP client, from the shipped WSDL.
 func e2eZeep(t *testing.T, e *e2eEnv) {
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import zeep").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-zeep is not installed (%v): %s", err, out)
-		}
-		t.Skipf("python3 with zeep not available (%v): install python3-zeep", err)
-	}
+	python := e2ePython(t, "zeep", "python3-zeep")
 	dir := t.TempDir()
 	src := filepath.Join("..", "configs", "wsdl")
 	for _, name := range []string{"din-population.wsdl", "xroad.xsd", "identifiers.xsd"} {

@@ -53,12 +53,18 @@ type logged struct {
 // (the client on the client side, the provider on the service side), whose
 // privacy setting decides whether the body or only its digest is kept.
 func (s *Server) record(sd side, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
+	return s.newRecord(sd, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m)
+}
+
+// newRecord is record for a message with these identifiers (a REST
+// message's, or a SOAP message's header).
+func (s *Server) newRecord(sd side, messageID string, client identifier.Client, service identifier.ServiceID, requestID string, local identifier.Client, m logged) *messagelog.Record {
 	if s.opts.noLog {
 		return nil
 	}
 	sum := sha512.Sum512(m.soap)
-	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: req.Header.ID, RequestID: requestID,
-		Client: req.Header.Client.String(), Service: req.Header.Service.String(),
+	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: messageID, RequestID: requestID,
+		Client: client.String(), Service: service.String(),
 		MessageDigest: sum[:], Signature: m.signature, ContentType: m.ctype}
 	bodies := s.logBodies(local)
 	if bodies {

@@ -46,7 +46,28 @@ func (s *Server) monitor(sd side, req *message.Message, resp *answer, f *message
 	if s.opmon == nil {
 		return
 	}
-	rec := opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
+	rec := s.traced(sd, start, t)
+	if req != nil {
+		h := &req.Header
+		rec.SetClient(h.Client)
+		rec.SetService(h.Service)
+		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = h.ID, h.UserID, h.Issue, h.ProtocolVersion
+		if rp := h.RepresentedParty; rp != nil {
+			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
+		}
+		rec.RequestSize = int64(len(req.SOAP))
+	}
+	var respSize int64
+	if resp != nil {
+		respSize = int64(len(resp.soap))
+	}
+	s.finish(rec, f, t, respSize)
+}
+
+// traced is an operational monitoring record with what t and the side
+// say of an exchange that started at start.
+func (s *Server) traced(sd side, start time.Time, t *trace) *opmon.Record {
+	rec := &opmon.Record{SecurityServerType: opmon.Producer, RequestInTs: start.UnixMilli(), ResponseOutTs: time.Now().UnixMilli()}
 	if sd == clientSide {
 		rec.SecurityServerType = opmon.Client
 	}
@@ -65,30 +86,23 @@ func (s *Server) monitor(sd side, req *message.Message, resp *answer, f *message
 			rec.ClientSecurityServerAddress = t.peerAddr
 		}
 	}
-	if req != nil {
-		h := &req.Header
-		rec.SetClient(h.Client)
-		rec.SetService(h.Service)
-		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = h.ID, h.UserID, h.Issue, h.ProtocolVersion
-		if rp := h.RepresentedParty; rp != nil {
-			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
-		}
-		rec.RequestSize = int64(len(req.SOAP))
-	}
+	return rec
+}
+
+// finish sets the outcome of rec (the security server's fault f, the
+// provider's fault in t, or success with a response of respSize bytes)
+// and queues it.
+func (s *Server) finish(rec *opmon.Record, f *message.Fault, t *trace, respSize int64) {
 	if f == nil && t != nil && t.providerFault != nil {
 		rec.FaultCode, rec.FaultString = t.providerFault.Code, t.providerFault.String
-		if resp != nil {
-			rec.ResponseSize = int64(len(resp.soap))
-		}
+		rec.ResponseSize = respSize
 	} else if f != nil {
 		rec.FaultCode, rec.FaultString = f.Code, f.String
 	} else {
 		rec.Succeeded = true
-		if resp != nil {
-			rec.ResponseSize = int64(len(resp.soap))
-		}
+		rec.ResponseSize = respSize
 	}
-	s.opmon.Add(&rec)
+	s.opmon.Add(rec)
 }
 
 // completeRecord names the servers of a record; the opmon writer calls it
@@ -135,14 +149,41 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 	if h.SecurityServer != nil && *h.SecurityServer != s.cfg.Server {
 		return nil, serverSide.fault(message.UnknownService, "the request asks security server %s, but this is %s", *h.SecurityServer, s.cfg.Server)
 	}
-	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
-		return nil, t.refused(serverSide, err)
-	}
 	crit, err := opmon.ParseCriteria(req.SOAP, time.Now())
 	if err != nil {
 		return nil, message.Faultf(message.Code(message.ClientPrefix, message.InvalidBody), "%s: %v", opmon.ServiceCode, err)
 	}
-	signer, f := s.responseSigner(r.Context(), req, t)
+	return s.answerHere(r, req, tm, t, func() ([]byte, []message.Attachment, *message.Fault) {
+		if err := s.opmon.Flush(); err != nil {
+			return nil, nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+		}
+		caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
+		// The answer must fit in a message, with room for the signature.
+		budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
+		body, err := s.opmon.QueryFit(opmon.Query{
+			From:  time.Unix(crit.From, 0),
+			To:    time.UnixMilli(crit.To*1000 + 999),
+			Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
+			Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
+		}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
+		if err != nil {
+			return nil, nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+		}
+		return body, nil, nil
+	})
+}
+
+// answerHere is the flow of a request this security server answers itself
+// (getSecurityServerOperationalData, the SOAP meta services): the replay
+// check, the provider member's signer, the request logged, build's answer
+// signed as the provider member (with its attachments, if any, through a
+// hash chain) and logged. Access rights do not apply.
+func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport.Message, t *trace, build func() ([]byte, []message.Attachment, *message.Fault)) (*answer, *message.Fault) {
+	h := &req.Header
+	if err := verify.Replay(s.replay, h.Client, h.ID, time.Now()); err != nil {
+		return nil, t.refused(serverSide, err)
+	}
+	signer, f := s.responseSigner(r.Context(), h.Service.Provider, t)
 	if f != nil {
 		return nil, f
 	}
@@ -154,28 +195,17 @@ func (s *Server) serveOperationalData(r *http.Request, req *message.Message, tm 
 		return nil, f
 	}
 	t.out = time.Now()
-	if err := s.opmon.Flush(); err != nil {
-		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
-	}
-	caller, owner := h.Client.MemberID(), h.Client.MemberID() == s.cfg.Server.Owner
-	// The answer must fit in a message, with room for the signature.
-	budget := int(s.cfg.Limits.MaxMessageSize) / 8 * 7
-	body, err := s.opmon.QueryFit(opmon.Query{
-		From:  time.Unix(crit.From, 0),
-		To:    time.UnixMilli(crit.To*1000 + 999),
-		Limit: max(min(opmon.MaxRecordsInPayload, budget/1024), 1), // an XML record is about 1.3 KiB
-		Match: func(rec *opmon.Record) bool { return (owner || rec.Involves(caller)) && crit.Match(rec) },
-	}, budget, func(res opmon.Result) ([]byte, error) { return opmon.Response(req, res) })
-	if err != nil {
-		return nil, t.internal(serverSide.fault(message.InternalError, "operational monitoring records cannot be read"), err)
+	body, atts, f := build()
+	if f != nil {
+		return nil, f
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML}, s.metrics.sign[serverSide], t)
+	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML, Attachments: atts}, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
-		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, nil})); f != nil {
+		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, resp.att})); f != nil {
 		return nil, f
 	}
 	return resp, nil

@@ -25,9 +25,14 @@
 //
 // # Caveats
 //
-// Messages, attachments included, are held in memory up to the configured
-// size limit (no streaming yet); batch signatures and the REST protocol are
-// not supported yet.
+// Messages, attachments and REST bodies included, are held in memory up to
+// the configured size limit (no streaming yet); batch signatures are not
+// supported yet. The REST protocol (PR-REST) runs beside SOAP:
+// restclient.go and restservice.go, entered from the two proxies by the
+// request path (/r1/...) and by x-road-message-type: REST. The meta
+// services the provider's server answers itself are in restmeta.go
+// (PR-MREST, and listClients at the client proxy) and soapmeta.go
+// (PR-META).
 // With the embedded log the replay window is kept in memory and seeded
 // from the message log at start.
 package securityserver
@@ -92,13 +97,16 @@ type Server struct {
 	mlog     messageLog
 	blog     *messagelog.Log // the embedded store behind mlog (MessageLog); nil on PostgreSQL
 	provider *http.Client    // keep-alive connections to the provider IS endpoints
-	ts       *timestamper
-	archiver *archiver
-	lead     leader // runs ts and archiver on one node of those sharing the log
-	db       pinger // the database of the log on PostgreSQL; nil with the embedded log
-	opts     options
-	metrics  *metrics
-	opmon    *opmon.Store // nil when opmon.enabled is false
+	// restProvider calls REST provider IS: no redirects, no compression
+	// of its own.
+	restProvider *http.Client
+	ts           *timestamper
+	archiver     *archiver
+	lead         leader // runs ts and archiver on one node of those sharing the log
+	db           pinger // the database of the log on PostgreSQL; nil with the embedded log
+	opts         options
+	metrics      *metrics
+	opmon        *opmon.Store // nil when opmon.enabled is false
 
 	// clientTLS, when the configuration asks for it, serves the client
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
@@ -165,7 +173,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 	}
 	s := &Server{opts: o, cfg: cfg, log: log, auth: m.auth, authIs: m.authIs, sign: m.sign, clientTLS: m.clientTLS, closers: m.closers,
 		verifier: verify.New(cfg.Limits.VerifyCacheSize), peers: map[identifier.ServerID]*http.Client{},
-		provider: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}}
+		provider:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+		restProvider: newRESTProviderClient()}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -389,6 +398,7 @@ func (s *Server) Serve(ctx context.Context, clientLn, serverLn net.Listener) err
 	<-leadDone // the last batch is stamped before the log can be closed
 	s.status.client.HTTPClient.CloseIdleConnections()
 	s.provider.CloseIdleConnections()
+	s.restProvider.CloseIdleConnections()
 	s.peersMu.Lock()
 	for _, c := range s.peers {
 		c.CloseIdleConnections()

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -22,6 +23,10 @@ import (
 // serveServer is the service proxy: a signed request from a peer security
 // server in, the provider IS's signed answer out.
 func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
+	if isRESTTransport(r) {
+		s.serveRESTServer(w, r) // restservice.go
+		return
+	}
 	start := time.Now()
 	t := trace{peerAddr: r.RemoteAddr}
 	req, resp, f := s.serve(r, &t)
@@ -36,18 +41,9 @@ func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
 
 // serve handles one request; t gets the times and the peer.
 func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *message.Fault) {
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		return nil, nil, serverSide.fault(message.InvalidMessage, "security servers exchange messages by POST / (PR-MESSTRANSP), not %s %s", r.Method, r.URL.Path)
-	}
-	snap, err := s.snapshot()
-	if err != nil {
-		return nil, nil, t.internal(serverSide.fault(message.OutdatedGlobalConf, "this security server has no valid global configuration"), err)
-	}
-	if f := s.ts.refusal(serverSide); f != nil {
+	snap, f := s.admit(r, t)
+	if f != nil {
 		return nil, nil, f
-	}
-	if alg := r.Header.Get(transport.HeaderHashAlgorithm); alg != transport.HashAlgorithm {
-		return nil, nil, serverSide.fault(message.InvalidMessage, "x-hash-algorithm %q is not supported: use %s", alg, transport.HashAlgorithm)
 	}
 	max := int64(s.cfg.Limits.MaxMessageSize)
 	tr, err := transport.DecodeLength(r.Body, r.ContentLength, r.Header.Get("Content-Type"), max, true)
@@ -64,33 +60,15 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	}
 	h := req.Header
 
-	// The TLS peer must be a server registered as hosting the client
-	// (PR-MESSTRANSP §2 step 5), with a good OCSP status for its
-	// authentication certificate.
-	peer := r.TLS.PeerCertificates
-	checkPeer := func(snap *globalconf.Snapshot) (*x509.Certificate, error) {
-		return s.verifier.PeerCertificate(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, h.Client) })
-	}
-	authIssuer, err := checkPeer(snap)
-	if peerReason(err) == reasonNotRegistered { // perhaps registered since the copy in use was fetched
-		snap = s.recheck(r.Context(), snap)
-		authIssuer, err = checkPeer(snap)
-	}
-	if err != nil {
-		s.metrics.tls.peerRefused(peerReason(err))
-		return req, nil, serverSide.fault(message.SslAuthenticationFailed, "%v (client %s; %s)", err, h.Client, s.confNote(snap))
-	}
-	t.peerCert = peer[0]
-	if err := s.verifier.PeerStatus(snap, tr.OCSP[0], peer[0], authIssuer); err != nil {
-		s.metrics.tls.peerRefused(peerReason(err))
-		return req, nil, t.refused(serverSide, err)
-	}
-	// The request is signed by the client's member.
-	if err := s.checkSignature(serverSide, snap, tr.Signature, received(tr), h.Client.MemberID()); err != nil {
-		return req, nil, t.refused(serverSide, err)
+	if snap, f = s.checkPeer(r, snap, tr, h.Client, t); f != nil {
+		return req, nil, f
 	}
 	if opmon.IsRequest(&h, s.cfg.Server) { // answered here; its filter by the proven client is its access control
 		resp, f := s.serveOperationalData(r, req, tr, t)
+		return req, resp, f
+	}
+	if s.isSOAPMeta(&h) && verify.HostedProvider(snap, s.cfg.Server, h.Service.Provider) == nil { // soapmeta.go
+		resp, f := s.serveSOAPMeta(r, snap, req, tr, t)
 		return req, resp, f
 	}
 	// The service is one this server provides, and the client may call it
@@ -113,7 +91,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	}
 	// Make sure the answer can be signed before the provider acts on the
 	// request: a refused answer to a state-changing call invites a retry.
-	signer, f := s.responseSigner(r.Context(), req, t)
+	signer, f := s.responseSigner(r.Context(), h.Service.Provider, t)
 	if f != nil {
 		return req, nil, f
 	}
@@ -147,8 +125,8 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 }
 
 // responseSigner is the provider member's signer with a fresh OCSP response.
-func (s *Server) responseSigner(ctx context.Context, req *message.Message, t *trace) (*signature.Signer, *message.Fault) {
-	provider := req.Header.Service.Provider.MemberID()
+func (s *Server) responseSigner(ctx context.Context, service identifier.Client, t *trace) (*signature.Signer, *message.Fault) {
+	provider := service.MemberID()
 	mk := s.sign[provider]
 	if mk == nil {
 		return nil, serverSide.fault(message.CannotCreateSignature, "this security server has no signing key for provider %s", provider)
@@ -176,25 +154,11 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
 	hreq.Header.Set("Content-Type", ct)
 	hreq.Header.Set("SOAPAction", soapAction)
-	resp, err := s.provider.Do(hreq)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
-		}
-		return nil, t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
+	resp, data, f := s.askProvider(ctx, s.provider, hreq, timeout, t)
+	if f != nil {
+		return nil, f
 	}
-	defer resp.Body.Close()
 	max := int64(s.cfg.Limits.MaxMessageSize)
-	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
-		}
-		return nil, t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), err)
-	}
-	if int64(len(data)) > max {
-		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer is over the %d-byte limit", max)
-	}
 	respType := resp.Header.Get("Content-Type")
 	msg, err := message.Parse(data, respType, message.ParseOptions{MaxSize: max})
 	if err != nil {
@@ -218,6 +182,32 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	return msg, nil
 }
 
+// askProvider sends hreq (made with ctx, which ends after timeout) to a
+// provider IS and reads its answer, at most limits.maxMessageSize bytes of
+// body.
+func (s *Server) askProvider(ctx context.Context, hc *http.Client, hreq *http.Request, timeout time.Duration, t *trace) (*http.Response, []byte, *message.Fault) {
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
+		}
+		return nil, nil, t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
+	}
+	defer resp.Body.Close()
+	max := int64(s.cfg.Limits.MaxMessageSize)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
+		}
+		return nil, nil, t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), err)
+	}
+	if int64(len(data)) > max {
+		return nil, nil, serverSide.fault(message.ServiceFailed, "the provider's answer is over the %d-byte limit", max)
+	}
+	return resp, data, nil
+}
+
 // signResponse signs the answer's SOAP part (with its attachments through
 // a hash chain) as the provider member; took observes the signature's time.
 func signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
@@ -234,4 +224,56 @@ func signResponse(signer *signature.Signer, ans *message.Message, took prometheu
 		return nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
 	}
 	return &answer{body: out, contentType: tm.ContentType, origType: ans.SOAPType, soap: ans.SOAP, signature: sig, soapType: ans.SOAPType, att: att}, nil
+}
+
+// admit is the service proxy's first look at a request from a peer: POST /
+// (PR-MESSTRANSP), a valid global configuration (the one returned),
+// time-stamping not too far behind, and the hash algorithm.
+func (s *Server) admit(r *http.Request, t *trace) (*globalconf.Snapshot, *message.Fault) {
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		return nil, serverSide.fault(message.InvalidMessage, "security servers exchange messages by POST / (PR-MESSTRANSP), not %s %s", r.Method, r.URL.Path)
+	}
+	snap, err := s.snapshot()
+	if err != nil {
+		return nil, t.internal(serverSide.fault(message.OutdatedGlobalConf, "this security server has no valid global configuration"), err)
+	}
+	if f := s.ts.refusal(serverSide); f != nil {
+		return nil, f
+	}
+	if alg := r.Header.Get(transport.HeaderHashAlgorithm); alg != transport.HashAlgorithm {
+		return nil, serverSide.fault(message.InvalidMessage, "x-hash-algorithm %q is not supported: use %s", alg, transport.HashAlgorithm)
+	}
+	return snap, nil
+}
+
+// checkPeer checks the sender of a decoded request tr that client's
+// member signed, and returns the global configuration to judge by from
+// now on (a newer one when the peer's registration had to be rechecked).
+func (s *Server) checkPeer(r *http.Request, snap *globalconf.Snapshot, tr *transport.Message, client identifier.Client, t *trace) (*globalconf.Snapshot, *message.Fault) {
+	// The TLS peer must be a server registered as hosting the client
+	// (PR-MESSTRANSP §2 step 5), with a good OCSP status for its
+	// authentication certificate.
+	peer := r.TLS.PeerCertificates
+	checkPeer := func(snap *globalconf.Snapshot) (*x509.Certificate, error) {
+		return s.verifier.PeerCertificate(snap, peer, x509.ExtKeyUsageClientAuth, func(hash []byte) bool { return snap.AuthCertAllowedFor(hash, client) })
+	}
+	authIssuer, err := checkPeer(snap)
+	if peerReason(err) == reasonNotRegistered { // perhaps registered since the copy in use was fetched
+		snap = s.recheck(r.Context(), snap)
+		authIssuer, err = checkPeer(snap)
+	}
+	if err != nil {
+		s.metrics.tls.peerRefused(peerReason(err))
+		return snap, serverSide.fault(message.SslAuthenticationFailed, "%v (client %s; %s)", err, client, s.confNote(snap))
+	}
+	t.peerCert = peer[0]
+	if err := s.verifier.PeerStatus(snap, tr.OCSP[0], peer[0], authIssuer); err != nil {
+		s.metrics.tls.peerRefused(peerReason(err))
+		return snap, t.refused(serverSide, err)
+	}
+	// The request is signed by the client's member.
+	if err := s.checkSignature(serverSide, snap, tr.Signature, received(tr), client.MemberID()); err != nil {
+		return snap, t.refused(serverSide, err)
+	}
+	return snap, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -113,7 +114,7 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, "federation:", err)
 		return 1
 	}
-	fmt.Fprint(out, tryIt(opts.Dir, fed.AdminURL, fed.ConfURL, fed.OCSPURL, reqFile, fed.Agencies[1].ClientURL))
+	fmt.Fprint(out, tryIt(opts.Dir, fed.AdminURL, fed.ConfURL, fed.OCSPURL, reqFile, fed.Agencies[1].ClientURL, fed.Agencies[0].ClientURL))
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-sig.Done()
@@ -122,12 +123,15 @@ func run(opts localfed.Options, once bool, out, errOut io.Writer) int {
 }
 
 // tryIt is what the federation suggests trying by hand while it runs: a
-// sample request to ƏMDK's client proxy emdk, opmon, an operator command and
-// the independent checks, and how operator commands take their credentials.
-func tryIt(dir, adminURL, confURL, ocspURL, reqFile, emdk string) string {
+// sample request to ƏMDK's client proxy emdk, a REST call to DİN's client
+// proxy din, opmon, an operator command and the independent checks, and how
+// operator commands take their credentials.
+func tryIt(dir, adminURL, confURL, ocspURL, reqFile, emdk, din string) string {
 	return fmt.Sprintf("\nTry it by hand (Ctrl-C stops the federation):\n"+
 		"  # ƏMDK's information system asks DİN for a person, through ƏMDK's security server (each call needs a new xrd:id):\n"+
 		"  sed \"s/MESSAGE-ID/$(cat /proc/sys/kernel/random/uuid)/\" %[6]s | curl -s -H 'Content-Type: text/xml; charset=UTF-8' --data-binary @- %[7]s\n"+
+		"  # DİN's information system reads ƏMDK's real-estate extract (X-Road's REST protocol), through DİN's security server:\n"+
+		"  curl -s -H 'X-Road-Client: AZ/GOV/DIN/population' %[9]sr1/AZ/GOV/EMDK/realestate/realEstateRegistry/extract/5ZJ8K2L\n"+
 		"  # who called DİN's services, when and how fast (DİN's operational monitoring records):\n"+
 		"  go run ./cmd/securityserver opmon --config %[1]s/securityserver-din.yaml --client AZ/GOV/DIN/population --since 1h\n"+
 		"  # the central operator's view of the members (registry --help for all operator commands):\n"+
@@ -135,5 +139,5 @@ func tryIt(dir, adminURL, confURL, ocspURL, reqFile, emdk string) string {
 		"  curl -s %[4]s -o /tmp/globalconf.xml && xmlsec1 --verify --trusted-pem %[2]s/root-ca.pem --untrusted-pem %[2]s/ca.pem /tmp/globalconf.xml\n"+
 		"  openssl ocsp -issuer %[2]s/ca.pem -cert %[1]s/DIN/sign.pem -url %[5]s -CAfile %[2]s/root-ca.pem -verify_other %[2]s/ca.pem\n"+
 		"\n%[8]s",
-		dir, filepath.Join(dir, "pki"), adminURL, confURL, ocspURL, reqFile, emdk, registry.OperatorCredentialsHelp)
+		dir, filepath.Join(dir, "pki"), adminURL, confURL, ocspURL, reqFile, emdk, registry.OperatorCredentialsHelp, strings.TrimSuffix(din, "/")+"/")
 }

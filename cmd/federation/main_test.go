@@ -24,9 +24,12 @@ func TestOnce(t *testing.T) {
 		t.Fatalf("first run exit %d:\n%s%s", code, out.String(), errOut.String())
 	}
 	for _, want := range []string{"Daxili İşlər Nazirliyi", "Əmlak Məsələləri Dövlət Komitəsi", "Dövlət Sosial Müdafiə Fondu",
-		"token verified", "one batch, audit #1", "3 members, 3 servers, 5 services", "AZ/GOV/DIN/ss1 at 127.0.0.1:", "refused: HTTP 401",
+		"token verified", "one batch, audit #1", "3 members, 3 servers, 7 services", "AZ/GOV/DIN/ss1 at 127.0.0.1:", "refused: HTTP 401",
 		"Əliyev, Rəşad, Həsən oğlu, born 1984-03-12 (signed, requestHash checked)", "Hüseynov Tural Şahin oğlu, 2 parcels, 3.75 ha", "Server.ServerProxy.AccessDenied",
-		"report B1, 2025, Q4, qəbul edildi, receipt DSMF-2025-R4-B1-000001, attachment 1 (application/xml, 299 bytes) (signed, requestHash checked)", "all 13 outcomes as expected"} {
+		"report B1, 2025, Q4, qəbul edildi, receipt DSMF-2025-R4-B1-000001, attachment 1 (application/xml, 299 bytes) (signed, requestHash checked)", "HTTP 200, extract ÇX-", "properties: 1 (signed, X-Road-Request-Hash checked)",
+		"HTTP 201, report B1, 2025, Q3, qəbul edildi, receipt DSMF-2025-R3-B1-000001 (signed, X-Road-Request-Hash checked)",
+		"HTTP 500 Server.ServerProxy.AccessDenied: client AZ/GOV/EMDK/realestate is not allowed to call AZ/GOV/DSMF/insurance/insurerReports (POST /quarterly-reports)",
+		"REST services: realEstateRegistry (GET /extract/*) (signed, X-Road-Request-Hash checked)", "all 17 outcomes as expected"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -77,6 +77,7 @@ type options struct {
 	halfRate      float64
 	logging       bool
 	floors        bool
+	rest          bool
 }
 
 var program = &cli.Program{
@@ -115,6 +116,7 @@ func runBenchmark(env *cli.Env, args []string) error {
 	fs.IntVar(&o.rounds, "rounds", 1, "repeat the full-load and then the half-load runs this many times, interleaved; the ratios use medians")
 	fs.BoolVar(&o.logging, "logging", false, "also measure the Şlüz pair with time-stamping every 200 ms, with time-stamping off and with the message log off (the same servers restarted), at full load and at one fixed rate")
 	fs.BoolVar(&o.floors, "floors", false, "also measure, at full load, the crypto pair (the plain pair signing and verifying every message with ECDSA P-256) and the floor pair (the crypto pair logging every message in Şlüz's message log): the most any security-server pair can reach on this machine")
+	fs.BoolVar(&o.rest, "rest", false, "also measure, at full load, a REST call (X-Road's REST protocol: DİN reads ƏMDK's JSON extract) through the Şlüz pair and through a plain pair between the same two agencies")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -236,6 +238,12 @@ type ratios struct {
 	CryptoOverPlain float64 `json:"crypto_over_plain_throughput,omitempty"`
 	FloorOverPlain  float64 `json:"floor_over_plain_throughput,omitempty"`
 	SluzOverFloor   float64 `json:"sluz_over_floor_throughput,omitempty"`
+	// With --rest: the REST call's throughput through the Şlüz pair over
+	// the plain pair's (same agencies, same provider URL), and over the
+	// SOAP exchange's through the Şlüz pair.
+	RESTOverPlain float64 `json:"rest_sluz_over_rest_plain_throughput,omitempty"`
+	RESTOverSOAP  float64 `json:"rest_sluz_over_soap_sluz_throughput,omitempty"`
+	RESTCPURatio  float64 `json:"rest_plain_over_rest_sluz_cpu_per_exchange,omitempty"`
 }
 
 func benchmark(ctx context.Context, o options, progress io.Writer) (*report, error) {
@@ -320,7 +328,7 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	}
 	started := time.Now()
 	proxyLog := log.New(progress, "loadtest: plain pair ", log.Lmicroseconds)
-	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog, Floors: o.floors})
+	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog, Floors: o.floors, REST: o.rest})
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +347,9 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	fullTargets := b.Targets()
 	if o.floors {
 		fullTargets = append(fullTargets, b.CryptoT, b.FloorT)
+	}
+	if o.rest {
+		fullTargets = append(fullTargets, b.RESTPlainT, b.RESTSluzT)
 	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range fullTargets {
@@ -403,6 +414,17 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 		ra.FloorOverPlain = floorTput / plainTput
 		if floorTput > 0 {
 			ra.SluzOverFloor = sluzTput / floorTput
+		}
+	}
+	if o.rest {
+		if p := median(rep.rows(loadtest.NameRESTPlain, "full"), tput); p > 0 {
+			ra.RESTOverPlain = median(rep.rows(loadtest.NameRESTSluz, "full"), tput) / p
+		}
+		if sluzTput > 0 {
+			ra.RESTOverSOAP = median(rep.rows(loadtest.NameRESTSluz, "full"), tput) / sluzTput
+		}
+		if c := median(rep.rows(loadtest.NameRESTSluz, "full"), cpu); c > 0 {
+			ra.RESTCPURatio = median(rep.rows(loadtest.NameRESTPlain, "full"), cpu) / c
 		}
 	}
 	rep.Ratios = ra
@@ -527,6 +549,11 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "  crypto pair / plain pair throughput: %6.1f %%   (ECDSA P-256: 2 signatures + 2 verifications per exchange, nothing else)\n", 100*ra.CryptoOverPlain)
 			fmt.Fprintf(w, "  floor pair / plain pair throughput:  %6.1f %%   (the crypto pair + Şlüz's message log: the ceiling for any security-server pair here)\n", 100*ra.FloorOverPlain)
 			fmt.Fprintf(w, "  Şlüz / floor pair throughput:        %6.1f %%   (what XML, X-Road checks and the rest of Şlüz cost on top)\n", 100*ra.SluzOverFloor)
+		}
+		if ra.RESTOverPlain > 0 {
+			fmt.Fprintf(w, "  REST: Şlüz / plain pair throughput:  %6.1f %%   (DİN -> ƏMDK GET extract, JSON)\n", 100*ra.RESTOverPlain)
+			fmt.Fprintf(w, "  REST: plain / Şlüz CPU per exchange: %6.1f %%\n", 100*ra.RESTCPURatio)
+			fmt.Fprintf(w, "  REST Şlüz / SOAP Şlüz throughput:    %6.1f %%\n", 100*ra.RESTOverSOAP)
 		}
 	}
 	if r.Logging != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/rest"
 )
 
 var program = &cli.Program{
@@ -44,12 +45,16 @@ var program = &cli.Program{
 		{Name: "acl", Summary: "manage who may call the services this server provides",
 			Details: "Access rights live in dataDir/acl.db; the server reads them while it runs.",
 			Subcommands: []cli.Command{
-				{Name: "grant", Args: "--config FILE --service ID --client ID|group:ID", Summary: "let a client, or the members of a global group, call a service", Run: runACLGrant,
+				{Name: "grant", Args: "--config FILE --service ID --client ID|group:ID [--method METHOD --path PATTERN]", Summary: "let a client, or the members of a global group, call a service (of a REST service, optionally one endpoint)", Run: runACLGrant,
+					Details: "--method and --path narrow a right on a REST service to one endpoint (X-Road's endpoint-level rights): " +
+						"METHOD is GET, POST, ... or * for any; in PATTERN * matches one path segment and ** anything.",
 					Example: "securityserver acl grant --config configs/securityserver-din.yaml \\\n" +
 						"    --service AZ/GOV/DIN/population/getPersonByFin --client AZ/GOV/EMDK/realestate\n" +
 						"securityserver acl grant --config configs/securityserver-din.yaml \\\n" +
-						"    --service AZ/GOV/DIN/population/getPersonByFin --client group:AZ/state-agencies"},
-				{Name: "revoke", Args: "--config FILE --service ID --client ID|group:ID", Summary: "withdraw a right that grant gave", Run: runACLRevoke,
+						"    --service AZ/GOV/DIN/population/getPersonByFin --client group:AZ/state-agencies\n" +
+						"securityserver acl grant --config configs/securityserver-emdk.yaml \\\n" +
+						"    --service AZ/GOV/EMDK/realestate/realEstateRegistry --client AZ/GOV/DSMF/insurance --method GET --path '/extract/*'"},
+				{Name: "revoke", Args: "--config FILE --service ID --client ID|group:ID [--method METHOD --path PATTERN]", Summary: "withdraw a right that grant gave", Run: runACLRevoke,
 					Example: "securityserver acl revoke --config configs/securityserver-din.yaml \\\n" +
 						"    --service AZ/GOV/DIN/population/getPersonByFin --client AZ/GOV/EMDK/realestate"},
 				{Name: "list", Args: "--config FILE", Summary: "list the access rights: service, client, when and by whom granted", Run: runACLList,
@@ -192,39 +197,70 @@ func openACL(path string) (*config.Config, *acl.Store, error) {
 	return cfg, store, err
 }
 
+// aclRule is what "acl grant" and "acl revoke" name.
+type aclRule struct {
+	store    *acl.Store
+	service  identifier.ServiceID
+	subject  acl.Subject
+	endpoint *rest.Endpoint
+}
+
+// what is the right as the commands print it.
+func (r aclRule) what() string {
+	if r.endpoint == nil {
+		return r.service.WithoutVersion().String()
+	}
+	return fmt.Sprintf("%s endpoint %s %s", r.service.WithoutVersion(), r.endpoint.Method, r.endpoint.Path)
+}
+
 // parseRule parses the flags of "acl grant" and "acl revoke" and opens
 // the access rights.
-func parseRule(env *cli.Env, args []string) (*acl.Store, identifier.ServiceID, acl.Subject, error) {
-	var svc identifier.ServiceID
-	var sub acl.Subject
+func parseRule(env *cli.Env, args []string) (aclRule, error) {
+	var r aclRule
 	fs := env.Flags()
 	path := configFlag(fs)
 	svcFlag := fs.String("service", "", "service INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE (any version)")
 	clientFlag := fs.String("client", "", "client INSTANCE/CLASS/CODE[/SUBSYSTEM], or group:INSTANCE/GROUP")
+	methodFlag := fs.String("method", "", "REST services: the endpoint's HTTP method, or * for any (with --path)")
+	pathFlag := fs.String("path", "", "REST services: the endpoint's path pattern; * matches one segment, ** anything (with --method)")
 	if err := cli.Parse(fs, args); err != nil {
-		return nil, svc, sub, err
+		return r, err
 	}
 	cfg, store, err := openACL(*path)
 	if err != nil {
-		return nil, svc, sub, err
+		return r, err
 	}
 	if *svcFlag == "" || *clientFlag == "" {
-		return nil, svc, sub, cli.Usagef("--service and --client are required")
+		return r, cli.Usagef("--service and --client are required")
 	}
-	if svc, err = identifier.ParseService(*svcFlag); err != nil {
-		return nil, svc, sub, cli.UsageError{Err: err}
+	if r.service, err = identifier.ParseService(*svcFlag); err != nil {
+		return r, cli.UsageError{Err: err}
 	}
-	if _, ok := cfg.ServiceFor(svc); !ok {
-		return nil, svc, sub, fmt.Errorf("service %s is not among the services this server provides (services: in %s)", svc, *path)
+	svc, ok := cfg.ServiceFor(r.service)
+	if !ok {
+		return r, fmt.Errorf("service %s is not among the services this server provides (services: in %s)", r.service, *path)
 	}
-	if sub, err = acl.ParseSubject(*clientFlag); err != nil {
-		return nil, svc, sub, cli.UsageError{Err: err}
+	if r.subject, err = acl.ParseSubject(*clientFlag); err != nil {
+		return r, cli.UsageError{Err: err}
 	}
-	return store, svc, sub, nil
+	if (*methodFlag == "") != (*pathFlag == "") {
+		return r, cli.Usagef("--method and --path go together")
+	}
+	if *methodFlag != "" {
+		if !svc.IsREST() {
+			return r, fmt.Errorf("service %s is a %s service: endpoint rights (--method, --path) are for REST services", r.service, svc.Type)
+		}
+		r.endpoint = &rest.Endpoint{Method: *methodFlag, Path: *pathFlag}
+		if err := acl.CheckEndpoint(*r.endpoint); err != nil {
+			return r, cli.UsageError{Err: err}
+		}
+	}
+	r.store = store
+	return r, nil
 }
 
 func runACLGrant(env *cli.Env, args []string) error {
-	store, svc, sub, err := parseRule(env, args)
+	r, err := parseRule(env, args)
 	if err != nil {
 		return err
 	}
@@ -232,23 +268,31 @@ func runACLGrant(env *cli.Env, args []string) error {
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	r, err := store.Grant(svc, sub, who, time.Now())
+	if r.endpoint != nil {
+		_, err = r.store.GrantEndpoint(r.service, *r.endpoint, r.subject, who, time.Now())
+	} else {
+		_, err = r.store.Grant(r.service, r.subject, who, time.Now())
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "%s may now call %s\n", r.Subject, r.Service)
+	fmt.Fprintf(env.Out, "%s may now call %s\n", r.subject, r.what())
 	return nil
 }
 
 func runACLRevoke(env *cli.Env, args []string) error {
-	store, svc, sub, err := parseRule(env, args)
+	r, err := parseRule(env, args)
 	if err != nil {
 		return err
 	}
-	if err := store.Revoke(svc, sub); err != nil {
+	var eps []rest.Endpoint
+	if r.endpoint != nil {
+		eps = append(eps, *r.endpoint)
+	}
+	if err := r.store.Revoke(r.service, r.subject, eps...); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "%s may no longer call %s\n", sub, svc.WithoutVersion())
+	fmt.Fprintf(env.Out, "%s may no longer call %s\n", r.subject, r.what())
 	return nil
 }
 
@@ -267,9 +311,13 @@ func runACLList(env *cli.Env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tCLIENT\tGRANTED\tBY")
+	fmt.Fprintln(tw, "SERVICE\tENDPOINT\tCLIENT\tGRANTED\tBY")
 	for _, r := range rules {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Service, r.Subject, r.Granted.Format(time.RFC3339), r.By)
+		ep := "*"
+		if r.Endpoint != nil {
+			ep = r.Endpoint.Method + " " + r.Endpoint.Path
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Service, ep, r.Subject, r.Granted.Format(time.RFC3339), r.By)
 	}
 	return tw.Flush()
 }

@@ -2,6 +2,9 @@
 // clients (members, subsystems, or global groups of them) may call which of
 // the services it provides. Rights are per service code, ignoring the
 // version (PR-MESS: access rights do not depend on the service version).
+// A right on a REST service may be narrowed to an endpoint, a method and a
+// path pattern (X-Road's endpoint-level rights, PR-REST; matched by
+// package rest): such a right admits only REST calls of that endpoint.
 //
 // The rights live in a bbolt file that the administrator edits with
 // `securityserver acl ...` while the server runs. The Checker the server
@@ -29,6 +32,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/rest"
 )
 
 // LockTimeout is how long an operation waits for the other user of the file.
@@ -91,12 +95,38 @@ func (s *Subject) UnmarshalText(b []byte) error {
 type Rule struct {
 	Service identifier.ServiceID `json:"service"` // without version
 	Subject Subject              `json:"subject"`
-	Granted time.Time            `json:"granted"`
-	By      string               `json:"by"` // who granted it (operating-system user)
+	// Endpoint, when set, narrows the right to REST calls of one endpoint.
+	Endpoint *rest.Endpoint `json:"endpoint,omitempty"`
+	Granted  time.Time      `json:"granted"`
+	By       string         `json:"by"` // who granted it (operating-system user)
 }
 
-func ruleKey(svc identifier.ServiceID, sub Subject) []byte {
-	return []byte(svc.WithoutVersion().String() + " " + sub.String())
+func ruleKey(svc identifier.ServiceID, sub Subject, ep *rest.Endpoint) []byte {
+	k := svc.WithoutVersion().String() + " " + sub.String()
+	if ep != nil {
+		k += " " + ep.Method + " " + ep.Path
+	}
+	return []byte(k)
+}
+
+// what names a right in messages: "SERVICE" or "SERVICE endpoint METHOD PATH".
+func what(svc identifier.ServiceID, ep *rest.Endpoint) string {
+	if ep == nil {
+		return svc.WithoutVersion().String()
+	}
+	return svc.WithoutVersion().String() + " endpoint " + ep.Method + " " + ep.Path
+}
+
+// CheckEndpoint checks an endpoint of a right: a method of PR-REST or "*",
+// and a path that starts with '/' or is "**".
+func CheckEndpoint(ep rest.Endpoint) error {
+	if ep.Method != "*" && !slices.Contains(rest.Methods, ep.Method) {
+		return fmt.Errorf("endpoint method %q: use one of %s, or * for any", ep.Method, strings.Join(rest.Methods, ", "))
+	}
+	if ep.Path != "**" && !strings.HasPrefix(ep.Path, "/") {
+		return fmt.Errorf("endpoint path %q: start it with / (* matches one segment, ** anything), or use ** for any", ep.Path)
+	}
+	return nil
 }
 
 // Store is the rights file.
@@ -130,14 +160,26 @@ func (s *Store) update(fn func(*bolt.Bucket) error) error {
 
 // Grant allows subject to call service (any version).
 func (s *Store) Grant(service identifier.ServiceID, subject Subject, by string, now time.Time) (*Rule, error) {
+	return s.grant(service, nil, subject, by, now)
+}
+
+// GrantEndpoint allows subject to call one endpoint of a REST service.
+func (s *Store) GrantEndpoint(service identifier.ServiceID, ep rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error) {
+	if err := CheckEndpoint(ep); err != nil {
+		return nil, err
+	}
+	return s.grant(service, &ep, subject, by, now)
+}
+
+func (s *Store) grant(service identifier.ServiceID, ep *rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error) {
 	if err := service.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Rule{Service: service.WithoutVersion(), Subject: subject, Granted: now.UTC().Truncate(time.Second), By: by}
+	r := &Rule{Service: service.WithoutVersion(), Subject: subject, Endpoint: ep, Granted: now.UTC().Truncate(time.Second), By: by}
 	err := s.update(func(b *bolt.Bucket) error {
-		k := ruleKey(service, subject)
+		k := ruleKey(service, subject, ep)
 		if b.Get(k) != nil {
-			return fmt.Errorf("%w: %s may already call %s", ErrExists, subject, r.Service)
+			return fmt.Errorf("%w: %s may already call %s", ErrExists, subject, what(r.Service, ep))
 		}
 		v, err := json.Marshal(r)
 		if err != nil {
@@ -151,12 +193,17 @@ func (s *Store) Grant(service identifier.ServiceID, subject Subject, by string, 
 	return r, nil
 }
 
-// Revoke removes a right.
-func (s *Store) Revoke(service identifier.ServiceID, subject Subject) error {
+// Revoke removes a right; ep names the endpoint of an endpoint right (nil
+// for a right on the whole service).
+func (s *Store) Revoke(service identifier.ServiceID, subject Subject, ep ...rest.Endpoint) error {
+	var e *rest.Endpoint
+	if len(ep) > 0 {
+		e = &ep[0]
+	}
 	return s.update(func(b *bolt.Bucket) error {
-		k := ruleKey(service, subject)
+		k := ruleKey(service, subject, e)
 		if b.Get(k) == nil {
-			return fmt.Errorf("%w: %s has no right to call %s", ErrNotFound, subject, service.WithoutVersion())
+			return fmt.Errorf("%w: %s has no right to call %s", ErrNotFound, subject, what(service, e))
 		}
 		return b.Delete(k)
 	})
@@ -200,8 +247,14 @@ type Checker struct {
 	mu        sync.Mutex
 	checkedAt time.Time
 	stamp     [2]int64 // mtime, size of the file when loaded
-	rules     map[string][]Subject
+	rules     map[string][]grant
 	err       error
+}
+
+// grant is one right as the Checker holds it.
+type grant struct {
+	subject  Subject
+	endpoint *rest.Endpoint
 }
 
 // NewChecker loads the store.
@@ -227,33 +280,63 @@ func (c *Checker) reload(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	m := make(map[string][]Subject, len(rules))
+	m := make(map[string][]grant, len(rules))
 	for _, r := range rules {
 		k := r.Service.String()
-		m[k] = append(m[k], r.Subject)
+		m[k] = append(m[k], grant{r.Subject, r.Endpoint})
 	}
 	c.rules, c.stamp = m, stamp
 	return nil
 }
 
-// Allowed reports whether client may call service. A store that cannot be
-// read after a change is an error (the caller refuses the call): rights are
-// never guessed.
+// Allowed reports whether client may call service: a right on the whole
+// service, not one of its endpoints. A store that cannot be read after a
+// change is an error (the caller refuses the call): rights are never
+// guessed.
 func (c *Checker) Allowed(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership) (bool, error) {
+	return c.allowed(service, client, inGroup, func(ep *rest.Endpoint) bool { return ep == nil })
+}
+
+// AllowedEndpoint reports whether client may make a REST call of method
+// to servicePath (raw, as in rest.Request) of service: a right on the
+// whole service, or on an endpoint that admits the call (rest.Allowed).
+func (c *Checker) AllowedEndpoint(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership, method, servicePath string) (bool, error) {
+	return c.allowed(service, client, inGroup, func(ep *rest.Endpoint) bool {
+		return ep == nil || rest.Allowed([]rest.Endpoint{*ep}, method, servicePath)
+	})
+}
+
+// Rights reports what client may call of service: whole is a right on
+// the whole service (directly or through a group), endpoints the
+// endpoint rights it holds besides (allowedMethods, PR-MREST §4).
+func (c *Checker) Rights(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership) (whole bool, endpoints []rest.Endpoint, err error) {
+	_, err = c.allowed(service, client, inGroup, func(ep *rest.Endpoint) bool {
+		if ep == nil {
+			whole = true
+		} else {
+			endpoints = append(endpoints, *ep)
+		}
+		return false
+	})
+	return whole, endpoints, err
+}
+
+func (c *Checker) allowed(service identifier.ServiceID, client identifier.Client, inGroup GroupMembership, admits func(*rest.Endpoint) bool) (bool, error) {
 	c.mu.Lock()
 	now := time.Now()
 	if now.Sub(c.checkedAt) >= c.ReloadEvery {
 		c.err = c.reload(now)
 	}
-	err, subjects := c.err, c.rules[service.WithoutVersion().String()]
+	err, grants := c.err, c.rules[service.WithoutVersion().String()]
 	c.mu.Unlock()
 	if err != nil {
 		return false, fmt.Errorf("access rights unavailable: %w", err)
 	}
-	return slices.ContainsFunc(subjects, func(s Subject) bool {
-		if s.IsGroup() {
-			return inGroup != nil && inGroup(s.Group, client)
+	return slices.ContainsFunc(grants, func(g grant) bool {
+		holds := g.subject.Client == client
+		if g.subject.IsGroup() {
+			holds = inGroup != nil && inGroup(g.subject.Group, client)
 		}
-		return s.Client == client
+		return holds && admits(g.endpoint)
 	}), nil
 }

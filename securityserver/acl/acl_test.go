@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/rest"
 )
 
 func mustService(t *testing.T, s string) identifier.ServiceID {
@@ -95,5 +96,75 @@ func TestParseSubjectErrors(t *testing.T) {
 		if _, err := ParseSubject(s); err == nil {
 			t.Errorf("ParseSubject(%q) accepted", s)
 		}
+	}
+}
+
+// Endpoint rights (X-Road's endpoint-level rights on REST services) admit
+// only the REST calls of their endpoint; a right on the whole service
+// admits every call.
+func TestEndpointRights(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "acl.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := mustService(t, "AZ/GOV/EMDK/realestate/realEstateRegistry")
+	dsmf, din := mustSubject(t, "AZ/GOV/DSMF/insurance"), mustSubject(t, "AZ/GOV/DIN/population")
+	now := time.Now()
+	if _, err := st.GrantEndpoint(svc, rest.Endpoint{Method: "GET", Path: "/extract/*"}, dsmf, "admin", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GrantEndpoint(svc, rest.Endpoint{Method: "GET", Path: "/extract/*"}, dsmf, "admin", now); !errors.Is(err, ErrExists) {
+		t.Fatalf("the same endpoint again: %v, want ErrExists", err)
+	}
+	if _, err := st.Grant(svc, din, "admin", now); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []rest.Endpoint{{Method: "get", Path: "/x"}, {Method: "FETCH", Path: "/x"}, {Method: "GET", Path: "extract"}} {
+		if _, err := st.GrantEndpoint(svc, bad, dsmf, "admin", now); err == nil {
+			t.Errorf("endpoint %+v granted", bad)
+		}
+	}
+	chk, err := NewChecker(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		who          Subject
+		method, path string
+		want         bool
+	}{
+		{dsmf, "GET", "/extract/5ZJ8K2L", true},
+		{dsmf, "GET", "/extract/%35ZJ8K2L", true}, // matched decoded
+		{dsmf, "POST", "/extract/5ZJ8K2L", false},
+		{dsmf, "GET", "/extract/5ZJ8K2L/history", false}, // * is one segment
+		{dsmf, "GET", "/extract/../admin", false},
+		{dsmf, "GET", "", false},
+		{din, "DELETE", "/anything/at/all", true},
+	}
+	for _, tc := range cases {
+		got, err := chk.AllowedEndpoint(svc, tc.who.Client, nil, tc.method, tc.path)
+		if err != nil || got != tc.want {
+			t.Errorf("%s %s %s: %v, %v; want %v", tc.who, tc.method, tc.path, got, err, tc.want)
+		}
+	}
+	if whole, eps, err := chk.Rights(svc, dsmf.Client, nil); err != nil || whole || len(eps) != 1 || eps[0] != (rest.Endpoint{Method: "GET", Path: "/extract/*"}) {
+		t.Errorf("DSMF's rights: %v %v %v", whole, eps, err)
+	}
+	if whole, eps, err := chk.Rights(svc, din.Client, nil); err != nil || !whole || len(eps) != 0 {
+		t.Errorf("DİN's rights: %v %v %v", whole, eps, err)
+	}
+	// An endpoint right is no right to the whole service (SOAP).
+	if ok, _ := chk.Allowed(svc, dsmf.Client, nil); ok {
+		t.Error("an endpoint right admitted a call of the whole service")
+	}
+	if err := st.Revoke(svc, dsmf); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoking a service right DSMF does not hold: %v", err)
+	}
+	if err := st.Revoke(svc, dsmf, rest.Endpoint{Method: "GET", Path: "/extract/*"}); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := st.List()
+	if err != nil || len(rules) != 1 || rules[0].Subject != din || rules[0].Endpoint != nil {
+		t.Fatalf("list after revoking the endpoint right: %+v %v", rules, err)
 	}
 }

@@ -139,11 +139,30 @@ type Admin struct {
 type Service struct {
 	// Service identifier; without a version it covers every version.
 	ID identifier.ServiceID `yaml:"service"`
-	// URL of the provider IS endpoint (http or https).
+	// URL of the provider IS endpoint (http or https). For a REST service
+	// it is the base URL: a call of METHOD /r1/{service}/path?query reaches
+	// the IS as METHOD URL/path?query (PR-REST §4.1).
 	URL string `yaml:"url"`
 	// Timeout for the IS to answer; default Limits.ProviderTimeout.
 	Timeout Duration `yaml:"timeout"`
+	// Type is the protocol of the service: "soap" (the default; X-Road
+	// SOAP, PR-MESS), "rest" (PR-REST) or "openapi" (PR-REST, described by
+	// the OpenAPI document OpenAPI). REST services have no version.
+	Type string `yaml:"type"`
+	// OpenAPI is the file of an openapi service's OpenAPI 3 description,
+	// relative to this file (required for type openapi).
+	OpenAPI string `yaml:"openapi"`
 }
+
+// Service types.
+const (
+	ServiceSOAP    = "soap"
+	ServiceREST    = "rest"
+	ServiceOpenAPI = "openapi"
+)
+
+// IsREST reports whether the service speaks PR-REST.
+func (s Service) IsREST() bool { return s.Type == ServiceREST || s.Type == ServiceOpenAPI }
 
 // MessageLog configures the message log (dataDir/messagelog.db, or a
 // PostgreSQL database).
@@ -426,6 +445,10 @@ func (c *Config) Provision() error {
 		if c.Services[i].Timeout == 0 {
 			c.Services[i].Timeout = l.ProviderTimeout
 		}
+		if c.Services[i].Type == "" {
+			c.Services[i].Type = ServiceSOAP
+		}
+		c.Services[i].OpenAPI = c.resolve(c.Services[i].OpenAPI)
 	}
 	return c.validate()
 }
@@ -509,6 +532,19 @@ func (c *Config) validate() error {
 		}
 		if s.Timeout < 0 {
 			add("%s.timeout must be positive", field)
+		}
+		switch s.Type {
+		case ServiceSOAP, ServiceREST:
+			if s.OpenAPI != "" {
+				add("%s.openapi is for type openapi, not %s", field, s.Type)
+			}
+		case ServiceOpenAPI:
+			files[field+".openapi"] = s.OpenAPI
+		default:
+			add("%s.type %q: use soap, rest or openapi", field, s.Type)
+		}
+		if s.IsREST() && s.ID.ServiceVersion != "" {
+			add("%s.service %s: a REST service has no version (PR-REST §4.1)", field, s.ID)
 		}
 	}
 	if c.Timestamping.MaxBatch < 1 || c.Timestamping.MaxBatch > 1_000_000 {

@@ -25,7 +25,8 @@ func sampleTree(t *testing.T) string {
 	}
 	os.WriteFile(filepath.Join(root, "state", "anchor.json"), []byte("{}"), 0o644)
 	os.Mkdir(filepath.Join(root, "configs"), 0o755)
-	for _, n := range []string{"securityserver-din.yaml", "securityserver-emdk.yaml", "securityserver-dsmf.yaml"} {
+	os.Mkdir(filepath.Join(root, "configs", "openapi"), 0o755)
+	for _, n := range []string{"securityserver-din.yaml", "securityserver-emdk.yaml", "securityserver-dsmf.yaml", "openapi/emdk-realestate.yaml"} {
 		data, _ := configs.FS.ReadFile(n)
 		os.WriteFile(filepath.Join(root, "configs", n), data, 0o644)
 	}
@@ -91,6 +92,16 @@ func TestErrorsNameTheField(t *testing.T) {
 		{func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:8081", "listen: 8081", 1) }, `clientProxy.listen "8081"`},
 		{func(s string) string { return strings.Replace(s, "http://127.0.0.1:9000/din", "ftp://x", 1) }, "services[0].url"},
 		{func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: soon", 1) }, "not a duration"},
+		{func(s string) string { return strings.Replace(s, "timeout: 10s", "timeout: 10s\n    type: grpc", 1) }, `services[0].type "grpc": use soap, rest or openapi`},
+		{func(s string) string {
+			return strings.Replace(strings.Replace(s, "getPersonByFin ", "getPersonByFin/v1 ", 1), "timeout: 10s", "timeout: 10s\n    type: rest", 1)
+		}, "services[0].service AZ/GOV/DIN/population/getPersonByFin/v1: a REST service has no version"},
+		{func(s string) string {
+			return strings.Replace(s, "timeout: 10s", "timeout: 10s\n    openapi: x.yaml", 1)
+		}, "services[0].openapi is for type openapi, not soap"},
+		{func(s string) string {
+			return strings.Replace(s, "timeout: 10s", "timeout: 10s\n    type: openapi\n    openapi: nope.yaml", 1)
+		}, "services[0].openapi: stat"},
 		{func(s string) string { return strings.Replace(s, "maxMessageSize: 10MiB", "maxMessageSize: lots", 1) }, "not a size"},
 		{func(s string) string {
 			return strings.Replace(s, "AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/EMDK/realestate/x", 1)

@@ -296,11 +296,40 @@ type recordXML struct {
 // in the body recordsCount, the records as <om:record> elements (Şlüz: not
 // X-Road's gzip JSON attachment) and nextRecordsFrom when res is cut short.
 func Response(req *message.Message, res Result) ([]byte, error) {
-	h := &req.Header
+	return Envelope(req, `xmlns:om="`+Namespace+`"`, func(b *bytes.Buffer) error {
+		b.WriteString("<om:" + ServiceCode + "Response>\n")
+		writeText(b, "om:recordsCount", strconv.Itoa(len(res.Records)))
+		b.WriteString("<om:records>")
+		enc := xml.NewEncoder(b)
+		for i := range res.Records {
+			if err := enc.Encode(recordXML{XMLName: xml.Name{Space: Namespace, Local: "record"}, Record: &res.Records[i]}); err != nil {
+				return fmt.Errorf("opmon: encoding a record: %w", err)
+			}
+		}
+		b.WriteString("</om:records>\n")
+		if res.Next > 0 {
+			writeText(b, "om:nextRecordsFrom", strconv.FormatInt(res.Next, 10))
+		}
+		b.WriteString("</om:" + ServiceCode + "Response>\n")
+		return nil
+	})
+}
+
+// Envelope writes an answer a security server gives itself to req (this
+// service, or a meta service of PR-META): the request's X-Road headers
+// (PR-MESS §2.2: the response repeats them) with requestHash, then body's
+// content in the SOAP body. ns declares more namespaces on the envelope
+// (e.g. `xmlns:om="..."`); xrd and id are declared.
+func Envelope(req *message.Message, ns string, body func(b *bytes.Buffer) error) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:id="http://x-road.eu/xsd/identifiers" xmlns:om="` + Namespace + `">` + "\n")
+	b.WriteString(`<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xrd="http://x-road.eu/xsd/xroad.xsd" xmlns:id="http://x-road.eu/xsd/identifiers"`)
+	if ns != "" {
+		b.WriteString(" " + ns)
+	}
+	b.WriteString(">\n")
 	b.WriteString("<SOAP-ENV:Header>\n")
+	h := &req.Header
 	writeClient(&b, "xrd:client", h.Client)
 	writeService(&b, "xrd:service", h.Service)
 	if h.SecurityServer != nil {
@@ -327,22 +356,17 @@ func Response(req *message.Message, res Result) ([]byte, error) {
 		xml.EscapeText(&b, []byte(rp.Code))
 		b.WriteString("</repr:partyCode></repr:representedParty>\n")
 	}
-	b.WriteString("</SOAP-ENV:Header>\n<SOAP-ENV:Body>\n<om:" + ServiceCode + "Response>\n")
-	writeText(&b, "om:recordsCount", strconv.Itoa(len(res.Records)))
-	b.WriteString("<om:records>")
-	enc := xml.NewEncoder(&b)
-	for i := range res.Records {
-		if err := enc.Encode(recordXML{XMLName: xml.Name{Space: Namespace, Local: "record"}, Record: &res.Records[i]}); err != nil {
-			return nil, fmt.Errorf("opmon: encoding a record: %w", err)
-		}
+	b.WriteString("</SOAP-ENV:Header>\n<SOAP-ENV:Body>\n")
+	if err := body(&b); err != nil {
+		return nil, err
 	}
-	b.WriteString("</om:records>\n")
-	if res.Next > 0 {
-		writeText(&b, "om:nextRecordsFrom", strconv.FormatInt(res.Next, 10))
-	}
-	b.WriteString("</om:" + ServiceCode + "Response>\n</SOAP-ENV:Body>\n</SOAP-ENV:Envelope>\n")
+	b.WriteString("</SOAP-ENV:Body>\n</SOAP-ENV:Envelope>\n")
 	return b.Bytes(), nil
 }
+
+// WriteService writes a service identifier as element tag (e.g.
+// xrd:service), its parts in the identifiers namespace (prefix id).
+func WriteService(b *bytes.Buffer, tag string, s identifier.ServiceID) { writeService(b, tag, s) }
 
 // Answer is a parsed getSecurityServerOperationalData answer.
 type Answer struct {

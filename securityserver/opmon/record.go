@@ -64,6 +64,15 @@ type Record struct {
 	ClientSecurityServerAddress  string `json:"clientSecurityServerAddress,omitempty" xml:"clientSecurityServerAddress,omitempty"`
 	ServiceSecurityServerAddress string `json:"serviceSecurityServerAddress,omitempty" xml:"serviceSecurityServerAddress,omitempty"`
 
+	// ServiceType is "REST" for an exchange of the REST protocol (PR-OPMON;
+	// empty for SOAP, which X-Road records as "WSDL"), with the call's
+	// RestMethod, RestPath (the service path, raw) and the provider's
+	// StatusCode (0 when there was no answer).
+	ServiceType string `json:"serviceType,omitempty" xml:"serviceType,omitempty"`
+	RestMethod  string `json:"restMethod,omitempty" xml:"restMethod,omitempty"`
+	RestPath    string `json:"restPath,omitempty" xml:"restPath,omitempty"`
+	StatusCode  int    `json:"statusCode,omitempty" xml:"statusCode,omitempty"`
+
 	// RequestSize and ResponseSize are the SOAP messages' sizes in bytes
 	// (0 for a fault answer).
 	RequestSize  int64 `json:"requestSize" xml:"requestSize"`
@@ -134,7 +143,7 @@ func (r *Record) clamp() {
 		&r.ClientSubsystemCode, &r.ServiceXRoadInstance, &r.ServiceMemberClass, &r.ServiceMemberCode, &r.ServiceSubsystemCode,
 		&r.ServiceCode, &r.ServiceVersion, &r.RepresentedPartyClass, &r.RepresentedPartyCode, &r.MessageID, &r.MessageUserID,
 		&r.MessageIssue, &r.MessageProtocolVersion, &r.XRequestID, &r.ClientSecurityServer, &r.ServiceSecurityServer,
-		&r.ClientSecurityServerAddress, &r.ServiceSecurityServerAddress, &r.FaultCode} {
+		&r.ClientSecurityServerAddress, &r.ServiceSecurityServerAddress, &r.FaultCode, &r.ServiceType, &r.RestMethod, &r.RestPath} {
 		*p = truncate(*p, maxString)
 	}
 	r.FaultString = truncate(r.FaultString, maxFaultString)

@@ -6,7 +6,9 @@
 // ProxyMessageEncoder writes them), the hash-chain result and hash chain
 // when the signature is over a hash chain, and the signature
 // (signature/bdoc-1.0/ts) last; a provider that fails after starting its
-// answer ends it with a text/xml SOAP fault instead.
+// answer ends it with a text/xml SOAP fault instead. A REST message
+// (PR-REST) has its header part where the SOAP message goes and its body,
+// if any, in one part after it.
 //
 // Part bodies are read raw (no Content-Transfer-Encoding decoding): the
 // digests cover the octets exactly as sent.
@@ -43,6 +45,12 @@ const (
 	// attachments (X-Road's MimeTypes.HASH_CHAIN_RESULT, HASH_CHAIN).
 	TypeHashChainResult = "application/hash-chain-result"
 	TypeHashChain       = "application/hash-chain"
+	// A REST message (PR-REST) travels as its header part in place of the
+	// SOAP part and its body, if any, as one part after it, unnested
+	// (X-Road's ProxyMessageEncoder.restRequest, restResponse, restBody).
+	TypeRESTRequest  = "application/x-road-rest-request"
+	TypeRESTResponse = "application/x-road-rest-response"
+	TypeRESTBody     = "application/x-road-rest-body"
 )
 
 // HTTP headers between security servers (PR-MESSTRANSP §2).
@@ -67,9 +75,12 @@ func malformed(format string, a ...any) error {
 
 // Message is one request or response between security servers.
 type Message struct {
-	OCSP        [][]byte     // DER OCSP responses for the sender's auth certificate chain (requests only)
-	SOAPType    string       // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8"
-	SOAP        []byte       // the SOAP message, exactly as the IS sent it
+	OCSP     [][]byte // DER OCSP responses for the sender's auth certificate chain (requests only)
+	SOAPType string   // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8", or TypeRESTRequest or TypeRESTResponse
+	SOAP     []byte   // the SOAP message, exactly as the IS sent it, or a REST header part
+	// RESTBody is a REST message's body (signed as /attachment1); nil when
+	// the message has none. Only with a REST header part.
+	RESTBody    []byte
 	Attachments []Attachment // the SOAP message's attachments, in order (/attachment1, ...)
 	// HashChainResult and HashChain are the documents a signature over a
 	// hash chain needs (/sig-hashchainresult.xml and /sig-hashchain.xml);
@@ -153,6 +164,10 @@ func (m *Message) encode(boundary string) (Body, error) {
 	if soapType == "" {
 		soapType = "text/xml; charset=UTF-8"
 	}
+	rest := IsREST(soapType)
+	if m.RESTBody != nil && (!rest || len(m.Attachments) > 0) {
+		return nil, errors.New("transport: a REST body goes with a REST header part and no attachments")
+	}
 	types := []string{soapType, lastType}
 	for i, a := range m.Attachments {
 		types = append(types, a.ContentType)
@@ -195,8 +210,16 @@ func (m *Message) encode(boundary string) (Body, error) {
 		delim(boundary, "Content-Type", TypeOCSP)
 		parts = append(parts, o)
 	}
-	delim(boundary, "Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
+	if rest {
+		delim(boundary, "Content-Type", soapType)
+	} else {
+		delim(boundary, "Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
+	}
 	parts = append(parts, m.SOAP)
+	if m.RESTBody != nil {
+		delim(boundary, "Content-Type", TypeRESTBody)
+		parts = append(parts, m.RESTBody)
+	}
 	if len(m.Attachments) > 0 {
 		att := attachmentBoundary(boundary)
 		// The nested part's header, then straight on to its first delimiter.
@@ -354,7 +377,8 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 	mr := multipart.NewReader(lr, boundary)
 	m := &Message{ContentType: contentType}
 	// The parts' order is a state machine (PR-MESSTRANSP §2; X-Road's
-	// ProxyMessageDecoder): OCSP* -> SOAP -> [attachments] ->
+	// ProxyMessageDecoder): OCSP* -> SOAP -> [attachments] (or REST
+	// header part -> [REST body]) ->
 	// [hash-chain result -> hash chain] -> signature | fault, then the end.
 	const (
 		wantOCSPOrSOAP = iota
@@ -405,7 +429,17 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 				return nil, malformed("the request carries no OCSP response for the sender's authentication certificate")
 			}
 			m.SOAPType, m.SOAP, state = ctype, body, wantAttachments
-		case state == wantAttachments && pt == TypeMultipart:
+		case state == wantOCSPOrSOAP && pt == restPart(request):
+			if request && len(m.OCSP) == 0 {
+				return nil, malformed("the request carries no OCSP response for the sender's authentication certificate")
+			}
+			m.SOAPType, m.SOAP, state = ctype, body, wantAttachments
+		case state == wantAttachments && pt == TypeRESTBody && IsREST(m.SOAPType):
+			if body == nil {
+				body = []byte{}
+			}
+			m.RESTBody, state = body, wantChainOrSignature
+		case state == wantAttachments && pt == TypeMultipart && !IsREST(m.SOAPType):
 			if m.Attachments, err = attachments(body, ctype); err != nil {
 				return nil, err
 			}
@@ -429,6 +463,20 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 		return nil, malformed("the message ends before its signature")
 	}
 	return m, nil
+}
+
+// IsREST reports whether a part's Content-Type is a REST header part's.
+func IsREST(ctype string) bool {
+	pt := mediaType(ctype)
+	return pt == TypeRESTRequest || pt == TypeRESTResponse
+}
+
+// restPart is the header part's type in a request or a response.
+func restPart(request bool) string {
+	if request {
+		return TypeRESTRequest
+	}
+	return TypeRESTResponse
 }
 
 // attachments reads the nested multipart/mixed part of the attachments,

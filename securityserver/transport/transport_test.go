@@ -311,3 +311,57 @@ func TestEncodeRefusesAttachments(t *testing.T) {
 		}
 	}
 }
+
+// A REST message travels as X-Road frames it: the header part where the
+// SOAP part goes, the body unnested after it, then the hash chain and the
+// signature.
+func TestRESTRoundTrip(t *testing.T) {
+	head := []byte("GET\r\n/r1/AZ/GOV/EMDK/realestate/realEstateRegistry/extract/5ZJ8K2L\r\nx-road-client:AZ/GOV/DIN/population\r\n")
+	body := []byte(`{"fin":"5ZJ8K2L"}` + "\r\n--xtop not a boundary")
+	for _, tc := range []struct {
+		name    string
+		request bool
+		m       *Message
+	}{
+		{"request without body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, Signature: []byte("<s/>")}},
+		{"request with body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
+		{"response with body", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
+		{"response with empty body part", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: []byte{}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
+	} {
+		enc, err := tc.m.Encode()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if bytes.Contains(enc.Bytes(), []byte("xatt")) {
+			t.Errorf("%s: the REST body must not be nested: %q", tc.name, enc.Bytes())
+		}
+		got, err := Decode(enc.Reader(), tc.m.ContentType, 1<<20, tc.request)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got.SOAPType != tc.m.SOAPType || !bytes.Equal(got.SOAP, head) || !bytes.Equal(got.RESTBody, tc.m.RESTBody) || (got.RESTBody == nil) != (tc.m.RESTBody == nil) ||
+			!bytes.Equal(got.HashChain, tc.m.HashChain) || !bytes.Equal(got.Signature, tc.m.Signature) {
+			t.Errorf("%s: decoded %+v", tc.name, got)
+		}
+	}
+	ocsp, sig := [2]string{TypeOCSP, "x"}, [2]string{TypeSignature, "<s/>"}
+	for _, tc := range []struct {
+		name    string
+		request bool
+		parts   [][2]string
+	}{
+		{"REST body after a SOAP part", true, [][2]string{ocsp, {"text/xml", "<a/>"}, {TypeRESTBody, "x"}, sig}},
+		{"response header part in a request", true, [][2]string{ocsp, {TypeRESTResponse, "200\r\nOK\r\n"}, sig}},
+		{"request header part in a response", false, [][2]string{{TypeRESTRequest, "GET\r\n/\r\n"}, sig}},
+		{"attachments after a REST header part", true, [][2]string{ocsp, {TypeRESTRequest, "GET\r\n/\r\n"}, {"multipart/mixed; boundary=A", "--A\r\nContent-Type: a/b\r\n\r\nx\r\n--A--"}, sig}},
+		{"two REST bodies", true, [][2]string{ocsp, {TypeRESTRequest, "GET\r\n/\r\n"}, {TypeRESTBody, "x"}, {TypeRESTBody, "x"}, sig}},
+	} {
+		ct, b := raw(tc.parts...)
+		if _, err := Decode(bytes.NewReader(b), ct, 1<<20, tc.request); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", tc.name, err)
+		}
+	}
+	if _, err := (&Message{SOAP: soap, RESTBody: body, Signature: []byte("s")}).Encode(); err == nil {
+		t.Error("a REST body with a SOAP part was encoded")
+	}
+}

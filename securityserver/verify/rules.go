@@ -230,18 +230,33 @@ func KnownService[S any](lookup func(identifier.ServiceID) (S, bool), id identif
 // rights; acl.Checker on bbolt).
 type AccessChecker interface {
 	Allowed(service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership) (bool, error)
+	// AllowedEndpoint is Allowed for a REST call of method to servicePath
+	// (raw), which a right on one endpoint also admits.
+	AllowedEndpoint(service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership, method, servicePath string) (bool, error)
 }
 
 // Access is the access-rights rule: client holds a right to the service
 // (any version), directly or through a global group.
 func Access(ac AccessChecker, service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership) error {
 	allowed, err := ac.Allowed(service, client, inGroup)
+	return accessRefusal(allowed, err, service.WithoutVersion().String(), client)
+}
+
+// EndpointAccess is the access-rights rule of a REST call: client holds a
+// right to the service or to an endpoint admitting method and servicePath
+// (X-Road's endpoint-level rights).
+func EndpointAccess(ac AccessChecker, service identifier.ServiceID, client identifier.Client, inGroup acl.GroupMembership, method, servicePath string) error {
+	allowed, err := ac.AllowedEndpoint(service, client, inGroup, method, servicePath)
+	return accessRefusal(allowed, err, fmt.Sprintf("%s (%s %s)", service.WithoutVersion(), method, servicePath), client)
+}
+
+func accessRefusal(allowed bool, err error, what string, client identifier.Client) error {
 	if err != nil {
 		return refuse(message.InternalError, "readable access rights", err.Error(), err, "the access rights cannot be read")
 	}
 	if !allowed {
-		return refuse(message.AccessDenied, "an access right to "+service.WithoutVersion().String(), "none for "+client.String(), nil,
-			"client %s is not allowed to call %s", client, service.WithoutVersion())
+		return refuse(message.AccessDenied, "an access right to "+what, "none for "+client.String(), nil,
+			"client %s is not allowed to call %s", client, what)
 	}
 	return nil
 }

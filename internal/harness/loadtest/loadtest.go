@@ -164,11 +164,10 @@ func (w *worker) exchange(ctx context.Context) error {
 	w.reqBuf = w.t.Request.Append(w.reqBuf[:0], w.idBuf)
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.t.URL, bytes.NewReader(w.reqBuf))
+	req, err := w.t.Request.HTTP(ctx, w.t.URL, w.reqBuf, w.idBuf)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", w.t.Request.ContentType)
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return err
@@ -178,6 +177,9 @@ func (w *worker) exchange(ctx context.Context) error {
 	resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if err := w.t.Request.CheckHeader(resp.Header, w.idBuf, w.t.Check.Signed); err != nil {
+		return err
 	}
 	return w.t.Check.Answer(resp.StatusCode, w.resp.Bytes(), w.idBuf)
 }

@@ -43,7 +43,7 @@ func bench(tb testing.TB) *Bench {
 		if shared.dir, shared.err = os.MkdirTemp("", "loadtest-"); shared.err != nil {
 			return
 		}
-		shared.b, shared.err = StartBench(context.Background(), BenchOptions{Dir: shared.dir, ProxyLog: log.New(os.Stderr, "plain pair ", log.Lmicroseconds), Floors: true})
+		shared.b, shared.err = StartBench(context.Background(), BenchOptions{Dir: shared.dir, ProxyLog: log.New(os.Stderr, "plain pair ", log.Lmicroseconds), Floors: true, REST: true})
 	})
 	if shared.err != nil {
 		tb.Fatal(shared.err)
@@ -202,7 +202,7 @@ func TestRunCountsErrors(t *testing.T) {
 // answers correctly, the Şlüz pair with a signed answer.
 func TestBenchTargets(t *testing.T) {
 	b := bench(t)
-	for _, tg := range b.Targets() {
+	for _, tg := range append(b.Targets(), b.RESTPlainT, b.RESTSluzT) {
 		res, err := Run(context.Background(), tg, Config{Concurrency: 4, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
@@ -212,8 +212,16 @@ func TestBenchTargets(t *testing.T) {
 		}
 		t.Logf("%s: %.0f/s, p50 %v, p99 %v", tg.Name, res.Throughput, res.P50, res.P99)
 	}
-	if !b.Sluz.Check.Signed || b.Direct.Check.Signed {
-		t.Error("only the Şlüz pair's answers are checked for requestHash")
+	if !b.Sluz.Check.Signed || b.Direct.Check.Signed || !b.RESTSluzT.Check.Signed || b.RESTPlainT.Check.Signed {
+		t.Error("only the Şlüz pairs' answers are checked for requestHash")
+	}
+	// A REST answer without its X-Road-Id or X-Road-Request-Hash, or an
+	// X-Road error, is refused.
+	req := b.RESTSluzT.Request
+	for _, h := range []http.Header{{"X-Road-Id": {"other"}, "X-Road-Request-Hash": {"x"}}, {"X-Road-Id": {"id-1"}}, {"X-Road-Error": {"Server.ServerProxy.AccessDenied"}}} {
+		if err := req.CheckHeader(h, []byte("id-1"), true); err == nil {
+			t.Errorf("REST answer header %v accepted", h)
+		}
 	}
 }
 
@@ -246,3 +254,10 @@ func BenchmarkPlainPair(b *testing.B) { benchTarget(b, bench(b).PlainT) }
 
 // BenchmarkExchange: the Şlüz pair, ƏMDK's security server to DİN's.
 func BenchmarkExchange(b *testing.B) { benchTarget(b, bench(b).Sluz) }
+
+// BenchmarkRESTPlainPair: a REST GET through the plain pair, DİN to ƏMDK.
+func BenchmarkRESTPlainPair(b *testing.B) { benchTarget(b, bench(b).RESTPlainT) }
+
+// BenchmarkRESTExchange: the same REST GET through DİN's and ƏMDK's
+// security servers (X-Road's REST protocol).
+func BenchmarkRESTExchange(b *testing.B) { benchTarget(b, bench(b).RESTSluzT) }

@@ -2,10 +2,14 @@ package loadtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -17,10 +21,72 @@ import (
 // idMark stands for the xrd:id in a request template.
 const idMark = "\x00LOADTEST-ID\x00"
 
-// Request is an X-Road request with a slot for its xrd:id.
+// Request is an X-Road request with a slot for its xrd:id: a SOAP message
+// posted to the target URL, or a REST call whose id goes in a header.
 type Request struct {
 	before, after []byte
-	ContentType   string
+	ContentType   string // "" for a request without a body
+	// REST (PR-REST): Method and Path (after the target URL), fixed header
+	// fields, and IDHeader, the field that carries the id (X-Road-Id).
+	Method   string
+	Path     string
+	Header   http.Header
+	IDHeader string
+}
+
+// NewRESTRequest is q's REST call (q.REST) as its IS sends it; the answer
+// carries the id in the same header field.
+func NewRESTRequest(q localfed.Query) (*Request, error) {
+	if q.REST == nil || q.REST.Body != "" {
+		return nil, errors.New("loadtest: a REST target needs a REST sample query without a body")
+	}
+	service, err := identifier.ParseService(q.Service)
+	if err != nil {
+		return nil, err
+	}
+	return &Request{Method: q.REST.Method, Path: "r1/" + service.String() + q.REST.Path,
+		Header: http.Header{"X-Road-Client": {q.Client}}, IDHeader: "X-Road-Id"}, nil
+}
+
+// HTTP is the request with id, to the target at base (ending in '/'); body
+// is its buffer (Append's result).
+func (r *Request) HTTP(ctx context.Context, base string, body, id []byte) (*http.Request, error) {
+	method, rd := http.MethodPost, io.Reader(bytes.NewReader(body))
+	if r.Method != "" {
+		method = r.Method
+	}
+	if len(body) == 0 {
+		rd = nil
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+r.Path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if r.ContentType != "" {
+		req.Header.Set("Content-Type", r.ContentType)
+	}
+	for k, v := range r.Header {
+		req.Header[k] = v
+	}
+	if r.IDHeader != "" {
+		req.Header.Set(r.IDHeader, string(id))
+	}
+	return req, nil
+}
+
+// CheckHeader checks the answer's header fields of a REST call: its id
+// echoed and, through a security-server pair (signed), X-Road-Request-Hash.
+func (r *Request) CheckHeader(h http.Header, id []byte, signed bool) error {
+	if r.IDHeader == "" {
+		return nil
+	}
+	if code := h.Get("X-Road-Error"); code != "" {
+		return fmt.Errorf("X-Road-Error %s", code)
+	}
+	if signed && (h.Get(r.IDHeader) != string(id) || h.Get("X-Road-Request-Hash") == "") {
+		return fmt.Errorf("the answer's %s is %q, not the request's, or it has no X-Road-Request-Hash", r.IDHeader, h.Get(r.IDHeader))
+	}
+	return nil
 }
 
 // NewRequest is q's request as its IS sends it (localfed.RequestXML).
@@ -62,7 +128,8 @@ func NewIDPrefix() string {
 // response wrapper with the record, no SOAP Fault, no <error> element, and
 // for answers through a security server pair the requestHash header.
 type Check struct {
-	Signed bool     // the answer must carry xrd:requestHash
+	Signed bool     // the answer must carry xrd:requestHash (REST: X-Road-Request-Hash, Request.CheckHeader)
+	REST   bool     // the answer is ƏMDK's JSON extract, not a SOAP message
 	needs  [][]byte // substrings every correct answer holds
 	Person string   // the record's surname and name, for reports
 }
@@ -80,6 +147,9 @@ var (
 func (c *Check) Probe(status int, body []byte, fin string) error {
 	if status != 200 {
 		return fmt.Errorf("HTTP %d: %.200s", status, body)
+	}
+	if c.REST {
+		return c.probeREST(body, fin)
 	}
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(body); err != nil {
@@ -119,10 +189,42 @@ func (c *Check) Probe(status int, body []byte, fin string) error {
 	return nil
 }
 
-// Answer checks one answer to the request with xrd:id id.
+// probeREST reads a JSON extract: the person's FİN and the register
+// numbers of the properties every later answer must list.
+func (c *Check) probeREST(body []byte, fin string) error {
+	var x struct {
+		FIN        string `json:"fin"`
+		Properties []struct {
+			RegisterNumber string `json:"registerNumber"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(body, &x); err != nil || x.FIN != fin || len(x.Properties) == 0 {
+		return fmt.Errorf("the answer is not the extract of FİN %s with properties: %.200s", fin, body)
+	}
+	c.Person = "FİN " + fin
+	c.needs = [][]byte{[]byte(`"fin":"` + fin + `"`)}
+	for _, p := range x.Properties {
+		c.needs = append(c.needs, []byte(`"registerNumber":"`+p.RegisterNumber+`"`))
+	}
+	return nil
+}
+
+// Answer checks one answer to the request with xrd:id id (REST: the
+// body only; Request.CheckHeader checks the id).
 func (c *Check) Answer(status int, body, id []byte) error {
 	if len(c.needs) == 0 {
 		return errors.New("loadtest: check not probed")
+	}
+	if c.REST {
+		if status != 200 {
+			return fmt.Errorf("HTTP %d: %.120q", status, body)
+		}
+		for _, n := range c.needs {
+			if !bytes.Contains(body, n) {
+				return fmt.Errorf("the answer lacks %s", n)
+			}
+		}
+		return nil
 	}
 	if bytes.Contains(body, faultMark) {
 		return fmt.Errorf("HTTP %d, SOAP fault: %s", status, faultCode(body))

@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/internal/harness/localfed"
-	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
@@ -53,6 +51,11 @@ type Bench struct {
 	// With BenchOptions.Floors: the crypto and floor pairs (floor.go).
 	Crypto, Floor   *PlainPair
 	CryptoT, FloorT *Target
+
+	// With BenchOptions.REST: a REST call (PR-REST) through the Şlüz pair
+	// of its agencies and through a plain pair between them (rest.go).
+	RESTPlain             *PlainPair
+	RESTPlainT, RESTSluzT *Target
 }
 
 // Targets are the three targets in the benchmark's order.
@@ -69,6 +72,8 @@ type BenchOptions struct {
 	// the same certificates and provider IS as the plain pair; the floor
 	// pair's message logs go in Dir/floor.
 	Floors bool
+	// REST also starts the REST targets (rest.go).
+	REST bool
 }
 
 // StartBench starts the local federation in opts.Dir (localfed.Start with
@@ -104,20 +109,10 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	}
 	// The plain pair uses the same two agencies' authentication
 	// certificates and the federation's root as the Şlüz pair.
-	clientCert, err := tls.LoadX509KeyPair(filepath.Join(dir, caller.Code, "auth.pem"), filepath.Join(dir, caller.Code, "auth.key"))
+	clientCert, serverCert, roots, err := pairCerts(dir, caller.Code, provider.Code)
 	if err != nil {
 		return nil, err
 	}
-	serverCert, err := tls.LoadX509KeyPair(filepath.Join(dir, provider.Code, "auth.pem"), filepath.Join(dir, provider.Code, "auth.key"))
-	if err != nil {
-		return nil, err
-	}
-	root, err := pkiutil.ReadCertificate(filepath.Join(dir, "pki", pkiutil.FileRootCert))
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
 	if b.Plain, err = StartPlainPair(clientCert, serverCert, roots, provider.Host, svc.URL, opts.ProxyLog); err != nil {
 		return nil, err
 	}
@@ -150,13 +145,18 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 			return nil, err
 		}
 	}
+	if opts.REST {
+		if err := b.startREST(ctx, dir, opts.ProxyLog); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
 // Close stops the plain pair and the federation.
 func (b *Bench) Close() error {
 	var errs []error
-	for _, p := range []*PlainPair{b.Plain, b.Crypto, b.Floor} {
+	for _, p := range []*PlainPair{b.Plain, b.Crypto, b.Floor, b.RESTPlain} {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}
@@ -187,11 +187,10 @@ func Probe(ctx context.Context, t *Target, fin string) error {
 	id := NewIDPrefix() + "probe"
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(t.Request.Append(nil, []byte(id))))
+	req, err := t.Request.HTTP(ctx, t.URL, t.Request.Append(nil, []byte(id)), []byte(id))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", t.Request.ContentType)
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("loadtest: %s: %w", t.Name, err)
@@ -200,6 +199,9 @@ func Probe(ctx context.Context, t *Target, fin string) error {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("loadtest: %s: %w", t.Name, err)
+	}
+	if err := t.Request.CheckHeader(resp.Header, []byte(id), t.Check.Signed); err != nil {
+		return fmt.Errorf("loadtest: %s (%s): %w", t.Name, t.URL, err)
 	}
 	if err := t.Check.Probe(resp.StatusCode, body, fin); err != nil {
 		return fmt.Errorf("loadtest: %s (%s): %w", t.Name, t.URL, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/rest"
 )
 
 // Agency is one sample member with its running security server.
@@ -42,13 +44,41 @@ type Agency struct {
 	done               chan error         // Server.Serve's result
 }
 
-// grants are the sample access rights each provider's administrator sets.
-// DSMF may not call DİN's getPersonByFin: the refused sample query. DİN
-// files its staff's quarterly reports with DSMF as an insurer.
-var grants = map[string][][2]string{
-	"DIN":  {{"AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/EMDK/realestate"}},
-	"EMDK": {{"AZ/GOV/EMDK/realestate/getLandOwnershipByFin", "AZ/GOV/DSMF/insurance"}, {"AZ/GOV/EMDK/realestate/getRealEstateExtract", "group:AZ/state-agencies"}},
-	"DSMF": {{"AZ/GOV/DSMF/insurance/getInsuredPerson", "AZ/GOV/DIN/population"}, {"AZ/GOV/DSMF/insurance/submitQuarterlyReport", "AZ/GOV/DIN/population"}},
+// grants are the sample access rights each provider's administrator sets:
+// service, client, and for an endpoint right on a REST service its method
+// and path. DSMF may not call DİN's getPersonByFin: the refused sample
+// query; nor ƏMDK file a quarterly report with DSMF: the refused REST one.
+// DİN files its staff's quarterly reports with DSMF as an insurer. DSMF
+// may read ƏMDK's real-estate extracts and nothing else of that register.
+var grants = map[string][][4]string{
+	"DIN": {{"AZ/GOV/DIN/population/getPersonByFin", "AZ/GOV/EMDK/realestate"}},
+	"EMDK": {{"AZ/GOV/EMDK/realestate/getLandOwnershipByFin", "AZ/GOV/DSMF/insurance"}, {"AZ/GOV/EMDK/realestate/getRealEstateExtract", "group:AZ/state-agencies"},
+		{"AZ/GOV/EMDK/realestate/realEstateRegistry", "AZ/GOV/DIN/population"},
+		{"AZ/GOV/EMDK/realestate/realEstateRegistry", "AZ/GOV/DSMF/insurance", "GET", "/extract/*"}},
+	"DSMF": {{"AZ/GOV/DSMF/insurance/getInsuredPerson", "AZ/GOV/DIN/population"}, {"AZ/GOV/DSMF/insurance/submitQuarterlyReport", "AZ/GOV/DIN/population"},
+		{"AZ/GOV/DSMF/insurance/insurerReports", "AZ/GOV/DIN/population"}},
+}
+
+// writeOpenAPI puts the sample OpenAPI descriptions beside the written
+// configurations, where their openapi: paths point.
+func writeOpenAPI(dir string) error {
+	files, err := fs.Glob(configs.FS, "openapi/*")
+	if err != nil {
+		return err
+	}
+	for _, name := range files {
+		data, err := configs.FS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "openapi"), 0o755); err != nil {
+			return err
+		}
+		if err := durable.WriteFile(filepath.Join(dir, name), data, 0o644, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startAgency writes the agency's security server configuration (the
@@ -70,6 +100,9 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	text = strings.ReplaceAll(text, "listen: "+def[1], "listen: "+a.serverLn.Addr().String())
 	text = strings.ReplaceAll(text, "http://127.0.0.1:9000", f.ISURL)
 	path := filepath.Join(f.Dir, "securityserver-"+low+".yaml")
+	if err := writeOpenAPI(f.Dir); err != nil {
+		return err
+	}
 	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {
 		return err
 	}
@@ -87,7 +120,12 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 		for _, g := range grants[a.Code] {
 			svc, _ := identifier.ParseService(g[0])
 			sub, _ := acl.ParseSubject(g[1])
-			if _, err := rights.Grant(svc, sub, "localfed", time.Now()); err != nil {
+			if g[2] != "" {
+				_, err = rights.GrantEndpoint(svc, rest.Endpoint{Method: g[2], Path: g[3]}, sub, "localfed", time.Now())
+			} else {
+				_, err = rights.Grant(svc, sub, "localfed", time.Now())
+			}
+			if err != nil {
 				return err
 			}
 		}

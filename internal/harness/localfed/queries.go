@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,7 +36,19 @@ type Query struct {
 	// <reportFile> with its size and SHA-256), as DSMF's receipt does.
 	Attachments []QueryAttachment
 
-	WantFault string // expected fault code; empty: expect an answer
+	// REST, when set, makes the query a REST call (PR-REST) of Service
+	// (no version); Summary then names fields of its JSON answer.
+	REST *RESTCall
+
+	WantFault string // expected fault code (REST: X-Road-Error); empty: expect an answer
+}
+
+// RESTCall is the HTTP side of a REST sample query.
+type RESTCall struct {
+	Method      string
+	Path        string // after the service code: "/extract/5ZJ8K2L"
+	ContentType string
+	Body        string
 }
 
 // QueryAttachment is one MIME part sent after a sample query's SOAP part.
@@ -74,6 +87,19 @@ var Queries = []Query{
 			"<totalContributions>1563420.50</totalContributions><reportFile>cid:b1-2025-q4@din.gov.az</reportFile>",
 		Attachments: []QueryAttachment{{ContentID: "b1-2025-q4@din.gov.az", ContentType: "application/xml; charset=UTF-8", Data: []byte(dinQuarterlyReport)}},
 		Summary:     []string{"form|report %s", "year|%s", "quarter|Q%s", "status|%s", "registrationNumber|receipt %s"}},
+	{Name: "DİN reads a real-estate extract at ƏMDK (REST)", From: "DIN", Client: "AZ/GOV/DIN/population",
+		Service: "AZ/GOV/EMDK/realestate/realEstateRegistry", REST: &RESTCall{Method: http.MethodGet, Path: "/extract/5ZJ8K2L"},
+		Summary: []string{"extractNumber|extract %s", "propertyCount|properties: %s"}},
+	{Name: "DİN files a quarterly report with DSMF (REST, JSON)", From: "DIN", Client: "AZ/GOV/DIN/population",
+		Service: "AZ/GOV/DSMF/insurance/insurerReports", REST: &RESTCall{Method: http.MethodPost, Path: "/quarterly-reports", ContentType: "application/json",
+			Body: `{"voen":"1400023451","year":2025,"quarter":3,"form":"B1","insuredCount":1832,"totalContributions":"1548210.75"}`},
+		Summary: []string{"form|report %s", "year|%s", "quarter|Q%s", "status|%s", "registrationNumber|receipt %s"}},
+	{Name: "DİN lists ƏMDK's REST services (listMethods, PR-MREST)", From: "DIN", Client: "AZ/GOV/DIN/population",
+		Service: "AZ/GOV/EMDK/realestate/listMethods", REST: &RESTCall{Method: http.MethodGet}, Summary: []string{"service|REST services: %s"}},
+	{Name: "ƏMDK files a quarterly report with DSMF (REST, no access right)", From: "EMDK", Client: "AZ/GOV/EMDK/realestate",
+		Service: "AZ/GOV/DSMF/insurance/insurerReports", REST: &RESTCall{Method: http.MethodPost, Path: "/quarterly-reports", ContentType: "application/json",
+			Body: `{"voen":"1700345671","year":2025,"quarter":3,"form":"B1","insuredCount":212,"totalContributions":"180334.00"}`},
+		WantFault: "Server.ServerProxy.AccessDenied"},
 }
 
 var namespaces = map[string]string{"DIN": sampleis.DINNamespace, "EMDK": sampleis.EMDKNamespace, "DSMF": sampleis.DSMFNamespace}
@@ -124,6 +150,10 @@ func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 		return res
 	}
 	res.MessageID = newID()
+	if q.REST != nil {
+		f.runREST(ctx, from, service, q, &res)
+		return res
+	}
 	body, ct := RequestXML(client, service, res.MessageID, "AZ"+q.From+"0001", q.Body), "text/xml; charset=UTF-8"
 	if len(q.Attachments) > 0 {
 		body, ct = withAttachments(body, q.Attachments)
@@ -177,6 +207,89 @@ func (f *Federation) RunQuery(ctx context.Context, q Query) QueryResult {
 	}
 	res.OK = q.WantFault == "" && len(parts) == len(q.Summary)+min(len(q.Attachments), 1) && hashed && attsOK
 	return res
+}
+
+// runREST sends a REST sample query through the asking agency's client
+// proxy, as a plain HTTP client would.
+func (f *Federation) runREST(ctx context.Context, from *Agency, service identifier.ServiceID, q Query, res *QueryResult) {
+	target := strings.TrimSuffix(from.ClientURL, "/") + "/r1/" + service.String() + q.REST.Path
+	var body io.Reader
+	if q.REST.Body != "" {
+		body = strings.NewReader(q.REST.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, q.REST.Method, target, body)
+	if err != nil {
+		res.Outcome = err.Error()
+		return
+	}
+	req.Header.Set("X-Road-Client", q.Client)
+	req.Header.Set("X-Road-Id", res.MessageID)
+	req.Header.Set("X-Road-UserId", "AZ"+q.From+"0001")
+	if q.REST.ContentType != "" {
+		req.Header.Set("Content-Type", q.REST.ContentType)
+	}
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		res.Outcome = err.Error()
+		return
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 10<<20))
+	resp.Body.Close()
+	res.Duration = time.Since(start)
+	var answer map[string]any
+	jsonErr := json.Unmarshal(data, &answer)
+	if code := resp.Header.Get("X-Road-Error"); code != "" {
+		res.Outcome = fmt.Sprintf("HTTP %d %s: %v", resp.StatusCode, code, answer["message"])
+		res.OK = q.WantFault == code
+		return
+	}
+	if resp.StatusCode/100 != 2 || jsonErr != nil {
+		res.Outcome = fmt.Sprintf("HTTP %d: %.300s", resp.StatusCode, data)
+		return
+	}
+	var parts []string
+	for _, field := range q.Summary {
+		name, format, ok := strings.Cut(field, "|")
+		if !ok {
+			format = "%s"
+		}
+		if v, ok := answer[name]; ok {
+			parts = append(parts, fmt.Sprintf(format, summarize(v)))
+		}
+	}
+	hashed := resp.Header.Get("X-Road-Request-Hash") != ""
+	res.Outcome = fmt.Sprintf("HTTP %d, %s", resp.StatusCode, strings.Join(parts, ", "))
+	if hashed {
+		res.Outcome += " (signed, X-Road-Request-Hash checked)"
+	}
+	res.OK = q.WantFault == "" && len(parts) == len(q.Summary) && hashed
+}
+
+// summarize writes a JSON value for a summary: a list of services (a meta
+// service's answer) as their codes and endpoints.
+func summarize(v any) string {
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	var out []string
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		s := fmt.Sprint(m["service_code"])
+		eps, _ := m["endpoint_list"].([]any)
+		var names []string
+		for _, ep := range eps {
+			if em, ok := ep.(map[string]any); ok {
+				names = append(names, fmt.Sprintf("%v %v", em["method"], em["path"]))
+			}
+		}
+		if len(names) > 0 {
+			s += " (" + strings.Join(names, ", ") + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }
 
 // withAttachments frames soap and atts as a SOAP-with-attachments request

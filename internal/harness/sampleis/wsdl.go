@@ -79,14 +79,17 @@ func xmlAttrEscape(s string) string {
 // NewMux serves DIN() under /din, EMDK() under /emdk and DSMF() under /dsmf
 // (each also with a trailing slash), and the shared schemas at /xroad.xsd and
 // /identifiers.xsd so that a WSDL fetched from /din?wsdl resolves its relative
-// imports. The handlers are created once, so the DSMF report store lives as
-// long as the mux.
+// imports, and the REST services EMDKRest() under /emdk/rest and DSMFRest()
+// under /dsmf/rest. The handlers are created once, so the DSMF report
+// stores live as long as the mux.
 func NewMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	for prefix, h := range map[string]http.Handler{"/din": DIN(), "/emdk": EMDK(), "/dsmf": DSMF()} {
 		mux.Handle(prefix, h)
 		mux.Handle(prefix+"/", h)
 	}
+	mux.Handle("/emdk/rest/", http.StripPrefix("/emdk/rest", EMDKRest()))
+	mux.Handle("/dsmf/rest/", http.StripPrefix("/dsmf/rest", DSMFRest()))
 	for _, name := range []string{"xroad.xsd", "identifiers.xsd"} {
 		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) { serveFile(w, r, name) })
 	}

@@ -1,0 +1,306 @@
+package securityserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/transport"
+)
+
+// The REST protocol (PR-REST) through the client proxy: an IS's
+// METHOD /r1/{service}[/path][?query] is read with package rest, its header
+// part signed as /message.xml and its body, if any, as /attachment1 through
+// a hash chain, and the signed transport message sent to the provider's
+// server with x-road-message-type: REST (restservice.go answers it). The
+// answer's signature, header part and X-Road-Request-Hash are checked
+// before the IS gets the provider's status, header fields and body.
+// Failures reach the IS as X-Road's REST errors (rest.WriteError).
+
+// restOverhead is what a REST transport message may carry beyond its body
+// (header part, OCSP responses, hash chain, signature): the body alone is
+// held to limits.maxMessageSize.
+const restOverhead = 1 << 20
+
+// restAnswer is a REST exchange's result: on the client side the verified
+// response for the IS, on the service side the signed transport message.
+type restAnswer struct {
+	resp *rest.Response
+	body []byte // the response body ("" when none)
+	out  transport.Body
+	ct   string // Content-Type of out
+}
+
+// serveRESTClient is the client proxy for an IS's REST request, and for
+// GET /listClients (restmeta.go).
+func (s *Server) serveRESTClient(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/listClients" {
+		s.serveListClients(w, r)
+		return
+	}
+	start := time.Now()
+	var t trace
+	req, ans, f := s.restExchange(r, &t)
+	s.restReply(w, r, clientSide, req, ans, f, start, &t)
+}
+
+// restExchange reads the IS's request, sends it signed and returns the
+// provider's verified answer.
+func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAnswer, *message.Fault) {
+	ctx := r.Context()
+	max := int64(s.cfg.Limits.MaxMessageSize)
+	t.requestID = message.NewUUID() // x-road-request-id, as X-Road makes it per request
+	req, err := rest.NewRequest(r.Method, r.RequestURI, rest.FieldsFromHeader(r.Header), t.requestID, s.cfg.Server.Owner.Instance)
+	if err != nil {
+		return nil, nil, asFault(err, message.Code(message.ClientPrefix, rest.BadRequest))
+	}
+	body, f := readRESTBody(r, max)
+	if f != nil {
+		return req, nil, f
+	}
+	rt, f := s.route(ctx, req.Client, req.Service.Provider, req.SecurityServer)
+	if f != nil {
+		return req, nil, f
+	}
+	head := req.HeaderPart()
+	signStart := time.Now()
+	sig, att, err := signMessage(rt.signer, head, restBodyPart(body), signStart)
+	observeSince(s.metrics.sign[clientSide], signStart)
+	if err != nil {
+		return req, nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)
+	}
+	tm := &transport.Message{OCSP: [][]byte{rt.authOCSP}, SOAPType: transport.TypeRESTRequest, SOAP: head, Signature: sig}
+	att.intoREST(tm)
+	out, err := tm.Encode()
+	if err != nil {
+		return req, nil, clientSide.fault(message.InternalError, "encoding the request: %v", err)
+	}
+	t.out = time.Now()
+	var resp *http.Response
+	var errs []error
+	for _, srv := range rt.servers { // in order; the next only if the connection failed
+		resp, err = s.restPost(ctx, srv, out, tm.ContentType, t.requestID)
+		if err == nil {
+			t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s (%s): %w", srv.ID, srv.HostPort(), err))
+	}
+	if resp == nil {
+		return req, nil, clientSide.fault(message.NetworkError, "cannot reach the provider's security server: %v", errors.Join(errs...))
+	}
+	defer func() {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
+	var bodyDigest []byte
+	if body != nil {
+		sum := sha512.Sum512(body)
+		bodyDigest = sum[:]
+	}
+	ans, tr, f := s.readRESTResponse(rt.snap, req, bodyDigest, resp, t)
+	if f != nil {
+		return req, nil, f
+	}
+	if f := s.appendLog(ctx, clientSide, t,
+		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Request, head, sig, transport.TypeRESTRequest, att}),
+		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Response, tr.SOAP, tr.Signature, transport.TypeRESTResponse, attachedOf(tr)})); f != nil {
+		return req, nil, f
+	}
+	return req, ans, nil
+}
+
+// readRESTBody reads an IS's request body, at most limit bytes; an empty
+// body is none (nil), as X-Road sends a body part only for data.
+func readRESTBody(r *http.Request, limit int64) ([]byte, *message.Fault) {
+	tooLarge := func() *message.Fault {
+		return message.Faultf(message.Code(message.ClientPrefix, message.InvalidMessage), "the request body exceeds the limit of %d bytes", limit)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	// An announced length is trusted only so far: announcing alone must
+	// not make the server allocate the limit.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), 1<<20)+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
+		return nil, message.Faultf(message.Code(message.ClientPrefix, message.IOError), "reading the request body: %v", err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, tooLarge()
+	}
+	if buf.Len() == 0 {
+		return nil, nil
+	}
+	return buf.Bytes(), nil
+}
+
+// restBodyPart is a REST body as the one attachment signMessage chains
+// (/attachment1), or none.
+func restBodyPart(body []byte) []transport.Attachment {
+	if body == nil {
+		return nil
+	}
+	return []transport.Attachment{{ContentType: transport.TypeRESTBody, Data: body}}
+}
+
+// intoREST puts a REST body and its hash chain into a transport message.
+func (a *attached) intoREST(tm *transport.Message) {
+	if a != nil {
+		tm.RESTBody, tm.HashChainResult, tm.HashChain = a.atts[0].Data, a.result, a.chain
+	}
+}
+
+// restPost sends a REST transport message to one provider server (post
+// for REST: X-Road marks it with x-road-message-type and sends no
+// x-original-* headers).
+func (s *Server) restPost(ctx context.Context, srv globalconf.ServerAddress, body transport.Body, contentType, requestID string) (*http.Response, error) {
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
+	h.Set(rest.HeaderMessageType, rest.MessageTypeREST)
+	h.Set(transport.HeaderRequestID, requestID)
+	h.Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
+	h.Set(transport.HeaderProxyVersion, Version)
+	return s.postTo(ctx, srv, body, h)
+}
+
+// readRESTResponse checks the provider's answer before anything reaches
+// the IS: a fault of the provider's server, or a transport message signed
+// by the provider's member whose header part answers req
+// (rest.CheckResponse: ids and X-Road-Request-Hash).
+func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, bodyDigest []byte, resp *http.Response, t *trace) (*restAnswer, *transport.Message, *message.Fault) {
+	max := int64(s.cfg.Limits.MaxMessageSize) + restOverhead
+	if !transport.IsMultipart(resp.Header) {
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return nil, nil, clientSide.fault(message.NetworkError, "reading the provider's answer: %v", err)
+		}
+		if f, ok := message.ParseFault(data); ok {
+			return nil, nil, f
+		}
+		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered HTTP %d with %q, not a transport message", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	body := &readFailure{r: resp.Body}
+	tr, err := transport.DecodeLength(body, resp.ContentLength, resp.Header.Get("Content-Type"), max, false)
+	if err != nil {
+		if body.err != nil {
+			return nil, nil, t.internal(clientSide.fault(message.NetworkError, "the connection to the provider's security server broke while its answer was read"), body.err)
+		}
+		if errors.Is(err, transport.ErrTooLarge) {
+			return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
+		}
+		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
+	}
+	if tr.Fault != nil {
+		if f, ok := message.ParseFault(tr.Fault); ok {
+			return nil, nil, f
+		}
+		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer ends in an unreadable fault")
+	}
+	if !transport.IsREST(tr.SOAPType) {
+		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered a REST request with a %s part", tr.SOAPType)
+	}
+	if err := s.checkSignature(clientSide, snap, tr.Signature, received(tr), req.Service.Provider.MemberID()); err != nil {
+		return nil, nil, t.refused(clientSide, err)
+	}
+	rr, err := rest.ParseResponsePart(tr.SOAP)
+	if err != nil {
+		return nil, nil, asFault(err, message.InternalError).WithPrefix(message.ClientProxy)
+	}
+	if err := rest.CheckResponse(req, bodyDigest, rr); err != nil {
+		return nil, nil, asFault(err, clientSide.prefix()+message.InconsistentResponse)
+	}
+	return &restAnswer{resp: rr, body: tr.RESTBody}, tr, nil
+}
+
+// restReply ends a REST exchange on either side: the answer, or the fault
+// (to the IS as X-Road's REST error, to a peer server as a SOAP fault, as
+// X-Road's server proxy answers any failure), and one log line.
+func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req *rest.Request, ans *restAnswer, f *message.Fault, start time.Time, t *trace) {
+	attrs := []any{"side", sd.String(), "protocol", "rest", "duration", time.Since(start).Round(time.Microsecond)}
+	var client, service string
+	if req != nil {
+		client, service = req.Client.String(), req.Service.String()
+		attrs = append(attrs, "id", req.ID, "client", client, "service", service, "method", req.Method)
+	}
+	result := "ok"
+	if f != nil {
+		result = f.Code
+	}
+	s.metrics.observe(sd, client, service, result, time.Since(start))
+	s.monitorREST(sd, req, ans, f, start, t)
+	if f != nil {
+		if sd == clientSide {
+			rest.WriteError(w, r, f)
+		} else {
+			f.WriteHTTP(w)
+		}
+		attrs = append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)
+		if t.cause != nil {
+			attrs = append(attrs, "cause", t.cause)
+		}
+		s.log.Warn("exchange failed", attrs...)
+		return
+	}
+	if sd == serverSide {
+		w.Header().Set("Content-Type", ans.ct)
+		w.Header().Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
+		w.Header().Set("Content-Length", strconv.Itoa(ans.out.Len()))
+		w.WriteHeader(http.StatusOK)
+		ans.out.WriteTo(w)
+		s.log.Info("exchange", append(attrs, "result", result, "status", ans.resp.Status, "bytes", ans.out.Len())...)
+		return
+	}
+	// The provider's status, fields (its own and X-Road's x-road-*) and
+	// body, as X-Road's ClientRestMessageProcessor.sendResponse writes them.
+	h := w.Header()
+	for _, fl := range ans.resp.Fields {
+		h.Add(fl.Name, fl.Value)
+	}
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no sniffed type the provider did not send
+	}
+	st := ans.resp.Status
+	if r.Method != http.MethodHead && st >= 200 && st != http.StatusNoContent && st != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(ans.body)))
+	}
+	w.WriteHeader(st)
+	w.Write(ans.body)
+	s.log.Info("exchange", append(attrs, "result", result, "status", st, "bytes", len(ans.body))...)
+}
+
+// monitorREST queues the operational monitoring record of a REST exchange
+// (monitor for REST): its identifiers, protocol version r1, service type
+// REST with the method, service path and the provider's status, and the
+// size of the answer's body (client side) or of the signed answer
+// (service side).
+func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *message.Fault, start time.Time, t *trace) {
+	if s.opmon == nil {
+		return
+	}
+	rec := s.traced(sd, start, t)
+	if req != nil {
+		rec.SetClient(req.Client)
+		rec.SetService(req.Service)
+		rec.MessageID, rec.MessageUserID, rec.MessageIssue, rec.MessageProtocolVersion = req.ID, req.UserID, req.Issue, rest.Version
+		if rp := req.RepresentedParty; rp != nil {
+			rec.RepresentedPartyClass, rec.RepresentedPartyCode = rp.Class, rp.Code
+		}
+		rec.ServiceType, rec.RestMethod, rec.RestPath = "REST", req.Method, req.ServicePath
+	}
+	var respSize int64
+	if ans != nil {
+		respSize = int64(len(ans.body) + ans.out.Len())
+		rec.StatusCode = ans.resp.Status
+	}
+	s.finish(rec, f, t, respSize)
+}
