@@ -22,8 +22,8 @@ import (
 // TestE2EPostgresMessageLog: DİN's security server keeps its message log
 // on PostgreSQL (messageLog.storage: postgres) and answers ƏMDK; the
 // request and the response are in the database, chained and time-stamped,
-// its id is in the shared replay guard,
-// and an archive written from there verifies as the auditor checks it.
+// its id is in the shared replay guard, its operational monitoring record
+// and ƏMDK's access right are there too, and an archive written from there verifies as the auditor checks it.
 func TestE2EPostgresMessageLog(t *testing.T) {
 	dsn := testtool.Postgres(t)
 	f, _ := e2eStart(t, t.TempDir())
@@ -71,6 +71,15 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	var seen int
 	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM replay_guard WHERE message_id = $1`, res.MessageID).Scan(&seen); err != nil || seen != 1 {
 		t.Fatalf("message %s in the shared replay guard %d times (%v), want once", res.MessageID, seen, err)
+	}
+	// Its operational monitoring record and the access right that let
+	// ƏMDK in are in the database too, where every node reads them.
+	var monitored, rights int
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM opmon_records WHERE convert_from(data, 'UTF8')::jsonb->>'messageId' = $1`, res.MessageID).Scan(&monitored); err != nil || monitored != 1 {
+		t.Fatalf("message %s has %d operational monitoring records on PostgreSQL (%v), want 1", res.MessageID, monitored, err)
+	}
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM acl_rules WHERE subject = 'AZ/GOV/EMDK/realestate'`).Scan(&rights); err != nil || rights == 0 {
+		t.Fatalf("ƏMDK's access rights on PostgreSQL: %d (%v)", rights, err)
 	}
 	n := storetest.CheckChain(t, l)
 	batches, err := l.Archivable(time.Now().Add(time.Hour), 10000)

@@ -48,9 +48,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
-	"github.com/sluz/sluz/securityserver/acl"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/lease"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -178,28 +178,19 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		Interval: cfg.GlobalConf.RefreshInterval.D(), Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
 	}
-	store, err := acl.Open(filepath.Join(cfg.DataDir, FileACL))
-	if err != nil {
-		return nil, err
-	}
-	if s.acl, err = acl.NewChecker(store); err != nil {
-		return nil, err
-	}
 	s.status = newStatusCache(s.snapshot, log.With("component", "ocsp"))
 	s.status.add(s.auth.Leaf, s.authIs)
 	for _, mk := range s.sign {
 		s.status.add(mk.cert, mk.issuer)
 	}
-	if err := s.openOpmon(o.now); err != nil {
-		return nil, err
-	}
-	// Last: the log holds its file's lock until Close.
+	// The log holds its file's lock until Close.
+	var pool *pgxpool.Pool // the log's on PostgreSQL
 	if cfg.MessageLog.Storage == config.StoragePostgres {
 		plog, err := pglog.Open(context.Background(), cfg.MessageLog.Postgres.DSN, pglog.Options{CommitInterval: cfg.MessageLog.CommitInterval.D()})
 		if err != nil {
 			return nil, err
 		}
-		s.mlog, s.db = plog, plog
+		s.mlog, s.db, pool = plog, plog, plog.Pool()
 		// One node of those sharing the database time-stamps and archives.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
 			return nil, err
@@ -215,6 +206,11 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		}
 		s.mlog = s.blog
 		s.lead = soleNode{}
+	}
+	// Access rights and operational monitoring: in dataDir, or with the
+	// log on PostgreSQL in its database, shared by the nodes.
+	if err := s.openShared(pool, o.now); err != nil {
+		return nil, err
 	}
 	if s.replay == nil {
 		if s.replay, err = s.seededReplays(); err != nil {
@@ -413,12 +409,12 @@ func (s *Server) Close() error {
 		errs = append(errs, c.Close())
 	}
 	s.closers = nil
-	if s.mlog != nil { // kept: a closed log answers readers (metrics) with an error
-		errs = append(errs, s.mlog.Close())
-	}
-	if s.opmon != nil {
+	if s.opmon != nil { // first: on PostgreSQL it commits through the log's pool
 		errs = append(errs, s.opmon.Close())
 		s.opmon = nil
+	}
+	if s.mlog != nil { // kept: a closed log answers readers (metrics) with an error
+		errs = append(errs, s.mlog.Close())
 	}
 	return errors.Join(errs...)
 }

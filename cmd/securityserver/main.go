@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -42,7 +41,7 @@ var program = &cli.Program{
 		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig,
 			Example: "securityserver check-config --config configs/securityserver-din.yaml"},
 		{Name: "acl", Summary: "manage who may call the services this server provides",
-			Details: "Access rights live in dataDir/acl.db; the server reads them while it runs.",
+			Details: "Access rights live in dataDir/acl.db, or with messageLog.storage: postgres in that database, shared by the nodes; the server reads them while it runs.",
 			Subcommands: []cli.Command{
 				{Name: "grant", Args: "--config FILE --service ID --client ID|group:ID", Summary: "let a client, or the members of a global group, call a service", Run: runACLGrant,
 					Example: "securityserver acl grant --config configs/securityserver-din.yaml \\\n" +
@@ -149,22 +148,19 @@ func runCheckConfig(env *cli.Env, args []string) error {
 }
 
 // openACL loads the configuration at path and opens the server's access
-// rights.
-func openACL(path string) (*config.Config, *acl.Store, error) {
+// rights, where its nodes read them (securityserver.OpenACL).
+func openACL(path string) (*config.Config, securityserver.ACLStore, error) {
 	cfg, err := load(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	store, err := acl.Open(filepath.Join(cfg.DataDir, securityserver.FileACL))
+	store, err := securityserver.OpenACL(cfg)
 	return cfg, store, err
 }
 
 // parseRule parses the flags of "acl grant" and "acl revoke" and opens
 // the access rights.
-func parseRule(env *cli.Env, args []string) (*acl.Store, identifier.ServiceID, acl.Subject, error) {
+func parseRule(env *cli.Env, args []string) (securityserver.ACLStore, identifier.ServiceID, acl.Subject, error) {
 	var svc identifier.ServiceID
 	var sub acl.Subject
 	fs := env.Flags()
@@ -198,6 +194,7 @@ func runACLGrant(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -215,6 +212,7 @@ func runACLRevoke(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	if err := store.Revoke(svc, sub); err != nil {
 		return err
 	}
@@ -232,6 +230,7 @@ func runACLList(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	rules, err := store.List()
 	if err != nil {
 		return err

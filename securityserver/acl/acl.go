@@ -3,10 +3,11 @@
 // the services it provides. Rights are per service code, ignoring the
 // version (PR-MESS: access rights do not depend on the service version).
 //
-// The rights live in a bbolt file that the administrator edits with
-// `securityserver acl ...` while the server runs. The Checker the server
-// uses answers from memory and reloads the file when it changes, at most
-// once per ReloadEvery.
+// The rights live in a bbolt file ([Store]), or with messageLog.storage:
+// postgres in the database the nodes of a server share (package pgacl),
+// and the administrator edits them with `securityserver acl ...` while the
+// server runs. The Checker the server uses answers from memory and reloads
+// the rules when they change, at most once per ReloadEvery.
 //
 // # Caveats
 //
@@ -99,8 +100,40 @@ func ruleKey(svc identifier.ServiceID, sub Subject) []byte {
 	return []byte(svc.WithoutVersion().String() + " " + sub.String())
 }
 
+// Rules is where a server's access rights are kept: the bbolt file
+// ([Store]) or the PostgreSQL database that the nodes of a server share
+// (package pgacl). The conformance suite in package acltest holds each to
+// the same promises.
+type Rules interface {
+	// Grant allows subject to call service (any version); a right granted
+	// already is refused with ErrExists.
+	Grant(service identifier.ServiceID, subject Subject, by string, now time.Time) (*Rule, error)
+	// Revoke removes a right; one never granted is refused with
+	// ErrNotFound.
+	Revoke(service identifier.ServiceID, subject Subject) error
+	// List returns every rule, ordered by service then subject.
+	List() ([]Rule, error)
+	// Stamp changes whenever the rules change (it may change without
+	// them), so that a Checker reloads only then.
+	Stamp() (string, error)
+}
+
 // Store is the rights file.
 type Store struct{ path string }
+
+var _ Rules = (*Store)(nil)
+
+// Close does nothing: the file is opened for each operation.
+func (s *Store) Close() error { return nil }
+
+// Stamp is the file's modification time and size.
+func (s *Store) Stamp() (string, error) {
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return "", fmt.Errorf("access rights %s: %w", s.path, err)
+	}
+	return fmt.Sprintf("%d %d", st.ModTime().UnixNano(), st.Size()), nil
+}
 
 // Open opens (creating if needed) the rights file at path.
 func Open(path string) (*Store, error) {
@@ -191,21 +224,21 @@ func (s *Store) List() ([]Rule, error) {
 // server passes its global configuration's answer.
 type GroupMembership func(group identifier.GlobalGroupID, client identifier.Client) bool
 
-// Checker answers access questions from memory, reloading the store when
-// its file changes.
+// Checker answers access questions from memory, reloading the rules when
+// their Stamp changes.
 type Checker struct {
-	store       *Store
+	store       Rules
 	ReloadEvery time.Duration // default 1 s
 
 	mu        sync.Mutex
 	checkedAt time.Time
-	stamp     [2]int64 // mtime, size of the file when loaded
+	stamp     string // the rules' Stamp when loaded
 	rules     map[string][]Subject
 	err       error
 }
 
-// NewChecker loads the store.
-func NewChecker(s *Store) (*Checker, error) {
+// NewChecker loads the rules.
+func NewChecker(s Rules) (*Checker, error) {
 	c := &Checker{store: s, ReloadEvery: time.Second}
 	if err := c.reload(time.Now()); err != nil {
 		return nil, err
@@ -215,11 +248,10 @@ func NewChecker(s *Store) (*Checker, error) {
 
 func (c *Checker) reload(now time.Time) error {
 	c.checkedAt = now
-	st, err := os.Stat(c.store.path)
+	stamp, err := c.store.Stamp()
 	if err != nil {
-		return fmt.Errorf("access rights %s: %w", c.store.path, err)
+		return err
 	}
-	stamp := [2]int64{st.ModTime().UnixNano(), st.Size()}
 	if c.rules != nil && stamp == c.stamp {
 		return nil
 	}

@@ -79,18 +79,8 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	if err := os.MkdirAll(a.Config.DataDir, 0o700); err != nil {
 		return err
 	}
-	rights, err := acl.Open(filepath.Join(a.Config.DataDir, securityserver.FileACL))
-	if err != nil {
+	if err := grantRights(a); err != nil {
 		return err
-	}
-	if existing, err := rights.List(); err == nil && len(existing) == 0 {
-		for _, g := range grants[a.Code] {
-			svc, _ := identifier.ParseService(g[0])
-			sub, _ := acl.ParseSubject(g[1])
-			if _, err := rights.Grant(svc, sub, "localfed", time.Now()); err != nil {
-				return err
-			}
-		}
 	}
 	if a.External {
 		// Another process will run this server on the same addresses.
@@ -101,6 +91,27 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	}
 	a.ConfigFile = path
 	return f.serveAgency(ctx, a, log)
+}
+
+// grantRights grants a's sample access rights where its server reads them
+// (the data directory, or its database on PostgreSQL) unless some are
+// granted there already.
+func grantRights(a *Agency) error {
+	rights, err := securityserver.OpenACL(a.Config)
+	if err != nil {
+		return err
+	}
+	defer rights.Close()
+	if existing, err := rights.List(); err == nil && len(existing) == 0 {
+		for _, g := range grants[a.Code] {
+			svc, _ := identifier.ParseService(g[0])
+			sub, _ := acl.ParseSubject(g[1])
+			if _, err := rights.Grant(svc, sub, "localfed", time.Now()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // serveAgency starts a's security server on its listeners.
