@@ -104,8 +104,9 @@ type Server struct {
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
 	clientTLS *tls.Config
 
-	peersMu sync.Mutex
-	peers   map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+	peersMu  sync.Mutex
+	peers    map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+	failover failover                             // which provider servers could not be reached lately
 }
 
 // confSource is the global configuration as the server uses it: the
