@@ -40,8 +40,9 @@ import (
 //   - a request whose id DİN's node 1 received is sent again (same client,
 //     same id) through node 2: refused as a duplicate;
 //   - the database is cut off under load (connections refused and
-//     terminated): DİN's IS, calling DSMF through a DİN node, gets
-//     Server.ClientProxy.LoggingFailed and no exchange succeeds unlogged;
+//     terminated): ƏMDK's IS gets Server.ServerProxy.LoggingFailed from
+//     DİN, DİN's IS, calling DSMF through a DİN node, gets
+//     Server.ClientProxy.LoggingFailed, and no exchange succeeds unlogged;
 //     once the database is back, exchanges in both directions resume
 //     without restarting any node.
 //
@@ -168,6 +169,7 @@ func TestCluster(t *testing.T) {
 	cut := time.Now()
 	time.Sleep(3 * time.Second)
 	loggingFailed := dinClient.faults("Server.ClientProxy.LoggingFailed")
+	providerLoggingFailed := ld.faults("Server.ServerProxy.LoggingFailed")
 	time.Sleep(time.Second)
 	restore()
 	back := time.Now()
@@ -188,6 +190,21 @@ func TestCluster(t *testing.T) {
 		back.Sub(cut).Round(time.Millisecond), loggingFailed, time.Since(back).Round(time.Millisecond), ld.faultCodes(), dinClient.faultCodes())
 	if loggingFailed == 0 {
 		t.Fatalf("DİN's IS got no LoggingFailed fault while the database was cut off (faults %v)", dinClient.faultCodes())
+	}
+	if providerLoggingFailed == 0 {
+		t.Fatalf("ƏMDK's IS got no LoggingFailed fault from DİN while its database was cut off (faults %v)", ld.faultCodes())
+	}
+	// The outage is one fault, whichever step (replay guard, access
+	// rights, log) meets it first.
+	for code := range ld.faultCodes() {
+		if code != "Server.ServerProxy.LoggingFailed" {
+			t.Errorf("ƏMDK's IS got %s during the outage; want only Server.ServerProxy.LoggingFailed", code)
+		}
+	}
+	for code := range dinClient.faultCodes() {
+		if code != "Server.ClientProxy.LoggingFailed" {
+			t.Errorf("DİN's IS got %s during the outage; want only Server.ClientProxy.LoggingFailed", code)
+		}
 	}
 	for _, n := range nodes {
 		if !n.proc.Running() {

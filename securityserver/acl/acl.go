@@ -41,6 +41,13 @@ var bucketRules = []byte("rules")
 var (
 	ErrExists   = errors.New("access right already granted")
 	ErrNotFound = errors.New("no such access right")
+	// ErrUnreachable is wrapped by a Rules kept in the message log's
+	// database (pgacl) when that database cannot be reached. A Checker
+	// then answers from the rules it loaded last instead of refusing: no
+	// exchange it lets through can succeed meanwhile, since the log on the
+	// same database refuses it (LoggingFailed), and the client gets that
+	// one fault for the outage.
+	ErrUnreachable = errors.New("the access rights' database cannot be reached")
 )
 
 // groupPrefix marks a global group subject in the string form.
@@ -249,6 +256,10 @@ func NewChecker(s Rules) (*Checker, error) {
 func (c *Checker) reload(now time.Time) error {
 	c.checkedAt = now
 	stamp, err := c.store.Stamp()
+	if errors.Is(err, ErrUnreachable) && c.rules != nil {
+		// The rules loaded last stand: see ErrUnreachable.
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,10 @@
 //
 // Rights kept in a node's dataDir/acl.db before the switch to PostgreSQL
 // are not read: grant them again (`securityserver acl list` on the old
-// configuration shows them). A Checker that cannot read the database after
-// its rules changed refuses calls rather than guess.
+// configuration shows them). While the database cannot be reached a
+// Checker answers from the rules it loaded last (Stamp wraps
+// acl.ErrUnreachable): the message log on the same database refuses
+// every exchange meanwhile.
 package pgacl
 
 import (
@@ -197,7 +199,7 @@ func (s *Store) Stamp() (string, error) {
 	defer cancel()
 	var v int64
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM acl_version`).Scan(&v); err != nil {
-		return "", fmt.Errorf("%s: %w", s.name, err)
+		return "", fmt.Errorf("%s: %w: %w", s.name, acl.ErrUnreachable, err)
 	}
 	return strconv.FormatInt(v, 10), nil
 }
