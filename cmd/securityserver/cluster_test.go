@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -283,6 +285,21 @@ func TestCluster(t *testing.T) {
 	rep, _, err := audit.VerifyArchives(archives, trust)
 	if err != nil || !rep.OK() || rep.Verified != n {
 		t.Fatalf("DİN's log: %d of %d records verified, %+v, %v", rep.Verified, n, rep.Failures, err)
+	}
+	// The auditor's tool reads the log from the database, read-only, and
+	// names a record changed there.
+	logaudit := testtool.Build(t, "../logaudit")
+	verify := func() (string, error) {
+		out, err := osexec.Command(logaudit, "verify", "--postgres", dsn,
+			"--ca", filepath.Join(dir, "pki", pkiutil.FileRootCert), "--ca", filepath.Join(dir, "pki", pkiutil.FileCACert)).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, fmt.Sprintf("%d records, %d verified, 0 failed checks", n, n)) || !strings.HasSuffix(out, "OK\n") {
+		t.Fatalf("logaudit verify --postgres: %v\n%s", err, out)
+	}
+	testtool.Exec(t, dsn, `UPDATE messagelog_records SET stored = overlay(stored placing '\x41'::bytea from length(stored) - 40 for 1) WHERE seq = 7`)
+	if out, err := verify(); err == nil || !strings.Contains(out, "FAIL record 7") {
+		t.Fatalf("logaudit verify --postgres after record 7 was changed in the database: %v\n%s", err, out)
 	}
 	t.Logf("DİN's log: %d records in %d batches, one chain, all verified; %d ƏMDK -> DİN and %d DİN -> DSMF successes each logged once",
 		n, len(all), len(emdkOK), len(dinClient.succeeded()))
