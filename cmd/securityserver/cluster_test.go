@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -64,11 +63,11 @@ func TestCluster(t *testing.T) {
 	bin := testtool.Build(t, ".")
 
 	// DİN's address in the global configuration is the load balancer's.
-	lb := startTCPProxy(t, din.Config.ServerProxy.Listen)
+	lb := testtool.StartTCPProxy(t, din.Config.ServerProxy.Listen)
 	var nodes [3]*clusterNode
 	for i := range nodes {
 		nodes[i] = writeNodeConfig(t, din.ConfigFile, filepath.Join(dir, fmt.Sprintf("din-node%d", i+1)), dsn)
-		lb.add(nodes[i].serverAddr)
+		lb.Add(nodes[i].serverAddr)
 	}
 	// Access rights are in the database, granted once for every node.
 	if code, out, errOut := runCLI("acl", "grant", "--config", nodes[0].config, "--service", "AZ/GOV/DIN/population/getPersonByFin", "--client", "AZ/GOV/EMDK/realestate"); code != 0 || !strings.Contains(out, "may now call") {
@@ -144,20 +143,20 @@ func TestCluster(t *testing.T) {
 	// A replay to another node is refused: the same request id from the
 	// same client, through node 1, then node 2.
 	hc := &http.Client{Timeout: 30 * time.Second}
-	lb.pin(nodes[0].serverAddr)
+	lb.Pin(nodes[0].serverAddr)
 	if ok, body := ld.send(hc, emdk.ClientURL, "replay-1"); !ok {
 		t.Fatalf("the first exchange through node 1: %s", body)
 	}
 	emdkOK = append(emdkOK, "replay-1")
-	lb.pin(nodes[1].serverAddr)
+	lb.Pin(nodes[1].serverAddr)
 	ok, body := ld.send(hc, emdk.ClientURL, "replay-1")
 	if ok || !strings.Contains(body, "DuplicateMessage") {
 		t.Fatalf("the same request id through node 2: %s; want the DuplicateMessage fault", body)
 	}
-	if got := lb.connections(nodes[1].serverAddr); got == 0 {
+	if got := lb.Connections(nodes[1].serverAddr); got == 0 {
 		t.Fatal("the replay did not reach node 2")
 	}
-	lb.pin("")
+	lb.Pin("")
 
 	// The database cut off under load, from both sides: ƏMDK's clients
 	// calling DİN, and DİN's IS calling DSMF through node 3.
@@ -481,115 +480,4 @@ func (l *isLoad) succeeded() []string {
 func (l *isLoad) stopAndWait() {
 	close(l.stop)
 	l.wg.Wait()
-}
-
-// tcpProxy is the TCP load balancer in front of DİN's nodes: each
-// connection goes to the next backend that accepts one (round robin), or
-// to the pinned one.
-type tcpProxy struct {
-	ln net.Listener
-
-	mu       sync.Mutex
-	backends []string
-	next     int
-	pinned   string
-	open     map[net.Conn]struct{}
-	accepted map[string]int // connections per backend
-}
-
-func startTCPProxy(t *testing.T, addr string) *tcpProxy {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, open: map[net.Conn]struct{}{}, accepted: map[string]int{}}
-	t.Cleanup(func() { ln.Close(); p.closeAll() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *tcpProxy) add(backend string) {
-	p.mu.Lock()
-	p.backends = append(p.backends, backend)
-	p.mu.Unlock()
-}
-
-// pin sends new connections to backend only ("" for round robin) and
-// closes the open ones, so that clients connect again; it waits a moment
-// for the clients to see their idle connections closed (a request written
-// on one is not sent again: it may have reached the server).
-func (p *tcpProxy) pin(backend string) {
-	p.mu.Lock()
-	p.pinned = backend
-	p.mu.Unlock()
-	p.closeAll()
-	time.Sleep(200 * time.Millisecond)
-}
-
-func (p *tcpProxy) connections(backend string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.accepted[backend]
-}
-
-func (p *tcpProxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.open {
-		c.Close()
-	}
-}
-
-func (p *tcpProxy) candidates() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pinned != "" {
-		return []string{p.pinned}
-	}
-	out := make([]string, 0, len(p.backends))
-	for i := range p.backends {
-		out = append(out, p.backends[(p.next+i)%len(p.backends)])
-	}
-	p.next++
-	return out
-}
-
-func (p *tcpProxy) serve(c net.Conn) {
-	defer c.Close()
-	var up net.Conn
-	var backend string
-	for _, b := range p.candidates() { // a backend that refuses the connection is skipped
-		var err error
-		if up, err = net.DialTimeout("tcp", b, 2*time.Second); err == nil {
-			backend = b
-			break
-		}
-	}
-	if up == nil {
-		return
-	}
-	defer up.Close()
-	p.mu.Lock()
-	p.open[c], p.open[up] = struct{}{}, struct{}{}
-	p.accepted[backend]++
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.open, c)
-		delete(p.open, up)
-		p.mu.Unlock()
-	}()
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, c); up.Close(); done <- struct{}{} }()
-	go func() { io.Copy(c, up); c.Close(); done <- struct{}{} }()
-	<-done
-	<-done
 }
