@@ -19,9 +19,11 @@
 // archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
 // the embedded implementations on bbolt and in memory, and those on
 // PostgreSQL (messageLog.storage: postgres) that the nodes of one server
-// share: the message log (pglog) and the replay guard (pgreplay). Of those
-// nodes, only the holder of a lease on the database (package lease)
-// time-stamps and archives.
+// share: the message log (pglog), the replay guard (pgreplay), the access
+// rights (pgacl) and the operational monitoring records (pgopmon; shared.go
+// opens those two). Of those nodes, only the holder of a lease on the
+// database (package lease) time-stamps and archives. failover.go is the
+// client proxy's X-Road failover between the servers hosting a provider.
 //
 // # Caveats
 //
