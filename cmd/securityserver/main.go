@@ -170,7 +170,7 @@ func parseRule(env *cli.Env, args []string) (securityserver.ACLStore, identifier
 	if err := cli.Parse(fs, args); err != nil {
 		return nil, svc, sub, err
 	}
-	cfg, store, err := openACL(*path)
+	cfg, err := load(*path)
 	if err != nil {
 		return nil, svc, sub, err
 	}
@@ -186,7 +186,8 @@ func parseRule(env *cli.Env, args []string) (securityserver.ACLStore, identifier
 	if sub, err = acl.ParseSubject(*clientFlag); err != nil {
 		return nil, svc, sub, cli.UsageError{Err: err}
 	}
-	return store, svc, sub, nil
+	store, err := securityserver.OpenACL(cfg)
+	return store, svc, sub, err
 }
 
 func runACLGrant(env *cli.Env, args []string) error {
