@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +48,14 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	if rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), "pg_dump") {
 		t.Fatalf("backup of a log on PostgreSQL: HTTP %d %q", rec.Code, rec.Body.String())
 	}
-	// Stopping stamps what was logged.
+	// Stopping stamps what was logged, once the node holds the lease (it
+	// takes it right after starting; a busy machine can delay that past
+	// the exchange).
+	waitFor(t, "DİN to hold the time-stamping lease", func() bool {
+		rec := httptest.NewRecorder()
+		f.Agency("DIN").Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return strings.Contains(rec.Body.String(), "\nsluz_timestamping_lease_held 1\n")
+	})
 	if err := f.RestartAgency("DIN", usePostgres); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +119,10 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 // takes the lease and stamps them within seconds.
 func TestE2EPostgresLease(t *testing.T) {
 	dsn := testtool.Postgres(t)
-	other, err := lease.NewPostgres(dsn, lease.Options{Retry: 100 * time.Millisecond, Name: "another node"})
+	// Its retry is also how long its connection check may take: on a busy
+	// machine (the cluster test runs beside this one) a short one loses
+	// the lease to DİN, which must not happen here.
+	other, err := lease.NewPostgres(dsn, lease.Options{Retry: time.Second, Name: "another node"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +130,8 @@ func TestE2EPostgresLease(t *testing.T) {
 	held, otherDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(otherDone)
-		other.Run(ctx, func(ctx context.Context) { close(held); <-ctx.Done() })
+		var once sync.Once // the work runs again should the lease be lost and taken back
+		other.Run(ctx, func(ctx context.Context) { once.Do(func() { close(held) }); <-ctx.Done() })
 	}()
 	defer func() { release(); <-otherDone }()
 	<-held
