@@ -66,19 +66,14 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	}
 	requestID := message.NewUUID()
 	t.requestID, t.out = requestID, time.Now()
-	var resp *http.Response
-	var errs []error
-	for _, srv := range servers { // in order; the next only if the connection failed
-		resp, err = s.post(ctx, snap, srv, body, tm.ContentType, requestID, soapAction, req.ContentType)
-		if err == nil {
-			t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s (%s): %w", srv.ID, srv.HostPort(), err))
+	// In turn; the next only if the connection failed (failover.go).
+	resp, srv, err := s.failover.tryInTurn(servers, func(srv globalconf.ServerAddress) (*http.Response, error) {
+		return s.post(ctx, snap, srv, body, tm.ContentType, requestID, soapAction, req.ContentType)
+	})
+	if err != nil {
+		return nil, clientSide.fault(message.NetworkError, "cannot reach the provider's security server: %v", err)
 	}
-	if resp == nil {
-		return nil, clientSide.fault(message.NetworkError, "cannot reach the provider's security server: %v", errors.Join(errs...))
-	}
+	t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
 	defer func() {
 		// Read to the end so that net/http can reuse the connection:
 		// the multipart decoder stops at the closing boundary.
@@ -180,10 +175,11 @@ func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv global
 // closed.
 func (s *Server) postTo(ctx context.Context, srv globalconf.ServerAddress, body transport.Body, h http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.PeerTimeout.D()+s.cfg.Limits.ProviderTimeout.D())
+	ctx, notSent := traceConnection(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+srv.HostPort()+"/", body.Reader())
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, notSent(err)
 	}
 	// A known length (no chunking), and the body again for a retry on a
 	// fresh connection.
@@ -193,7 +189,7 @@ func (s *Server) postTo(ctx context.Context, srv globalconf.ServerAddress, body 
 	resp, err := s.peerClient(srv.ID).Do(req)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, notSent(err)
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil

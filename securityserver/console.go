@@ -29,7 +29,7 @@ import (
 // link signed with dataDir/console.key (whoever can read the data
 // directory administers the server, as with `securityserver acl`). The
 // admin listener is plain HTTP on loopback: the console answers loopback
-// clients only. Access rights change through the same acl.Store calls and
+// clients only. Access rights change through the same acl.Rules calls and
 // checks as `securityserver acl grant/revoke`, recorded with the signed-in
 // administrator's name (the rule's "by", and the server's log).
 
@@ -76,8 +76,13 @@ type ssConsole struct {
 	kit *webui.Kit
 }
 
-func (c *ssConsole) rights() (*acl.Store, error) {
-	return acl.Open(filepath.Join(c.s.cfg.DataDir, FileACL))
+// rights are the server's own (openShared): dataDir/acl.db, or the
+// database the nodes share with messageLog.storage: postgres.
+func (c *ssConsole) rights() (acl.Rules, error) {
+	if c.s.rules == nil {
+		return nil, errors.New("the access rights are not open")
+	}
+	return c.s.rules, nil
 }
 
 // --- status
@@ -329,19 +334,19 @@ func (c *ssConsole) rule(r *http.Request) (identifier.ServiceID, acl.Subject, er
 }
 
 func (c *ssConsole) grant(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
-	c.change(w, r, sess, "access.granted", func(st *acl.Store, svc identifier.ServiceID, sub acl.Subject) error {
+	c.change(w, r, sess, "access.granted", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject) error {
 		_, err := st.Grant(svc, sub, sess.Actor+" [console]", time.Now())
 		return err
 	})
 }
 
 func (c *ssConsole) revoke(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
-	c.change(w, r, sess, "access.revoked", func(st *acl.Store, svc identifier.ServiceID, sub acl.Subject) error {
+	c.change(w, r, sess, "access.revoked", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject) error {
 		return st.Revoke(svc, sub)
 	})
 }
 
-func (c *ssConsole) change(w http.ResponseWriter, r *http.Request, sess *webui.Session, done string, apply func(*acl.Store, identifier.ServiceID, acl.Subject) error) {
+func (c *ssConsole) change(w http.ResponseWriter, r *http.Request, sess *webui.Session, done string, apply func(acl.Rules, identifier.ServiceID, acl.Subject) error) {
 	svc, sub, err := c.rule(r)
 	if err != nil {
 		c.kit.Fail(w, r, sess, http.StatusBadRequest, err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +23,8 @@ import (
 // TestE2EPostgresMessageLog: DİN's security server keeps its message log
 // on PostgreSQL (messageLog.storage: postgres) and answers ƏMDK; the
 // request and the response are in the database, chained and time-stamped,
-// its id is in the shared replay guard,
-// and an archive written from there verifies as the auditor checks it.
+// its id is in the shared replay guard, its operational monitoring record
+// and ƏMDK's access right are there too, and an archive written from there verifies as the auditor checks it.
 func TestE2EPostgresMessageLog(t *testing.T) {
 	dsn := testtool.Postgres(t)
 	f, _ := e2eStart(t, t.TempDir())
@@ -47,7 +48,14 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	if rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), "pg_dump") {
 		t.Fatalf("backup of a log on PostgreSQL: HTTP %d %q", rec.Code, rec.Body.String())
 	}
-	// Stopping stamps what was logged.
+	// Stopping stamps what was logged, once the node holds the lease (it
+	// takes it right after starting; a busy machine can delay that past
+	// the exchange).
+	waitFor(t, "DİN to hold the time-stamping lease", func() bool {
+		rec := httptest.NewRecorder()
+		f.Agency("DIN").Server.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return strings.Contains(rec.Body.String(), "\nsluz_timestamping_lease_held 1\n")
+	})
 	if err := f.RestartAgency("DIN", usePostgres); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +79,15 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 	var seen int
 	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM replay_guard WHERE message_id = $1`, res.MessageID).Scan(&seen); err != nil || seen != 1 {
 		t.Fatalf("message %s in the shared replay guard %d times (%v), want once", res.MessageID, seen, err)
+	}
+	// Its operational monitoring record and the access right that let
+	// ƏMDK in are in the database too, where every node reads them.
+	var monitored, rights int
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM opmon_records WHERE convert_from(data, 'UTF8')::jsonb->>'messageId' = $1`, res.MessageID).Scan(&monitored); err != nil || monitored != 1 {
+		t.Fatalf("message %s has %d operational monitoring records on PostgreSQL (%v), want 1", res.MessageID, monitored, err)
+	}
+	if err := l.Pool().QueryRow(context.Background(), `SELECT count(*) FROM acl_rules WHERE subject = 'AZ/GOV/EMDK/realestate'`).Scan(&rights); err != nil || rights == 0 {
+		t.Fatalf("ƏMDK's access rights on PostgreSQL: %d (%v)", rights, err)
 	}
 	n := storetest.CheckChain(t, l)
 	batches, err := l.Archivable(time.Now().Add(time.Hour), 10000)
@@ -102,7 +119,10 @@ func TestE2EPostgresMessageLog(t *testing.T) {
 // takes the lease and stamps them within seconds.
 func TestE2EPostgresLease(t *testing.T) {
 	dsn := testtool.Postgres(t)
-	other, err := lease.NewPostgres(dsn, lease.Options{Retry: 100 * time.Millisecond, Name: "another node"})
+	// Its retry is also how long its connection check may take: on a busy
+	// machine (the cluster test runs beside this one) a short one loses
+	// the lease to DİN, which must not happen here.
+	other, err := lease.NewPostgres(dsn, lease.Options{Retry: time.Second, Name: "another node"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +130,8 @@ func TestE2EPostgresLease(t *testing.T) {
 	held, otherDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(otherDone)
-		other.Run(ctx, func(ctx context.Context) { close(held); <-ctx.Done() })
+		var once sync.Once // the work runs again should the lease be lost and taken back
+		other.Run(ctx, func(ctx context.Context) { once.Do(func() { close(held) }); <-ctx.Done() })
 	}()
 	defer func() { release(); <-otherDone }()
 	<-held

@@ -1,11 +1,13 @@
 package securityserver
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluz/sluz/registry/globalconf"
@@ -13,6 +15,7 @@ import (
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/opmon/pgopmon"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -20,14 +23,24 @@ import (
 // FileOpmon is the operational monitoring store in the data directory.
 const FileOpmon = "opmon.db"
 
-// openOpmon opens dataDir/opmon.db when operational monitoring is on.
-func (s *Server) openOpmon(now func() time.Time) error {
+// openOpmon opens the operational monitoring store when it is on:
+// dataDir/opmon.db, or the tables in pool's database (the log's on
+// PostgreSQL), where every node of the server adds its records and reads
+// all.
+func (s *Server) openOpmon(pool *pgxpool.Pool, now func() time.Time) error {
 	if !s.cfg.Opmon.On() {
 		return nil
 	}
-	st, err := opmon.Open(filepath.Join(s.cfg.DataDir, FileOpmon), opmon.Options{
-		Retention: s.cfg.Opmon.Retention.D(), Now: now, Complete: s.completeRecord, Log: s.log.With("component", "opmon"),
-	})
+	opts := opmon.Options{Retention: s.cfg.Opmon.Retention.D(), Now: now, Complete: s.completeRecord, Log: s.log.With("component", "opmon")}
+	if pool != nil {
+		b, err := pgopmon.New(context.Background(), pool)
+		if err != nil {
+			return err
+		}
+		s.opmon = opmon.OpenBackend(b, opts)
+		return nil
+	}
+	st, err := opmon.Open(filepath.Join(s.cfg.DataDir, FileOpmon), opts)
 	if err != nil {
 		return err
 	}

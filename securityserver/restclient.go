@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha512"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -86,19 +85,14 @@ func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAn
 		return req, nil, clientSide.fault(message.InternalError, "encoding the request: %v", err)
 	}
 	t.out = time.Now()
-	var resp *http.Response
-	var errs []error
-	for _, srv := range rt.servers { // in order; the next only if the connection failed
-		resp, err = s.restPost(ctx, srv, out, tm.ContentType, t.requestID)
-		if err == nil {
-			t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
-			break
-		}
-		errs = append(errs, fmt.Errorf("%s (%s): %w", srv.ID, srv.HostPort(), err))
+	// In turn; the next only if the connection failed (failover.go).
+	resp, srv, err := s.failover.tryInTurn(rt.servers, func(srv globalconf.ServerAddress) (*http.Response, error) {
+		return s.restPost(ctx, srv, out, tm.ContentType, t.requestID)
+	})
+	if err != nil {
+		return req, nil, clientSide.fault(message.NetworkError, "cannot reach the provider's security server: %v", err)
 	}
-	if resp == nil {
-		return req, nil, clientSide.fault(message.NetworkError, "cannot reach the provider's security server: %v", errors.Join(errs...))
-	}
+	t.peer, t.peerAddr, t.in = srv.ID, srv.Address, time.Now()
 	defer func() {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()

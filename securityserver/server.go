@@ -19,9 +19,11 @@
 // archiveLog, confSource, verify.AccessChecker, verify.ReplayGuard), with
 // the embedded implementations on bbolt and in memory, and those on
 // PostgreSQL (messageLog.storage: postgres) that the nodes of one server
-// share: the message log (pglog) and the replay guard (pgreplay). Of those
-// nodes, only the holder of a lease on the database (package lease)
-// time-stamps and archives.
+// share: the message log (pglog), the replay guard (pgreplay), the access
+// rights (pgacl) and the operational monitoring records (pgopmon; shared.go
+// opens those two). Of those nodes, only the holder of a lease on the
+// database (package lease) time-stamps and archives. failover.go is the
+// client proxy's X-Road failover between the servers hosting a provider.
 //
 // # Caveats
 //
@@ -53,6 +55,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
@@ -86,6 +89,7 @@ type Server struct {
 	cfg      *config.Config
 	conf     confSource
 	acl      verify.AccessChecker
+	rules    acl.Rules        // the rights acl checks from; the console edits them
 	verifier *verify.Verifier // with its caches of verified chains and OCSP responses
 	log      *slog.Logger
 	auth     tls.Certificate
@@ -112,8 +116,9 @@ type Server struct {
 	// proxy over HTTPS and admits only IS certificates of its client CAs.
 	clientTLS *tls.Config
 
-	peersMu sync.Mutex
-	peers   map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+	peersMu  sync.Mutex
+	peers    map[identifier.ServerID]*http.Client // keep-alive connection pools, one per provider server
+	failover failover                             // which provider servers could not be reached lately
 }
 
 // confSource is the global configuration as the server uses it: the
@@ -187,28 +192,19 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		Interval: cfg.GlobalConf.RefreshInterval.D(), Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
 	}
-	store, err := acl.Open(filepath.Join(cfg.DataDir, FileACL))
-	if err != nil {
-		return nil, err
-	}
-	if s.acl, err = acl.NewChecker(store); err != nil {
-		return nil, err
-	}
 	s.status = newStatusCache(s.snapshot, log.With("component", "ocsp"))
 	s.status.add(s.auth.Leaf, s.authIs)
 	for _, mk := range s.sign {
 		s.status.add(mk.cert, mk.issuer)
 	}
-	if err := s.openOpmon(o.now); err != nil {
-		return nil, err
-	}
-	// Last: the log holds its file's lock until Close.
+	// The log holds its file's lock until Close.
+	var pool *pgxpool.Pool // the log's on PostgreSQL
 	if cfg.MessageLog.Storage == config.StoragePostgres {
 		plog, err := pglog.Open(context.Background(), cfg.MessageLog.Postgres.DSN, pglog.Options{CommitInterval: cfg.MessageLog.CommitInterval.D()})
 		if err != nil {
 			return nil, err
 		}
-		s.mlog, s.db = plog, plog
+		s.mlog, s.db, pool = plog, plog, plog.Pool()
 		// One node of those sharing the database time-stamps and archives.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
 			return nil, err
@@ -224,6 +220,11 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		}
 		s.mlog = s.blog
 		s.lead = soleNode{}
+	}
+	// Access rights and operational monitoring: in dataDir, or with the
+	// log on PostgreSQL in its database, shared by the nodes.
+	if err := s.openShared(pool, o.now); err != nil {
+		return nil, err
 	}
 	if s.replay == nil {
 		if s.replay, err = s.seededReplays(); err != nil {
@@ -423,12 +424,12 @@ func (s *Server) Close() error {
 		errs = append(errs, c.Close())
 	}
 	s.closers = nil
-	if s.mlog != nil { // kept: a closed log answers readers (metrics) with an error
-		errs = append(errs, s.mlog.Close())
-	}
-	if s.opmon != nil {
+	if s.opmon != nil { // first: on PostgreSQL it commits through the log's pool
 		errs = append(errs, s.opmon.Close())
 		s.opmon = nil
+	}
+	if s.mlog != nil { // kept: a closed log answers readers (metrics) with an error
+		errs = append(errs, s.mlog.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 )
 
 var program = &cli.Program{
@@ -34,10 +36,11 @@ nothing else is trusted. replay, show and export read --log, --archives or
 both as one history; they do not verify it (run verify for that).
 `,
 	Commands: []cli.Command{
-		{Name: "verify", Args: "[--log FILE] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json] | --xroad PATH... [--ca CA.pem...] [--tsa-ca TSA.pem...] [--json]",
+		{Name: "verify", Args: "[--log FILE | --postgres DSN] [--archives DIR] --ca root-ca.pem [--ca ca.pem] [--json] | --xroad PATH... [--ca CA.pem...] [--tsa-ca TSA.pem...] [--json]",
 			Summary: "verify every record of a live log and/or a directory of archives (signature, signer, OCSP, hash chain across records and archives, time-stamp), or X-Road's ASiC-E containers and message-log archives (--xroad); exit 0 only if all pass", Run: runVerify,
 			Details: xroadDetails,
 			Example: `logaudit verify --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --ca state/pki/root-ca.pem --ca state/pki/ca.pem
+logaudit verify --postgres 'postgres://auditor@db.din.gov.az/sluz_din?sslmode=verify-full' --ca state/pki/root-ca.pem --ca state/pki/ca.pem
 logaudit verify --xroad /var/lib/xroad/mlog-20231023121255-20231023121609-c7a7bc866bb45efc.zip --ca xroad-ca.pem --tsa-ca xroad-tsa.pem`},
 		{Name: "replay", Args: "[--log FILE] [--archives DIR] [--from TIME] [--to TIME]",
 			Summary: "list the logged messages in a time range, from a live log and/or its archives as one history in record order", Run: runReplay,
@@ -64,6 +67,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runVerify(env *cli.Env, args []string) error {
 	fs := env.Flags()
 	logPath := fs.String("log", "", "message log file (messagelog.db)")
+	pgDSN := fs.String("postgres", "", "message log on PostgreSQL: the DSN of its database (messageLog.postgres.dsn; a role that may only SELECT suffices), read in read-only transactions; instead of --log")
 	archives := fs.String("archives", "", "directory of the server's archive files (dataDir/archive); with --log, the log must continue them")
 	var cas stringList
 	fs.Var(&cas, "ca", "federation CA certificate (PEM); repeat for root and issuing CA")
@@ -76,7 +80,7 @@ func runVerify(env *cli.Env, args []string) error {
 		return err
 	}
 	if len(xroad) > 0 {
-		if *logPath != "" || *archives != "" {
+		if *logPath != "" || *archives != "" || *pgDSN != "" {
 			return cli.Usagef("--xroad reads X-Road's containers, --log and --archives a Şlüz log: run verify once for each")
 		}
 		opts, err := xroadTrust(cas, tsaCAs)
@@ -89,8 +93,11 @@ func runVerify(env *cli.Env, args []string) error {
 	if len(tsaCAs) > 0 {
 		return cli.Usagef("--tsa-ca is for --xroad; a Şlüz log's TSA chains to --ca")
 	}
-	if (*logPath == "" && *archives == "") || len(cas) == 0 {
-		return cli.Usagef("--log or --archives (or both), and at least one --ca, are required (or --xroad PATH for X-Road's containers)")
+	if *logPath != "" && *pgDSN != "" {
+		return cli.Usagef("--log reads a log file, --postgres a log on PostgreSQL: give one")
+	}
+	if (*logPath == "" && *archives == "" && *pgDSN == "") || len(cas) == 0 {
+		return cli.Usagef("--log or --postgres, or --archives (or both), and at least one --ca, are required (or --xroad PATH for X-Road's containers)")
 	}
 	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool(), OCSPFreshness: *freshness}
 	for _, f := range cas {
@@ -112,7 +119,18 @@ func runVerify(env *cli.Env, args []string) error {
 	}
 	var rep *audit.Report
 	var err error
+	var pg *pglog.Log
+	if *pgDSN != "" {
+		if pg, err = pglog.OpenReadOnly(context.Background(), *pgDSN); err != nil {
+			return err
+		}
+		defer pg.Close()
+	}
 	switch {
+	case pg != nil && *archives == "":
+		rep, err = audit.VerifyStore(pg, trust, progress)
+	case pg != nil:
+		rep, err = audit.VerifyArchivesAndStore(*archives, "the log on PostgreSQL", pg, trust, progress)
 	case *archives == "":
 		rep, err = audit.VerifyLog(*logPath, trust, progress)
 	case *logPath == "":
@@ -126,7 +144,7 @@ func runVerify(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *logPath == "" && rep.Archives == 0 && rep.Retired == 0 && rep.OK() {
+	if *logPath == "" && pg == nil && rep.Archives == 0 && rep.Retired == 0 && rep.OK() {
 		return fmt.Errorf("no archive files (*.zip) in %s: give the server's archive directory (messageLog.archive.dir, default dataDir/archive)", *archives)
 	}
 	if *asJSON {

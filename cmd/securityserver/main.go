@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -43,7 +42,7 @@ var program = &cli.Program{
 		{Name: "check-config", Args: "--config FILE", Summary: "validate a configuration file without starting", Run: runCheckConfig,
 			Example: "securityserver check-config --config configs/securityserver-din.yaml"},
 		{Name: "acl", Summary: "manage who may call the services this server provides",
-			Details: "Access rights live in dataDir/acl.db; the server reads them while it runs.",
+			Details: "Access rights live in dataDir/acl.db, or with messageLog.storage: postgres in that database, shared by the nodes; the server reads them while it runs.",
 			Subcommands: []cli.Command{
 				{Name: "grant", Args: "--config FILE --service ID --client ID|group:ID [--method METHOD --path PATTERN]", Summary: "let a client, or the members of a global group, call a service (of a REST service, optionally one endpoint)", Run: runACLGrant,
 					Details: "--method and --path narrow a right on a REST service to one endpoint (X-Road's endpoint-level rights): " +
@@ -184,22 +183,19 @@ func runCheckConfig(env *cli.Env, args []string) error {
 }
 
 // openACL loads the configuration at path and opens the server's access
-// rights.
-func openACL(path string) (*config.Config, *acl.Store, error) {
+// rights, where its nodes read them (securityserver.OpenACL).
+func openACL(path string) (*config.Config, securityserver.ACLStore, error) {
 	cfg, err := load(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	store, err := acl.Open(filepath.Join(cfg.DataDir, securityserver.FileACL))
+	store, err := securityserver.OpenACL(cfg)
 	return cfg, store, err
 }
 
 // aclRule is what "acl grant" and "acl revoke" name.
 type aclRule struct {
-	store    *acl.Store
+	store    securityserver.ACLStore
 	service  identifier.ServiceID
 	subject  acl.Subject
 	endpoint *rest.Endpoint
@@ -226,7 +222,7 @@ func parseRule(env *cli.Env, args []string) (aclRule, error) {
 	if err := cli.Parse(fs, args); err != nil {
 		return r, err
 	}
-	cfg, store, err := openACL(*path)
+	cfg, err := load(*path)
 	if err != nil {
 		return r, err
 	}
@@ -255,8 +251,8 @@ func parseRule(env *cli.Env, args []string) (aclRule, error) {
 			return r, cli.UsageError{Err: err}
 		}
 	}
-	r.store = store
-	return r, nil
+	r.store, err = securityserver.OpenACL(cfg)
+	return r, err
 }
 
 func runACLGrant(env *cli.Env, args []string) error {
@@ -264,6 +260,7 @@ func runACLGrant(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer r.store.Close()
 	who := "unknown"
 	if u, err := user.Current(); err == nil {
 		who = u.Username
@@ -285,6 +282,7 @@ func runACLRevoke(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer r.store.Close()
 	var eps []rest.Endpoint
 	if r.endpoint != nil {
 		eps = append(eps, *r.endpoint)
@@ -306,6 +304,7 @@ func runACLList(env *cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	rules, err := store.List()
 	if err != nil {
 		return err

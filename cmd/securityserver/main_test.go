@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sluz/sluz/configs"
 	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/harness/localfed"
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/globalconf"
 )
@@ -22,6 +25,13 @@ func runCLI(args ...string) (int, string, string) {
 
 // sample lays out the shipped DİN configuration beside a prepared state.
 func sample(t *testing.T) string {
+	t.Helper()
+	return sampleOf(t, "din")
+}
+
+// sampleOf lays out the shipped configuration of an agency (din, emdk, ...)
+// and the OpenAPI documents beside a prepared state.
+func sampleOf(t *testing.T, agency string) string {
 	t.Helper()
 	root := t.TempDir()
 	ca, err := localfed.Prepare(filepath.Join(root, "state"))
@@ -42,11 +52,18 @@ func sample(t *testing.T) string {
 	if err := anchor.Write(filepath.Join(root, "state", "anchor.json")); err != nil {
 		t.Fatal(err)
 	}
-	os.Mkdir(filepath.Join(root, "configs"), 0o755)
-	data, _ := configs.FS.ReadFile("securityserver-din.yaml")
-	p := filepath.Join(root, "configs", "securityserver-din.yaml")
-	os.WriteFile(p, data, 0o644)
-	return p
+	os.MkdirAll(filepath.Join(root, "configs", "openapi"), 0o755)
+	docs, _ := fs.Glob(configs.FS, "openapi/*")
+	for _, name := range append(docs, "securityserver-"+agency+".yaml") {
+		data, err := configs.FS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "configs", name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(root, "configs", "securityserver-"+agency+".yaml")
 }
 
 func TestCheckConfigAndACL(t *testing.T) {
@@ -82,6 +99,78 @@ func TestCheckConfigAndACL(t *testing.T) {
 	}
 	if code, _, errOut := runCLI("serve"); code != cli.ExitUsage || !strings.Contains(errOut, "--config FILE is required") {
 		t.Fatalf("serve without config: %d %s", code, errOut)
+	}
+}
+
+// TestACLEndpointRights: `acl grant|revoke --method --path` keep endpoint
+// rights of a REST service where the server reads them, in dataDir/acl.db
+// and, with messageLog.storage: postgres, in the database; a right on the
+// whole service is another right; endpoint rights are refused for SOAP
+// services and for bad methods or paths.
+func TestACLEndpointRights(t *testing.T) {
+	for _, storage := range []string{"bbolt", "postgres"} {
+		t.Run(storage, func(t *testing.T) {
+			cfg := sampleOf(t, "emdk")
+			if storage == "postgres" {
+				data, err := os.ReadFile(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := string(data)
+				i := strings.Index(text, "\nmessageLog:")
+				j := i + 1 + strings.Index(text[i+1:], "\n") // the end of that line
+				text = text[:j+1] + "  storage: postgres\n  postgres:\n    dsn: " + testtool.Postgres(t) + "\n" + text[j+1:]
+				if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc := []string{"--config", cfg, "--service", "AZ/GOV/EMDK/realestate/realEstateRegistry", "--client", "AZ/GOV/DSMF/insurance"}
+			acl := func(cmd string, args ...string) (int, string, string) {
+				return runCLI(append([]string{"acl", cmd}, args...)...)
+			}
+			extract := append(slices.Clone(svc), "--method", "GET", "--path", "/extract/*")
+			if code, out, errOut := acl("grant", extract...); code != cli.ExitOK || !strings.Contains(out, "AZ/GOV/DSMF/insurance may now call AZ/GOV/EMDK/realestate/realEstateRegistry endpoint GET /extract/*") {
+				t.Fatalf("grant an endpoint: %d %s %s", code, out, errOut)
+			}
+			if code, _, errOut := acl("grant", extract...); code != cli.ExitError || !strings.Contains(errOut, "already granted") {
+				t.Fatalf("the same endpoint again: %d %s", code, errOut)
+			}
+			if code, out, errOut := acl("grant", svc...); code != cli.ExitOK || !strings.Contains(out, "may now call AZ/GOV/EMDK/realestate/realEstateRegistry\n") {
+				t.Fatalf("grant the whole service beside it: %d %s %s", code, out, errOut)
+			}
+			for _, bad := range []struct {
+				args []string
+				code int
+				want string
+			}{
+				{append(slices.Clone(svc), "--method", "GET"), cli.ExitUsage, "--method and --path go together"},
+				{append(slices.Clone(svc), "--method", "FETCH", "--path", "/x"), cli.ExitUsage, `endpoint method "FETCH"`},
+				{append(slices.Clone(svc), "--method", "GET", "--path", "x"), cli.ExitUsage, `endpoint path "x"`},
+				{[]string{"--config", cfg, "--service", "AZ/GOV/EMDK/realestate/getRealEstateExtract", "--client", "AZ/GOV/DSMF/insurance", "--method", "GET", "--path", "/x"},
+					cli.ExitError, "endpoint rights (--method, --path) are for REST services"},
+			} {
+				if code, _, errOut := acl("grant", bad.args...); code != bad.code || !strings.Contains(errOut, bad.want) {
+					t.Errorf("grant %q: %d %s, want %d %q", bad.args, code, errOut, bad.code, bad.want)
+				}
+			}
+			code, out, _ := acl("list", "--config", cfg)
+			if code != cli.ExitOK || strings.Count(out, "AZ/GOV/DSMF/insurance") != 2 || !strings.Contains(out, "GET /extract/*") || strings.Contains(out, "FETCH") {
+				t.Fatalf("list:\n%s", out)
+			}
+			if code, out, errOut := acl("revoke", extract...); code != cli.ExitOK || !strings.Contains(out, "no longer call AZ/GOV/EMDK/realestate/realEstateRegistry endpoint GET /extract/*") {
+				t.Fatalf("revoke the endpoint: %d %s %s", code, out, errOut)
+			}
+			if code, _, errOut := acl("revoke", extract...); code != cli.ExitError || !strings.Contains(errOut, "no such access right") {
+				t.Fatalf("revoke the endpoint again: %d %s", code, errOut)
+			}
+			if _, out, _ := acl("list", "--config", cfg); strings.Contains(out, "/extract/*") || strings.Count(out, "AZ/GOV/DSMF/insurance") != 1 {
+				t.Fatalf("after revoking the endpoint, the right on the whole service alone:\n%s", out)
+			}
+			// Where the server reads them: not in the file on PostgreSQL.
+			if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "..", "state", "EMDK", "ss", "acl.db")); (err == nil) != (storage == "bbolt") {
+				t.Errorf("dataDir/acl.db with storage %s: %v", storage, err)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,10 +38,11 @@ func FreeAddr(t testing.TB) string {
 
 // Process is a server started as its own process.
 type Process struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  strings.Builder
-	done chan error
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	log    strings.Builder
+	done   chan error
+	exited atomic.Bool
 }
 
 // Start runs bin with args and waits until a line of its standard error
@@ -70,7 +72,9 @@ func Start(t testing.TB, ready, bin string, args ...string) *Process {
 				close(up)
 			}
 		}
-		p.done <- p.cmd.Wait()
+		err := p.cmd.Wait()
+		p.exited.Store(true)
+		p.done <- err
 	}()
 	select {
 	case <-up:
@@ -81,6 +85,9 @@ func Start(t testing.TB, ready, bin string, args ...string) *Process {
 	}
 	return p
 }
+
+// Running reports whether the process has not exited.
+func (p *Process) Running() bool { return !p.exited.Load() }
 
 // Log is what the process wrote to standard error so far.
 func (p *Process) Log() string {

@@ -6,10 +6,11 @@
 // path pattern (X-Road's endpoint-level rights, PR-REST; matched by
 // package rest): such a right admits only REST calls of that endpoint.
 //
-// The rights live in a bbolt file that the administrator edits with
-// `securityserver acl ...` while the server runs. The Checker the server
-// uses answers from memory and reloads the file when it changes, at most
-// once per ReloadEvery.
+// The rights live in a bbolt file ([Store]), or with messageLog.storage:
+// postgres in the database the nodes of a server share (package pgacl),
+// and the administrator edits them with `securityserver acl ...` while the
+// server runs. The Checker the server uses answers from memory and reloads
+// the rules when they change, at most once per ReloadEvery.
 //
 // # Caveats
 //
@@ -44,6 +45,13 @@ var bucketRules = []byte("rules")
 var (
 	ErrExists   = errors.New("access right already granted")
 	ErrNotFound = errors.New("no such access right")
+	// ErrUnreachable is wrapped by a Rules kept in the message log's
+	// database (pgacl) when that database cannot be reached. A Checker
+	// then answers from the rules it loaded last instead of refusing: no
+	// exchange it lets through can succeed meanwhile, since the log on the
+	// same database refuses it (LoggingFailed), and the client gets that
+	// one fault for the outage.
+	ErrUnreachable = errors.New("the access rights' database cannot be reached")
 )
 
 // groupPrefix marks a global group subject in the string form.
@@ -129,8 +137,80 @@ func CheckEndpoint(ep rest.Endpoint) error {
 	return nil
 }
 
+// Rules is where a server's access rights are kept: the bbolt file
+// ([Store]) or the PostgreSQL database that the nodes of a server share
+// (package pgacl). The conformance suite in package acltest holds each to
+// the same promises.
+type Rules interface {
+	// Grant allows subject to call service (any version); a right granted
+	// already is refused with ErrExists.
+	Grant(service identifier.ServiceID, subject Subject, by string, now time.Time) (*Rule, error)
+	// GrantEndpoint allows subject to call one endpoint of a REST service
+	// (any version); an endpoint refused by CheckEndpoint is an error, a
+	// right granted already is refused with ErrExists.
+	GrantEndpoint(service identifier.ServiceID, ep rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error)
+	// Revoke removes a right: the right on the whole service, or with ep
+	// the right on that endpoint. One never granted is refused with
+	// ErrNotFound.
+	Revoke(service identifier.ServiceID, subject Subject, ep ...rest.Endpoint) error
+	// List returns every rule, ordered by service, subject, then endpoint
+	// (method, path; the right on the whole service first).
+	List() ([]Rule, error)
+	// Stamp changes whenever the rules change (it may change without
+	// them), so that a Checker reloads only then.
+	Stamp() (string, error)
+}
+
+// NewRule is the rule a Rules stores for Grant (ep nil) or GrantEndpoint:
+// the service checked and without its version, the endpoint checked
+// (CheckEndpoint), the time in UTC to the second.
+func NewRule(service identifier.ServiceID, ep *rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error) {
+	if err := service.Validate(); err != nil {
+		return nil, err
+	}
+	if ep != nil {
+		if err := CheckEndpoint(*ep); err != nil {
+			return nil, err
+		}
+	}
+	return &Rule{Service: service.WithoutVersion(), Subject: subject, Endpoint: ep, Granted: now.UTC().Truncate(time.Second), By: by}, nil
+}
+
+// ExistsError is every store's refusal of a right granted already.
+func ExistsError(service identifier.ServiceID, ep *rest.Endpoint, subject Subject) error {
+	return fmt.Errorf("%w: %s may already call %s", ErrExists, subject, what(service, ep))
+}
+
+// NotFoundError is every store's refusal to revoke a right never granted.
+func NotFoundError(service identifier.ServiceID, ep *rest.Endpoint, subject Subject) error {
+	return fmt.Errorf("%w: %s has no right to call %s", ErrNotFound, subject, what(service, ep))
+}
+
+// RevokedEndpoint is the endpoint Revoke's optional argument names, nil
+// for the right on the whole service.
+func RevokedEndpoint(ep []rest.Endpoint) *rest.Endpoint {
+	if len(ep) == 0 {
+		return nil
+	}
+	return &ep[0]
+}
+
 // Store is the rights file.
 type Store struct{ path string }
+
+var _ Rules = (*Store)(nil)
+
+// Close does nothing: the file is opened for each operation.
+func (s *Store) Close() error { return nil }
+
+// Stamp is the file's modification time and size.
+func (s *Store) Stamp() (string, error) {
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return "", fmt.Errorf("access rights %s: %w", s.path, err)
+	}
+	return fmt.Sprintf("%d %d", st.ModTime().UnixNano(), st.Size()), nil
+}
 
 // Open opens (creating if needed) the rights file at path.
 func Open(path string) (*Store, error) {
@@ -165,21 +245,18 @@ func (s *Store) Grant(service identifier.ServiceID, subject Subject, by string, 
 
 // GrantEndpoint allows subject to call one endpoint of a REST service.
 func (s *Store) GrantEndpoint(service identifier.ServiceID, ep rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error) {
-	if err := CheckEndpoint(ep); err != nil {
-		return nil, err
-	}
 	return s.grant(service, &ep, subject, by, now)
 }
 
 func (s *Store) grant(service identifier.ServiceID, ep *rest.Endpoint, subject Subject, by string, now time.Time) (*Rule, error) {
-	if err := service.Validate(); err != nil {
+	r, err := NewRule(service, ep, subject, by, now)
+	if err != nil {
 		return nil, err
 	}
-	r := &Rule{Service: service.WithoutVersion(), Subject: subject, Endpoint: ep, Granted: now.UTC().Truncate(time.Second), By: by}
-	err := s.update(func(b *bolt.Bucket) error {
+	err = s.update(func(b *bolt.Bucket) error {
 		k := ruleKey(service, subject, ep)
 		if b.Get(k) != nil {
-			return fmt.Errorf("%w: %s may already call %s", ErrExists, subject, what(r.Service, ep))
+			return ExistsError(r.Service, ep, subject)
 		}
 		v, err := json.Marshal(r)
 		if err != nil {
@@ -193,23 +270,20 @@ func (s *Store) grant(service identifier.ServiceID, ep *rest.Endpoint, subject S
 	return r, nil
 }
 
-// Revoke removes a right; ep names the endpoint of an endpoint right (nil
+// Revoke removes a right; ep names the endpoint of an endpoint right (none
 // for a right on the whole service).
 func (s *Store) Revoke(service identifier.ServiceID, subject Subject, ep ...rest.Endpoint) error {
-	var e *rest.Endpoint
-	if len(ep) > 0 {
-		e = &ep[0]
-	}
+	e := RevokedEndpoint(ep)
 	return s.update(func(b *bolt.Bucket) error {
 		k := ruleKey(service, subject, e)
 		if b.Get(k) == nil {
-			return fmt.Errorf("%w: %s has no right to call %s", ErrNotFound, subject, what(service, e))
+			return NotFoundError(service, e, subject)
 		}
 		return b.Delete(k)
 	})
 }
 
-// List returns every rule, ordered by service then subject.
+// List returns every rule, ordered by service, subject, then endpoint.
 func (s *Store) List() ([]Rule, error) {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: LockTimeout, ReadOnly: true})
 	if err != nil {
@@ -238,15 +312,15 @@ func (s *Store) List() ([]Rule, error) {
 // server passes its global configuration's answer.
 type GroupMembership func(group identifier.GlobalGroupID, client identifier.Client) bool
 
-// Checker answers access questions from memory, reloading the store when
-// its file changes.
+// Checker answers access questions from memory, reloading the rules when
+// their Stamp changes.
 type Checker struct {
-	store       *Store
+	store       Rules
 	ReloadEvery time.Duration // default 1 s
 
 	mu        sync.Mutex
 	checkedAt time.Time
-	stamp     [2]int64 // mtime, size of the file when loaded
+	stamp     string // the rules' Stamp when loaded
 	rules     map[string][]grant
 	err       error
 }
@@ -257,8 +331,8 @@ type grant struct {
 	endpoint *rest.Endpoint
 }
 
-// NewChecker loads the store.
-func NewChecker(s *Store) (*Checker, error) {
+// NewChecker loads the rules.
+func NewChecker(s Rules) (*Checker, error) {
 	c := &Checker{store: s, ReloadEvery: time.Second}
 	if err := c.reload(time.Now()); err != nil {
 		return nil, err
@@ -268,11 +342,14 @@ func NewChecker(s *Store) (*Checker, error) {
 
 func (c *Checker) reload(now time.Time) error {
 	c.checkedAt = now
-	st, err := os.Stat(c.store.path)
-	if err != nil {
-		return fmt.Errorf("access rights %s: %w", c.store.path, err)
+	stamp, err := c.store.Stamp()
+	if errors.Is(err, ErrUnreachable) && c.rules != nil {
+		// The rules loaded last stand: see ErrUnreachable.
+		return nil
 	}
-	stamp := [2]int64{st.ModTime().UnixNano(), st.Size()}
+	if err != nil {
+		return err
+	}
 	if c.rules != nil && stamp == c.stamp {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package acl
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -51,22 +50,5 @@ func TestFileErrorsNameTheFile(t *testing.T) {
 			err := tc.run()
 			testtool.WantError(t, err, tc.want, tc.is)
 		})
-	}
-}
-
-// Refusals are not prefixed with the file: they name the right already.
-func TestRefusalsKeepTheirText(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "acl.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := mustService(t, "AZ/GOV/DIN/population/getPersonByFin")
-	sub, err := ParseSubject("AZ/GOV/EMDK")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Revoke(svc, sub)
-	if want := "no such access right: AZ/GOV/EMDK has no right to call AZ/GOV/DIN/population/getPersonByFin"; err == nil || err.Error() != want || !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Revoke: %v, want %q", err, want)
 	}
 }

@@ -86,6 +86,44 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 	if err != nil {
 		return nil, err
 	}
+	l, err := messagelog.OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	return verifyRecords(chain, l, trust, progress)
+}
+
+// LogReader is a live log as the auditor reads it: the embedded log, or
+// the log on PostgreSQL opened read-only (pglog.OpenReadOnly).
+type LogReader interface {
+	// Check checks the chain (messagelog.Log.Check).
+	Check() (*messagelog.CheckResult, error)
+	Batches() ([]*messagelog.Batch, error)
+	Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error
+}
+
+// VerifyStore verifies an open log as VerifyLog verifies a file. On a log
+// that running nodes still append to, records appended after its chain
+// check are verified as well, and counted as unstamped until a batch
+// covers them.
+func VerifyStore(l LogReader, trust Trust, progress func(done, total int)) (*Report, error) {
+	if trust.OCSPFreshness == 0 {
+		trust.OCSPFreshness = time.Hour
+	}
+	if trust.Intermediates == nil {
+		trust.Intermediates = x509.NewCertPool()
+	}
+	chain, err := l.Check()
+	if err != nil {
+		return nil, err
+	}
+	return verifyRecords(chain, l, trust, progress)
+}
+
+// verifyRecords adds to the chain check's findings those of each batch's
+// token and each record's signature.
+func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, progress func(done, total int)) (*Report, error) {
 	rep := &Report{Records: chain.Records, Batches: chain.Batches}
 	if a := chain.Archived; a != nil {
 		rep.ArchivedThrough, rep.LastArchive = a.LastSeq, a.File
@@ -95,11 +133,6 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 		rep.Failures = append(rep.Failures, Failure{Seq: p.Seq, Reason: p.Reason})
 		failed[p.Seq] = true
 	}
-	l, err := messagelog.OpenReadOnly(path)
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
 	batches, err := l.Batches()
 	if err != nil {
 		return nil, err

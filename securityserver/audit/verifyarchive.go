@@ -322,7 +322,36 @@ func VerifyArchivesAndLog(dir, logPath string, trust Trust, progress func(done, 
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Base(logPath)
+	return joinLive(rep, end, live, anchor, dir, filepath.Base(logPath)), nil
+}
+
+// ArchivedLogReader is a live log with its archive anchor.
+type ArchivedLogReader interface {
+	LogReader
+	Archived() (*messagelog.Anchor, error)
+}
+
+// VerifyArchivesAndStore is VerifyArchivesAndLog for an open log (the log
+// on PostgreSQL), named name in failures.
+func VerifyArchivesAndStore(dir, name string, l ArchivedLogReader, trust Trust, progress func(done, total int)) (*Report, error) {
+	rep, end, err := VerifyArchives(dir, trust)
+	if err != nil {
+		return nil, err
+	}
+	live, err := VerifyStore(l, trust, progress)
+	if err != nil {
+		return nil, err
+	}
+	anchor, err := l.Archived()
+	if err != nil {
+		return nil, err
+	}
+	return joinLive(rep, end, live, anchor, dir, name), nil
+}
+
+// joinLive adds the live log's report to the archives' and checks that the
+// log's anchor continues the last archive (end).
+func joinLive(rep *Report, end *ChainEnd, live *Report, anchor *messagelog.Anchor, dir, base string) *Report {
 	fail := func(archive string, seq uint64, format string, a ...any) {
 		rep.Failures = append(rep.Failures, Failure{Archive: archive, Seq: seq, Reason: fmt.Sprintf(format, a...)})
 	}
@@ -349,5 +378,5 @@ func VerifyArchivesAndLog(dir, logPath string, trust Trust, progress func(done, 
 	}
 	rep.Failures = append(rep.Failures, live.Failures...)
 	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seq < rep.Failures[j].Seq })
-	return rep, nil
+	return rep
 }

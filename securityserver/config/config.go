@@ -171,7 +171,9 @@ type MessageLog struct {
 	// dataDir/messagelog.db, or "postgres", the database Postgres.DSN
 	// names, which several security server processes can share (one
 	// chain and one replay guard across them; the holder of a lease on
-	// the database alone time-stamps and archives).
+	// the database alone time-stamps and archives). With postgres the
+	// access rights and the operational monitoring records are kept in
+	// that database too, instead of dataDir/acl.db and dataDir/opmon.db.
 	Storage string `yaml:"storage"`
 	// Postgres is the database of storage: postgres.
 	Postgres PostgresLog `yaml:"postgres"`

@@ -75,14 +75,53 @@ func CheckFile(path string) (*CheckResult, error) {
 	return res, nil
 }
 
+// Source is a log as CheckSource reads it: one consistent view of the
+// bbolt file (a read transaction) or of the database (pglog, a snapshot).
+type Source interface {
+	// Archived is where the live log continues (nil if nothing was
+	// archived).
+	Archived() (*Anchor, error)
+	// EachStored calls fn with every stored record, by sequence.
+	EachStored(fn func(seq uint64, stored []byte) error) error
+	Batches() ([]*Batch, error)
+	// Leaves are the hashes of records first..last.
+	Leaves(first, last uint64) ([][]byte, error)
+	// Head is the log's own note of its newest record; ok is false when
+	// it has none.
+	Head() (seq uint64, hash []byte, ok bool, err error)
+}
+
+// boltSource is a Source in a bbolt read transaction.
+type boltSource struct{ tx *bolt.Tx }
+
+func (b boltSource) Archived() (*Anchor, error)                  { return anchor(b.tx) }
+func (b boltSource) Batches() ([]*Batch, error)                  { return batches(b.tx) }
+func (b boltSource) Leaves(first, last uint64) ([][]byte, error) { return leaves(b.tx, first, last) }
+func (b boltSource) EachStored(fn func(seq uint64, stored []byte) error) error {
+	return b.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error { return fn(binary.BigEndian.Uint64(k), v) })
+}
+func (b boltSource) Head() (uint64, []byte, bool, error) {
+	h := b.tx.Bucket(bucketMeta).Get(keyHead)
+	if h == nil {
+		return 0, nil, false, nil
+	}
+	if len(h) != 40 {
+		return ^uint64(0), nil, true, nil // matches no record: reported
+	}
+	return binary.BigEndian.Uint64(h), h[8:], true, nil
+}
+
 func check(tx *bolt.Tx) (*CheckResult, error) {
-	res := &CheckResult{}
-	b := tx.Bucket(bucketRecords)
-	meta := tx.Bucket(bucketMeta)
-	if b == nil || meta == nil {
+	if tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketMeta) == nil {
 		return nil, fmt.Errorf("%w: not a message log (buckets missing)", ErrCorrupt)
 	}
-	arch, err := anchor(tx)
+	return CheckSource(boltSource{tx})
+}
+
+// CheckSource checks the chain of a log as Check does.
+func CheckSource(src Source) (*CheckResult, error) {
+	res := &CheckResult{}
+	arch, err := src.Archived()
 	if err != nil {
 		return nil, err
 	}
@@ -95,14 +134,12 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 	}
 	var prevHash []byte
 	var prevSeq uint64
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		keySeq := binary.BigEndian.Uint64(k)
+	err = src.EachStored(func(keySeq uint64, v []byte) error {
 		r, err := Decode(v)
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{keySeq, err.Error()})
 			prevHash, prevSeq = Hash(v), keySeq
-			continue
+			return nil
 		}
 		if res.Records == 0 {
 			res.FirstSeq = keySeq
@@ -136,9 +173,13 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 			}
 		}
 		prevHash, prevSeq = Hash(v), keySeq
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	res.LastSeq, res.Head = prevSeq, prevHash
-	bs, err := batches(tx)
+	bs, err := src.Batches()
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +190,7 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 			res.Problems = append(res.Problems, Problem{next, fmt.Sprintf("not covered by a time-stamp batch (batch %d starts at %d)", b.N, b.FirstSeq)})
 		}
 		next = b.LastSeq + 1
-		lv, err := leaves(tx, b.FirstSeq, b.LastSeq)
+		lv, err := src.Leaves(b.FirstSeq, b.LastSeq)
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{b.FirstSeq, fmt.Sprintf("time-stamp batch %d: %v", b.N, err)})
 			continue
@@ -162,13 +203,17 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 		}
 		res.Stamped = b.LastSeq
 	}
-	if h := meta.Get(keyHead); h != nil && res.Records == 0 && arch != nil {
-		if len(h) != 40 || binary.BigEndian.Uint64(h) != arch.LastSeq || !bytes.Equal(h[8:], arch.RecordHash) {
+	hs, hh, ok, err := src.Head()
+	if err != nil {
+		return nil, err
+	}
+	if ok && res.Records == 0 && arch != nil {
+		if hs != arch.LastSeq || !bytes.Equal(hh, arch.RecordHash) {
 			res.Problems = append(res.Problems, Problem{arch.LastSeq + 1, "the log's recorded head is past its last archived record, but the live log holds no record (records removed)"})
 		}
 	}
-	if h := meta.Get(keyHead); h != nil && res.Records > 0 {
-		if len(h) != 40 || binary.BigEndian.Uint64(h) != prevSeq || !bytes.Equal(h[8:], prevHash) {
+	if ok && res.Records > 0 {
+		if hs != prevSeq || !bytes.Equal(hh, prevHash) {
 			res.Problems = append(res.Problems, Problem{prevSeq, "the log's recorded head does not match its last record (records removed or changed at the end)"})
 		}
 	}

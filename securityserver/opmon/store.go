@@ -1,6 +1,8 @@
 // Package opmon is a security server's operational monitoring (PR-OPMON):
 // one record per exchange and side (client, service, times, sizes, result;
-// never a message body), kept for a retention period in a bbolt file, and
+// never a message body), kept for a retention period in a bbolt file or,
+// for the nodes of a server sharing one database, in PostgreSQL (a
+// [Backend], package pgopmon), and
 // the getSecurityServerOperationalData service through which members read
 // them over X-Road itself.
 //
@@ -25,26 +27,19 @@
 //   - Records are keyed by requestInTs, so a query by time range reads only
 //     that range; any other filter (a member's access, client, service)
 //     decodes every record in the range. A long read holds a bbolt read
-//     transaction, during which the writer cannot grow the file: records
+//     transaction (on bbolt), during which the writer cannot grow the file: records
 //     may then wait, and be dropped if the queue fills, but no exchange waits.
 //   - The store holds its file's lock while open.
 package opmon
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
-
-var bucketRecords = []byte("records")
 
 // Defaults of Options.
 const (
@@ -80,7 +75,7 @@ type Options struct {
 
 // Store is an open operational monitoring store.
 type Store struct {
-	db    *bolt.DB
+	db    Backend
 	opts  Options
 	queue chan Record
 	flush chan chan error
@@ -98,8 +93,40 @@ type Store struct {
 // ErrClosed is returned by Flush and Query after Close.
 var ErrClosed = errors.New("opmon: store is closed")
 
-// Open opens or creates the store at path and starts its writer.
+// Backend is where a Store keeps its records: a bbolt file ([Open]) or a
+// PostgreSQL database shared by the nodes of one server (package
+// pgopmon). The Store calls it from one writer goroutine and from Query;
+// the conformance tests in this package's tests hold each backend to the
+// same promises.
+type Backend interface {
+	// Insert stores records whose monitoringDataTs is set, in one
+	// transaction.
+	Insert(recs []Record) error
+	// DeleteBefore deletes up to max records whose requestInTs (ms) is
+	// below ms, oldest first, and returns how many.
+	DeleteBefore(ms int64, max int) (int, error)
+	// Scan calls fn on the records whose requestInTs (ms) is at least from
+	// and, when to >= 0, at most to, in requestInTs order (records of one
+	// millisecond in the order stored), until fn returns false or an error.
+	Scan(from, to int64, fn func(*Record) (bool, error)) error
+	// Name says where the records are, in errors: the file's path, the
+	// database's host and name.
+	Name() string
+	Close() error
+}
+
+// Open opens or creates the store at path (a bbolt file) and starts its
+// writer.
 func Open(path string, opts Options) (*Store, error) {
+	b, err := openBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	return OpenBackend(b, opts), nil
+}
+
+// OpenBackend starts a store's writer over b, which Close closes.
+func OpenBackend(b Backend, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
 	}
@@ -122,24 +149,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("opmon: %s is in use by another process: %w", path, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opmon: %s: %w", path, err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketRecords)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opmon: %s: %w", path, err)
-	}
-	s := &Store{db: db, opts: opts, queue: make(chan Record, opts.QueueSize), flush: make(chan chan error),
+	s := &Store{db: b, opts: opts, queue: make(chan Record, opts.QueueSize), flush: make(chan chan error),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go s.writer()
-	return s, nil
+	return s
 }
 
 // Add queues a copy of r for storing and returns at once. It reports
@@ -250,42 +263,18 @@ func (s *Store) writer() {
 	}
 }
 
-// key is requestInTs (ms, big-endian, so that keys sort by time) then a
-// sequence number that keeps records of the same millisecond apart.
-func key(ts int64, seq uint64) []byte {
-	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(max(ts, 0)))
-	binary.BigEndian.PutUint64(k[8:], seq)
-	return k
-}
-
 func (s *Store) commit(batch []Record) error {
 	now := s.opts.Now().Unix()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRecords)
-		for i := range batch {
-			r := &batch[i]
-			if s.opts.Complete != nil {
-				s.opts.Complete(r)
-			}
-			r.MonitoringDataTs = now
-			r.clamp()
-			data, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			seq, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := b.Put(key(r.RequestInTs, seq), data); err != nil {
-				return err
-			}
+	for i := range batch {
+		r := &batch[i]
+		if s.opts.Complete != nil {
+			s.opts.Complete(r)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("opmon: %s: storing %d records: %w", s.db.Path(), len(batch), err)
+		r.MonitoringDataTs = now
+		r.clamp()
+	}
+	if err := s.db.Insert(batch); err != nil {
+		return fmt.Errorf("opmon: %s: storing %d records: %w", s.db.Name(), len(batch), err)
 	}
 	s.stored.Add(uint64(len(batch)))
 	return nil
@@ -299,22 +288,12 @@ const pruneChunk = 10000
 // Prune deletes the records whose requestInTs is older than the retention
 // period and returns how many.
 func (s *Store) Prune() (int, error) {
-	cutoff := key(s.opts.Now().Add(-s.opts.Retention).UnixMilli(), 0)
+	cutoff := s.opts.Now().Add(-s.opts.Retention).UnixMilli()
 	total := 0
 	for {
-		n := 0
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketRecords).Cursor()
-			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && n < pruneChunk; k, _ = c.Next() {
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
+		n, err := s.db.DeleteBefore(cutoff, pruneChunk)
 		if err != nil {
-			return total, fmt.Errorf("opmon: prune: %w", err)
+			return total, fmt.Errorf("opmon: %s: prune: %w", s.db.Name(), err)
 		}
 		total += n
 		s.pruned.Add(uint64(n))
@@ -336,7 +315,7 @@ func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("opmon: %s: close: %w", s.db.Path(), err)
+		return fmt.Errorf("opmon: %s: close: %w", s.db.Name(), err)
 	}
 	return nil
 }
@@ -373,50 +352,38 @@ func (s *Store) Query(q Query) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	var res Result
-	from := key(q.From.UnixMilli(), 0)
 	to := int64(-1)
 	if !q.To.IsZero() {
 		to = q.To.UnixMilli()
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.Seek(from); k != nil; k, v = c.Next() {
-			ts := int64(binary.BigEndian.Uint64(k))
-			if to >= 0 && ts > to {
-				break
-			}
-			var r Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("record %x: %w", k, err)
-			}
-			if q.Match != nil && !q.Match(&r) {
-				continue
-			}
-			if q.Limit > 0 && len(res.Records) >= q.Limit {
-				sec := floorDiv(ts, 1000)
-				last := floorDiv(res.Records[len(res.Records)-1].RequestInTs, 1000)
-				if sec != last {
-					res.Next = sec
-					break
-				}
-				// Cut before the second the cap falls in, unless that
-				// second is all there is.
-				cut := len(res.Records)
-				for cut > 0 && floorDiv(res.Records[cut-1].RequestInTs, 1000) == sec {
-					cut--
-				}
-				if cut > 0 {
-					clear(res.Records[cut:])
-					res.Records, res.Next = res.Records[:cut], sec
-					break
-				}
-			}
-			res.Records = append(res.Records, r)
+	err := s.db.Scan(q.From.UnixMilli(), to, func(r *Record) (bool, error) {
+		if q.Match != nil && !q.Match(r) {
+			return true, nil
 		}
-		return nil
+		if q.Limit > 0 && len(res.Records) >= q.Limit {
+			sec := floorDiv(r.RequestInTs, 1000)
+			last := floorDiv(res.Records[len(res.Records)-1].RequestInTs, 1000)
+			if sec != last {
+				res.Next = sec
+				return false, nil
+			}
+			// Cut before the second the cap falls in, unless that
+			// second is all there is.
+			cut := len(res.Records)
+			for cut > 0 && floorDiv(res.Records[cut-1].RequestInTs, 1000) == sec {
+				cut--
+			}
+			if cut > 0 {
+				clear(res.Records[cut:])
+				res.Records, res.Next = res.Records[:cut], sec
+				return false, nil
+			}
+		}
+		res.Records = append(res.Records, *r)
+		return true, nil
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("opmon: query: %w", err)
+		return Result{}, fmt.Errorf("opmon: %s: query: %w", s.db.Name(), err)
 	}
 	return res, nil
 }

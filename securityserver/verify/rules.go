@@ -265,6 +265,13 @@ func accessRefusal(allowed bool, err error, what string, client identifier.Clien
 // no such check (it relies on TLS and its log); the name follows its style.
 const DuplicateMessage = "DuplicateMessage"
 
+// ErrGuardUnavailable is wrapped by a ReplayGuard kept in the message
+// log's database (pgreplay) when that database cannot be reached: the
+// message is refused with LoggingFailed, as the log would refuse it, so
+// that an outage of the database reads as one fault whichever step meets
+// it first.
+var ErrGuardUnavailable = errors.New("the replay guard's database cannot be reached")
+
 // ReplayGuard remembers the message ids each client sent.
 type ReplayGuard interface {
 	// Fresh records (client, id) as received at now and reports whether
@@ -276,6 +283,9 @@ type ReplayGuard interface {
 // client before (PR-MESS: ids are unique per message).
 func Replay(g ReplayGuard, client identifier.Client, id string, now time.Time) error {
 	fresh, err := g.Fresh(client.String(), id, now)
+	if errors.Is(err, ErrGuardUnavailable) {
+		return refuse(message.LoggingFailed, "a reachable message log database", err.Error(), err, "the message log's database cannot be reached, so the message id cannot be checked for replay nor the message logged")
+	}
 	if err != nil {
 		return refuse(message.InternalError, "a working replay guard", err.Error(), err, "the message id cannot be checked for replay")
 	}

@@ -112,10 +112,29 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	if err := os.MkdirAll(a.Config.DataDir, 0o700); err != nil {
 		return err
 	}
-	rights, err := acl.Open(filepath.Join(a.Config.DataDir, securityserver.FileACL))
+	if err := grantRights(a); err != nil {
+		return err
+	}
+	if a.External {
+		// Another process will run this server on the same addresses.
+		a.clientLn.Close()
+		a.serverLn.Close()
+		a.ConfigFile = path
+		return nil
+	}
+	a.ConfigFile = path
+	return f.serveAgency(ctx, a, log)
+}
+
+// grantRights grants a's sample access rights where its server reads them
+// (the data directory, or its database on PostgreSQL) unless some are
+// granted there already.
+func grantRights(a *Agency) error {
+	rights, err := securityserver.OpenACL(a.Config)
 	if err != nil {
 		return err
 	}
+	defer rights.Close()
 	if existing, err := rights.List(); err == nil && len(existing) == 0 {
 		for _, g := range grants[a.Code] {
 			svc, _ := identifier.ParseService(g[0])
@@ -130,15 +149,7 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 			}
 		}
 	}
-	if a.External {
-		// Another process will run this server on the same addresses.
-		a.clientLn.Close()
-		a.serverLn.Close()
-		a.ConfigFile = path
-		return nil
-	}
-	a.ConfigFile = path
-	return f.serveAgency(ctx, a, log)
+	return nil
 }
 
 // serveAgency starts a's security server on its listeners.

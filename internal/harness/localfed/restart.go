@@ -37,6 +37,9 @@ func (f *Federation) RestartAgency(code string, adjust func(*config.Config), opt
 	}
 	if adjust != nil {
 		adjust(a.Config)
+		if err := grantRights(a); err != nil { // the storage may have changed
+			return fmt.Errorf("localfed: %s: %w", code, err)
+		}
 	}
 	return f.serveAgency(f.agencyCtx, a, f.log, opts...)
 }

@@ -58,7 +58,18 @@ func (l *Log) Recent(since time.Time, fn func(r *messagelog.Record) error) error
 
 // records calls fn for each record a query of (seq, stored) returns.
 func records(tx pgx.Tx, fn func(r *messagelog.Record, stored []byte) error, query string, args ...any) error {
-	rows, err := tx.Query(context.Background(), query, args...)
+	return eachStored(context.Background(), tx, func(seq uint64, stored []byte) error {
+		r, err := messagelog.Decode(stored)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", seq, err)
+		}
+		return fn(r, stored)
+	}, query, args...)
+}
+
+// eachStored calls fn for each (seq, stored) row a query returns.
+func eachStored(ctx context.Context, tx pgx.Tx, fn func(seq uint64, stored []byte) error, query string, args ...any) error {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -69,11 +80,7 @@ func records(tx pgx.Tx, fn func(r *messagelog.Record, stored []byte) error, quer
 		if err := rows.Scan(&seq, &stored); err != nil {
 			return err
 		}
-		r, err := messagelog.Decode(stored)
-		if err != nil {
-			return fmt.Errorf("record %d: %w", seq, err)
-		}
-		if err := fn(r, stored); err != nil {
+		if err := fn(uint64(seq), stored); err != nil {
 			return err
 		}
 	}
@@ -149,11 +156,17 @@ func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
 	return out, nil
 }
 
-func leaves(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]byte, error) {
+// leaves reads the hashes of records first..last from the hash column,
+// or, with recompute (the auditor's check), hashes their stored bytes.
+func leaves(ctx context.Context, tx pgx.Tx, first, last uint64, recompute ...bool) ([][]byte, error) {
+	column := "hash"
+	if len(recompute) > 0 && recompute[0] {
+		column = "stored"
+	}
 	if last < first {
 		return nil, fmt.Errorf("no records in %d..%d", first, last)
 	}
-	rows, err := tx.Query(ctx, `SELECT seq, hash FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	rows, err := tx.Query(ctx, `SELECT seq, `+column+` FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
 	if err != nil {
 		return nil, fmt.Errorf("read the chain hashes of records %d..%d: %w", first, last, err)
 	}
@@ -168,6 +181,9 @@ func leaves(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]byte, error
 		}
 		if uint64(seq) != want {
 			break
+		}
+		if column == "stored" {
+			h = messagelog.Hash(h)
 		}
 		out = append(out, h)
 		want++

@@ -11,9 +11,10 @@
 //
 // # Caveats
 //
-// When the database cannot be reached Fresh fails, and the verification
-// rule refuses the message with InternalError: a replay is never let
-// through unchecked. The guard uses the connection pool it is given (the
+// When the database cannot be reached Fresh fails (wrapping
+// verify.ErrGuardUnavailable), and the verification rule refuses the
+// message with LoggingFailed, the fault of the log on the same database: a
+// replay is never let through unchecked. The guard uses the connection pool it is given (the
 // message log's) and does not close it.
 package pgreplay
 
@@ -28,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluz/sluz/internal/pgschema"
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // component names this store's rows in schema_migrations.
@@ -107,7 +109,7 @@ func (g *Guard) Fresh(client, id string, now time.Time) (bool, error) {
 	case errors.Is(err, pgx.ErrNoRows):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("replay guard on PostgreSQL: %w", err)
+		return false, fmt.Errorf("replay guard on PostgreSQL: %w: %w", verify.ErrGuardUnavailable, err)
 	}
 	return true, nil
 }

@@ -2,6 +2,7 @@ package pgreplay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluz/sluz/internal/testtool"
+	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // guard opens a guard on its own pool, as one node of a cluster would.
@@ -117,7 +121,7 @@ func TestExpire(t *testing.T) {
 }
 
 // TestDatabaseGone: without the database Fresh fails (the rule answers
-// InternalError) rather than letting a message through, and works again
+// LoggingFailed, as the log on that database would) rather than letting a message through, and works again
 // once the database is back.
 func TestDatabaseGone(t *testing.T) {
 	dsn := testtool.Postgres(t)
@@ -125,8 +129,12 @@ func TestDatabaseGone(t *testing.T) {
 	fresh(t, g, "c", "before", time.Now())
 	restore := testtool.CutOff(t, dsn)
 	ok, err := g.Fresh("c", "during", time.Now())
-	if err == nil {
-		t.Fatalf("Fresh with the database gone: %v and no error", ok)
+	if err == nil || !errors.Is(err, verify.ErrGuardUnavailable) {
+		t.Fatalf("Fresh with the database gone: %v, %v; want an error wrapping verify.ErrGuardUnavailable", ok, err)
+	}
+	var ref *verify.Refusal
+	if rerr := verify.Replay(g, identifier.Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "EMDK", SubsystemCode: "realestate"}, "during-2", time.Now()); !errors.As(rerr, &ref) || ref.Code != message.LoggingFailed {
+		t.Fatalf("the replay rule with the database gone: %v; want a LoggingFailed refusal", rerr)
 	}
 	t.Logf("database gone: %v", err)
 	restore()
