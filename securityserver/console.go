@@ -19,6 +19,7 @@ import (
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/rest"
 )
 
 // The agency administrator's web console, served below /console/ on the
@@ -319,42 +320,63 @@ func (c *ssConsole) access(w http.ResponseWriter, r *http.Request, sess *webui.S
 }
 
 // rule reads a grant or revoke form with the checks `securityserver acl`
-// makes: a service identifier this server provides, a client or group.
-func (c *ssConsole) rule(r *http.Request) (identifier.ServiceID, acl.Subject, error) {
+// makes: a service identifier this server provides, a client or group,
+// and for an endpoint right of a REST service its method and path.
+func (c *ssConsole) rule(r *http.Request) (identifier.ServiceID, acl.Subject, *rest.Endpoint, error) {
 	var sub acl.Subject
 	svc, err := identifier.ParseService(strings.TrimSpace(r.PostFormValue("service")))
 	if err != nil {
-		return svc, sub, err
+		return svc, sub, nil, err
 	}
-	if _, ok := c.s.cfg.ServiceFor(svc); !ok {
-		return svc, sub, fmt.Errorf("service %s is not among the services this server provides", svc)
+	conf, ok := c.s.cfg.ServiceFor(svc)
+	if !ok {
+		return svc, sub, nil, fmt.Errorf("service %s is not among the services this server provides", svc)
 	}
-	sub, err = acl.ParseSubject(strings.TrimSpace(r.PostFormValue("client")))
-	return svc, sub, err
+	if sub, err = acl.ParseSubject(strings.TrimSpace(r.PostFormValue("client"))); err != nil {
+		return svc, sub, nil, err
+	}
+	method, path := r.PostFormValue("method"), r.PostFormValue("path")
+	if method == "" && path == "" {
+		return svc, sub, nil, nil
+	}
+	if !conf.IsREST() {
+		return svc, sub, nil, fmt.Errorf("service %s is a %s service: endpoint rights are for REST services", svc, conf.Type)
+	}
+	ep := &rest.Endpoint{Method: method, Path: path}
+	return svc, sub, ep, acl.CheckEndpoint(*ep)
 }
 
 func (c *ssConsole) grant(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
-	c.change(w, r, sess, "access.granted", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject) error {
-		_, err := st.Grant(svc, sub, sess.Actor+" [console]", time.Now())
+	c.change(w, r, sess, "access.granted", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject, ep *rest.Endpoint) error {
+		by := sess.Actor + " [console]"
+		var err error
+		if ep != nil {
+			_, err = st.GrantEndpoint(svc, *ep, sub, by, time.Now())
+		} else {
+			_, err = st.Grant(svc, sub, by, time.Now())
+		}
 		return err
 	})
 }
 
 func (c *ssConsole) revoke(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
-	c.change(w, r, sess, "access.revoked", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject) error {
+	c.change(w, r, sess, "access.revoked", func(st acl.Rules, svc identifier.ServiceID, sub acl.Subject, ep *rest.Endpoint) error {
+		if ep != nil {
+			return st.Revoke(svc, sub, *ep)
+		}
 		return st.Revoke(svc, sub)
 	})
 }
 
-func (c *ssConsole) change(w http.ResponseWriter, r *http.Request, sess *webui.Session, done string, apply func(acl.Rules, identifier.ServiceID, acl.Subject) error) {
-	svc, sub, err := c.rule(r)
+func (c *ssConsole) change(w http.ResponseWriter, r *http.Request, sess *webui.Session, done string, apply func(acl.Rules, identifier.ServiceID, acl.Subject, *rest.Endpoint) error) {
+	svc, sub, ep, err := c.rule(r)
 	if err != nil {
 		c.kit.Fail(w, r, sess, http.StatusBadRequest, err)
 		return
 	}
 	st, err := c.rights()
 	if err == nil {
-		err = apply(st, svc, sub)
+		err = apply(st, svc, sub, ep)
 	}
 	if err != nil {
 		status := http.StatusInternalServerError
@@ -364,8 +386,12 @@ func (c *ssConsole) change(w http.ResponseWriter, r *http.Request, sess *webui.S
 		c.kit.Fail(w, r, sess, status, err)
 		return
 	}
-	c.s.log.Info("access rights changed in the console", "change", done, "service", svc.WithoutVersion().String(), "client", sub.String(), "by", sess.Actor)
-	c.kit.Sessions.Flash(sess, c.kit.Text(r, done)+": "+sub.String()+" → "+svc.WithoutVersion().String())
+	what := svc.WithoutVersion().String()
+	if ep != nil {
+		what += " " + ep.Method + " " + ep.Path
+	}
+	c.s.log.Info("access rights changed in the console", "change", done, "service", what, "client", sub.String(), "by", sess.Actor)
+	c.kit.Sessions.Flash(sess, c.kit.Text(r, done)+": "+sub.String()+" → "+what)
 	http.Redirect(w, r, consolePrefix+"/access", http.StatusSeeOther)
 }
 

@@ -120,6 +120,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	file := webuitest.Download(t, ctx, chromedp.Click(chromedp.CSS(section+" a.asic")))
 	checkContainers(t, file, id, filepath.Join(f.Dir, "pki"))
 
+	consoleEndpointRight(t, f)
+
 	for _, lang := range webui.Langs {
 		webuitest.Open(t, ctx, base+"/?lang="+string(lang))
 		pages := webuitest.Walk(t, ctx, base+"/", "/console", func(p webuitest.Page) {
@@ -214,5 +216,47 @@ func zipEntry(t *testing.T, data []byte, name string) []byte {
 func TestConsoleLabels(t *testing.T) {
 	if missing := securityserver.ConsoleLabels.Incomplete(); len(missing) > 0 {
 		t.Errorf("labels without both languages: %v", missing)
+	}
+}
+
+// consoleEndpointRight: ƏMDK's console lists DSMF's endpoint right on the
+// REST service realEstateRegistry (GET /extract/*, granted by localfed)
+// with its endpoint, and revokes exactly that right.
+func consoleEndpointRight(t *testing.T, f *localfed.Federation) {
+	emdk := f.Agency("EMDK")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &http.Server{Handler: emdk.Server.AdminHandler()}
+	go admin.Serve(ln)
+	t.Cleanup(func() { admin.Close() })
+	cfg := *emdk.Config
+	cfg.Admin.Listen = ln.Addr().String()
+	link, err := securityserver.ConsoleLink(&cfg, "ƏMDK administratoru", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := webuitest.Browser(t, webui.EN)
+	webuitest.Open(t, ctx, link)
+	webuitest.Open(t, ctx, "http://"+ln.Addr().String()+"/console/access")
+	const rule = `tr[data-rule="AZ/GOV/EMDK/realestate/realEstateRegistry AZ/GOV/DSMF/insurance GET /extract/*"]`
+	if got := webuitest.Get(t, ctx, "endpoint", chromedp.Text(chromedp.CSS(rule+` .endpoint`))); got != "GET /extract/*" {
+		t.Errorf("DSMF's endpoint right shows the endpoint %q", got)
+	}
+	webuitest.Do(t, ctx, "revoke the endpoint right", chromedp.Click(chromedp.CSS(rule+` button[name=revoke]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	rights, err := securityserver.OpenACL(emdk.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rights.Close()
+	rules, err := rights.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Subject.String() == "AZ/GOV/DSMF/insurance" && r.Endpoint != nil {
+			t.Errorf("endpoint right still held after the console revoked it: %+v", r)
+		}
 	}
 }
