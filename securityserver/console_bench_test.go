@@ -3,15 +3,13 @@ package securityserver_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluz/sluz/internal/harness/localfed"
-	"github.com/sluz/sluz/securityserver"
 )
 
 // BenchmarkConsolePages serves each page of DİN's console on the sample
@@ -29,20 +27,7 @@ func BenchmarkConsolePages(b *testing.B) {
 			id = res.MessageID
 		}
 	}
-	din := f.Agency("DIN")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin := &http.Server{Handler: din.Server.AdminHandler()}
-	go admin.Serve(ln)
-	b.Cleanup(func() { admin.Close() })
-	cfg := *din.Config
-	cfg.Admin.Listen = ln.Addr().String()
-	link, err := securityserver.ConsoleLink(&cfg, "bench", time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
+	console, link := consoleOf(b, f.Agency("DIN"), "bench")
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	get := func(b *testing.B, u string) {
@@ -57,7 +42,7 @@ func BenchmarkConsolePages(b *testing.B) {
 		}
 	}
 	get(b, link)
-	base := "http://" + ln.Addr().String()
+	base := strings.TrimSuffix(console, "/console")
 	for _, p := range []string{"/metrics", "/console/", "/console/services", "/console/access", "/console/messages?id=" + url.QueryEscape(id),
 		"/console/messages?service=getPersonByFin", "/console/opmon?period=7d"} {
 		b.Run(p, func(b *testing.B) {

@@ -40,14 +40,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	t.Cleanup(func() { f.Close() })
 	din := f.Agency("DIN")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &http.Server{Handler: din.Server.AdminHandler()}
-	go admin.Serve(ln)
-	t.Cleanup(func() { admin.Close() })
-	base := "http://" + ln.Addr().String() + "/console"
+	base, link := consoleOf(t, din, "DİN administratoru")
 
 	anon := webuitest.Browser(t, webui.AZ)
 	webuitest.Open(t, anon, base+"/access")
@@ -55,14 +48,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("without signing in the browser is at %s, want the login page", loc)
 	}
 
-	cfg := *din.Config
-	cfg.Admin.Listen = ln.Addr().String()
-	link, err := securityserver.ConsoleLink(&cfg, "DİN administratoru", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A link signed with another key is refused.
-	forged, err := securityserver.ConsoleLink(&config.Config{Server: cfg.Server, DataDir: t.TempDir(), Admin: cfg.Admin}, "DİN administratoru", time.Now())
+	admin := din.Config.Admin
+	admin.Listen = strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/console")
+	forged, err := securityserver.ConsoleLink(&config.Config{Server: din.Config.Server, DataDir: t.TempDir(), Admin: admin}, "DİN administratoru", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,22 +213,10 @@ func TestConsoleLabels(t *testing.T) {
 // with its endpoint, and revokes exactly that right.
 func consoleEndpointRight(t *testing.T, f *localfed.Federation) {
 	emdk := f.Agency("EMDK")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &http.Server{Handler: emdk.Server.AdminHandler()}
-	go admin.Serve(ln)
-	t.Cleanup(func() { admin.Close() })
-	cfg := *emdk.Config
-	cfg.Admin.Listen = ln.Addr().String()
-	link, err := securityserver.ConsoleLink(&cfg, "ƏMDK administratoru", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, link := consoleOf(t, emdk, "ƏMDK administratoru")
 	ctx := webuitest.Browser(t, webui.EN)
 	webuitest.Open(t, ctx, link)
-	webuitest.Open(t, ctx, "http://"+ln.Addr().String()+"/console/access")
+	webuitest.Open(t, ctx, base+"/access")
 	const rule = `tr[data-rule="AZ/GOV/EMDK/realestate/realEstateRegistry AZ/GOV/DSMF/insurance GET /extract/*"]`
 	if got := webuitest.Get(t, ctx, "endpoint", chromedp.Text(chromedp.CSS(rule+` .endpoint`))); got != "GET /extract/*" {
 		t.Errorf("DSMF's endpoint right shows the endpoint %q", got)
@@ -259,4 +236,24 @@ func consoleEndpointRight(t *testing.T, f *localfed.Federation) {
 			t.Errorf("endpoint right still held after the console revoked it: %+v", r)
 		}
 	}
+}
+
+// consoleOf serves agency a's admin handler on a loopback port and returns
+// the console's base URL and a sign-in link for actor.
+func consoleOf(t testing.TB, a *localfed.Agency, actor string) (base, link string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &http.Server{Handler: a.Server.AdminHandler()}
+	go admin.Serve(ln)
+	t.Cleanup(func() { admin.Close() })
+	cfg := *a.Config
+	cfg.Admin.Listen = ln.Addr().String()
+	link, err = securityserver.ConsoleLink(&cfg, actor, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + ln.Addr().String() + "/console", link
 }
