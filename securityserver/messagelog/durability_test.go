@@ -117,13 +117,16 @@ func TestStoreRecoveryClearsLastError(t *testing.T) {
 	defer l.Close()
 	appendFrom(t, l, 0, 1)
 	l.Flush()
+	// A record before the store fails: appended now, because once the
+	// ingester (every 10 ms) has met the bad batch below, appends are
+	// refused, and that may happen before the next line runs.
+	appendFrom(t, l, 1, 1)
 	// The store refuses (a queued batch it cannot take stands for a full disk).
 	l.ingMu.Lock()
 	l.pendMu.Lock()
 	l.pendBatches = append(l.pendBatches, &Batch{N: 7, FirstSeq: 99, LastSeq: 99})
 	l.pendMu.Unlock()
 	l.ingMu.Unlock()
-	appendFrom(t, l, 1, 1)
 	if err := l.Flush(); err == nil {
 		t.Fatal("the store took a batch that does not continue")
 	}
