@@ -162,49 +162,78 @@ func (b *Batcher) sign(s *Signer, batch []*pending, now time.Time) {
 	if b.Observe != nil {
 		defer b.Observe(len(batch))
 	}
-	if len(batch) == 1 {
-		p := batch[0]
-		if len(p.atts) == 0 {
-			sig, err := s.Sign(Part{URI: MessageURI, Data: p.soap, MimeType: "text/xml"}, now)
-			if err == nil {
-				p.out = &Batched{Chained: Chained{Signature: sig}, Messages: 1}
-			}
-			p.err = err
-			return
-		}
-		c, err := s.SignChained(p.soap, p.atts, now)
-		if err == nil {
-			p.out = &Batched{Chained: *c, Messages: 1}
-		}
-		p.err = err
-		return
-	}
-	inputs := make([][]hashchain.Part, len(batch))
+	msgs := make([]Message, len(batch))
 	for i, p := range batch {
-		in := make([]hashchain.Part, 0, 1+len(p.atts))
-		in = append(in, hashchain.Bytes(p.soap))
-		for _, a := range p.atts {
-			cp, _ := chainPart(a) // checked by Sign
+		msgs[i] = Message{SOAP: p.soap, Attachments: p.atts}
+	}
+	out, err := s.SignBatch(msgs, now)
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+			continue
+		}
+		p.out = &Batched{Chained: out[i], Messages: len(batch)}
+	}
+}
+
+// Message is one message of a batch: the SOAP message (or REST header
+// part), exactly as sent, and its attachments, each by its Data or SHA-512
+// Digest.
+type Message struct {
+	SOAP        []byte
+	Attachments []Part
+}
+
+// SignBatch signs msgs under one signature, in X-Road's layout, and returns
+// each message's documents in order. One message is signed as it would be
+// alone: with Sign over /message.xml (no attachments; Result and Chain are
+// nil) or with SignChained. Several are signed through one hash chain over
+// all of them: the signature covers the shared HashChainResult and each
+// message gets its own HashChain.
+func (s *Signer) SignBatch(msgs []Message, now time.Time) ([]Chained, error) {
+	switch {
+	case len(msgs) == 0:
+		return nil, errors.New("signature: no messages to sign")
+	case len(msgs) == 1 && len(msgs[0].Attachments) == 0:
+		sig, err := s.Sign(Part{URI: MessageURI, Data: msgs[0].SOAP, MimeType: "text/xml"}, now)
+		if err != nil {
+			return nil, err
+		}
+		return []Chained{{Signature: sig}}, nil
+	case len(msgs) == 1:
+		c, err := s.SignChained(msgs[0].SOAP, msgs[0].Attachments, now)
+		if err != nil {
+			return nil, err
+		}
+		return []Chained{*c}, nil
+	}
+	inputs := make([][]hashchain.Part, len(msgs))
+	for i, m := range msgs {
+		if m.SOAP == nil {
+			return nil, fmt.Errorf("signature: message %d has no SOAP part", i)
+		}
+		in := make([]hashchain.Part, 0, 1+len(m.Attachments))
+		in = append(in, hashchain.Bytes(m.SOAP))
+		for j, a := range m.Attachments {
+			cp, err := chainPart(a)
+			if err != nil {
+				return nil, fmt.Errorf("signature: message %d, attachment %d: %w", i, j+1, err)
+			}
 			in = append(in, cp)
 		}
 		inputs[i] = in
 	}
-	fail := func(err error) {
-		for _, p := range batch {
-			p.err = err
-		}
-	}
 	hc, err := hashchain.Builder{}.Build(inputs...)
 	if err != nil {
-		fail(fmt.Errorf("signature: building the batch's hash chain: %w", err))
-		return
+		return nil, fmt.Errorf("signature: building the batch's hash chain: %w", err)
 	}
 	sig, err := s.Sign(Part{URI: hashchain.SigResultURI, Data: hc.Result, MimeType: TypeHashChainResult}, now)
 	if err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
-	for i, p := range batch {
-		p.out = &Batched{Chained: Chained{Signature: sig, Result: hc.Result, Chain: hc.Chains[i]}, Messages: len(batch)}
+	out := make([]Chained, len(msgs))
+	for i := range msgs {
+		out[i] = Chained{Signature: sig, Result: hc.Result, Chain: hc.Chains[i]}
 	}
+	return out, nil
 }
