@@ -127,7 +127,7 @@ func (b *Batcher) Sign(s *Signer, soap []byte, attachments []Part, now time.Time
 	select {
 	case <-me.done:
 	case batch := <-me.lead:
-		b.sign(s, batch, time.Now())
+		b.sign(s, batch, now)
 		for _, p := range batch[1:] {
 			close(p.done)
 		}

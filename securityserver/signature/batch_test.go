@@ -375,3 +375,45 @@ func BenchmarkBatchSign(b *testing.B) {
 		}
 	}
 }
+
+// TestBatcherConcurrent: many callers at once, with and without
+// attachments; every message gets documents that verify for it, and the
+// signatures observed cover every message exactly once.
+func TestBatcherConcurrent(t *testing.T) {
+	p := getPKI(t, pkiutil.KeyECDSAP256)
+	var sigs, covered atomic.Int64
+	b := &Batcher{Max: 8, Observe: func(n int) { sigs.Add(1); covered.Add(int64(n)) }}
+	msgs := testMessages(60)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := b.Sign(p.signer, m.soap, attachmentsOf(m.atts...), time.Now())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if out.Messages < 1 || out.Messages > 8 {
+				t.Errorf("message %d: a batch of %d with Max 8", i, out.Messages)
+			}
+			if out.Chain == nil {
+				_, err = Verify(out.Signature, Part{URI: MessageURI, Data: m.soap})
+			} else {
+				_, err = VerifyChained(out.Signature, Part{Data: m.soap}, attachmentsOf(m.atts...), out.Result, out.Chain)
+			}
+			if err != nil {
+				t.Errorf("message %d (batch of %d): %v", i, out.Messages, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if covered.Load() != int64(len(msgs)) {
+		t.Fatalf("%d signatures covered %d messages, want %d", sigs.Load(), covered.Load(), len(msgs))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queues) != 0 {
+		t.Fatalf("%d keys still have state after every message was signed", len(b.queues))
+	}
+}

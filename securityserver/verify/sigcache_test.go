@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +255,34 @@ func BenchmarkBatchVerify(b *testing.B) {
 				b.ReportMetric(float64(hits)/float64(hits+misses), "hit-ratio")
 			}
 		})
+	}
+}
+
+// TestSignatureCacheConcurrent: the messages of several batches verified
+// from many goroutines at once, through one small cache.
+func TestSignatureCacheConcurrent(t *testing.T) {
+	f := getFederation(t)
+	din := member(t, "AZ/GOV/DIN")
+	v := verify.New(0)
+	v.Signatures = verify.NewSignatureCache(3)
+	var wg sync.WaitGroup
+	total := 0
+	for _, tag := range []string{"a", "b", "c", "d", "e"} {
+		msgs, sigs := batchOf(t, f, 8, tag)
+		total += len(msgs)
+		for i := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := v.SignatureOf(f.trust, sigs[i], msgs[i], din); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	st := v.Signatures.Stats()
+	if st.Hits+st.Misses != uint64(total) || st.Entries > 3 {
+		t.Fatalf("stats %+v after %d messages through a cache of 3", st, total)
 	}
 }
