@@ -47,7 +47,8 @@
 //     ([Signer.SignChained], [VerifyChained]: /sig-hashchainresult.xml and
 //     the message's /sig-hashchain.xml, X-Road's layout for one message).
 //     [Batcher] signs messages that wait for the same key together, one
-//     signature over a hash chain of them (X-Road's batch signing); each
+//     signature over a hash chain of them (X-Road's batch signing;
+//     [Signer.SignBatch] signs a given set); each
 //     member verifies with VerifyChained through its own chain. Sign
 //     signs one part; VerifyParts checks signatures with several part
 //     references (as X-Road's sample from another XAdES library has), each
