@@ -129,26 +129,40 @@ func VerifyChained(sigXML []byte, msg Part, attachments []Part, result, chain []
 	if err := p.data[0].CheckBytes(result); err != nil {
 		return nil, fmt.Errorf("%w: the hash-chain result received is not the one this signature covers: %w", ErrChain, err)
 	}
-	mp, err := chainPart(msg)
-	if err != nil {
-		return nil, fmt.Errorf("signature: the message: %w", err)
-	}
-	parts := map[string]hashchain.Part{hashchain.MessageURI: mp}
-	for i, a := range attachments {
-		cp, err := chainPart(a)
-		if err != nil {
-			return nil, fmt.Errorf("signature: attachment %d: %w", i+1, err)
-		}
-		parts[hashchain.AttachmentURI(i+1)] = cp
-	}
-	if err := hashchain.Verify(result, map[string][]byte{hashchain.SigChainURI: chain}, parts); err != nil {
-		return nil, chainError(err, chain, msg, attachments)
+	if err := CheckChain(msg, attachments, result, chain); err != nil {
+		return nil, err
 	}
 	v, err := p.verify([]Part{{URI: hashchain.SigResultURI, Data: result}})
 	if err != nil {
 		return nil, sentinel(err)
 	}
 	return v, nil
+}
+
+// CheckChain is the hash-chain half of VerifyChained: it checks that chain
+// computes the HashChainResult result from the SOAP message msg and its
+// attachments, in order, with the same errors (ErrChain, ErrDigest,
+// ErrAttachment, ErrAttachmentOrder, ErrChainInput, ErrMalformed). It does
+// not look at the signature: a verifier that has already verified the
+// signature over exactly these result bytes (one signature of a batch,
+// cached) checks each further message of the batch with it alone.
+func CheckChain(msg Part, attachments []Part, result, chain []byte) error {
+	mp, err := chainPart(msg)
+	if err != nil {
+		return fmt.Errorf("signature: the message: %w", err)
+	}
+	parts := map[string]hashchain.Part{hashchain.MessageURI: mp}
+	for i, a := range attachments {
+		cp, err := chainPart(a)
+		if err != nil {
+			return fmt.Errorf("signature: attachment %d: %w", i+1, err)
+		}
+		parts[hashchain.AttachmentURI(i+1)] = cp
+	}
+	if err := hashchain.Verify(result, map[string][]byte{hashchain.SigChainURI: chain}, parts); err != nil {
+		return chainError(err, chain, msg, attachments)
+	}
+	return nil
 }
 
 // chainError gives a hashchain error the sentinel of this package that

@@ -46,7 +46,10 @@
 //   - A message with attachments is signed through a hash chain
 //     ([Signer.SignChained], [VerifyChained]: /sig-hashchainresult.xml and
 //     the message's /sig-hashchain.xml, X-Road's layout for one message).
-//     Batch signatures over several messages are not written yet. Sign
+//     [Batcher] signs messages that wait for the same key together, one
+//     signature over a hash chain of them (X-Road's batch signing;
+//     [Signer.SignBatch] signs a given set); each
+//     member verifies with VerifyChained through its own chain. Sign
 //     signs one part; VerifyParts checks signatures with several part
 //     references (as X-Road's sample from another XAdES library has), each
 //     part by its raw bytes.

@@ -21,6 +21,12 @@
 // and the OCSP response's digest, so a new global configuration or a new
 // response is always checked afresh; freshness of an OCSP response is
 // judged at every call. The caches are bounded and start over when full.
+// A Verifier with a SignatureCache (field Signatures) verifies a batch
+// signature's document once and each further message of the batch through
+// its own hash chain (SignatureOf); entries are keyed by the whole
+// document's SHA-512, never hold a refusal and end with the freshness of
+// the OCSP response they were judged with. Two messages of one batch that
+// arrive together are both verified in full (no single-flight).
 // The in-memory ReplayGuard forgets everything at restart: seed it from the
 // message log (Remember).
 package verify

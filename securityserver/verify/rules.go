@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/pkiutil/ocsp"
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/acl"
@@ -114,22 +116,29 @@ func SignedValue(sigXML []byte, m Signed) (*signature.Verified, error) {
 			"the message has %d attachments but no hash chain binding them to its signature", len(m.Attachments))
 	}
 	v, err := signature.VerifyChained(sigXML, signature.Part{Data: m.SOAP}, m.Attachments, m.HashChainResult, m.HashChain)
+	if err != nil {
+		return nil, chainRefusal(err)
+	}
+	return v, nil
+}
+
+// chainRefusal is the refusal of a message signed through a hash chain
+// for an error of VerifyChained or CheckChain.
+func chainRefusal(err error) error {
 	want := "a signature through the hash chain over the message and its attachments"
 	switch {
 	case errors.Is(err, signature.ErrMalformed):
-		return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature and hash chain", err.Error(), err, "malformed signature or hash chain: %v", err)
+		return refuse(message.MalformedSignature, "a well-formed XAdES signature and hash chain", err.Error(), err, "malformed signature or hash chain: %v", err)
 	case errors.Is(err, signature.ErrAttachmentOrder):
-		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the attachments are not in the order signed: %v", err)
+		return refuse(message.InvalidSignatureValue, want, err.Error(), err, "the attachments are not in the order signed: %v", err)
 	case errors.Is(err, signature.ErrAttachment):
-		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "an attachment was changed after signing: %v", err)
+		return refuse(message.InvalidSignatureValue, want, err.Error(), err, "an attachment was changed after signing: %v", err)
 	case errors.Is(err, signature.ErrChainInput):
-		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain does not cover exactly the message's attachments: %v", err)
+		return refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain does not cover exactly the message's attachments: %v", err)
 	case errors.Is(err, signature.ErrChain):
-		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain is not the one the signature covers: %v", err)
-	case err != nil:
-		return nil, refuse(message.InvalidSignatureValue, want, err.Error(), err, "the signature does not verify: %v", err)
+		return refuse(message.InvalidSignatureValue, want, err.Error(), err, "the hash chain is not the one the signature covers: %v", err)
 	}
-	return v, nil
+	return refuse(message.InvalidSignatureValue, want, err.Error(), err, "the signature does not verify: %v", err)
 }
 
 // SignerChain is the rule on the signing certificate: it chains to an
@@ -160,19 +169,25 @@ func SignerIdentity(cert *x509.Certificate, want identifier.Client) error {
 // SignerStatus is the rule on the OCSP responses inside the signature: one
 // of them is a good, fresh response for the signing certificate.
 func (v *Verifier) SignerStatus(t Trust, responses [][]byte, cert, issuer *x509.Certificate) error {
+	_, err := v.signerStatus(t, responses, cert, issuer)
+	return err
+}
+
+// signerStatus is SignerStatus returning the good response it found.
+func (v *Verifier) signerStatus(t Trust, responses [][]byte, cert, issuer *x509.Certificate) (*ocsp.Response, error) {
 	if len(responses) == 0 {
-		return refuse(message.CertValidation, goodResponse(t, cert), "none", nil, "the signature carries no OCSP response for its certificate")
+		return nil, refuse(message.CertValidation, goodResponse(t, cert), "none", nil, "the signature carries no OCSP response for its certificate")
 	}
 	var errs []error
 	for _, der := range responses {
-		err := v.Status(der, cert, issuer, t.OCSPFreshness())
+		resp, err := v.status(der, cert, issuer, t.OCSPFreshness())
 		if err == nil {
-			return nil
+			return resp, nil
 		}
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
-	return refuse(message.CertValidation, goodResponse(t, cert), err.Error(), err, "the signing certificate's status is not acceptable: %v", err)
+	return nil, refuse(message.CertValidation, goodResponse(t, cert), err.Error(), err, "the signing certificate's status is not acceptable: %v", err)
 }
 
 // Signature applies the signature rules in turn to a signed message:
@@ -184,19 +199,56 @@ func (v *Verifier) Signature(t Trust, sigXML, data []byte, signer identifier.Cli
 
 // SignatureOf is Signature for a message that may have attachments
 // (SignedValue in place of SignatureValue).
+//
+// With v.Signatures set, a signature through a hash chain that verified
+// (a batch signature) is remembered, and further messages under the same
+// signature document are checked through their own hash chain alone
+// (see SignatureCache).
 func (v *Verifier) SignatureOf(t Trust, sigXML []byte, m Signed, signer identifier.Client) error {
+	c := v.Signatures
+	if c == nil || m.HashChainResult == nil {
+		_, err := v.signatureOf(t, sigXML, m, signer)
+		return err
+	}
+	key := cacheKey{trust: t, doc: sha512.Sum512(sigXML)}
+	if e := c.get(key, v.now()); e != nil {
+		if sha512.Sum512(m.HashChainResult) != e.result {
+			err := fmt.Errorf("%w: the hash-chain result received is not the one this signature covers", signature.ErrChain)
+			return chainRefusal(err)
+		}
+		if err := signature.CheckChain(signature.Part{Data: m.SOAP}, m.Attachments, m.HashChainResult, m.HashChain); err != nil {
+			return chainRefusal(err)
+		}
+		return SignerIdentity(e.cert, signer)
+	}
+	e, err := v.signatureOf(t, sigXML, m, signer)
+	if err != nil {
+		return err // refusals are never remembered
+	}
+	e.result = sha512.Sum512(m.HashChainResult)
+	c.put(key, e)
+	return nil
+}
+
+// signatureOf applies the rules in full and returns what a cache entry
+// needs: the signing certificate and until when the checks hold.
+func (v *Verifier) signatureOf(t Trust, sigXML []byte, m Signed, signer identifier.Client) (*cacheEntry, error) {
 	sig, err := SignedValue(sigXML, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	issuer, err := v.SignerChain(t, sig.Cert, sig.Extra)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := SignerIdentity(sig.Cert, signer); err != nil {
-		return err
+		return nil, err
 	}
-	return v.SignerStatus(t, sig.OCSP, sig.Cert, issuer)
+	resp, err := v.signerStatus(t, sig.OCSP, sig.Cert, issuer)
+	if err != nil {
+		return nil, err
+	}
+	return &cacheEntry{cert: sig.Cert, until: validUntil(t, resp, append([]*x509.Certificate{sig.Cert, issuer}, sig.Extra...))}, nil
 }
 
 // Hosting says which clients a security server hosts (the global

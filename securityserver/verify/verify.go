@@ -66,6 +66,10 @@ type Verifier struct {
 	// time.Now.
 	Now func() time.Time
 
+	// Signatures, if set, remembers batch signatures that verified
+	// (SignatureOf); nil checks every message in full.
+	Signatures *SignatureCache
+
 	max    int
 	mu     sync.Mutex
 	chains map[chainKey]chainEntry
@@ -164,6 +168,12 @@ func (e *RevokedError) Error() string {
 // Its errors wrap ocsp.ErrStale, ocsp.ErrNotYetValid, ocsp.ErrExpired, or
 // are a *RevokedError.
 func (v *Verifier) Status(der []byte, cert, issuer *x509.Certificate, freshness time.Duration) error {
+	_, err := v.status(der, cert, issuer, freshness)
+	return err
+}
+
+// status is Status returning the good response.
+func (v *Verifier) status(der []byte, cert, issuer *x509.Certificate, freshness time.Duration) (*ocsp.Response, error) {
 	now := v.now()
 	key := statusKey{resp: sha256.Sum256(der), cert: sha256.Sum256(cert.Raw), issuer: sha256.Sum256(issuer.Raw)}
 	v.mu.Lock()
@@ -173,7 +183,7 @@ func (v *Verifier) Status(der []byte, cert, issuer *x509.Certificate, freshness 
 		var err error
 		resp, err = ocsp.Verify(der, ocsp.VerifyOptions{Cert: cert, Issuer: issuer, Now: now})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		v.mu.Lock()
 		if len(v.stats) >= v.max {
@@ -184,19 +194,19 @@ func (v *Verifier) Status(der []byte, cert, issuer *x509.Certificate, freshness 
 	}
 	switch {
 	case now.Sub(resp.ThisUpdate) > freshness:
-		return fmt.Errorf("%w: the OCSP response for %q is %s old, the limit is %s", ocsp.ErrStale, cert.Subject.CommonName, now.Sub(resp.ThisUpdate).Round(time.Second), freshness)
+		return nil, fmt.Errorf("%w: the OCSP response for %q is %s old, the limit is %s", ocsp.ErrStale, cert.Subject.CommonName, now.Sub(resp.ThisUpdate).Round(time.Second), freshness)
 	case resp.ThisUpdate.After(now.Add(time.Minute)):
-		return fmt.Errorf("%w: the OCSP response for %q is dated in the future", ocsp.ErrNotYetValid, cert.Subject.CommonName)
+		return nil, fmt.Errorf("%w: the OCSP response for %q is dated in the future", ocsp.ErrNotYetValid, cert.Subject.CommonName)
 	case !resp.NextUpdate.IsZero() && now.After(resp.NextUpdate):
-		return fmt.Errorf("%w: the OCSP response for %q expired at %s", ocsp.ErrExpired, cert.Subject.CommonName, resp.NextUpdate.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: the OCSP response for %q expired at %s", ocsp.ErrExpired, cert.Subject.CommonName, resp.NextUpdate.Format(time.RFC3339))
 	}
 	switch resp.Status {
 	case ocsp.Good:
-		return nil
+		return resp, nil
 	case ocsp.Revoked:
-		return &RevokedError{Subject: cert.Subject.CommonName, RevokedAt: resp.RevokedAt}
+		return nil, &RevokedError{Subject: cert.Subject.CommonName, RevokedAt: resp.RevokedAt}
 	default:
-		return fmt.Errorf("the CA does not know certificate %q (OCSP status unknown)", cert.Subject.CommonName)
+		return nil, fmt.Errorf("the CA does not know certificate %q (OCSP status unknown)", cert.Subject.CommonName)
 	}
 }
 

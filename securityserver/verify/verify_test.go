@@ -68,7 +68,7 @@ func TestMain(m *testing.M) {
 
 var fedDir string // the federation's files, removed by TestMain
 
-func getFederation(t *testing.T) *federation {
+func getFederation(t testing.TB) *federation {
 	t.Helper()
 	fedOnce.Do(func() { fed, fedErr = newFederation(fedDir) })
 	if fedErr != nil {
@@ -119,7 +119,7 @@ func newFederation(dir string) (*federation, error) {
 }
 
 // ocspFor is the responder's answer about cert now.
-func (f *federation) ocspFor(t *testing.T, cert *x509.Certificate) []byte {
+func (f *federation) ocspFor(t testing.TB, cert *x509.Certificate) []byte {
 	t.Helper()
 	reqDER, err := ocsp.CreateRequest(cert, f.ca.Cert, crypto.SHA256, nil)
 	if err != nil {
@@ -171,7 +171,7 @@ func wantRefusal(t *testing.T, err error, code, required, found string) *verify.
 	return r
 }
 
-func member(t *testing.T, s string) identifier.Client {
+func member(t testing.TB, s string) identifier.Client {
 	t.Helper()
 	c, err := identifier.ParseClient(s)
 	if err != nil {
