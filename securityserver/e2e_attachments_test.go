@@ -3,7 +3,6 @@ package securityserver_test
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -263,6 +263,12 @@ func TestE2EAttachments(t *testing.T) {
 			t.Fatal(err)
 		}
 		out.Close()
+		// The attachments' bytes are files beside the log: copied with it.
+		live := messagelog.AttachmentsBeside(filepath.Join(e.agency(code).Config.DataDir, securityserver.FileMessageLog))
+		files := messagelog.AttachmentsBeside(path)
+		if err := os.CopyFS(files.Dir, os.DirFS(live.Dir)); err != nil {
+			t.Fatal(err)
+		}
 		rep, err := audit.VerifyLog(path, trust, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +277,7 @@ func TestE2EAttachments(t *testing.T) {
 		if want := map[string]int{"EMDK": 8, "DIN": 10}[code]; rep.Records != want || !rep.OK() {
 			t.Errorf("%s's message log: %d records, failures %+v", code, rep.Records, rep.Failures)
 		}
-		chained := 0
+		chained, tampered := 0, ""
 		l, err := messagelog.OpenReadOnly(path)
 		if err != nil {
 			t.Fatal(err)
@@ -284,8 +290,11 @@ func TestE2EAttachments(t *testing.T) {
 				return fmt.Errorf("record %d (%s) has a hash chain without attachments or the reverse", r.Seq, r.Kind)
 			}
 			for i, a := range r.Attachments {
-				if sum := sha512.Sum512(a.Data); !bytes.Equal(sum[:], a.Digest) || a.ContentType == "" {
-					return fmt.Errorf("record %d: attachment %d logged as %q, %d bytes, digest %x", r.Seq, i+1, a.ContentType, len(a.Data), a.Digest[:8])
+				if a.Data != nil || a.File == "" || a.ContentType == "" || files.Check(a) != nil {
+					return fmt.Errorf("record %d: attachment %d logged as %q, %d bytes in the record, file %q: %v", r.Seq, i+1, a.ContentType, len(a.Data), a.File, files.Check(a))
+				}
+				if tampered == "" {
+					tampered = filepath.Join(files.Dir, a.File)
 				}
 			}
 			if !strings.Contains(string(r.Signature), `URI="/sig-hashchainresult.xml"`) {
@@ -297,6 +306,13 @@ func TestE2EAttachments(t *testing.T) {
 		l.Close()
 		if err != nil || chained != rep.Records-2 {
 			t.Errorf("%s's message log: %v (%d records with a chain)", code, err, chained)
+		}
+		// A changed attachment file fails its record.
+		if err := os.WriteFile(tampered, []byte("%PDF-1.7 forged"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := audit.VerifyLog(path, trust, nil); err != nil || rep.OK() || !strings.Contains(rep.Failures[0].Reason, "does not match its logged digest") {
+			t.Errorf("%s's message log with a changed attachment file: %v %+v", code, err, rep)
 		}
 	}
 }

@@ -56,6 +56,7 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/verify"
 	"github.com/sluz/sluz/securityserver/verify/pgreplay"
 )
@@ -90,8 +91,9 @@ type Server struct {
 	replay   verify.ReplayGuard
 	closers  []io.Closer // key handles (PKCS#11 sessions)
 	mlog     messageLog
-	blog     *messagelog.Log // the embedded store behind mlog (MessageLog); nil on PostgreSQL
-	provider *http.Client    // keep-alive connections to the provider IS endpoints
+	files    messagelog.Files // the message log's attachment files
+	blog     *messagelog.Log  // the embedded store behind mlog (MessageLog); nil on PostgreSQL
+	provider *http.Client     // keep-alive connections to the provider IS endpoints
 	ts       *timestamper
 	archiver *archiver
 	lead     leader // runs ts and archiver on one node of those sharing the log
@@ -174,6 +176,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataDir: %w", err)
 	}
+	s.files = messagelog.AttachmentsBeside(filepath.Join(cfg.DataDir, FileMessageLog))
+	if err := spool.Clean(filepath.Join(cfg.DataDir, DirSpool)); err != nil {
+		return nil, fmt.Errorf("dataDir: the spool of an earlier run: %w", err)
+	}
 	if s.conf, err = globalconf.NewClient(globalconf.ClientOptions{Anchor: m.anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
 		Interval: cfg.GlobalConf.RefreshInterval.D(), Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
@@ -199,7 +205,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		if err != nil {
 			return nil, err
 		}
-		s.mlog, s.db = plog, plog
+		s.mlog, s.db = pgWithFiles{plog, s.files}, plog
 		// One node of those sharing the database time-stamps and archives.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
 			return nil, err

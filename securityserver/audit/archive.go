@@ -181,7 +181,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 				m.LastTime = r.Time
 			}
 			buf.Reset()
-			if err := writeContainer(&buf, r, v, batches[bi], leaves[batches[bi].N]); err != nil {
+			if err := writeContainer(&buf, r, v, batches[bi], leaves[batches[bi].N], filesOf(l)); err != nil {
 				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
 			}
 			name := fmt.Sprintf("%010d-%s-%s.asice", r.Seq, safeName(r.MessageID), r.Kind)
