@@ -136,18 +136,17 @@ func (f Files) Check(a Attachment) error {
 	return nil
 }
 
-// Remove removes the files of records that left the live log (archived
-// and pruned); a file already gone is not an error.
-func (f Files) Remove(recs ...*Record) error {
+// Remove removes the named files, of records that left the live log
+// (archived with them, and pruned); a file already gone is not an error.
+func (f Files) Remove(names ...string) error {
 	var errs []error
-	for _, r := range recs {
-		for _, a := range r.Attachments {
-			if a.File == "" || checkFileName(a.File) != nil {
-				continue
-			}
-			if err := os.Remove(filepath.Join(f.Dir, a.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
+	for _, name := range names {
+		if err := checkFileName(name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(filepath.Join(f.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

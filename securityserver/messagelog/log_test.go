@@ -182,7 +182,7 @@ func TestFiles(t *testing.T) {
 	if err := f.Check(Attachment{File: copied, Digest: sum[:]}); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
 		t.Fatalf("a changed file: %v", err)
 	}
-	if err := f.Remove(&Record{Attachments: []Attachment{{File: copied}, {File: linked}}}); err != nil {
+	if err := f.Remove(copied, linked); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Check(Attachment{File: linked, Digest: sum[:]}); err == nil || !strings.Contains(err.Error(), "missing") {
