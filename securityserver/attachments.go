@@ -38,6 +38,9 @@ func (s *Server) newSpool() *spool.Set {
 // attachments together.
 func (s *Server) attachmentLimit() int64 { return int64(s.cfg.Limits.MaxAttachmentSize) }
 
+// limitAttachments names the limit in faults.
+const limitAttachments = "limits.maxAttachmentSize"
+
 // attached is what a message with attachments carries beside its SOAP
 // part; nil for a message without.
 type attached struct {

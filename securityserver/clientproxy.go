@@ -27,7 +27,7 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := trace{files: s.newSpool()}
 	defer t.files.Close()
-	req, err := message.ReadRequestStream(r, int64(s.cfg.Limits.MaxMessageSize), message.Streaming{MaxAttachments: s.attachmentLimit(), Spool: t.files})
+	req, err := message.ReadRequestStream(r, int64(s.cfg.Limits.MaxMessageSize), message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
 	if err != nil {
 		s.reply(w, clientSide, nil, nil, asFault(err, "Client."+message.InvalidMessage), start, nil)
 		return
@@ -263,7 +263,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
 		}
 		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer has attachments over the %d-byte limit (limits.maxAttachmentSize)", s.attachmentLimit())
+			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer has attachments over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
 	}

@@ -343,6 +343,21 @@ func TestE2EMalformedMultipart(t *testing.T) {
 	}
 	e.expectCalls(t, "DIN", 0)
 
+	// Attachments over limits.maxAttachmentSize: refused by the client
+	// proxy, or, with a larger limit there, by the provider's server.
+	big, bct := e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 150<<10), e2eRandomAttachment(t, 2, 60<<10)}, "")
+	emdk, din := &e.agency("EMDK").Config.Limits, &e.agency("DIN").Config.Limits
+	emdk.MaxAttachmentSize = 200 << 10
+	if f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, bct, big), "Client.InvalidMessage"); !strings.Contains(f.String, "limits.maxAttachmentSize") {
+		t.Errorf("the fault does not name the limit: %s", f.String)
+	}
+	emdk.MaxAttachmentSize, din.MaxAttachmentSize = 4<<30, 200<<10
+	if f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, bct, big), "Server.ServerProxy.InvalidMessage"); !strings.Contains(f.String, "limits.maxAttachmentSize") {
+		t.Errorf("the fault does not name the limit: %s", f.String)
+	}
+	din.MaxAttachmentSize = 4 << 30
+	e.expectCalls(t, "DIN", 0)
+
 	// The same SOAP part alone in a multipart/related body is answered as
 	// the text/xml request would be.
 	body, mct := e2eRelated(soap, nil, "")

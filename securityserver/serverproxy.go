@@ -58,7 +58,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 			return nil, nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
 		}
 		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, nil, serverSide.fault(message.InvalidMessage, "the request's attachments are over the %d-byte limit (limits.maxAttachmentSize)", s.attachmentLimit())
+			return nil, nil, serverSide.fault(message.InvalidMessage, "the request's attachments are over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
 	}
@@ -193,7 +193,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	// The SOAP part is read whole, the attachments stream into the spool.
 	respType := resp.Header.Get("Content-Type")
 	in := &readFailure{r: resp.Body}
-	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), Spool: t.files})
+	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
 	switch {
 	case err == nil:
 	case in.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):

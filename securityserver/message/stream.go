@@ -16,6 +16,9 @@ type Streaming struct {
 	// MaxAttachments bounds the attachments' contents together; a message
 	// over it is refused with InvalidMessage, naming the limit.
 	MaxAttachments int64
+	// LimitName, if set, names MaxAttachments in that fault (a
+	// configuration setting).
+	LimitName string
 	// Spool receives each attachment longer than spool.InMemory.
 	Spool *spool.Set
 }
@@ -94,7 +97,11 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 		}
 		c, err := st.Spool.Copy(p, left)
 		if errors.Is(err, spool.ErrTooLarge) {
-			return nil, fail(InvalidMessage, "the attachments exceed the limit of %d bytes together", st.MaxAttachments)
+			name := ""
+			if st.LimitName != "" {
+				name = " (" + st.LimitName + ")"
+			}
+			return nil, fail(InvalidMessage, "the attachments exceed the limit of %d bytes together%s", st.MaxAttachments, name)
 		}
 		if err != nil {
 			return nil, fail(MimeParsingFailed, "reading attachment %d: %v", len(atts)+1, err)
