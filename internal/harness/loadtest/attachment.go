@@ -131,6 +131,7 @@ func (s *AttachmentSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		body, ct = bytes.NewReader(soap), soapType
+		io.Copy(io.Discard, r.Body) // the epilogue, if any: the connection stays reusable
 	}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, s.Next, body)
 	if err != nil {
