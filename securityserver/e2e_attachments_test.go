@@ -364,3 +364,34 @@ func TestE2EMalformedMultipart(t *testing.T) {
 	e2eWantAnswer(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, mct, body), soap)
 	e.expectCalls(t, "DIN", 1)
 }
+
+// TestE2EAttachmentFileFails: when the provider's server cannot keep an
+// attachment's file beside its message log, the request is refused with
+// LoggingFailed before the provider IS sees it, and nothing of the
+// provider's disk crosses to the client.
+func TestE2EAttachmentFileFails(t *testing.T) {
+	e := e2eNew(t)
+	din := e.agency("DIN")
+	files := messagelog.AttachmentsBeside(filepath.Join(din.Config.DataDir, securityserver.FileMessageLog))
+	if err := os.WriteFile(files.Dir, []byte("not a directory"), 0o600); err != nil { // as a full or broken disk would
+		t.Fatal(err)
+	}
+	soap := e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>")
+	body, ct := e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 100<<10)}, "")
+	f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body), message.Code(message.ServerProxy, message.LoggingFailed))
+	if strings.Contains(f.String, din.Config.DataDir) || strings.Contains(f.String, "directory") {
+		t.Errorf("the fault carries a detail of the provider's machine: %q", f.String)
+	}
+	e.expectCalls(t, "DIN", 0)
+	os.Remove(files.Dir) // and once the disk is back, the same message goes through
+	soap = e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>")
+	body, ct = e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 100<<10)}, "")
+	r := e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body)
+	if f, ok := message.ParseFault(r.body); r.status != http.StatusOK || ok && strings.Contains(f.Code, "LoggingFailed") {
+		t.Fatalf("after the disk came back: HTTP %d %.300s", r.status, r.body)
+	}
+	e.expectCalls(t, "DIN", 1) // (DİN's getPersonByFin itself refuses attachments: its own signed fault)
+	if left, err := os.ReadDir(files.Dir); err != nil || len(left) != 1 {
+		t.Fatalf("DİN's attachment files: %d, %v", len(left), err)
+	}
+}
