@@ -119,13 +119,17 @@ type AttachmentSink struct {
 	Client *http.Client
 	// Bytes counts the attachment bytes received, all checked.
 	Bytes atomic.Int64
+	// Reply, if positive, is the size of an attachment the sink adds to
+	// each answer (multipart/related, the pattern's bytes, generated as
+	// they are sent).
+	Reply atomic.Int64
 }
 
 func (s *AttachmentSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	body := io.Reader(r.Body)
 	if mt, params, err := mime.ParseMediaType(ct); err == nil && mt == "multipart/related" {
-		soap, soapType, err := s.drain(r.Body, params["boundary"])
+		soap, soapType, err := drain(r.Body, params["boundary"], &s.Bytes)
 		if err != nil {
 			http.Error(w, "attachment sink: "+err.Error(), http.StatusBadRequest)
 			return
@@ -146,14 +150,31 @@ func (s *AttachmentSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	n := s.Reply.Load()
+	if n <= 0 {
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+		return
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		http.Error(w, "attachment sink: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	r0 := &Request{attachment: n}
+	w.Header().Set("Content-Type", `multipart/related; type="text/xml"; boundary="`+attachmentBoundary+`"`)
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	for _, p := range [][]byte{r0.head(), answer, r0.middle()} {
+		w.Write(p)
+	}
+	io.Copy(w, &patternReader{left: n})
+	w.Write(r0.tail())
 }
 
 // drain reads a multipart/related body: the first part whole (the SOAP
-// part), the others checked against the pattern and counted.
-func (s *AttachmentSink) drain(r io.Reader, boundary string) ([]byte, string, error) {
+// part), the others checked against the pattern and counted in count.
+func drain(r io.Reader, boundary string, count *atomic.Int64) ([]byte, string, error) {
 	mr := multipart.NewReader(r, boundary)
 	p, err := mr.NextRawPart()
 	if err != nil {
@@ -190,15 +211,17 @@ func (s *AttachmentSink) drain(r io.Reader, boundary string) ([]byte, string, er
 				return nil, "", fmt.Errorf("attachment %d: %w", n, err)
 			}
 		}
-		s.Bytes.Add(off)
+		count.Add(off)
 	}
 }
 
 // TransferResult is one request with a large attachment through a target.
 type TransferResult struct {
-	Target   string        `json:"target"`
-	Bytes    int64         `json:"attachment_bytes"`
-	Duration time.Duration `json:"duration_ns"`
+	Target string `json:"target"`
+	Bytes  int64  `json:"attachment_bytes"`
+	// ReplyBytes is the answer's attachment bytes, each checked.
+	ReplyBytes int64         `json:"reply_attachment_bytes,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
 	// RSSGrowth is how far this process's resident set grew above what
 	// it was before the transfer (sampled every 5 ms; Linux), servers,
 	// generator and provider IS together: each server's growth is at
@@ -249,8 +272,15 @@ func Transfer(ctx context.Context, t *Target, size int64, id string) (*TransferR
 	start := time.Now()
 	resp, err := client.Do(req)
 	var answer []byte
+	var replied atomic.Int64
 	if err == nil {
-		answer, err = io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		// An answer with attachments (AttachmentSink.Reply) is checked as
+		// it streams in, its SOAP part kept.
+		if mt, params, perr := mime.ParseMediaType(resp.Header.Get("Content-Type")); perr == nil && mt == "multipart/related" {
+			answer, _, err = drain(resp.Body, params["boundary"], &replied)
+		} else {
+			answer, err = io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+		}
 		resp.Body.Close()
 	}
 	took := time.Since(start)
@@ -262,7 +292,7 @@ func Transfer(ctx context.Context, t *Target, size int64, id string) (*TransferR
 	if err := t.Check.Answer(resp.StatusCode, answer, []byte(id)); err != nil {
 		return nil, fmt.Errorf("loadtest: %s: %w", t.Name, err)
 	}
-	res := &TransferResult{Target: t.Name, Bytes: size, Duration: took, RSSGrowth: -1}
+	res := &TransferResult{Target: t.Name, Bytes: size, ReplyBytes: replied.Load(), Duration: took, RSSGrowth: -1}
 	if base > 0 {
 		res.RSSGrowth = peak - base
 	}

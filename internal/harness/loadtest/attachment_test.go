@@ -10,9 +10,10 @@ import (
 
 // TestAttachments: with a 1 MiB attachment on every request, each target
 // answers correctly under load and the sink receives every attachment
-// byte-exact; one large attachment streams through each pair (the size is
-// $SLUZ_TRANSFER_BYTES, default 32 MiB; 1 GiB is the acceptance run, see
-// BENCHMARKS.md) and the Şlüz pair's resident set grows by at most 64 MiB.
+// byte-exact; one large attachment streams through each pair, in a request
+// and then in an answer (the size is $SLUZ_TRANSFER_BYTES, default 32 MiB;
+// 1 GiB is the acceptance run, see BENCHMARKS.md), and the Şlüz pair's
+// resident set grows by at most 64 MiB.
 func TestAttachments(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a federation")
@@ -53,6 +54,23 @@ func TestAttachments(t *testing.T) {
 		t.Logf("%s: %d bytes in %s, RSS +%d MiB", target.Name, size, res.Duration, res.RSSGrowth>>20)
 		if target == b.Sluz && res.RSSGrowth > 64<<20 {
 			t.Errorf("the Şlüz pair's transfer of %d bytes grew the resident set by %d MiB", size, res.RSSGrowth>>20)
+		}
+	}
+
+	// The other way: the provider IS answers with the large attachment.
+	b.Sink.Reply.Store(size)
+	defer b.Sink.Reply.Store(0)
+	for _, target := range []*Target{b.PlainT, b.Sluz} {
+		res, err := Transfer(ctx, target, 1<<10, NewIDPrefix()+"reply")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ReplyBytes != size {
+			t.Fatalf("%s: the answer carried %d attachment bytes of %d", target.Name, res.ReplyBytes, size)
+		}
+		t.Logf("%s: answer with %d bytes in %s, RSS +%d MiB", target.Name, size, res.Duration, res.RSSGrowth>>20)
+		if target == b.Sluz && res.RSSGrowth > 64<<20 {
+			t.Errorf("the Şlüz pair's answer of %d bytes grew the resident set by %d MiB", size, res.RSSGrowth>>20)
 		}
 	}
 }
