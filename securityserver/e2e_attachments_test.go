@@ -243,16 +243,7 @@ func TestE2EAttachments(t *testing.T) {
 
 	// Both message logs: the records of messages with attachments carry
 	// the chain and the attachments, and verify as the auditor does.
-	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
-	for pool, file := range map[*x509.CertPool]string{trust.Roots: pkiutil.FileRootCert, trust.Intermediates: pkiutil.FileCACert} {
-		certs, err := pkiutil.ReadCertificates(filepath.Join(e.f.Dir, "pki", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-	}
+	trust := e.trust(t)
 	for _, code := range []string{"EMDK", "DIN"} {
 		path := filepath.Join(t.TempDir(), "messagelog.db")
 		out, err := os.Create(path)
@@ -394,4 +385,20 @@ func TestE2EAttachmentFileFails(t *testing.T) {
 	if left, err := os.ReadDir(files.Dir); err != nil || len(left) != 1 {
 		t.Fatalf("DİN's attachment files: %d, %v", len(left), err)
 	}
+}
+
+// trust is the federation's CA certificates as an auditor trusts them.
+func (e *e2eEnv) trust(t *testing.T) audit.Trust {
+	t.Helper()
+	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	for pool, file := range map[*x509.CertPool]string{trust.Roots: pkiutil.FileRootCert, trust.Intermediates: pkiutil.FileCACert} {
+		certs, err := pkiutil.ReadCertificates(filepath.Join(e.f.Dir, "pki", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	return trust
 }
