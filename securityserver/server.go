@@ -25,9 +25,12 @@
 //
 // # Caveats
 //
-// Messages, attachments included, are held in memory up to the configured
-// size limit (no streaming yet); batch signatures and the REST protocol are
-// not supported yet.
+// A message's SOAP part is held in memory (limits.maxMessageSize); its
+// attachments stream through files in dataDir/spool (package spool, see
+// attachments.go) and into the message log's attachment files, but each
+// hop stores an attachment whole before it forwards it (the signature
+// needs its digest first). Batch signatures and the REST protocol are not
+// supported yet.
 // With the embedded log the replay window is kept in memory and seeded
 // from the message log at start.
 package securityserver
