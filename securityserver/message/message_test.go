@@ -545,4 +545,13 @@ func TestReadStream(t *testing.T) {
 	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" || !strings.Contains(f.String, "attachments exceed the limit") {
 		t.Fatalf("attachments over their limit: %v", err)
 	}
+	// A preamble (or any framing) is bounded by the two limits together.
+	junk := strings.Repeat("preamble line\r\n", 1000)
+	_, err = ReadStream(strings.NewReader(junk+in), ct, ParseOptions{Request: true, MaxSize: 8 << 10}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set})
+	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" || !strings.Contains(f.String, "SOAP part and its attachments together") {
+		t.Fatalf("a body over both limits together: %v", err)
+	}
+	if _, err := ReadStream(strings.NewReader(junk+in), ct, ParseOptions{Request: true, MaxSize: 32 << 10}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set}); err != nil {
+		t.Fatalf("the same body within the limits: %v", err)
+	}
 }

@@ -63,8 +63,17 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 	if boundary == "" || len(boundary) > 70 {
 		return nil, fail(MimeParsingFailed, "multipart/related body without a valid boundary parameter")
 	}
-	mr := multipart.NewReader(r, boundary)
+	// The whole body, framing and preamble included, is bounded too: the
+	// SOAP part's limit and the attachments' together.
+	lr := &limited{r: r, n: opts.MaxSize + st.MaxAttachments}
+	tooLarge := func() *Fault {
+		return fail(InvalidMessage, "the message exceeds the limit of %d bytes for its SOAP part and its attachments together", opts.MaxSize+st.MaxAttachments)
+	}
+	mr := multipart.NewReader(lr, boundary)
 	p, err := mr.NextRawPart()
+	if lr.over {
+		return nil, tooLarge()
+	}
 	if err == io.EOF { // exactly: a body without a delimiter fails with an error wrapping EOF
 		return nil, fail(MissingSoap, "multipart body has no parts; the first must be the SOAP message (PR-MESS §2.4)")
 	}
@@ -72,6 +81,9 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 		return nil, fail(MimeParsingFailed, "the multipart body cannot be read: %v", err)
 	}
 	soap, err := readLimited(p, -1, opts.MaxSize)
+	if lr.over {
+		return nil, tooLarge()
+	}
 	if errors.Is(err, errTooLarge) {
 		return nil, fail(InvalidMessage, "the SOAP part exceeds the limit of %d bytes", opts.MaxSize)
 	}
@@ -89,6 +101,9 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 		if err == io.EOF {
 			break
 		}
+		if lr.over {
+			return nil, tooLarge()
+		}
 		if err != nil {
 			return nil, fail(MimeParsingFailed, "the multipart body cannot be read after %d parts: %v", len(atts)+1, err)
 		}
@@ -102,6 +117,9 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 				name = " (" + st.LimitName + ")"
 			}
 			return nil, fail(InvalidMessage, "the attachments exceed the limit of %d bytes together%s", st.MaxAttachments, name)
+		}
+		if lr.over {
+			return nil, tooLarge()
 		}
 		if err != nil {
 			return nil, fail(MimeParsingFailed, "reading attachment %d: %v", len(atts)+1, err)
@@ -119,6 +137,31 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 	}
 	m.ContentType, m.Attachments = contentType, atts
 	return m, nil
+}
+
+// limited reads at most n bytes of r and notes an attempt to read more.
+type limited struct {
+	r    io.Reader
+	n    int64
+	over bool
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		// One byte more tells a body over the limit from one exactly at it.
+		var b [1]byte
+		if _, err := io.ReadFull(l.r, b[:]); err != nil {
+			return 0, err
+		}
+		l.over = true
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	k, err := l.r.Read(p)
+	l.n -= int64(k)
+	return k, err
 }
 
 // ReadAll is the attachment's content in one slice (read from its file if
