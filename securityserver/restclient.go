@@ -113,8 +113,8 @@ func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAn
 		return req, nil, f
 	}
 	if f := s.appendLog(ctx, clientSide, t,
-		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Request, head, sig, transport.TypeRESTRequest, att}),
-		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Response, tr.SOAP, tr.Signature, transport.TypeRESTResponse, attachedOf(tr)})); f != nil {
+		s.newRecord(clientSide, t, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Request, head, sig, transport.TypeRESTRequest, att}),
+		s.newRecord(clientSide, t, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Response, tr.SOAP, tr.Signature, transport.TypeRESTResponse, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
 	return req, ans, nil
@@ -254,7 +254,7 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 	if sd == serverSide {
 		w.Header().Set("Content-Type", ans.ct)
 		w.Header().Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
-		w.Header().Set("Content-Length", strconv.Itoa(ans.out.Len()))
+		w.Header().Set("Content-Length", strconv.FormatInt(ans.out.Len(), 10))
 		w.WriteHeader(http.StatusOK)
 		ans.out.WriteTo(w)
 		s.log.Info("exchange", append(attrs, "result", result, "status", ans.resp.Status, "bytes", ans.out.Len())...)
@@ -299,7 +299,7 @@ func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *mes
 	}
 	var respSize int64
 	if ans != nil {
-		respSize = int64(len(ans.body) + ans.out.Len())
+		respSize = int64(len(ans.body)) + ans.out.Len()
 		rec.StatusCode = ans.resp.Status
 	}
 	s.finish(rec, f, t, respSize)

@@ -95,7 +95,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return req, nil, f
 	}
 	provider := req.Service.Provider
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, req.ID, req.Client, req.Service, t.requestID, provider,
+	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
 		logged{messagelog.Request, tr.SOAP, tr.Signature, transport.TypeRESTRequest, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
@@ -135,7 +135,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	if err != nil {
 		return req, nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
 	}
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, req.ID, req.Client, req.Service, t.requestID, provider,
+	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
 		logged{messagelog.Response, head, sig, transport.TypeRESTResponse, att})); f != nil {
 		return req, nil, f
 	}

@@ -24,6 +24,7 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -82,6 +83,7 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 	if trust.Intermediates == nil {
 		trust.Intermediates = x509.NewCertPool()
 	}
+	files := messagelog.AttachmentsBeside(path)
 	chain, err := messagelog.CheckFile(path)
 	if err != nil {
 		return nil, err
@@ -143,7 +145,7 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: reason})
 			failed[r.Seq] = true
 		}
-		if err := verifyRecord(r, trust); err != nil {
+		if err := verifyRecord(r, trust, fromFiles(files)); err != nil {
 			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: err.Error()})
 			failed[r.Seq] = true
 		}
@@ -163,7 +165,9 @@ func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Repor
 }
 
 // verifyRecord checks one record's signature, signer and OCSP status.
-func verifyRecord(r *messagelog.Record, trust Trust) error {
+// An attachment kept in a file is read through open and must match its
+// logged digest.
+func verifyRecord(r *messagelog.Record, trust Trust, open attachmentOpener) error {
 	part := signature.Part{URI: signature.MessageURI, Data: r.Message, Digest: r.MessageDigest, MimeType: "text/xml"}
 	if r.Message != nil {
 		if sum := sha512.Sum512(r.Message); string(sum[:]) != string(r.MessageDigest) {
@@ -181,6 +185,14 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 			if a.Data != nil {
 				if sum := sha512.Sum512(a.Data); string(sum[:]) != string(a.Digest) {
 					return fmt.Errorf("logged attachment %d does not match its digest", i+1)
+				}
+			}
+			if a.File != "" {
+				if open == nil {
+					return fmt.Errorf("logged attachment %d is kept in file %s, which is not at hand", i+1, a.File)
+				}
+				if err := copyAttachment(io.Discard, open, i, a); err != nil {
+					return fmt.Errorf("logged attachment %d: %w", i+1, err)
 				}
 			}
 			atts[i] = signature.Part{Data: a.Data, Digest: a.Digest}
