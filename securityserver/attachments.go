@@ -112,7 +112,7 @@ func received(tr *transport.Message) verify.Signed {
 		m.Attachments = attachmentParts(tr.Attachments)
 	}
 	if tr.RESTBody != nil { // a REST body is /attachment1 (PR-REST §4.4)
-		m.Attachments = []signature.Part{{Data: tr.RESTBody}}
+		m.Attachments = attachmentParts(restBodyPart(tr.RESTBody))
 	}
 	return m
 }

@@ -29,8 +29,8 @@
 // attachments stream through files in dataDir/spool (package spool, see
 // attachments.go) and into the message log's attachment files, but each
 // hop stores an attachment whole before it forwards it (the signature
-// needs its digest first). REST bodies are held in memory up to
-// limits.maxMessageSize. Batch signatures are not supported yet. The REST
+// needs its digest first); REST bodies travel the same way
+// (limits.maxAttachmentSize). Batch signatures are not supported yet. The REST
 // protocol (PR-REST) runs beside SOAP:
 // restclient.go and restservice.go, entered from the two proxies by the
 // request path (/r1/...) and by x-road-message-type: REST. The meta

@@ -271,11 +271,12 @@ const DefaultOpmonRetention = 7 * 24 * time.Hour
 // Limits bound the cost of one message.
 type Limits struct {
 	// MaxMessageSize caps a request or response without its attachments
-	// (the SOAP part and the framing, which a proxy holds in memory);
-	// default 10 MiB.
+	// or REST body (the SOAP part or REST header part and the framing,
+	// which a proxy holds in memory); default 10 MiB.
 	MaxMessageSize Size `yaml:"maxMessageSize"`
 	// MaxAttachmentSize caps the attachments of one message together
-	// (SOAP with attachments, PR-MESS §2.4), which stream through the
+	// (SOAP with attachments, PR-MESS §2.4), or a REST message's body
+	// (PR-REST, signed as its /attachment1), which stream through the
 	// proxies via files in dataDir/spool, never whole in memory; a message
 	// over it is refused with InvalidMessage naming this limit. Default
 	// 4 GiB, at least 1 KiB.

@@ -72,7 +72,7 @@ opmon:                                    # operational monitoring records (data
 
 limits:
   maxMessageSize: 10MiB                   # default: a message without its attachments (held in memory)
-  # maxAttachmentSize: 4GiB              # default: a message's attachments together (streamed via dataDir/spool)
+  # maxAttachmentSize: 4GiB              # default: a message's attachments together, or a REST body (streamed via dataDir/spool)
   providerTimeout: 30s                    # default
   peerTimeout: 60s                        # default
   readTimeout: 30s                        # default

@@ -85,9 +85,10 @@ type Message struct {
 	OCSP     [][]byte // DER OCSP responses for the sender's auth certificate chain (requests only)
 	SOAPType string   // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8", or TypeRESTRequest or TypeRESTResponse
 	SOAP     []byte   // the SOAP message, exactly as the IS sent it, or a REST header part
-	// RESTBody is a REST message's body (signed as /attachment1); nil when
-	// the message has none. Only with a REST header part.
-	RESTBody    []byte
+	// RESTBody is a REST message's body (signed as /attachment1), held
+	// (Data) or spooled like an attachment; nil when the message has none.
+	// Only with a REST header part.
+	RESTBody    *Attachment
 	Attachments []Attachment // the SOAP message's attachments, in order (/attachment1, ...)
 	// HashChainResult and HashChain are the documents a signature over a
 	// hash chain needs (/sig-hashchainresult.xml and /sig-hashchain.xml);
@@ -262,7 +263,7 @@ func (m *Message) encode(boundary string) (Body, error) {
 	parts = append(parts, Segment{Data: m.SOAP})
 	if m.RESTBody != nil {
 		delim(boundary, "Content-Type", TypeRESTBody)
-		parts = append(parts, Segment{Data: m.RESTBody})
+		parts = append(parts, m.RESTBody.Segment())
 	}
 	if len(m.Attachments) > 0 {
 		att := attachmentBoundary(boundary)
@@ -470,8 +471,9 @@ type Streaming struct {
 var ErrAttachmentsTooLarge = errors.New("attachments too large")
 
 // DecodeStream is DecodeLength holding only the message without its
-// attachments in memory: each attachment is spooled as it is read, and its
-// digest computed on the way (Attachment.Spooled, or Data for a short one).
+// attachments in memory: each attachment (and a REST body, which counts
+// as one) is spooled as it is read, and its digest computed on the way
+// (Attachment.Spooled, or Data for a short one).
 // A body over a limit fails with ErrTooLarge or ErrAttachmentsTooLarge.
 func DecodeStream(r io.Reader, length int64, contentType string, lim Streaming, request bool) (*Message, error) {
 	return decode(r, length, contentType, lim.MaxSize, request, &lim)
@@ -540,6 +542,26 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 			state = wantChainOrSignature
 			continue
 		}
+		if stream != nil && state == wantAttachments && IsREST(m.SOAPType) && mediaType(p.Header.Get("Content-Type")) == TypeRESTBody {
+			// A REST body streams past as an attachment does.
+			lr.n += stream.MaxAttachments
+			c, err := stream.Spool.Copy(p, stream.MaxAttachments)
+			switch {
+			case lr.over:
+				return nil, errTooLarge(maxSize)
+			case errors.Is(err, spool.ErrTooLarge):
+				return nil, fmt.Errorf("%w: the REST body is over the %d-byte limit", ErrAttachmentsTooLarge, stream.MaxAttachments)
+			case err != nil:
+				return nil, malformed("reading the REST body: %w", err)
+			}
+			if lr.n -= stream.MaxAttachments - c.Size(); lr.n < 0 {
+				return nil, errTooLarge(maxSize)
+			}
+			a := FromSpool(c)
+			a.ContentType = TypeRESTBody
+			m.RESTBody, state = &a, wantChainOrSignature
+			continue
+		}
 		var body []byte
 		body, arena, err = readPart(p, arena)
 		if err != nil {
@@ -574,7 +596,7 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 			if body == nil {
 				body = []byte{}
 			}
-			m.RESTBody, state = body, wantChainOrSignature
+			m.RESTBody, state = &Attachment{ContentType: TypeRESTBody, Data: body}, wantChainOrSignature
 		case state == wantAttachments && pt == TypeMultipart && !IsREST(m.SOAPType):
 			if m.Attachments, err = attachments(body, ctype); err != nil {
 				return nil, err
@@ -637,13 +659,19 @@ func streamAttachments(r io.Reader, ctype string, lim *Streaming) ([]Attachment,
 			return a, err
 		}
 		left -= c.Size()
-		if a.Data = c.Memory(); a.Data == nil {
-			a.Spooled = c
-		} else if len(a.Data) == 0 {
-			a.Data = []byte{}
-		}
-		return a, nil
+		return FromSpool(c), nil
 	})
+}
+
+// FromSpool is an attachment of spooled content: its bytes held (Data,
+// never nil) when they stayed in memory, else Spooled.
+func FromSpool(c *spool.Content) (a Attachment) {
+	if a.Data = c.Memory(); a.Data == nil {
+		a.Spooled = c
+	} else if len(a.Data) == 0 {
+		a.Data = []byte{}
+	}
+	return a
 }
 
 // readAttachments reads the parts of the attachments' part from r, each

@@ -321,7 +321,7 @@ func TestEncodeRefusesAttachments(t *testing.T) {
 // signature.
 func TestRESTRoundTrip(t *testing.T) {
 	head := []byte("GET\r\n/r1/AZ/GOV/EMDK/realestate/realEstateRegistry/extract/5ZJ8K2L\r\nx-road-client:AZ/GOV/DIN/population\r\n")
-	body := []byte(`{"fin":"5ZJ8K2L"}` + "\r\n--xtop not a boundary")
+	body := &Attachment{ContentType: TypeRESTBody, Data: []byte(`{"fin":"5ZJ8K2L"}` + "\r\n--xtop not a boundary")}
 	for _, tc := range []struct {
 		name    string
 		request bool
@@ -330,7 +330,7 @@ func TestRESTRoundTrip(t *testing.T) {
 		{"request without body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, Signature: []byte("<s/>")}},
 		{"request with body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
 		{"response with body", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
-		{"response with empty body part", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: []byte{}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
+		{"response with empty body part", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: &Attachment{ContentType: TypeRESTBody, Data: []byte{}}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
 	} {
 		enc, err := tc.m.Encode()
 		if err != nil {
@@ -343,7 +343,7 @@ func TestRESTRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got.SOAPType != tc.m.SOAPType || !bytes.Equal(got.SOAP, head) || !bytes.Equal(got.RESTBody, tc.m.RESTBody) || (got.RESTBody == nil) != (tc.m.RESTBody == nil) ||
+		if got.SOAPType != tc.m.SOAPType || !bytes.Equal(got.SOAP, head) || (got.RESTBody == nil) != (tc.m.RESTBody == nil) || (got.RESTBody != nil && !bytes.Equal(got.RESTBody.Data, tc.m.RESTBody.Data)) ||
 			!bytes.Equal(got.HashChain, tc.m.HashChain) || !bytes.Equal(got.Signature, tc.m.Signature) {
 			t.Errorf("%s: decoded %+v", tc.name, got)
 		}
@@ -408,5 +408,40 @@ func TestDecodeStream(t *testing.T) {
 	lim.MaxAttachments, lim.MaxSize = int64(len(big)+4), 200
 	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("the message over its limit: %v", err)
+	}
+}
+
+// TestDecodeStreamREST: a REST body streams like an attachment: spooled
+// past spool.InMemory, hashed, sent again from the spool byte for byte,
+// and held to the attachments' limit, not the message's.
+func TestDecodeStreamREST(t *testing.T) {
+	big := make([]byte, 2*spool.InMemory+3)
+	rand.Read(big)
+	set := spool.NewSet(t.TempDir())
+	defer set.Close()
+	m := &Message{OCSP: [][]byte{[]byte("ocsp")}, SOAPType: TypeRESTRequest, SOAP: []byte("POST\r\n/r1/AZ/GOV/DSMF/insurance/insurerReports\r\n"),
+		RESTBody: &Attachment{ContentType: TypeRESTBody, Data: big}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}
+	body, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := Streaming{MaxSize: 1 << 10, MaxAttachments: int64(len(big)), Spool: set}
+	got, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.RESTBody; b == nil || b.Spooled == nil || b.Data != nil || b.Size() != int64(len(big)) {
+		t.Fatalf("REST body %+v", b)
+	}
+	if sum := sha512.Sum512(big); !bytes.Equal(got.RESTBody.Digest(), sum[:]) {
+		t.Fatal("the spooled REST body's digest is not its bytes'")
+	}
+	again, err := got.encode(strings.TrimPrefix(got.ContentType, "multipart/mixed; charset=UTF-8; boundary="))
+	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) {
+		t.Fatalf("encoded again from the spool: %v", err)
+	}
+	lim.MaxAttachments--
+	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
+		t.Fatalf("a REST body one byte over its limit: %v", err)
 	}
 }
