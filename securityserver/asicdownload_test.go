@@ -191,3 +191,36 @@ func TestAsicDownload(t *testing.T) {
 		}
 	}
 }
+
+// TestAsicDownloadAttachment: /asic gives a request with an attachment as
+// a container whose attachment1 is the attachment's bytes, read from the
+// message log's attachment file, and the container verifies through the
+// hash chain.
+func TestAsicDownloadAttachment(t *testing.T) {
+	e := e2eNew(t)
+	admin := serveAdmin(t, e.agency("EMDK").Server)
+	id := e.newID(t)
+	soap := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
+	att := e2eRandomAttachment(t, 1, 200<<10) // spooled on its way, then a file beside the log
+	body, ct := e2eRelated(soap, []e2eAttachment{att}, "")
+	// DİN's getPersonByFin takes no attachments: its own fault comes back
+	// signed, and both messages are logged.
+	e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body)
+	log := e.agency("EMDK").Server.MessageLog()
+	waitFor(t, "the records to be time-stamped", func() bool {
+		res, err := log.Check()
+		return err == nil && res.OK() && res.Stamped == res.LastSeq && res.LastSeq >= 2
+	})
+	code, container := get(t, admin+"/asic?queryId="+url.QueryEscape(id)+"&xRoadInstance=AZ&memberClass=GOV&memberCode=EMDK&subsystemCode=realestate&requestOnly&unique")
+	if code != http.StatusOK {
+		t.Fatalf("/asic: %d %.300s", code, container)
+	}
+	_, files := unzip(t, container)
+	if !bytes.Equal(files[audit.EntryAttachment+"1"], att.data) || files[audit.EntrySigChain] == nil {
+		t.Fatalf("the container's attachment1 has %d bytes, want the %d sent", len(files[audit.EntryAttachment+"1"]), len(att.data))
+	}
+	trust := e.trust(t)
+	if r, failed := audit.VerifyContainer([]byte(container), trust); r == nil || r.MessageID != id || len(failed) > 0 || len(r.Attachments) != 1 || r.Attachments[0].File == "" {
+		t.Fatalf("the container does not verify: %v", failed)
+	}
+}

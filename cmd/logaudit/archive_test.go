@@ -95,6 +95,11 @@ func federationArchives(t *testing.T) (servers []archivedServer, cas []string) {
 			servers[i].files = append(servers[i].files, files[0])
 			servers[i].archives = a.Config.MessageLog.Archive.Dir
 			servers[i].log = filepath.Join(a.Config.DataDir, securityserver.FileMessageLog)
+			// The attachments' files (DİN's quarterly reports to DSMF, the
+			// REST bodies both keep) went into the archive with their records.
+			if left, err := os.ReadDir(messagelog.AttachmentsBeside(servers[i].log).Dir); (err != nil && !os.IsNotExist(err)) || len(left) != 0 {
+				t.Fatalf("%s: attachment files left after archiving everything: %d, %v", a.Code, len(left), err)
+			}
 		}
 	}
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()

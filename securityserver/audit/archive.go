@@ -85,6 +85,9 @@ type ArchiveResult struct {
 	Manifest *Manifest
 	Hash     []byte // SHA-256 of manifest.json
 	Records  int
+	// Files names the archived records' attachment files
+	// (messagelog.Files), which the caller removes after pruning them.
+	Files []string
 }
 
 // ArchiveSource is the message log as WriteArchive reads it: the chain
@@ -138,7 +141,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 	zw := zip.NewWriter(tmp)
 	bi := 0
 	prevHash := wantPrev
-	var buf bytes.Buffer
+	var files []string
 	errStop := errors.New("stop")
 	// Records are read in short read transactions, a chunk at a time, so
 	// that a large archive does not hold one open for long (a long read
@@ -180,21 +183,23 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 			if r.Time.After(m.LastTime) {
 				m.LastTime = r.Time
 			}
-			buf.Reset()
-			if err := writeContainer(&buf, r, v, batches[bi], leaves[batches[bi].N]); err != nil {
-				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
-			}
 			name := fmt.Sprintf("%010d-%s-%s.asice", r.Seq, safeName(r.MessageID), r.Kind)
-			// Containers are zips already: stored as they are.
+			// Containers are zips already: stored as they are, written
+			// straight in (attachments stream from their files).
 			w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: r.Time})
 			if err != nil {
 				return nil, fmt.Errorf("archive: %w", err)
 			}
-			if _, err := w.Write(buf.Bytes()); err != nil {
-				return nil, fmt.Errorf("archive: %w", err)
+			h := sha256.New()
+			if err := writeContainer(io.MultiWriter(w, h), r, v, batches[bi], leaves[batches[bi].N], filesOf(l)); err != nil {
+				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
 			}
-			sum := sha256.Sum256(buf.Bytes())
-			m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID, SHA256: hex.EncodeToString(sum[:])})
+			for _, a := range r.Attachments {
+				if a.File != "" {
+					files = append(files, a.File)
+				}
+			}
+			m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID, SHA256: hex.EncodeToString(h.Sum(nil))})
 			next++
 		}
 	}
@@ -233,7 +238,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	h := sha256.Sum256(mj)
-	return &ArchiveResult{Path: path, Manifest: m, Hash: h[:], Records: len(m.Entries)}, nil
+	return &ArchiveResult{Path: path, Manifest: m, Hash: h[:], Records: len(m.Entries), Files: files}, nil
 }
 
 // ArchiveName is the file name of an archive: PREFIX-FIRSTTIME-FIRSTSEQ-LASTSEQ.zip.

@@ -24,6 +24,7 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -125,6 +126,7 @@ func VerifyStore(l LogReader, trust Trust, progress func(done, total int)) (*Rep
 // token and each record's signature.
 func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, progress func(done, total int)) (*Report, error) {
 	rep := &Report{Records: chain.Records, Batches: chain.Batches}
+	open := filesOf(l) // attachments kept in files beside an embedded log
 	if a := chain.Archived; a != nil {
 		rep.ArchivedThrough, rep.LastArchive = a.LastSeq, a.File
 	}
@@ -176,7 +178,7 @@ func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, prog
 			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: reason})
 			failed[r.Seq] = true
 		}
-		if err := verifyRecord(r, trust); err != nil {
+		if err := verifyRecord(r, trust, open); err != nil {
 			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: err.Error()})
 			failed[r.Seq] = true
 		}
@@ -196,7 +198,9 @@ func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, prog
 }
 
 // verifyRecord checks one record's signature, signer and OCSP status.
-func verifyRecord(r *messagelog.Record, trust Trust) error {
+// An attachment kept in a file is read through open and must match its
+// logged digest.
+func verifyRecord(r *messagelog.Record, trust Trust, open attachmentOpener) error {
 	part := signature.Part{URI: signature.MessageURI, Data: r.Message, Digest: r.MessageDigest, MimeType: "text/xml"}
 	if r.Message != nil {
 		if sum := sha512.Sum512(r.Message); string(sum[:]) != string(r.MessageDigest) {
@@ -214,6 +218,14 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 			if a.Data != nil {
 				if sum := sha512.Sum512(a.Data); string(sum[:]) != string(a.Digest) {
 					return fmt.Errorf("logged attachment %d does not match its digest", i+1)
+				}
+			}
+			if a.File != "" {
+				if open == nil {
+					return fmt.Errorf("logged attachment %d is kept in file %s, which is not at hand", i+1, a.File)
+				}
+				if err := copyAttachment(io.Discard, open, i, a); err != nil {
+					return fmt.Errorf("logged attachment %d: %w", i+1, err)
 				}
 			}
 			atts[i] = signature.Part{Data: a.Data, Digest: a.Digest}

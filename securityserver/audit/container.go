@@ -2,6 +2,8 @@ package audit
 
 import (
 	"archive/zip"
+	"bytes"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -48,6 +50,30 @@ type Proof struct {
 	Batch     uint64   `json:"batch"`
 }
 
+// AttachmentFiles is a log whose attachments' bytes are kept in files
+// beside it (messagelog.Files; the embedded log, and the server's log on
+// PostgreSQL): WriteContainer and WriteArchive read attachmentN from there.
+type AttachmentFiles interface {
+	AttachmentFiles() messagelog.Files
+}
+
+// attachmentOpener opens the bytes of a logged attachment that its record
+// keeps in a file (messagelog.Attachment.File); i counts from 0.
+type attachmentOpener func(i int, a messagelog.Attachment) (io.ReadCloser, error)
+
+// filesOf opens attachments from the files of log l, if it has any.
+func filesOf(l any) attachmentOpener {
+	fl, ok := l.(AttachmentFiles)
+	if !ok {
+		return nil
+	}
+	return fromFiles(fl.AttachmentFiles())
+}
+
+func fromFiles(files messagelog.Files) attachmentOpener {
+	return func(_ int, a messagelog.Attachment) (io.ReadCloser, error) { return files.Open(a.File) }
+}
+
 // ContainerSource is what WriteContainer reads from a live log: its
 // time-stamp batches and the chain hashes of a batch's records.
 type ContainerSource interface {
@@ -81,14 +107,14 @@ func WriteContainer(w io.Writer, l ContainerSource, r *messagelog.Record, stored
 	if err != nil {
 		return err
 	}
-	return writeContainer(w, r, stored, b, leaves)
+	return writeContainer(w, r, stored, b, leaves, filesOf(l))
 }
 
 // writeContainer writes the container of record r of batch b, whose
 // records' chain hashes are leaves. A record logged as a digest only gets
 // no message.xml (its proof's record still carries the digest the
 // signature covers).
-func writeContainer(w io.Writer, r *messagelog.Record, stored []byte, b *messagelog.Batch, leaves [][]byte) error {
+func writeContainer(w io.Writer, r *messagelog.Record, stored []byte, b *messagelog.Batch, leaves [][]byte, open attachmentOpener) error {
 	idx := int(r.Seq - b.FirstSeq)
 	if r.Seq < b.FirstSeq || idx >= len(leaves) {
 		return fmt.Errorf("record %d is not in batch %d (%d..%d)", r.Seq, b.N, b.FirstSeq, b.LastSeq)
@@ -112,34 +138,65 @@ func writeContainer(w io.Writer, r *messagelog.Record, stored []byte, b *message
 	type entry struct {
 		name string
 		data []byte
+		att  int // for an attachment kept in a file: its index + 1
 	}
 	var entries []entry
 	if r.Message != nil {
-		entries = append(entries, entry{EntryMessage, r.Message})
+		entries = append(entries, entry{name: EntryMessage, data: r.Message})
 	}
 	if r.HashChainResult != nil {
-		entries = append(entries, entry{EntrySigChainResult, r.HashChainResult}, entry{EntrySigChain, r.HashChain})
+		entries = append(entries, entry{name: EntrySigChainResult, data: r.HashChainResult}, entry{name: EntrySigChain, data: r.HashChain})
 	}
 	for i, a := range r.Attachments {
-		if a.Data != nil {
-			entries = append(entries, entry{EntryAttachment + strconv.Itoa(i+1), a.Data})
+		switch {
+		case a.File != "":
+			if open == nil {
+				return fmt.Errorf("record %d keeps attachment %d in a file, and this log has none", r.Seq, i+1)
+			}
+			entries = append(entries, entry{name: EntryAttachment + strconv.Itoa(i+1), att: i + 1})
+		case a.Data != nil:
+			entries = append(entries, entry{name: EntryAttachment + strconv.Itoa(i+1), data: a.Data})
 		}
 	}
-	entries = append(entries, entry{EntrySignature, r.Signature})
+	entries = append(entries, entry{name: EntrySignature, data: r.Signature})
 	if der := signatureOCSP(r.Signature); der != nil {
-		entries = append(entries, entry{EntryOCSP, der})
+		entries = append(entries, entry{name: EntryOCSP, data: der})
 	}
-	entries = append(entries, entry{EntryToken, b.Token}, entry{EntryProof, proofJSON}, entry{EntryManifest, manifest(r.Message != nil)})
+	entries = append(entries, entry{name: EntryToken, data: b.Token}, entry{name: EntryProof, data: proofJSON}, entry{name: EntryManifest, data: manifest(r.Message != nil)})
 	for _, e := range entries {
 		fw, err := zw.Create(e.name)
 		if err != nil {
 			return err
+		}
+		if e.att > 0 { // streamed from its file, checked against its digest on the way
+			if err := copyAttachment(fw, open, e.att-1, r.Attachments[e.att-1]); err != nil {
+				return fmt.Errorf("record %d, attachment %d: %w", r.Seq, e.att, err)
+			}
+			continue
 		}
 		if _, err := fw.Write(e.data); err != nil {
 			return err
 		}
 	}
 	return zw.Close()
+}
+
+// copyAttachment copies a logged attachment's file to w, and fails if its
+// bytes are not the logged digest's.
+func copyAttachment(w io.Writer, open attachmentOpener, i int, a messagelog.Attachment) error {
+	rc, err := open(i, a)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := sha512.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(w, h), struct{ io.Reader }{rc}, make([]byte, 256<<10)); err != nil {
+		return err
+	}
+	if !bytes.Equal(h.Sum(nil), a.Digest) {
+		return fmt.Errorf("its file %s does not match its logged digest (changed)", a.File)
+	}
+	return nil
 }
 
 // signatureOCSP is the first OCSP response in a signature document's
@@ -247,14 +304,15 @@ func checkContainerProof(path string) (string, error) {
 		}
 	}
 	for i, a := range r.Attachments {
-		if a.Data == nil {
+		if a.Data == nil && a.File == "" {
 			continue
 		}
 		data, err := read(EntryAttachment + strconv.Itoa(i+1))
 		if err != nil {
 			return "", err
 		}
-		if string(data) != string(a.Data) {
+		sum := sha512.Sum512(data)
+		if a.File == "" && string(data) != string(a.Data) || a.File != "" && !bytes.Equal(sum[:], a.Digest) {
 			return "", fmt.Errorf("the container's attachment %d is not the one in its logged record", i+1)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/sluz/sluz/pkiutil/tsa"
@@ -251,7 +252,10 @@ func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batche
 	if der, err := read(EntryOCSP); err == nil && !bytes.Equal(der, signatureOCSP(r.Signature)) {
 		failed = append(failed, "the container's "+EntryOCSP+" is not the OCSP response in the signature (changed)")
 	}
-	if err := verifyRecord(r, trust); err != nil {
+	fromEntries := func(i int, _ messagelog.Attachment) (io.ReadCloser, error) {
+		return zr.Open(EntryAttachment + strconv.Itoa(i+1))
+	}
+	if err := verifyRecord(r, trust, fromEntries); err != nil {
 		failed = append(failed, err.Error())
 	}
 	// The Merkle proof, from this record to the root its batch's token covers.

@@ -12,10 +12,17 @@
 // records into the bbolt file in larger transactions (see wal.go), and
 // opening the log, or reading it, moves any that are left.
 //
+// Attachments' bytes stay out of the records: a record names a file of
+// the directory beside the log (Files, AttachmentsBeside) and keeps the
+// attachment's SHA-512, which the record's hash covers; the writer puts the
+// file (synced) before it appends the record. Record encodings 1 and 2
+// (attachments inside the record) are still read.
+//
 // # Caveats
 //
 // The server holds the file's lock while it runs; offline checks (CheckFile)
-// need the server stopped or a copy made with Log.Backup. Removing the newest
+// need the server stopped or a copy made with Log.Backup, which copies the
+// bbolt file alone: copy the attachments' directory beside it. Removing the newest
 // records of a stopped log leaves a valid shorter chain: the head recorded in
 // time-stamped batches (see the timestamper) is what proves the length.
 //

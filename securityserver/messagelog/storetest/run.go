@@ -143,13 +143,15 @@ func testAppendChains(t *testing.T, open Open) {
 	in[1].Message = nil // digest only (privacy setting)
 	in[2].Message = []byte{}
 	// A message with attachments: its hash chain and attachments, one kept
-	// whole, one by its digest only (version 2 encoding).
+	// whole, one by its digest only, one in a file beside the log (version
+	// 3 encoding).
 	att := []byte("%PDF-1.7 quarterly report")
 	attSum := sha512.Sum512(att)
 	in[2].HashChainResult, in[2].HashChain = []byte("<HashChainResult/>"), []byte("<HashChain/>")
 	in[2].Attachments = []messagelog.Attachment{
 		{ContentType: "application/pdf", Data: att, Digest: attSum[:]},
 		{Digest: attSum[:]},
+		{ContentType: "application/pdf", File: "0123456789abcdef0123456789abcdef.att", Digest: attSum[:]},
 	}
 	appendRecs(t, s, in[0], in[1])
 	before := time.Now()
@@ -608,7 +610,7 @@ func sameAttachments(a, b []messagelog.Attachment) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].ContentType != b[i].ContentType || !bytes.Equal(a[i].Data, b[i].Data) || (a[i].Data == nil) != (b[i].Data == nil) ||
+		if a[i].ContentType != b[i].ContentType || !bytes.Equal(a[i].Data, b[i].Data) || (a[i].Data == nil) != (b[i].Data == nil) || a[i].File != b[i].File ||
 			!bytes.Equal(a[i].Digest, b[i].Digest) {
 			return false
 		}
