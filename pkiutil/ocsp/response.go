@@ -52,6 +52,9 @@ type Response struct {
 	SerialNumber *big.Int
 	// Raw is the DER OCSPResponse, to be stapled or stored as is.
 	Raw []byte
+	// Signer is the certificate that signed the response: the issuer
+	// itself, or the delegated responder certificate the response carries.
+	Signer *x509.Certificate
 }
 
 // VerifyOptions says what a response must be about and how fresh it must
@@ -151,6 +154,7 @@ func Verify(der []byte, opts VerifyOptions) (*Response, error) {
 		ProducedAt:   b.producedAt,
 		SerialNumber: new(big.Int).Set(single.id.SerialNumber),
 		Raw:          bytes.Clone(der),
+		Signer:       signer,
 	}, nil
 }
 

@@ -5,10 +5,11 @@
 // it must be (the client for a request, the provider for a response), the
 // OCSP response in the signature (good, and fresh at signing time), the
 // record's place in the hash chain, and its batch's RFC 3161 token (TSA
-// chain, imprint over the batch's Merkle root, issued after the record).
+// chain, imprint over the batch's X-Road time-stamp hash chain result, or a
+// legacy batch's Merkle root; issued after the record).
 //
 // It also writes what auditors receive: one exchange side as an ASiC-E
-// container (WriteContainer), and archive files of whole time-stamped
+// container in X-Road's layout (WriteContainer), and archive files of whole time-stamped
 // batches (WriteArchive), chained by their manifests, which VerifyArchives
 // checks as thoroughly as VerifyLog checks a log.
 //
@@ -20,7 +21,6 @@
 package audit
 
 import (
-	"crypto"
 	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
@@ -252,12 +252,14 @@ func expectedSigner(r *messagelog.Record) (string, error) {
 }
 
 // verifyToken checks a batch's token: TSA chain to the federation CA,
-// critical timeStamping EKU, imprint equal to the batch root.
+// critical timeStamping EKU, imprint equal to SHA-512 of the batch's
+// ts-hashchainresult.xml (a legacy batch's: its Merkle root, SHA-256).
 func verifyToken(b *messagelog.Batch, trust Trust) error {
 	tok, err := tsa.ParseToken(b.Token)
 	if err != nil {
 		return err
 	}
+	h, imprint := b.Imprint()
 	return tok.Verify(tsa.VerifyOptions{Roots: trust.Roots, Intermediates: trust.Intermediates,
-		HashAlgorithm: crypto.SHA256, HashedMessage: b.Root, Now: tok.GenTime, CheckChainAt: tok.GenTime})
+		HashAlgorithm: h, HashedMessage: imprint, Now: tok.GenTime, CheckChainAt: tok.GenTime})
 }
