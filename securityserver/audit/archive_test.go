@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluz/sluz/pkiutil/tsa"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
+	"github.com/sluz/sluz/securityserver/audit/asic"
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
@@ -28,42 +30,10 @@ import (
 // a new log and time-stamped by the federation's TSA. An entry added to an
 // archive behind the manifest's back is named.
 func TestDigestOnlyArchive(t *testing.T) {
-	dir := t.TempDir()
-	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range localfed.Queries {
-		if r := f.RunQuery(context.Background(), q); !r.OK {
-			f.Close()
-			t.Fatalf("%s: %s", q.Name, r.Outcome)
-		}
-	}
-	var din *localfed.Agency
-	for _, a := range f.Agencies {
-		if a.Code == "DIN" {
-			din = a
-		}
-	}
-	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	f.Close()
-
-	src, err := messagelog.OpenReadOnly(filepath.Join(din.Config.DataDir, securityserver.FileMessageLog))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*messagelog.Record
-	src.Each(0, func(_ *messagelog.Record, stored []byte) error {
-		r, err := messagelog.Decode(append([]byte(nil), stored...)) // outlives the transaction
-		if err != nil {
-			return err
-		}
+	recs, ca, svc := dinRecords(t)
+	for _, r := range recs {
 		r.Message = nil // digest only
-		r.Seq, r.PrevHash = 0, nil
-		recs = append(recs, r)
-		return nil
-	})
-	src.Close()
+	}
 	l, err := messagelog.Open(filepath.Join(t.TempDir(), "messagelog.db"), messagelog.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -72,16 +42,6 @@ func TestDigestOnlyArchive(t *testing.T) {
 	if err := l.Append(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
-	// One batch, stamped by the federation's own TSA.
-	ca, err := pkiutil.Open(filepath.Join(dir, "pki"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := pkiutil.NewServices(ca, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
 	// The first half as Şlüz stamped records before X-Road's time-stamp
 	// hash chain (a Merkle root), the rest as it stamps them now: an
 	// archive of both verifies.
@@ -96,20 +56,7 @@ func TestDigestOnlyArchive(t *testing.T) {
 	if err := l.AddBatch(&messagelog.Batch{FirstSeq: first, LastSeq: mid, Root: root, Token: resp.Token, Time: time.Now(), TSA: "federation"}); err != nil {
 		t.Fatal(err)
 	}
-	sigs, _ := l.SignatureDigests(mid+1, last)
-	b2, err := messagelog.NewBatch(mid+1, last, sigs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, imprint := b2.Imprint()
-	resp, err = svc.TSA.Respond(&tsa.Request{HashAlgorithm: h, HashedMessage: imprint, CertReq: true})
-	if err != nil || resp.Token == nil {
-		t.Fatalf("TSA: %v", err)
-	}
-	b2.Token, b2.Time, b2.TSA = resp.Token, time.Now(), "federation"
-	if err := l.AddBatch(b2); err != nil {
-		t.Fatal(err)
-	}
+	stamp(t, l, svc, mid+1, last)
 	batches, err := l.Archivable(time.Now().Add(time.Second), 100)
 	if err != nil || len(batches) != 2 {
 		t.Fatalf("archivable: %v %v", batches, err)
@@ -177,5 +124,125 @@ func TestDigestOnlyArchive(t *testing.T) {
 	rep, _, err = audit.VerifyArchives(archives, trust)
 	if err != nil || rep.OK() || !strings.Contains(rep.Failures[0].Reason, "0000000099-forged-request.asice is not listed in the manifest") {
 		t.Fatalf("added entry: %+v %v", rep, err)
+	}
+}
+
+// dinRecords runs the local federation's queries and returns DİN's signed
+// records (unchained, to be appended to a new log), the federation's CA
+// and its services (the TSA).
+func dinRecords(t *testing.T) ([]*messagelog.Record, *pkiutil.CA, *pkiutil.Services) {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := localfed.Start(localfed.Options{Dir: dir, AnyPorts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range localfed.Queries {
+		if r := f.RunQuery(context.Background(), q); !r.OK {
+			f.Close()
+			t.Fatalf("%s: %s", q.Name, r.Outcome)
+		}
+	}
+	var din *localfed.Agency
+	for _, a := range f.Agencies {
+		if a.Code == "DIN" {
+			din = a
+		}
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	f.Close()
+
+	src, err := messagelog.OpenReadOnly(filepath.Join(din.Config.DataDir, securityserver.FileMessageLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*messagelog.Record
+	src.Each(0, func(_ *messagelog.Record, stored []byte) error {
+		r, err := messagelog.Decode(append([]byte(nil), stored...)) // outlives the transaction
+		if err != nil {
+			return err
+		}
+		r.Seq, r.PrevHash = 0, nil
+		recs = append(recs, r)
+		return nil
+	})
+	src.Close()
+	ca, err := pkiutil.Open(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := pkiutil.NewServices(ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	return recs, ca, svc
+}
+
+// stamp adds the batch of records first..last, stamped by the
+// federation's TSA, as the time-stamper does.
+func stamp(t *testing.T, l *messagelog.Log, svc *pkiutil.Services, first, last uint64) {
+	t.Helper()
+	sigs, err := l.SignatureDigests(first, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := messagelog.NewBatch(first, last, sigs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, imprint := b.Imprint()
+	resp, err := svc.TSA.Respond(&tsa.Request{HashAlgorithm: h, HashedMessage: imprint, CertReq: true})
+	if err != nil || resp.Token == nil {
+		t.Fatalf("TSA: %v", err)
+	}
+	b.Token, b.Time, b.TSA = resp.Token, time.Now(), "federation"
+	if err := l.AddBatch(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOneRecordBatchContainer: a batch of one record (the time-stamper
+// stamps what is pending, one record too) gets a one-step time-stamp hash
+// chain, and its exported container passes every one of X-Road's checks
+// (package asic) with the federation's certificates, as a container of a
+// larger batch does; VerifyLog accepts the log.
+func TestOneRecordBatchContainer(t *testing.T) {
+	recs, ca, svc := dinRecords(t)
+	path := filepath.Join(t.TempDir(), "messagelog.db")
+	l, err := messagelog.Open(path, messagelog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(context.Background(), recs[:3]...); err != nil {
+		t.Fatal(err)
+	}
+	stamp(t, l, svc, 1, 1)
+	stamp(t, l, svc, 2, 3)
+	opts := asic.Options{Anchors: []*x509.Certificate{ca.Root}, Intermediates: []*x509.Certificate{ca.Cert}}
+	for seq := uint64(1); seq <= 3; seq++ {
+		var buf bytes.Buffer
+		err := l.Each(seq, func(r *messagelog.Record, stored []byte) error {
+			if r.Seq != seq {
+				return nil
+			}
+			return audit.WriteContainer(&buf, l, r, stored)
+		})
+		if err != nil {
+			t.Fatalf("record %d: %v", seq, err)
+		}
+		if rep := asic.Verify(buf.Bytes(), opts); !rep.Valid() || !rep.BatchTimestamp {
+			var sb strings.Builder
+			rep.WriteText(&sb)
+			t.Errorf("record %d: asic.Verify:\n%s", seq, sb.String())
+		}
+	}
+	l.Close()
+	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	trust.Roots.AddCert(ca.Root)
+	trust.Intermediates.AddCert(ca.Cert)
+	rep, err := audit.VerifyLog(path, trust, nil)
+	if err != nil || !rep.OK() || rep.Verified != 3 || rep.Batches != 2 {
+		t.Fatalf("VerifyLog: %+v %v", rep, err)
 	}
 }
