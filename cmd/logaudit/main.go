@@ -106,9 +106,11 @@ func runVerify(env *cli.Env, args []string) error {
 			}
 		}
 	}
+	// Progress on a terminal only: not into files, pipes or --json.
 	var progress func(done, total int)
-	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && !*asJSON {
-		progress = func(done, total int) { fmt.Fprintf(os.Stderr, "\rverifying %d/%d records", done, total) }
+	meter := newProgress(env.Err, *asJSON)
+	if meter != nil {
+		progress = meter.update
 	}
 	var rep *audit.Report
 	var err error
@@ -120,8 +122,8 @@ func runVerify(env *cli.Env, args []string) error {
 	default:
 		rep, err = audit.VerifyArchivesAndLog(*archives, *logPath, trust, progress)
 	}
-	if progress != nil {
-		fmt.Fprintln(os.Stderr)
+	if meter != nil {
+		meter.finish()
 	}
 	if err != nil {
 		return err

@@ -388,6 +388,9 @@ func withDefaults(trust Trust) Trust {
 	if trust.Intermediates == nil {
 		trust.Intermediates = x509.NewCertPool()
 	}
+	if trust.cache == nil {
+		trust.cache = &verifyCache{}
+	}
 	return trust
 }
 
