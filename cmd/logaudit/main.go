@@ -49,7 +49,7 @@ logaudit show --xroad mlog-20231023121255-20231023121609-c7a7bc866bb45efc.zip --
 		{Name: "export", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID --out DIR",
 			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport,
 			Example: "logaudit export --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --id 84946996-4b92-4a90-9260-bef01f1ad6f2 --out evidence"},
-		{Name: "proof", Args: "FILE.asice", Summary: "check how a container reaches its time-stamp (X-Road's time-stamp hash chain, or an older container's Merkle proof) and print the openssl ts command for its token", Run: runProof,
+		{Name: "proof", Args: "FILE.asice", Summary: "check how a container reaches its time-stamp (its signature hash chain, if any, and X-Road's time-stamp hash chain, or an older container's Merkle proof) and print the openssl ts command for its token", Run: runProof,
 			Example: "logaudit proof evidence/84946996-4b92-4a90-9260-bef01f1ad6f2-request.asice"},
 	},
 }

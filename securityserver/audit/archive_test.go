@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -353,5 +354,121 @@ func TestInlineAttachmentLog(t *testing.T) {
 	rep, err := audit.VerifyLog(d.path, d.trust, nil)
 	if err != nil || !rep.OK() || rep.Verified != len(d.recs) {
 		t.Fatalf("verify a version 2 log: %+v %v", rep, err)
+	}
+}
+
+// TestFileAttachmentsAcrossBatchKinds: a log written between attachment
+// files and X-Road's time-stamp hash chain (version 3 records naming
+// files, Merkle batches) goes on with hash-chain batches after an upgrade.
+// Records of both kinds of batch export with their attachments streamed
+// from the files: a legacy container (ts-proof.json) whose proof holds and
+// which verifies on its own, X-Road's layout after; the log verifies, and
+// so does one archive of both, after which the files can go.
+func TestFileAttachmentsAcrossBatchKinds(t *testing.T) {
+	d := dinCopy(t, func(*messagelog.Record, messagelog.Files) {})
+	l := d.log
+	withFile := func(r *messagelog.Record) bool {
+		for _, a := range r.Attachments {
+			if a.File != "" {
+				return true
+			}
+		}
+		return false
+	}
+	var seqs []uint64 // the records with an attachment in a file
+	for i, r := range d.recs {
+		if withFile(r) {
+			seqs = append(seqs, uint64(i+1))
+		}
+	}
+	last := uint64(len(d.recs))
+	if len(seqs) < 2 || seqs[0] == last {
+		t.Fatalf("DİN's records with attachment files: %v of %d, want two, one before the last record", seqs, last)
+	}
+	split := seqs[0] // the legacy batch ends with the first of them
+	stampLegacy(t, l, d.svc, 1, split)
+	stamp(t, l, d.svc, split+1, last)
+	later := seqs[len(seqs)-1]
+	if later <= split {
+		t.Fatalf("no record with an attachment file after record %d: %v", split, seqs)
+	}
+
+	dir := t.TempDir()
+	for _, c := range []struct {
+		seq    uint64
+		legacy bool
+	}{{split, true}, {later, false}} {
+		var buf bytes.Buffer
+		var stored []byte
+		var rec *messagelog.Record
+		err := l.Each(c.seq, func(r *messagelog.Record, v []byte) error {
+			if r.Seq == c.seq {
+				rec, stored = r, bytes.Clone(v)
+				return audit.WriteContainer(&buf, l, r, stored)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("record %d: %v", c.seq, err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = zr.Open(audit.EntryProof)
+		if (err == nil) != c.legacy {
+			t.Errorf("record %d: %s present %v, want %v", c.seq, audit.EntryProof, err == nil, c.legacy)
+		}
+		f, err := l.AttachmentFiles().Open(rec.Attachments[0].File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := io.ReadAll(f)
+		f.Close()
+		rc, err := zr.Open(audit.EntryAttachment + "1")
+		if err != nil {
+			t.Fatalf("record %d: %v", c.seq, err)
+		}
+		got, _ := io.ReadAll(rc)
+		if len(want) == 0 || !bytes.Equal(got, want) {
+			t.Errorf("record %d: attachment1 has %d bytes, the file %d", c.seq, len(got), len(want))
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%d.asice", c.seq))
+		os.WriteFile(path, buf.Bytes(), 0o600)
+		if p, err := audit.CheckContainerProof(path); err != nil || p.Legacy != c.legacy {
+			t.Errorf("record %d: proof %+v %v", c.seq, p, err)
+		}
+		if c.legacy {
+			stored = nil // the legacy container carries its record
+		}
+		if r, failed := audit.VerifyContainer(buf.Bytes(), stored, d.trust); r == nil || len(failed) > 0 {
+			t.Errorf("record %d: VerifyContainer: %v", c.seq, failed)
+		}
+	}
+
+	batches, err := l.Archivable(time.Now().Add(time.Second), 100)
+	if err != nil || len(batches) != 2 {
+		t.Fatalf("archivable: %v %v", batches, err)
+	}
+	archives := t.TempDir()
+	res, err := audit.WriteArchive(l, archives, "DIN-ss1", "AZ/GOV/DIN/ss1", batches, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) < len(seqs) {
+		t.Errorf("the archive result names %d attachment files, want at least %d", len(res.Files), len(seqs))
+	}
+	l.Close()
+	rep, err := audit.VerifyLog(d.path, d.trust, nil)
+	if err != nil || !rep.OK() || rep.Verified != len(d.recs) || rep.Batches != 2 {
+		t.Fatalf("VerifyLog: %+v %v", rep, err)
+	}
+	// The archive holds the attachments: it verifies without the files.
+	if err := os.RemoveAll(messagelog.AttachmentsBeside(d.path).Dir); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err = audit.VerifyArchives(archives, d.trust)
+	if err != nil || !rep.OK() || rep.Verified != len(d.recs) {
+		t.Fatalf("VerifyArchives: %+v %v", rep, err)
 	}
 }
