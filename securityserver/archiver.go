@@ -103,6 +103,12 @@ func (a *archiver) pass(ctx context.Context, cutoff time.Time) ([]string, error)
 			return written, fmt.Errorf("archive %s written, but pruning the live log failed (the next pass completes it): %w", res.Path, err)
 		}
 		written = append(written, res.Path)
+		if fl, ok := a.log.(audit.AttachmentFiles); ok {
+			// Archived with their records: the live copies go too.
+			if err := fl.AttachmentFiles().Remove(res.Files...); err != nil {
+				a.slog.Warn("archived attachment files could not be removed", "err", err)
+			}
+		}
 		m := res.Manifest
 		a.slog.Info("archived message log records", "file", res.Path, "records", res.Records, "from", m.FirstSeq, "to", m.LastSeq,
 			"logged_from", m.FirstTime.Format(time.RFC3339), "logged_to", m.LastTime.Format(time.RFC3339), "batches", len(m.Batches))

@@ -246,6 +246,12 @@ Taken from the global configuration this security server holds:
   ca/*.pem      the federation's approved CA certificates (the trust anchors)
                 and their intermediate (issuing) CA certificates
   tsa/*.pem     the approved time-stamping authorities' certificates
+  ocsp/*.pem    the OCSP responder certificates that signed this server's
+                own current OCSP responses (a CA's delegated responders;
+                the responses in signatures carry them too), for checking
+                OCSP responses offline:
+                openssl ocsp -respin ocsp.der -CAfile ca/NAME.pem \
+                    -verify_other ca/NAME-issuer-1.pem -verify_other ocsp/NAME.pem
   anchor.xml    the configuration anchor this server was set up with (it
                 names the registry and the key the global configuration
                 is signed with)
@@ -258,21 +264,26 @@ Give every ca/*.pem with --ca: records verify only if signed by certificates
 of approved CAs (with the OCSP responses the signatures carry) and their
 batches' time-stamp tokens come from TSAs whose certificates chain to them.
 
-Containers downloaded from /asic (unzip the download first): their signature,
-signer and OCSP response with
+Containers downloaded from /asic (unzip the download first) are in X-Road's
+layout: their signature, signature and time-stamp hash chains, batch
+time-stamp and OCSP response check with
 
   logaudit verify --xroad QUERYID-request-1.asice --ca ca/NAME.pem [--ca ...] --tsa-ca tsa/NAME.pem
 
-and their batch time-stamp (a Merkle proof to the root the token covers,
-not X-Road's ts-hashchain.xml, which that command reports missing) with
+or with independent tools (unzip the container first):
 
-  logaudit proof QUERYID-request-1.asice     (prints the root ROOT)
-  unzip -p QUERYID-request-1.asice META-INF/timestamp.tst > token.der
-  openssl ts -verify -token_in -in token.der -digest ROOT -sha256 -CAfile ca/NAME.pem -untrusted ca/NAME-issuer-1.pem
+  python3 verify-hashchain.py .     (Şlüz's scripts/verify-hashchain.py)
+  openssl ts -verify -token_in -in META-INF/timestamp.tst -data ts-hashchainresult.xml -CAfile ca/NAME.pem -untrusted ca/NAME-issuer-1.pem
+
+A record time-stamped before Şlüz used X-Road's time-stamp hash chain comes
+in Şlüz's earlier layout (META-INF/ts-proof.json): "logaudit proof" prints
+the Merkle root its token covers and the openssl command.
 `
 
 // handleVerificationConf serves GET /verificationconf: what an offline
-// auditor trusts, from the current global configuration, as a zip.
+// auditor trusts, from the current global configuration, as a zip, with
+// the OCSP responder certificates that signed this server's own status
+// responses.
 func (s *Server) handleVerificationConf(w http.ResponseWriter, _ *http.Request) {
 	snap, err := s.snapshot()
 	if err != nil {
@@ -319,6 +330,19 @@ func (s *Server) handleVerificationConf(w http.ResponseWriter, _ *http.Request) 
 	for i, t := range snap.Trust.TSAs {
 		if err == nil {
 			err = put(fmt.Sprintf("tsa/%s.pem", pemName(t.Name, i)), pemOf(t.Cert))
+		}
+	}
+	// The global configuration names responders by URL only; their
+	// certificates are known from the responses they signed.
+	names := map[string]bool{}
+	for i, c := range s.status.responders() {
+		name := pemName(c.Subject.CommonName, i)
+		for names[name] {
+			name += "-" + strconv.Itoa(i+1)
+		}
+		names[name] = true
+		if err == nil {
+			err = put(fmt.Sprintf("ocsp/%s.pem", name), pemOf(c))
 		}
 	}
 	if err == nil {

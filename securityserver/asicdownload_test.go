@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/audit/asic"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 // unzip reads a zip body into its entries, in order.
@@ -95,6 +96,31 @@ func TestAsicDownload(t *testing.T) {
 		t.Fatalf("/verificationconf: entries %v, %d anchors", names, len(opts.Anchors))
 	}
 
+	// The OCSP responder's certificate: issued by an approved CA, for OCSP
+	// signing, and the one that signed the OCSP response in this
+	// server's signatures.
+	var responders []*x509.Certificate
+	for _, n := range names {
+		if strings.HasPrefix(n, "verificationconf/ocsp/") {
+			responders = append(responders, pemCerts(t, files[n])...)
+		}
+	}
+	if len(responders) == 0 {
+		t.Fatalf("/verificationconf: no OCSP responder certificate in %v", names)
+	}
+	anchors, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range opts.Anchors {
+		anchors.AddCert(c)
+	}
+	for _, c := range opts.Intermediates {
+		inter.AddCert(c)
+	}
+	for _, c := range responders {
+		if _, err := c.Verify(x509.VerifyOptions{Roots: anchors, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}}); err != nil {
+			t.Errorf("/verificationconf: OCSP responder %q: %v", c.Subject.CommonName, err)
+		}
+	}
+
 	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
 	for _, c := range opts.Anchors {
 		trust.Roots.AddCert(c)
@@ -102,23 +128,34 @@ func TestAsicDownload(t *testing.T) {
 	for _, c := range opts.Intermediates {
 		trust.Intermediates.AddCert(c)
 	}
+	stored := map[string][]byte{} // the exchange's records, by kind
+	log.Each(0, func(r *messagelog.Record, v []byte) error {
+		if r.MessageID == id {
+			stored[r.Kind.String()] = bytes.Clone(v)
+		}
+		return nil
+	})
 	wantValid := func(name string, data []byte) {
 		t.Helper()
-		// Şlüz's own check: entries, signature, signer, OCSP, the Merkle
-		// proof and the batch's token, all against /verificationconf.
-		if r, failed := audit.VerifyContainer(data, trust); r == nil || r.MessageID != id || len(failed) > 0 {
+		// Şlüz's own check: entries against the logged record, signature,
+		// signer, OCSP, the time-stamp hash chain and the batch's token,
+		// all against /verificationconf.
+		kind := "request"
+		if strings.Contains(name, "response") {
+			kind = "response"
+		}
+		if r, failed := audit.VerifyContainer(data, stored[kind], trust); r == nil || r.MessageID != id || len(failed) > 0 {
 			t.Errorf("%s: %v", name, failed)
 		}
-		if _, failed := audit.VerifyContainer(data, audit.Trust{Roots: x509.NewCertPool()}); len(failed) == 0 {
+		if _, failed := audit.VerifyContainer(data, stored[kind], audit.Trust{Roots: x509.NewCertPool()}); len(failed) == 0 {
 			t.Errorf("%s: valid without the federation's certificates", name)
 		}
-		// X-Road's checks of the signature and its OCSP response pass with
-		// the same certificates. (Its format and time-stamp checks look for
-		// X-Road's ts-hashchain.xml; Şlüz's batch token comes with a Merkle
-		// proof instead.)
-		rep := asic.Verify(data, opts)
-		if rep.Signature.Status != asic.OK || rep.OCSP.Status != asic.OK {
-			t.Errorf("%s: asic.Verify: signature %s %s, ocsp %s %s", name, rep.Signature.Code, rep.Signature.Reason, rep.OCSP.Code, rep.OCSP.Reason)
+		// X-Road's checks all pass with the same certificates: format,
+		// signature, the time-stamp hash chain and token, OCSP, trust.
+		if rep := asic.Verify(data, opts); !rep.Valid() {
+			var sb strings.Builder
+			rep.WriteText(&sb)
+			t.Errorf("%s: asic.Verify:\n%s", name, sb.String())
 		}
 	}
 
@@ -189,5 +226,45 @@ func TestAsicDownload(t *testing.T) {
 		if code != c.code || strings.TrimSpace(body) != c.body {
 			t.Errorf("%s: %d %q, want %d %q", c.url, code, body, c.code, c.body)
 		}
+	}
+}
+
+// TestAsicDownloadAttachment: /asic gives a request with an attachment as
+// a container whose attachment1 is the attachment's bytes, read from the
+// message log's attachment file, and the container verifies through the
+// hash chain.
+func TestAsicDownloadAttachment(t *testing.T) {
+	e := e2eNew(t)
+	admin := serveAdmin(t, e.agency("EMDK").Server)
+	id := e.newID(t)
+	soap := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
+	att := e2eRandomAttachment(t, 1, 200<<10) // spooled on its way, then a file beside the log
+	body, ct := e2eRelated(soap, []e2eAttachment{att}, "")
+	// DİN's getPersonByFin takes no attachments: its own fault comes back
+	// signed, and both messages are logged.
+	e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body)
+	log := e.agency("EMDK").Server.MessageLog()
+	waitFor(t, "the records to be time-stamped", func() bool {
+		res, err := log.Check()
+		return err == nil && res.OK() && res.Stamped == res.LastSeq && res.LastSeq >= 2
+	})
+	code, container := get(t, admin+"/asic?queryId="+url.QueryEscape(id)+"&xRoadInstance=AZ&memberClass=GOV&memberCode=EMDK&subsystemCode=realestate&requestOnly&unique")
+	if code != http.StatusOK {
+		t.Fatalf("/asic: %d %.300s", code, container)
+	}
+	_, files := unzip(t, container)
+	if !bytes.Equal(files[audit.EntryAttachment+"1"], att.data) || files[audit.EntrySigChain] == nil {
+		t.Fatalf("the container's attachment1 has %d bytes, want the %d sent", len(files[audit.EntryAttachment+"1"]), len(att.data))
+	}
+	var stored []byte // the request's record, which the X-Road container does not carry
+	log.Each(0, func(r *messagelog.Record, v []byte) error {
+		if r.MessageID == id && r.Kind == messagelog.Request {
+			stored = bytes.Clone(v)
+		}
+		return nil
+	})
+	trust := e.trust(t)
+	if r, failed := audit.VerifyContainer([]byte(container), stored, trust); r == nil || r.MessageID != id || len(failed) > 0 || len(r.Attachments) != 1 || r.Attachments[0].File == "" {
+		t.Fatalf("the container does not verify: %v", failed)
 	}
 }

@@ -1,9 +1,9 @@
 package securityserver
 
 import (
-	"crypto/sha512"
 	"maps"
 	"mime"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +11,7 @@ import (
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/signature"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -21,6 +22,24 @@ import (
 // order, as X-Road's SignatureCtx signs a message with attachments. The
 // information systems see multipart/related messages; the SOAP part alone
 // is what requestHash covers.
+
+// DirSpool, in the data directory, holds the attachments of the exchanges
+// in flight that are too long to hold in memory (package spool): both
+// proxies stream attachments through it, hashing them on the way, and
+// remove them when the exchange ends.
+const DirSpool = "spool"
+
+// newSpool is the spool of one exchange; Close it when the exchange ends.
+func (s *Server) newSpool() *spool.Set {
+	return spool.NewSet(filepath.Join(s.cfg.DataDir, DirSpool))
+}
+
+// attachmentLimit is limits.maxAttachmentSize for one message's
+// attachments together.
+func (s *Server) attachmentLimit() int64 { return int64(s.cfg.Limits.MaxAttachmentSize) }
+
+// limitAttachments names the limit in faults.
+const limitAttachments = "limits.maxAttachmentSize"
 
 // attached is what a message with attachments carries beside its SOAP
 // part; nil for a message without.
@@ -40,7 +59,7 @@ func fromIS(atts []message.Attachment) []transport.Attachment {
 	}
 	out := make([]transport.Attachment, len(atts))
 	for i, a := range atts {
-		out[i] = transport.Attachment{ContentType: a.Header.Get("Content-Type"), Data: a.Body}
+		out[i] = transport.Attachment{ContentType: a.Header.Get("Content-Type"), Data: a.Body, Spooled: a.Spooled}
 		for _, k := range slices.Sorted(maps.Keys(a.Header)) {
 			if k == "Content-Type" {
 				continue
@@ -70,7 +89,11 @@ func signMessage(signer *signature.Signer, soap []byte, atts []transport.Attachm
 func attachmentParts(atts []transport.Attachment) []signature.Part {
 	parts := make([]signature.Part, len(atts))
 	for i, a := range atts {
-		parts[i] = signature.Part{Data: a.Data}
+		if a.Spooled != nil { // hashed as it streamed in
+			parts[i] = signature.Part{Digest: a.Spooled.Digest()}
+		} else {
+			parts[i] = signature.Part{Data: a.Data}
+		}
 	}
 	return parts
 }
@@ -89,7 +112,7 @@ func received(tr *transport.Message) verify.Signed {
 		m.Attachments = attachmentParts(tr.Attachments)
 	}
 	if tr.RESTBody != nil { // a REST body is /attachment1 (PR-REST §4.4)
-		m.Attachments = []signature.Part{{Data: tr.RESTBody}}
+		m.Attachments = attachmentParts(restBodyPart(tr.RESTBody))
 	}
 	return m
 }
@@ -111,7 +134,7 @@ func attachedOf(tr *transport.Message) *attached {
 // application/xop+xml, only travels inside one).
 func (a *attached) forIS(soapType string, soap []byte) (transport.Body, string) {
 	if (a == nil || len(a.atts) == 0) && !isXOP(soapType) {
-		return transport.Body{soap}, soapType
+		return transport.Bytes(soap), soapType
 	}
 	return a.toIS(soapType, soap)
 }
@@ -139,19 +162,19 @@ func (a *attached) toIS(soapType string, soap []byte) (transport.Body, string) {
 		for i := 0; i+1 < len(fields); i += 2 {
 			b = append(b, fields[i]+": "+fields[i+1]+"\r\n"...)
 		}
-		body = append(body, append(b, "\r\n"...))
+		body = append(body, transport.Segment{Data: append(b, "\r\n"...)})
 	}
 	head(true, "Content-Type", soapType)
-	body = append(body, soap)
+	body = append(body, transport.Segment{Data: soap})
 	var atts []transport.Attachment
 	if a != nil {
 		atts = a.atts
 	}
 	for _, at := range atts {
 		head(false, at.Fields()...)
-		body = append(body, at.Data)
+		body = append(body, at.Segment())
 	}
-	body = append(body, []byte("\r\n--"+boundary+"--\r\n"))
+	body = append(body, transport.Segment{Data: []byte("\r\n--" + boundary + "--\r\n")})
 	if isXOP(soapType) {
 		return body, `multipart/related; type="application/xop+xml"; start-info="text/xml"; charset=UTF-8; boundary=` + boundary
 	}
@@ -159,15 +182,24 @@ func (a *attached) toIS(soapType string, soap []byte) (transport.Body, string) {
 }
 
 // logged is the attachments as the message log keeps them: their bytes
-// where bodies are logged, else only their digests.
-func (a *attached) logged(bodies bool) []messagelog.Attachment {
+// in files beside the log (messagelog.Files, each synced before the record
+// naming it is appended) where bodies are logged, else only their digests.
+func (a *attached) logged(files messagelog.Files, bodies bool) ([]messagelog.Attachment, error) {
 	out := make([]messagelog.Attachment, len(a.atts))
 	for i, at := range a.atts {
-		sum := sha512.Sum512(at.Data)
-		out[i] = messagelog.Attachment{ContentType: at.ContentType, Digest: sum[:]}
-		if bodies {
-			out[i].Data = at.Data
+		out[i] = messagelog.Attachment{ContentType: at.ContentType, Digest: at.Digest()}
+		if !bodies {
+			continue
 		}
+		var link string
+		if at.Spooled != nil {
+			link = at.Spooled.Path()
+		}
+		name, err := files.Put(at.Reader(), link)
+		if err != nil {
+			return nil, err
+		}
+		out[i].File = name
 	}
-	return out
+	return out, nil
 }

@@ -30,13 +30,14 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	req, err := message.ReadRequest(r, int64(s.cfg.Limits.MaxMessageSize))
+	t := trace{files: s.newSpool()}
+	defer t.files.Close()
+	req, err := message.ReadRequestStream(r, int64(s.cfg.Limits.MaxMessageSize), message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
 	if err != nil {
 		s.reply(w, clientSide, nil, nil, asFault(err, "Client."+message.InvalidMessage), start, nil)
 		return
 	}
-	s.metrics.size[clientSide][kindRequest].Observe(float64(len(req.Raw)))
-	var t trace
+	s.metrics.size[clientSide][kindRequest].Observe(float64(len(req.SOAP)))
 	resp, f := s.exchange(r.Context(), req, r.Header.Get("SOAPAction"), &t)
 	s.reply(w, clientSide, req, resp, f, start, &t)
 }
@@ -86,8 +87,8 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	}
 	s.metrics.size[clientSide][kindResponse].Observe(float64(len(ans.soap)))
 	if f := s.appendLog(ctx, clientSide, t,
-		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Request, req.SOAP, sig, req.SOAPType, att}),
-		s.record(clientSide, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.soapType, ans.att})); f != nil {
+		s.record(clientSide, t, req, requestID, h.Client, logged{messagelog.Request, req.SOAP, sig, req.SOAPType, att}),
+		s.record(clientSide, t, req, requestID, h.Client, logged{messagelog.Response, ans.soap, ans.signature, ans.soapType, ans.att})); f != nil {
 		return nil, f
 	}
 	return ans, nil
@@ -285,13 +286,17 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered HTTP %d with %q, not a transport message", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	body := &readFailure{r: resp.Body}
-	tr, err := transport.DecodeLength(body, resp.ContentLength, resp.Header.Get("Content-Type"), max, false)
+	tr, err := transport.DecodeStream(body, resp.ContentLength, resp.Header.Get("Content-Type"),
+		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, false)
 	if err != nil {
 		if body.err != nil { // the connection failed mid-answer: the network, not the answer's form
 			return nil, t.internal(clientSide.fault(message.NetworkError, "the connection to the provider's security server broke while its answer was read"), body.err)
 		}
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
+		}
+		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
+			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer has attachments over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
 	}
@@ -320,7 +325,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		ans.body, ans.contentType = ans.att.forIS(tr.SOAPType, tr.SOAP)
 		return ans, nil
 	}
-	ans.body, ans.contentType = transport.Body{tr.SOAP}, resp.Header.Get(transport.HeaderOriginalContentType)
+	ans.body, ans.contentType = transport.Bytes(tr.SOAP), resp.Header.Get(transport.HeaderOriginalContentType)
 	if ans.contentType == "" || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans.contentType)), "text/xml") {
 		ans.contentType = tr.SOAPType
 	}

@@ -1,6 +1,7 @@
 package securityserver_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/config"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 // TestConsoleInBrowser is the security-server console's acceptance test in
@@ -107,7 +109,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 	file := webuitest.Download(t, ctx, chromedp.Click(chromedp.CSS(section+" a.asic")))
-	checkContainers(t, file, id, filepath.Join(f.Dir, "pki"))
+	checkContainers(t, file, id, filepath.Join(f.Dir, "pki"), din.Server.MessageLog())
 
 	consoleEndpointRight(t, f)
 
@@ -132,13 +134,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 // checkContainers checks the downloaded zip of an exchange's containers as
 // the README of /verificationconf tells an auditor to: Şlüz's own check of
-// each container (entries, signature, signer, OCSP, the Merkle proof to the
-// batch's time-stamp token, all against the federation's certificates),
-// logaudit verify --xroad (X-Road's checks: signature and OCSP pass; it
-// reports the ts-hashchain X-Road's format has and Şlüz's Merkle proof
-// replaces as missing), then logaudit proof and openssl ts -verify for the
+// each container against the record log stored (entries, signature,
+// signer, OCSP, the time-stamp hash chain to the batch's token, all against
+// the federation's certificates), logaudit verify --xroad (X-Road's
+// checks all pass), then logaudit proof and openssl ts -verify for the
 // time-stamp.
-func checkContainers(t *testing.T, zipFile, id, pki string) {
+func checkContainers(t *testing.T, zipFile, id, pki string, log *messagelog.Log) {
 	t.Helper()
 	data, err := os.ReadFile(zipFile)
 	if err != nil {
@@ -158,32 +159,46 @@ func checkContainers(t *testing.T, zipFile, id, pki string) {
 			pool.AddCert(c)
 		}
 	}
+	stored := map[string][]byte{} // the exchange's records, by kind
+	log.Each(0, func(r *messagelog.Record, v []byte) error {
+		if r.MessageID == id {
+			stored[r.Kind.String()] = bytes.Clone(v)
+		}
+		return nil
+	})
 	logaudit := testtool.Build(t, "../cmd/logaudit")
 	dir := t.TempDir()
 	for _, n := range names {
-		if r, failed := audit.VerifyContainer(files[n], trust); r == nil || r.MessageID != id || len(failed) > 0 {
+		kind := "request"
+		if strings.Contains(n, "-response-") {
+			kind = "response"
+		}
+		if r, failed := audit.VerifyContainer(files[n], stored[kind], trust); r == nil || r.MessageID != id || len(failed) > 0 {
 			t.Errorf("%s: %v", n, failed)
 		}
 		path := filepath.Join(dir, n)
 		os.WriteFile(path, files[n], 0o644)
 		out, _ := exec.Command(logaudit, "verify", "--xroad", path, "--ca", filepath.Join(pki, pkiutil.FileRootCert), "--ca", filepath.Join(pki, pkiutil.FileCACert),
 			"--tsa-ca", filepath.Join(pki, pkiutil.FileTSACert)).CombinedOutput()
-		if !strings.Contains(string(out), "signature=ok") || !strings.Contains(string(out), "ocsp=ok") {
+		if !strings.Contains(string(out), path+": OK ") || !strings.Contains(string(out), "signature=ok") || !strings.Contains(string(out), "ocsp=ok") {
 			t.Errorf("logaudit verify --xroad %s:\n%s", n, out)
 		}
 		// The time-stamp, as /verificationconf's README says: logaudit
-		// proof gives the Merkle root, openssl checks the token over it.
+		// proof checks the time-stamp hash chain, openssl the token over
+		// its result.
 		out, err := exec.Command(logaudit, "proof", path).CombinedOutput()
-		root, ok := strings.CutPrefix(strings.SplitN(string(out), "\n", 2)[0], "the proof holds: the record is covered by Merkle root ")
-		if err != nil || !ok {
+		if err != nil || !strings.HasPrefix(string(out), "the time-stamp hash chain holds") {
 			t.Errorf("logaudit proof %s: %v\n%s", n, err, out)
 			continue
 		}
-		token := filepath.Join(dir, n+".tst")
+		token, result := filepath.Join(dir, n+".tst"), filepath.Join(dir, n+".ts-hashchainresult.xml")
 		if err := os.WriteFile(token, zipEntry(t, files[n], "META-INF/timestamp.tst"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err = exec.Command(testtool.Require(t, "openssl"), "ts", "-verify", "-token_in", "-in", token, "-digest", root, "-sha256",
+		if err := os.WriteFile(result, zipEntry(t, files[n], audit.EntryTSChainResult), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err = exec.Command(testtool.Require(t, "openssl"), "ts", "-verify", "-token_in", "-in", token, "-data", result,
 			"-CAfile", filepath.Join(pki, pkiutil.FileRootCert), "-untrusted", filepath.Join(pki, pkiutil.FileCACert)).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "Verification: OK") {
 			t.Errorf("openssl ts -verify %s: %v\n%s", n, err, out)

@@ -3,7 +3,6 @@ package securityserver_test
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/pkiutil"
+	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
@@ -243,16 +243,7 @@ func TestE2EAttachments(t *testing.T) {
 
 	// Both message logs: the records of messages with attachments carry
 	// the chain and the attachments, and verify as the auditor does.
-	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
-	for pool, file := range map[*x509.CertPool]string{trust.Roots: pkiutil.FileRootCert, trust.Intermediates: pkiutil.FileCACert} {
-		certs, err := pkiutil.ReadCertificates(filepath.Join(e.f.Dir, "pki", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-	}
+	trust := e.trust(t)
 	for _, code := range []string{"EMDK", "DIN"} {
 		path := filepath.Join(t.TempDir(), "messagelog.db")
 		out, err := os.Create(path)
@@ -263,6 +254,12 @@ func TestE2EAttachments(t *testing.T) {
 			t.Fatal(err)
 		}
 		out.Close()
+		// The attachments' bytes are files beside the log: copied with it.
+		live := messagelog.AttachmentsBeside(filepath.Join(e.agency(code).Config.DataDir, securityserver.FileMessageLog))
+		files := messagelog.AttachmentsBeside(path)
+		if err := os.CopyFS(files.Dir, os.DirFS(live.Dir)); err != nil {
+			t.Fatal(err)
+		}
 		rep, err := audit.VerifyLog(path, trust, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +268,7 @@ func TestE2EAttachments(t *testing.T) {
 		if want := map[string]int{"EMDK": 8, "DIN": 10}[code]; rep.Records != want || !rep.OK() {
 			t.Errorf("%s's message log: %d records, failures %+v", code, rep.Records, rep.Failures)
 		}
-		chained := 0
+		chained, tampered := 0, ""
 		l, err := messagelog.OpenReadOnly(path)
 		if err != nil {
 			t.Fatal(err)
@@ -284,8 +281,11 @@ func TestE2EAttachments(t *testing.T) {
 				return fmt.Errorf("record %d (%s) has a hash chain without attachments or the reverse", r.Seq, r.Kind)
 			}
 			for i, a := range r.Attachments {
-				if sum := sha512.Sum512(a.Data); !bytes.Equal(sum[:], a.Digest) || a.ContentType == "" {
-					return fmt.Errorf("record %d: attachment %d logged as %q, %d bytes, digest %x", r.Seq, i+1, a.ContentType, len(a.Data), a.Digest[:8])
+				if a.Data != nil || a.File == "" || a.ContentType == "" || files.Check(a) != nil {
+					return fmt.Errorf("record %d: attachment %d logged as %q, %d bytes in the record, file %q: %v", r.Seq, i+1, a.ContentType, len(a.Data), a.File, files.Check(a))
+				}
+				if tampered == "" {
+					tampered = filepath.Join(files.Dir, a.File)
 				}
 			}
 			if !strings.Contains(string(r.Signature), `URI="/sig-hashchainresult.xml"`) {
@@ -297,6 +297,13 @@ func TestE2EAttachments(t *testing.T) {
 		l.Close()
 		if err != nil || chained != rep.Records-2 {
 			t.Errorf("%s's message log: %v (%d records with a chain)", code, err, chained)
+		}
+		// A changed attachment file fails its record.
+		if err := os.WriteFile(tampered, []byte("%PDF-1.7 forged"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := audit.VerifyLog(path, trust, nil); err != nil || rep.OK() || !strings.Contains(rep.Failures[0].Reason, "does not match its logged digest") {
+			t.Errorf("%s's message log with a changed attachment file: %v %+v", code, err, rep)
 		}
 	}
 }
@@ -327,9 +334,71 @@ func TestE2EMalformedMultipart(t *testing.T) {
 	}
 	e.expectCalls(t, "DIN", 0)
 
+	// Attachments over limits.maxAttachmentSize: refused by the client
+	// proxy, or, with a larger limit there, by the provider's server.
+	big, bct := e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 150<<10), e2eRandomAttachment(t, 2, 60<<10)}, "")
+	emdk, din := &e.agency("EMDK").Config.Limits, &e.agency("DIN").Config.Limits
+	emdk.MaxAttachmentSize = 200 << 10
+	if f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, bct, big), "Client.InvalidMessage"); !strings.Contains(f.String, "limits.maxAttachmentSize") {
+		t.Errorf("the fault does not name the limit: %s", f.String)
+	}
+	emdk.MaxAttachmentSize, din.MaxAttachmentSize = 4<<30, 200<<10
+	if f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, bct, big), "Server.ServerProxy.InvalidMessage"); !strings.Contains(f.String, "limits.maxAttachmentSize") {
+		t.Errorf("the fault does not name the limit: %s", f.String)
+	}
+	din.MaxAttachmentSize = 4 << 30
+	e.expectCalls(t, "DIN", 0)
+
 	// The same SOAP part alone in a multipart/related body is answered as
 	// the text/xml request would be.
 	body, mct := e2eRelated(soap, nil, "")
 	e2eWantAnswer(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, mct, body), soap)
 	e.expectCalls(t, "DIN", 1)
+}
+
+// TestE2EAttachmentFileFails: when the provider's server cannot keep an
+// attachment's file beside its message log, the request is refused with
+// LoggingFailed before the provider IS sees it, and nothing of the
+// provider's disk crosses to the client.
+func TestE2EAttachmentFileFails(t *testing.T) {
+	e := e2eNew(t)
+	din := e.agency("DIN")
+	files := messagelog.AttachmentsBeside(filepath.Join(din.Config.DataDir, securityserver.FileMessageLog))
+	if err := os.WriteFile(files.Dir, []byte("not a directory"), 0o600); err != nil { // as a full or broken disk would
+		t.Fatal(err)
+	}
+	soap := e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>")
+	body, ct := e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 100<<10)}, "")
+	f := e2eWantFault(t, e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body), message.Code(message.ServerProxy, message.LoggingFailed))
+	if strings.Contains(f.String, din.Config.DataDir) || strings.Contains(f.String, "directory") {
+		t.Errorf("the fault carries a detail of the provider's machine: %q", f.String)
+	}
+	e.expectCalls(t, "DIN", 0)
+	os.Remove(files.Dir) // and once the disk is back, the same message goes through
+	soap = e2eRequest(t, e2eEMDKClient, e2eDINService, e.newID(t), "<fin>5ZJ8K2L</fin>")
+	body, ct = e2eRelated(soap, []e2eAttachment{e2eRandomAttachment(t, 1, 100<<10)}, "")
+	r := e2eDo(t, http.MethodPost, e.agency("EMDK").ClientURL, ct, body)
+	if f, ok := message.ParseFault(r.body); r.status != http.StatusOK || ok && strings.Contains(f.Code, "LoggingFailed") {
+		t.Fatalf("after the disk came back: HTTP %d %.300s", r.status, r.body)
+	}
+	e.expectCalls(t, "DIN", 1) // (DİN's getPersonByFin itself refuses attachments: its own signed fault)
+	if left, err := os.ReadDir(files.Dir); err != nil || len(left) != 1 {
+		t.Fatalf("DİN's attachment files: %d, %v", len(left), err)
+	}
+}
+
+// trust is the federation's CA certificates as an auditor trusts them.
+func (e *e2eEnv) trust(t *testing.T) audit.Trust {
+	t.Helper()
+	trust := audit.Trust{Roots: x509.NewCertPool(), Intermediates: x509.NewCertPool()}
+	for pool, file := range map[*x509.CertPool]string{trust.Roots: pkiutil.FileRootCert, trust.Intermediates: pkiutil.FileCACert} {
+		certs, err := pkiutil.ReadCertificates(filepath.Join(e.f.Dir, "pki", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	return trust
 }

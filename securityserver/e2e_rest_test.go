@@ -10,7 +10,6 @@ package securityserver_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
@@ -20,12 +19,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,23 +61,34 @@ type e2eSeen struct {
 // e2eEcho is a provider IS that records every request and answers with
 // status 200 (201 for POST), its own header fields and the SHA-256 of the
 // body it got; under /redirect it answers 302, under /missing 404 with a
-// JSON error of its own.
+// JSON error of its own, under /mirror e2ePattern as long as the body it
+// got. It hashes a body as it arrives, keeping only a short one.
 type e2eEcho struct {
 	mu   sync.Mutex
 	seen []e2eSeen
 }
 
 func (e *e2eEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	e.mu.Lock()
-	keep := body
-	if len(keep) > 1<<20 {
+	h := sha256.New()
+	keep, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	h.Write(keep)
+	rest, _ := io.Copy(h, r.Body)
+	n := int64(len(keep)) + rest
+	if n > 1<<20 {
 		keep = nil // the large body is checked by its digest
 	}
+	e.mu.Lock()
 	e.seen = append(e.seen, e2eSeen{r.Method, r.RequestURI, r.Header.Clone(), keep})
 	e.mu.Unlock()
-	sum := sha256.Sum256(body)
+	sum := h.Sum(nil)
 	switch {
+	case strings.Contains(r.URL.Path, "/mirror"):
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("X-Echo-Sha256", hex.EncodeToString(sum))
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		w.WriteHeader(http.StatusOK)
+		io.Copy(w, e2ePattern(n))
+		return
 	case strings.Contains(r.URL.Path, "/redirect"):
 		w.Header().Set("Location", "/base/elsewhere")
 		w.WriteHeader(http.StatusFound)
@@ -93,7 +108,37 @@ func (e *e2eEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "sha256=%s len=%d", hex.EncodeToString(sum[:]), len(body))
+	fmt.Fprintf(w, "sha256=%s len=%d", hex.EncodeToString(sum), n)
+}
+
+// e2ePattern is n bytes of a fixed pseudo-random stream, made as it is
+// read (never held whole).
+func e2ePattern(n int64) io.Reader {
+	return io.LimitReader(mathrand.NewChaCha8([32]byte{'S', 'l', 'u', 'z'}), n)
+}
+
+// e2eHeapPeak samples the process's heap (live and not yet collected
+// objects) every few milliseconds until stop is closed, and returns the
+// highest value seen.
+func e2eHeapPeak(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
 }
 
 func (e *e2eEcho) last(t *testing.T) e2eSeen {
@@ -486,9 +531,11 @@ func TestE2EREST(t *testing.T) {
 
 	t.Run("body limit", func(t *testing.T) {
 		before := echo.count()
-		old := din.Config.Limits.MaxMessageSize
-		din.Config.Limits.MaxMessageSize = 64 << 10
-		defer func() { din.Config.Limits.MaxMessageSize = old }()
+		// REST bodies stream: limits.maxAttachmentSize bounds them, not
+		// limits.maxMessageSize.
+		old := din.Config.Limits.MaxAttachmentSize
+		din.Config.Limits.MaxAttachmentSize = 64 << 10
+		defer func() { din.Config.Limits.MaxAttachmentSize = old }()
 		body := bytes.Repeat([]byte("ə"), 32<<10) // exactly 64 KiB
 		h := http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"text/plain; charset=utf-8"}}
 		if r := e2eRESTCall(t, din.ClientURL, http.MethodPut, e2eRESTService+"/x", h, body); r.status != http.StatusOK {
@@ -501,23 +548,60 @@ func TestE2EREST(t *testing.T) {
 		}
 	})
 
+	// A 100 MiB body each way streams through both servers: the IS's
+	// request body reaches the provider IS, the provider's answer body the
+	// client IS, each byte exact, both logs keeping them, while the whole
+	// process (IS, both servers, provider) grows its heap by far less than
+	// the body: held whole anywhere, it would not.
 	t.Run("100 MiB body", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: a 100 MiB body")
 		}
+		const size = 100 << 20
 		emdk := e.agency("EMDK")
 		for _, c := range []*config.Config{din.Config, emdk.Config} {
-			old := c.Limits.MaxMessageSize
-			c.Limits.MaxMessageSize = 101 << 20
-			defer func() { c.Limits.MaxMessageSize = old }()
+			// maxMessageSize stays at its default (10 MiB): it no longer
+			// bounds a REST body, limits.maxAttachmentSize does.
+			old := c.Limits.MaxAttachmentSize
+			c.Limits.MaxAttachmentSize = size
+			defer func() { c.Limits.MaxAttachmentSize = old }()
 		}
-		body := make([]byte, 100<<20)
-		rand.Read(body)
-		sum := sha256.Sum256(body)
-		r := e2eRESTCall(t, din.ClientURL, http.MethodPost, e2eRESTService+"/upload", http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"application/octet-stream"}}, body)
-		want := fmt.Sprintf("sha256=%s len=%d", hex.EncodeToString(sum[:]), len(body))
-		if r.status != http.StatusCreated || string(r.body) != want {
-			t.Fatalf("HTTP %d %q, want 201 %q", r.status, r.body, want)
+		h := sha256.New()
+		io.Copy(h, e2ePattern(size))
+		want := hex.EncodeToString(h.Sum(nil))
+		defer debug.SetGCPercent(debug.SetGCPercent(20)) // little garbage between collections: the peak is near what is held
+		runtime.GC()
+		base := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(base)
+		stop := make(chan struct{})
+		peak := e2eHeapPeak(stop)
+
+		req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(din.ClientURL, "/")+e2eRESTService+"/mirror", e2ePattern(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size
+		req.Header = http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"application/octet-stream"}}
+		hc := &http.Client{Timeout: 6 * e2eTimeout, Transport: &http.Transport{DisableCompression: true}}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Reset()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		close(stop)
+		grew := int64(<-peak) - int64(base[0].Value.Uint64())
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Echo-Sha256") != want {
+			t.Fatalf("HTTP %d, %v; the provider IS got a body of SHA-256 %q, want %s", resp.StatusCode, err, resp.Header.Get("X-Echo-Sha256"), want)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); n != size || got != want {
+			t.Fatalf("the answer's body: %d bytes of SHA-256 %s, want %d of %s", n, got, size, want)
+		}
+		t.Logf("100 MiB each way: heap grew by at most %.1f MiB", float64(grew)/(1<<20))
+		if grew > 40<<20 {
+			t.Fatalf("the heap grew by %.1f MiB while 100 MiB went each way: a body is held in memory", float64(grew)/(1<<20))
 		}
 	})
 }
@@ -550,7 +634,7 @@ func TestE2ERESTRequestHash(t *testing.T) {
 		}
 		var digest []byte
 		if tm.RESTBody != nil {
-			sum := sha512.Sum512(tm.RESTBody)
+			sum := sha512.Sum512(tm.RESTBody.Data)
 			digest = sum[:]
 		}
 		hash := rest.RequestHash(tm.SOAP, digest)

@@ -10,6 +10,7 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 )
 
 // FileMessageLog is the message log in the data directory.
@@ -40,6 +41,15 @@ type messageLog interface {
 	Close() error
 }
 
+// pgWithFiles is the log on PostgreSQL with this server's attachment
+// files, which stay on its own disk (dataDir/messagelog.attachments).
+type pgWithFiles struct {
+	*pglog.Log
+	files messagelog.Files
+}
+
+func (l pgWithFiles) AttachmentFiles() messagelog.Files { return l.files }
+
 // logged is one signed message to log.
 type logged struct {
 	kind      messagelog.Kind
@@ -52,13 +62,16 @@ type logged struct {
 // record builds a log record; local is the subsystem on this server's side
 // (the client on the client side, the provider on the service side), whose
 // privacy setting decides whether the body or only its digest is kept.
-func (s *Server) record(sd side, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
-	return s.newRecord(sd, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m)
+//
+// An attachment file that cannot be written leaves t.logFailure set, which
+// appendLog turns into its fault.
+func (s *Server) record(sd side, t *trace, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
+	return s.newRecord(sd, t, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m)
 }
 
 // newRecord is record for a message with these identifiers (a REST
 // message's, or a SOAP message's header).
-func (s *Server) newRecord(sd side, messageID string, client identifier.Client, service identifier.ServiceID, requestID string, local identifier.Client, m logged) *messagelog.Record {
+func (s *Server) newRecord(sd side, t *trace, messageID string, client identifier.Client, service identifier.ServiceID, requestID string, local identifier.Client, m logged) *messagelog.Record {
 	if s.opts.noLog {
 		return nil
 	}
@@ -71,7 +84,11 @@ func (s *Server) newRecord(sd side, messageID string, client identifier.Client, 
 		r.Message = m.soap
 	}
 	if m.att != nil {
-		r.HashChainResult, r.HashChain, r.Attachments = m.att.result, m.att.chain, m.att.logged(bodies)
+		var err error
+		r.HashChainResult, r.HashChain = m.att.result, m.att.chain
+		if r.Attachments, err = m.att.logged(s.files, bodies); err != nil && t.logFailure == nil {
+			t.logFailure = err
+		}
 	}
 	return r
 }
@@ -91,7 +108,10 @@ func (s *Server) appendLog(ctx context.Context, sd side, t *trace, recs ...*mess
 		return nil
 	}
 	start := time.Now()
-	err := s.mlog.Append(context.WithoutCancel(ctx), recs...)
+	err := t.logFailure
+	if err == nil {
+		err = s.mlog.Append(context.WithoutCancel(ctx), recs...)
+	}
 	observeSince(s.metrics.logWrite[sd], start)
 	if err != nil {
 		s.log.Error("message log write failed: answers are refused until it works again", "err", err)

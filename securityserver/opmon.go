@@ -203,7 +203,7 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 	requestID := r.Header.Get(transport.HeaderRequestID)
 	t.requestID = requestID
 	provider := h.Service.Provider
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
 		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType, nil})); f != nil {
 		return nil, f
 	}
@@ -217,7 +217,7 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 	if f != nil {
 		return nil, f
 	}
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
 		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, resp.att})); f != nil {
 		return nil, f
 	}

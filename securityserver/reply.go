@@ -10,6 +10,7 @@ import (
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -37,6 +38,10 @@ type trace struct {
 	peerAddr  string              // client side: that server's address; service side: the TLS peer's
 	peerCert  *x509.Certificate   // service side: the client's server's TLS certificate
 	requestID string              // x-request-id
+	files     *spool.Set          // the exchange's spooled attachments, removed when it ends
+	// logFailure: an attachment file of the message log could not be
+	// written (record), so the exchange cannot be logged.
+	logFailure error
 	// providerFault is the provider IS's SOAP fault, which travels back
 	// signed like any answer but is not a success (PR-OPMON succeeded).
 	providerFault *message.Fault
@@ -113,7 +118,7 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 	w.Header().Set("Content-Type", resp.contentType)
 	// A known length lets the peer read to the end and reuse the connection.
 	n := resp.body.Len()
-	w.Header().Set("Content-Length", strconv.Itoa(n))
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(http.StatusOK)
 	resp.body.WriteTo(w)
 	s.log.Info("exchange", append(attrs, "result", result, "bytes", n)...)

@@ -1,9 +1,7 @@
 package securityserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha512"
 	"errors"
 	"io"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/transport"
 )
 
@@ -25,17 +24,18 @@ import (
 // answer's signature, header part and X-Road-Request-Hash are checked
 // before the IS gets the provider's status, header fields and body.
 // Failures reach the IS as X-Road's REST errors (rest.WriteError).
-
-// restOverhead is what a REST transport message may carry beyond its body
-// (header part, OCSP responses, hash chain, signature): the body alone is
-// held to limits.maxMessageSize.
-const restOverhead = 1 << 20
+//
+// Bodies stream as SOAP attachments do: each is spooled (package spool,
+// dataDir/spool) and hashed while it arrives, sent on from the spool,
+// logged as an attachment file, and held to limits.maxAttachmentSize; the
+// rest of a REST message (header part, signature) to
+// limits.maxMessageSize.
 
 // restAnswer is a REST exchange's result: on the client side the verified
 // response for the IS, on the service side the signed transport message.
 type restAnswer struct {
 	resp *rest.Response
-	body []byte // the response body ("" when none)
+	body *transport.Attachment // the response body (nil when none), held or spooled
 	out  transport.Body
 	ct   string // Content-Type of out
 }
@@ -48,7 +48,8 @@ func (s *Server) serveRESTClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	var t trace
+	t := trace{files: s.newSpool()}
+	defer t.files.Close()
 	req, ans, f := s.restExchange(r, &t)
 	s.restReply(w, r, clientSide, req, ans, f, start, &t)
 }
@@ -57,13 +58,12 @@ func (s *Server) serveRESTClient(w http.ResponseWriter, r *http.Request) {
 // provider's verified answer.
 func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAnswer, *message.Fault) {
 	ctx := r.Context()
-	max := int64(s.cfg.Limits.MaxMessageSize)
 	t.requestID = message.NewUUID() // x-road-request-id, as X-Road makes it per request
 	req, err := rest.NewRequest(r.Method, r.RequestURI, rest.FieldsFromHeader(r.Header), t.requestID, s.cfg.Server.Owner.Instance)
 	if err != nil {
 		return nil, nil, asFault(err, message.Code(message.ClientPrefix, rest.BadRequest))
 	}
-	body, f := readRESTBody(r, max)
+	body, f := readRESTBody(r, s.attachmentLimit(), t)
 	if f != nil {
 		return req, nil, f
 	}
@@ -97,60 +97,70 @@ func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAn
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 	}()
-	var bodyDigest []byte
-	if body != nil {
-		sum := sha512.Sum512(body)
-		bodyDigest = sum[:]
-	}
-	ans, tr, f := s.readRESTResponse(rt.snap, req, bodyDigest, resp, t)
+	ans, tr, f := s.readRESTResponse(rt.snap, req, bodyDigest(body), resp, t)
 	if f != nil {
 		return req, nil, f
 	}
 	if f := s.appendLog(ctx, clientSide, t,
-		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Request, head, sig, transport.TypeRESTRequest, att}),
-		s.newRecord(clientSide, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Response, tr.SOAP, tr.Signature, transport.TypeRESTResponse, attachedOf(tr)})); f != nil {
+		s.newRecord(clientSide, t, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Request, head, sig, transport.TypeRESTRequest, att}),
+		s.newRecord(clientSide, t, req.ID, req.Client, req.Service, t.requestID, req.Client, logged{messagelog.Response, tr.SOAP, tr.Signature, transport.TypeRESTResponse, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
 	return req, ans, nil
 }
 
-// readRESTBody reads an IS's request body, at most limit bytes; an empty
-// body is none (nil), as X-Road sends a body part only for data.
-func readRESTBody(r *http.Request, limit int64) ([]byte, *message.Fault) {
+// readRESTBody spools an IS's request body (t.files), hashing it as it
+// arrives, at most limit bytes (limits.maxAttachmentSize); an empty body
+// is none (nil), as X-Road sends a body part only for data.
+func readRESTBody(r *http.Request, limit int64, t *trace) (*transport.Attachment, *message.Fault) {
 	tooLarge := func() *message.Fault {
-		return message.Faultf(message.Code(message.ClientPrefix, message.InvalidMessage), "the request body exceeds the limit of %d bytes", limit)
+		return message.Faultf(message.Code(message.ClientPrefix, message.InvalidMessage), "the request body exceeds the limit of %d bytes (%s)", limit, limitAttachments)
 	}
 	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
-	// An announced length is trusted only so far: announcing alone must
-	// not make the server allocate the limit.
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), 1<<20)+1))
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
-		return nil, message.Faultf(message.Code(message.ClientPrefix, message.IOError), "reading the request body: %v", err)
-	}
-	if int64(buf.Len()) > limit {
+	c, err := t.files.Copy(r.Body, limit)
+	if errors.Is(err, spool.ErrTooLarge) {
 		return nil, tooLarge()
 	}
-	if buf.Len() == 0 {
-		return nil, nil
+	if err != nil {
+		return nil, t.internal(message.Faultf(message.Code(message.ClientPrefix, message.IOError), "reading the request body failed"), err)
 	}
-	return buf.Bytes(), nil
+	return restBody(c), nil
+}
+
+// restBody is spooled content as a REST body, nil when it is empty.
+func restBody(c *spool.Content) *transport.Attachment {
+	if c.Size() == 0 {
+		return nil
+	}
+	a := transport.FromSpool(c)
+	a.ContentType = transport.TypeRESTBody
+	return &a
+}
+
+// bodyDigest is a REST body's SHA-512 (computed as it streamed in), nil
+// for none.
+func bodyDigest(body *transport.Attachment) []byte {
+	if body == nil {
+		return nil
+	}
+	return body.Digest()
 }
 
 // restBodyPart is a REST body as the one attachment signMessage chains
 // (/attachment1), or none.
-func restBodyPart(body []byte) []transport.Attachment {
+func restBodyPart(body *transport.Attachment) []transport.Attachment {
 	if body == nil {
 		return nil
 	}
-	return []transport.Attachment{{ContentType: transport.TypeRESTBody, Data: body}}
+	return []transport.Attachment{*body}
 }
 
 // intoREST puts a REST body and its hash chain into a transport message.
 func (a *attached) intoREST(tm *transport.Message) {
 	if a != nil {
-		tm.RESTBody, tm.HashChainResult, tm.HashChain = a.atts[0].Data, a.result, a.chain
+		tm.RESTBody, tm.HashChainResult, tm.HashChain = &a.atts[0], a.result, a.chain
 	}
 }
 
@@ -172,7 +182,7 @@ func (s *Server) restPost(ctx context.Context, srv globalconf.ServerAddress, bod
 // by the provider's member whose header part answers req
 // (rest.CheckResponse: ids and X-Road-Request-Hash).
 func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, bodyDigest []byte, resp *http.Response, t *trace) (*restAnswer, *transport.Message, *message.Fault) {
-	max := int64(s.cfg.Limits.MaxMessageSize) + restOverhead
+	max := int64(s.cfg.Limits.MaxMessageSize)
 	if !transport.IsMultipart(resp.Header) {
 		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if err != nil {
@@ -184,13 +194,17 @@ func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, 
 		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered HTTP %d with %q, not a transport message", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	body := &readFailure{r: resp.Body}
-	tr, err := transport.DecodeLength(body, resp.ContentLength, resp.Header.Get("Content-Type"), max, false)
+	tr, err := transport.DecodeStream(body, resp.ContentLength, resp.Header.Get("Content-Type"),
+		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, false)
 	if err != nil {
 		if body.err != nil {
 			return nil, nil, t.internal(clientSide.fault(message.NetworkError, "the connection to the provider's security server broke while its answer was read"), body.err)
 		}
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
+		}
+		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
+			return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer body is over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
 	}
@@ -248,7 +262,7 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 	if sd == serverSide {
 		w.Header().Set("Content-Type", ans.ct)
 		w.Header().Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
-		w.Header().Set("Content-Length", strconv.Itoa(ans.out.Len()))
+		w.Header().Set("Content-Length", strconv.FormatInt(ans.out.Len(), 10))
 		w.WriteHeader(http.StatusOK)
 		ans.out.WriteTo(w)
 		s.log.Info("exchange", append(attrs, "result", result, "status", ans.resp.Status, "bytes", ans.out.Len())...)
@@ -264,12 +278,18 @@ func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req 
 		h["Content-Type"] = nil // no sniffed type the provider did not send
 	}
 	st := ans.resp.Status
+	var n int64
+	if ans.body != nil {
+		n = ans.body.Size()
+	}
 	if r.Method != http.MethodHead && st >= 200 && st != http.StatusNoContent && st != http.StatusNotModified {
-		h.Set("Content-Length", strconv.Itoa(len(ans.body)))
+		h.Set("Content-Length", strconv.FormatInt(n, 10))
 	}
 	w.WriteHeader(st)
-	w.Write(ans.body)
-	s.log.Info("exchange", append(attrs, "result", result, "status", st, "bytes", len(ans.body))...)
+	if ans.body != nil {
+		transport.Body{ans.body.Segment()}.WriteTo(w) // from the spool
+	}
+	s.log.Info("exchange", append(attrs, "result", result, "status", st, "bytes", n)...)
 }
 
 // monitorREST queues the operational monitoring record of a REST exchange
@@ -293,7 +313,10 @@ func (s *Server) monitorREST(sd side, req *rest.Request, ans *restAnswer, f *mes
 	}
 	var respSize int64
 	if ans != nil {
-		respSize = int64(len(ans.body) + ans.out.Len())
+		respSize = ans.out.Len()
+		if ans.body != nil {
+			respSize += ans.body.Size()
+		}
 		rec.StatusCode = ans.resp.Status
 	}
 	s.finish(rec, f, t, respSize)

@@ -18,6 +18,7 @@ import (
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/spool"
 )
 
 // X-Road's meta services for REST (PR-MREST): listMethods, allowedMethods
@@ -106,7 +107,7 @@ func (s *Server) answerRESTMeta(req *rest.Request, snap *globalconf.Snapshot, t 
 }
 
 func metaAnswer(contentType string, body []byte) *providerAnswer {
-	return &providerAnswer{status: http.StatusOK, reason: "OK", fields: []rest.Field{{Name: "Content-Type", Value: contentType}}, body: body}
+	return &providerAnswer{status: http.StatusOK, reason: "OK", fields: []rest.Field{{Name: "Content-Type", Value: contentType}}, body: restBody(spool.Bytes(body))}
 }
 
 // allowedEndpoints narrows a service's endpoints to those client may call:

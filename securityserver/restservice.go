@@ -1,9 +1,7 @@
 package securityserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha512"
 	"errors"
 	"io"
 	"net/http"
@@ -16,6 +14,7 @@ import (
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -36,7 +35,8 @@ func isRESTTransport(r *http.Request) bool {
 // serveRESTServer is the service proxy for a REST request from a peer.
 func (s *Server) serveRESTServer(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	t := trace{peerAddr: r.RemoteAddr}
+	t := trace{peerAddr: r.RemoteAddr, files: s.newSpool()}
+	defer t.files.Close()
 	req, ans, f := s.serveREST(r, &t)
 	s.restReply(w, r, serverSide, req, ans, f, start, &t)
 }
@@ -49,18 +49,19 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return nil, nil, f
 	}
 	max := int64(s.cfg.Limits.MaxMessageSize)
-	tr, err := transport.DecodeLength(r.Body, r.ContentLength, r.Header.Get("Content-Type"), max+restOverhead, true)
+	tr, err := transport.DecodeStream(r.Body, r.ContentLength, r.Header.Get("Content-Type"),
+		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, true)
 	if err != nil {
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
+		}
+		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
+			return nil, nil, serverSide.fault(message.InvalidMessage, "the request body is over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
 	}
 	if !transport.IsREST(tr.SOAPType) {
 		return nil, nil, serverSide.fault(message.InvalidMessage, "a request marked %s: %s carries a %s part, not a REST header part", rest.HeaderMessageType, rest.MessageTypeREST, tr.SOAPType)
-	}
-	if int64(len(tr.RESTBody)) > max {
-		return nil, nil, serverSide.fault(message.InvalidMessage, "the request body is over the %d-byte limit", max)
 	}
 	req, err := rest.ParseRequestPart(tr.SOAP)
 	if err != nil {
@@ -95,7 +96,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return req, nil, f
 	}
 	provider := req.Service.Provider
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, req.ID, req.Client, req.Service, t.requestID, provider,
+	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
 		logged{messagelog.Request, tr.SOAP, tr.Signature, transport.TypeRESTRequest, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
@@ -113,12 +114,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	}
 	// X-Road-Request-Hash binds the answer to the request exactly as
 	// received (PR-REST §4.3).
-	var bodyDigest []byte
-	if tr.RESTBody != nil {
-		sum := sha512.Sum512(tr.RESTBody)
-		bodyDigest = sum[:]
-	}
-	resp, err := rest.NewResponse(req, pr.status, pr.reason, pr.fields, rest.RequestHash(tr.SOAP, bodyDigest), t.requestID)
+	resp, err := rest.NewResponse(req, pr.status, pr.reason, pr.fields, rest.RequestHash(tr.SOAP, bodyDigest(tr.RESTBody)), t.requestID)
 	if err != nil {
 		return req, nil, serverSide.fault(message.ServiceFailed, "the provider information system's answer cannot be carried: %v", err)
 	}
@@ -135,7 +131,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	if err != nil {
 		return req, nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
 	}
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, req.ID, req.Client, req.Service, t.requestID, provider,
+	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
 		logged{messagelog.Response, head, sig, transport.TypeRESTResponse, att})); f != nil {
 		return req, nil, f
 	}
@@ -154,13 +150,14 @@ type providerAnswer struct {
 	status int
 	reason string
 	fields []rest.Field
-	body   []byte // nil when empty
+	body   *transport.Attachment // nil when empty; spooled when long
 }
 
 // callRESTProvider sends the request to the provider IS as
 // METHOD <svc.URL><path>[?query] with the client's header fields and body,
-// and reads its answer (at most limits.maxMessageSize of body).
-func (s *Server) callRESTProvider(ctx context.Context, req *rest.Request, body []byte, svc config.Service, t *trace) (*providerAnswer, *message.Fault) {
+// and spools its answer's body (at most limits.maxAttachmentSize), hashing
+// it on the way; the request body is sent from the spool.
+func (s *Server) callRESTProvider(ctx context.Context, req *rest.Request, body *transport.Attachment, svc config.Service, t *trace) (*providerAnswer, *message.Fault) {
 	timeout := svc.Timeout.D()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -171,13 +168,13 @@ func (s *Server) callRESTProvider(ctx context.Context, req *rest.Request, body [
 	if req.HasQuery {
 		target += "?" + req.Query
 	}
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, rd)
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, target, http.NoBody)
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.InternalError, "the provider information system's address is not usable with this request"), err)
+	}
+	if body != nil {
+		hreq.Body, hreq.ContentLength = io.NopCloser(body.Reader()), body.Size()
+		hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
 	}
 	for _, f := range req.Fields {
 		hreq.Header.Add(f.Name, f.Value)
@@ -185,15 +182,22 @@ func (s *Server) callRESTProvider(ctx context.Context, req *rest.Request, body [
 	if _, ok := hreq.Header["User-Agent"]; !ok {
 		hreq.Header.Set("User-Agent", "") // none of Go's: the IS sees the fields the client sent
 	}
-	resp, data, f := s.askProvider(ctx, s.restProvider, hreq, timeout, t)
+	resp, f := s.sendProvider(ctx, s.restProvider, hreq, timeout, t)
 	if f != nil {
 		return nil, f
 	}
-	if len(data) == 0 {
-		data = nil
+	defer resp.Body.Close()
+	c, err := t.files.Copy(resp.Body, s.attachmentLimit())
+	switch {
+	case errors.Is(err, spool.ErrTooLarge):
+		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer body is over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
+	case err != nil:
+		return nil, t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), err)
 	}
 	reason := strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))
-	return &providerAnswer{status: resp.StatusCode, reason: strings.TrimSpace(reason), fields: rest.FieldsFromHeader(resp.Header), body: data}, nil
+	return &providerAnswer{status: resp.StatusCode, reason: strings.TrimSpace(reason), fields: rest.FieldsFromHeader(resp.Header), body: restBody(c)}, nil
 }
 
 // newRESTProviderClient is the client for REST provider IS: no redirects

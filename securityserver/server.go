@@ -27,9 +27,13 @@
 //
 // # Caveats
 //
-// Messages, attachments and REST bodies included, are held in memory up to
-// the configured size limit (no streaming yet); batch signatures are not
-// supported yet. The REST protocol (PR-REST) runs beside SOAP:
+// A message's SOAP part is held in memory (limits.maxMessageSize); its
+// attachments stream through files in dataDir/spool (package spool, see
+// attachments.go) and into the message log's attachment files, but each
+// hop stores an attachment whole before it forwards it (the signature
+// needs its digest first); REST bodies travel the same way
+// (limits.maxAttachmentSize). Batch signatures are not supported yet. The REST
+// protocol (PR-REST) runs beside SOAP:
 // restclient.go and restservice.go, entered from the two proxies by the
 // request path (/r1/...) and by x-road-message-type: REST. The meta
 // services the provider's server answers itself are in restmeta.go
@@ -64,6 +68,7 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/verify"
 	"github.com/sluz/sluz/securityserver/verify/pgreplay"
 )
@@ -99,8 +104,9 @@ type Server struct {
 	replay   verify.ReplayGuard
 	closers  []io.Closer // key handles (PKCS#11 sessions)
 	mlog     messageLog
-	blog     *messagelog.Log // the embedded store behind mlog (MessageLog); nil on PostgreSQL
-	provider *http.Client    // keep-alive connections to the provider IS endpoints
+	files    messagelog.Files // the message log's attachment files
+	blog     *messagelog.Log  // the embedded store behind mlog (MessageLog); nil on PostgreSQL
+	provider *http.Client     // keep-alive connections to the provider IS endpoints
 	// restProvider calls REST provider IS: no redirects, no compression
 	// of its own.
 	restProvider *http.Client
@@ -188,6 +194,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dataDir: %w", err)
 	}
+	s.files = messagelog.AttachmentsBeside(filepath.Join(cfg.DataDir, FileMessageLog))
+	if err := spool.Clean(filepath.Join(cfg.DataDir, DirSpool)); err != nil {
+		return nil, fmt.Errorf("dataDir: the spool of an earlier run: %w", err)
+	}
 	if s.conf, err = globalconf.NewClient(globalconf.ClientOptions{Anchor: m.anchor, CachePath: filepath.Join(cfg.DataDir, FileConfCache),
 		Interval: cfg.GlobalConf.RefreshInterval.D(), Now: o.now, Logger: log.With("component", "globalconf")}); err != nil {
 		return nil, err
@@ -204,7 +214,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		if err != nil {
 			return nil, err
 		}
-		s.mlog, s.db, pool = plog, plog, plog.Pool()
+		s.mlog, s.db, pool = pgWithFiles{plog, s.files}, plog, plog.Pool()
 		// One node of those sharing the database time-stamps and archives.
 		if s.lead, err = lease.NewPostgres(cfg.MessageLog.Postgres.DSN, lease.Options{Name: "sluz lease " + cfg.Server.String(), Logger: log.With("component", "lease")}); err != nil {
 			return nil, err

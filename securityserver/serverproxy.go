@@ -28,7 +28,8 @@ func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	t := trace{peerAddr: r.RemoteAddr}
+	t := trace{peerAddr: r.RemoteAddr, files: s.newSpool()}
+	defer t.files.Close()
 	req, resp, f := s.serve(r, &t)
 	if f != nil {
 		s.reply(w, serverSide, req, nil, f, start, &t)
@@ -46,10 +47,14 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return nil, nil, f
 	}
 	max := int64(s.cfg.Limits.MaxMessageSize)
-	tr, err := transport.DecodeLength(r.Body, r.ContentLength, r.Header.Get("Content-Type"), max, true)
+	tr, err := transport.DecodeStream(r.Body, r.ContentLength, r.Header.Get("Content-Type"),
+		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, true)
 	if err != nil {
 		if errors.Is(err, transport.ErrTooLarge) {
 			return nil, nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
+		}
+		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
+			return nil, nil, serverSide.fault(message.InvalidMessage, "the request's attachments are over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
 		}
 		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
 	}
@@ -98,7 +103,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	requestID := r.Header.Get(transport.HeaderRequestID)
 	t.requestID = requestID
 	provider := h.Service.Provider
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
 		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType, attachedOf(tr)})); f != nil {
 		return req, nil, f
 	}
@@ -117,7 +122,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	if f != nil {
 		return req, nil, f
 	}
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
 		logged{messagelog.Response, resp.soap, resp.signature, resp.soapType, resp.att})); f != nil {
 		return req, nil, f
 	}
@@ -154,44 +159,44 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
 	hreq.Header.Set("Content-Type", ct)
 	hreq.Header.Set("SOAPAction", soapAction)
-	resp, data, f := s.askProvider(ctx, s.provider, hreq, timeout, t)
+	resp, f := s.sendProvider(ctx, s.provider, hreq, timeout, t)
 	if f != nil {
 		return nil, f
 	}
+	defer resp.Body.Close()
 	max := int64(s.cfg.Limits.MaxMessageSize)
+	// The SOAP part is read whole, the attachments stream into the spool.
 	respType := resp.Header.Get("Content-Type")
-	msg, err := message.Parse(data, respType, message.ParseOptions{MaxSize: max})
-	if err != nil {
+	in := &readFailure{r: resp.Body}
+	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
+	switch {
+	case err == nil:
+	case in.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not finish its answer within %s", timeout)
+	case in.err != nil:
+		return nil, t.internal(serverSide.fault(message.ServiceFailed, "the provider information system's answer broke off"), in.err)
+	default:
 		return nil, serverSide.fault(message.ServiceFailed, "the provider information system answered HTTP %d with something that is not an X-Road message: %v", resp.StatusCode, err)
 	}
 	if msg.IsFault {
 		t.providerFault = msg.Fault
 		return msg, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
-	out, err := msg.InsertRequestHash(message.RequestHashOf(req.Raw))
+	// msg.Raw is the SOAP part (ReadStream): the request hash goes into it.
+	out, err := msg.InsertRequestHash(message.RequestHashOf(req.SOAP))
 	if err != nil {
 		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer cannot carry the request hash: %v", err)
 	}
-	if len(msg.Attachments) == 0 && len(msg.SOAP) == len(msg.Raw) { // text/xml: the answer is its SOAP part
-		return &message.Message{Raw: out, ContentType: respType, SOAP: out, SOAPType: respType}, nil
-	}
-	// Multipart: the SOAP part and the attachments of the answer as it now is.
-	if msg, err = message.Parse(out, respType, message.ParseOptions{MaxSize: max + int64(len(out)-len(data))}); err != nil {
-		return nil, t.internal(serverSide.fault(message.InternalError, "the provider's answer with the request hash cannot be read again"), err)
-	}
-	return msg, nil
+	return &message.Message{Raw: out, ContentType: respType, SOAP: out, SOAPType: msg.SOAPType, Attachments: msg.Attachments, Header: msg.Header}, nil
 }
 
 // askProvider sends hreq (made with ctx, which ends after timeout) to a
 // provider IS and reads its answer, at most limits.maxMessageSize bytes of
 // body.
 func (s *Server) askProvider(ctx context.Context, hc *http.Client, hreq *http.Request, timeout time.Duration, t *trace) (*http.Response, []byte, *message.Fault) {
-	resp, err := hc.Do(hreq)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, nil, serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
-		}
-		return nil, nil, t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
+	resp, f := s.sendProvider(ctx, hc, hreq, timeout, t)
+	if f != nil {
+		return nil, nil, f
 	}
 	defer resp.Body.Close()
 	max := int64(s.cfg.Limits.MaxMessageSize)
@@ -206,6 +211,19 @@ func (s *Server) askProvider(ctx context.Context, hc *http.Client, hreq *http.Re
 		return nil, nil, serverSide.fault(message.ServiceFailed, "the provider's answer is over the %d-byte limit", max)
 	}
 	return resp, data, nil
+}
+
+// sendProvider sends hreq (made with ctx, which ends after timeout) to a
+// provider IS; the caller reads and closes the answer's body.
+func (s *Server) sendProvider(ctx context.Context, hc *http.Client, hreq *http.Request, timeout time.Duration, t *trace) (*http.Response, *message.Fault) {
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, serverSide.fault(message.ServiceFailed, "the provider information system did not answer within %s", timeout)
+		}
+		return nil, t.internal(serverSide.fault(message.ServiceFailed, "cannot reach the provider information system"), err)
+	}
+	return resp, nil
 }
 
 // signResponse signs the answer's SOAP part (with its attachments through

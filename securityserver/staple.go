@@ -1,6 +1,7 @@
 package securityserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ type statusCache struct {
 
 type statusEntry struct {
 	cert, issuer *x509.Certificate
+	signer       *x509.Certificate // who signed der: the issuer or its delegated responder
 	der          []byte
 	thisUpdate   time.Time
 	err          error
@@ -43,6 +46,24 @@ func (c *statusCache) add(cert, issuer *x509.Certificate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.entries[sha256.Sum256(cert.Raw)] = &statusEntry{cert: cert, issuer: issuer}
+}
+
+// responders returns the certificates that signed the responses kept
+// (each once), for an auditor who checks OCSP responses offline.
+func (c *statusCache) responders() []*x509.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[[32]byte]bool{}
+	var out []*x509.Certificate
+	for _, e := range c.entries {
+		if e.signer == nil || seen[sha256.Sum256(e.signer.Raw)] {
+			continue
+		}
+		seen[sha256.Sum256(e.signer.Raw)] = true
+		out = append(out, e.signer)
+	}
+	slices.SortFunc(out, func(a, b *x509.Certificate) int { return bytes.Compare(a.Raw, b.Raw) })
+	return out
 }
 
 // age is how old (since thisUpdate) the response kept for cert is at now;
@@ -102,7 +123,7 @@ func (c *statusCache) refresh(ctx context.Context, snap *globalconf.Snapshot, e 
 			continue
 		}
 		c.mu.Lock()
-		e.der, e.thisUpdate, e.err = resp.Raw, resp.ThisUpdate, nil
+		e.der, e.thisUpdate, e.err, e.signer = resp.Raw, resp.ThisUpdate, nil, resp.Signer
 		c.mu.Unlock()
 		return nil
 	}

@@ -3,7 +3,6 @@ package securityserver_test
 import (
 	"context"
 	"crypto/x509"
-	"encoding/hex"
 	"math/big"
 	"net"
 	"net/http"
@@ -39,8 +38,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestBatchTimestamps: records get an RFC 3161 token over their batch's
-// Merkle root soon after they are written; openssl verifies the token over
-// the root with the federation CA files only.
+// time-stamp hash chain result (X-Road's ts-hashchainresult.xml over the
+// records' signatures) soon after they are written; openssl verifies the
+// token over the result's bytes with the federation CA files only.
 func TestBatchTimestamps(t *testing.T) {
 	e := e2eNew(t)
 	for range 3 {
@@ -57,15 +57,17 @@ func TestBatchTimestamps(t *testing.T) {
 		t.Fatalf("batches: %v %v", batches, err)
 	}
 	b := batches[len(batches)-1]
-	leaves, _ := log.Leaves(b.FirstSeq, b.LastSeq)
-	if string(messagelog.MerkleRoot(leaves)) != string(b.Root) {
-		t.Fatal("batch root does not match its records")
+	sigs, _ := log.SignatureDigests(b.FirstSeq, b.LastSeq)
+	want, err := messagelog.NewBatch(b.FirstSeq, b.LastSeq, sigs)
+	if err != nil || !b.HashChain() || string(want.Result) != string(b.Result) || string(want.Root) != string(b.Root) {
+		t.Fatalf("batch's hash chain does not match its records' signatures (%v)", err)
 	}
 	openssl := testtool.Require(t, "openssl")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "token.der"), b.Token, 0o644)
+	os.WriteFile(filepath.Join(dir, "ts-hashchainresult.xml"), b.Result, 0o644)
 	pki := filepath.Join(e.f.Dir, "pki")
-	out, err := exec.Command(openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "token.der"), "-digest", hex.EncodeToString(b.Root), "-sha256",
+	out, err := exec.Command(openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "token.der"), "-data", filepath.Join(dir, "ts-hashchainresult.xml"),
 		"-CAfile", filepath.Join(pki, pkiutil.FileRootCert), "-untrusted", filepath.Join(pki, pkiutil.FileCACert)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Verification: OK") {
 		t.Fatalf("openssl ts -verify: %v\n%s", err, out)

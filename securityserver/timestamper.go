@@ -2,7 +2,6 @@ package securityserver
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,8 +16,9 @@ import (
 )
 
 // timestamper closes time-stamp batches in the background: one RFC 3161
-// token from a TSA of the global configuration over the Merkle root of the
-// records appended since the last batch. Exchanges never wait for it. If
+// token from a TSA of the global configuration over X-Road's time-stamp
+// hash chain (ts-hashchainresult.xml, SHA-512) of the signature documents
+// of the records appended since the last batch. Exchanges never wait for it. If
 // no TSA answers, messages keep flowing for the grace period; after that
 // the proxies refuse new messages (X-Road's behaviour) until a batch
 // succeeds.
@@ -43,7 +43,7 @@ func newTimestamper(l stampLog, conf func() (*globalconf.Snapshot, error), inter
 }
 
 // stampLog is the message log as the time-stamper uses it: the records
-// without a token, their chain hashes, and the batch it records.
+// without a token, their signature digests, and the batch it records.
 type stampLog interface {
 	// Pending: the records without a token (all appended ones) and when
 	// the oldest was logged; PendingStored: the same among those already
@@ -51,8 +51,9 @@ type stampLog interface {
 	Pending() (first, last uint64, oldest time.Time, err error)
 	PendingStored() (first, last uint64, oldest time.Time, err error)
 	Flush() error
-	// Leaves are the chain hashes of records first..last.
-	Leaves(first, last uint64) ([][]byte, error)
+	// SignatureDigests are messagelog.SignatureDigest of records
+	// first..last.
+	SignatureDigests(first, last uint64) ([][]byte, error)
 	AddBatch(b *messagelog.Batch) error
 }
 
@@ -157,20 +158,25 @@ func (t *timestamper) stamp(ctx context.Context, first, last uint64) error {
 	if len(tsas) == 0 {
 		return errors.New("the global configuration names no time-stamp authority")
 	}
-	leaves, err := t.log.Leaves(first, last)
+	sigs, err := t.log.SignatureDigests(first, last)
 	if err != nil {
 		return err
 	}
-	root := messagelog.MerkleRoot(leaves)
+	b, err := messagelog.NewBatch(first, last, sigs)
+	if err != nil {
+		return err
+	}
+	h, imprint := b.Imprint()
 	var errs []error
 	for _, a := range tsas {
 		c := &tsa.Client{URL: a.URL, HTTPClient: t.client, Verify: tsa.VerifyOptions{Roots: snap.Roots(), Intermediates: snap.Intermediates(), MaxAge: time.Minute}}
-		tok, err := c.Timestamp(ctx, crypto.SHA256, root)
+		tok, err := c.Timestamp(ctx, h, imprint)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.URL, err))
 			continue
 		}
-		return t.log.AddBatch(&messagelog.Batch{FirstSeq: first, LastSeq: last, Root: root, Token: tok.Raw, Time: tok.GenTime, TSA: a.URL})
+		b.Token, b.Time, b.TSA = tok.Raw, tok.GenTime, a.URL
+		return t.log.AddBatch(b)
 	}
 	return fmt.Errorf("no time-stamp authority answered: %w", errors.Join(errs...))
 }

@@ -78,7 +78,13 @@ type options struct {
 	logging       bool
 	floors        bool
 	rest          bool
+	attachment    sizeFlag // bytes of an attachment on every request
+	transfer      sizeFlag // bytes of one attachment streamed through each pair
 }
+
+// maxTransferGrowth is the most the resident set may grow while one
+// large attachment streams through the Şlüz pair (issue 13).
+const maxTransferGrowth = 64 << 20
 
 var program = &cli.Program{
 	Name: "loadtest",
@@ -118,6 +124,8 @@ func runBenchmark(env *cli.Env, args []string) error {
 	fs.BoolVar(&o.floors, "floors", false, "also measure, at full load, the crypto pair (the plain pair signing and verifying every message with ECDSA P-256) and the floor pair (the crypto pair logging every message in Şlüz's message log): the most any security-server pair can reach on this machine")
 	fs.BoolVar(&o.rest, "rest", false, "also measure, at full load, a REST call (X-Road's REST protocol: DİN reads ƏMDK's JSON extract) through the Şlüz pair and through a plain pair between the same two agencies")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
+	fs.Var(&o.attachment, "attachment", "every request of every target carries an attachment of this `size` (bytes, or with KiB, MiB, GiB; SOAP with attachments), ending at an attachment sink in front of the provider IS that checks each byte")
+	fs.Var(&o.transfer, "transfer", "instead of the load runs, stream one request with an attachment of this `size` (e.g. 1GiB) through the plain pair and then the Şlüz pair, and report the times and this process's resident-set growth (target for the Şlüz pair: at most 64 MiB)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -160,6 +168,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("--half %q: want open or closed", o.half)
 	case o.halfRate < 0 || (o.halfRate > 0 && o.half != "open"):
 		return errors.New("--half-rate must be positive and goes with --half open")
+	case (o.attachment > 0 || o.transfer > 0) && o.target != "":
+		return errors.New("--attachment and --transfer need the federation's targets, not --target")
+	case o.attachment > 0 && o.transfer > 0:
+		return errors.New("--attachment and --transfer are two different runs: give one")
 	}
 	switch o.profileTarget {
 	case loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz, "all":
@@ -206,6 +218,21 @@ type report struct {
 	TotalErrors int             `json:"total_errors"`
 	Profile     string          `json:"cpu_profile,omitempty"`
 	Logging     *loggingSummary `json:"logging,omitempty"`
+	// Attachment is the size of the attachment every request carried
+	// (--attachment); Transfers the --transfer runs.
+	Attachment int64       `json:"attachment_bytes,omitempty"`
+	Transfers  []transfers `json:"transfers,omitempty"`
+}
+
+// transfers is one large attachment through the plain pair and then the
+// Şlüz pair (--transfer).
+type transfers struct {
+	Plain, Sluz *loadtest.TransferResult
+	// TimeRatio is the Şlüz pair's time over the plain pair's.
+	TimeRatio float64 `json:"sluz_over_plain_time"`
+	// GrowthMet: the Şlüz pair's run grew the resident set by at most
+	// 64 MiB.
+	GrowthMet bool `json:"rss_growth_target_met"`
 }
 
 type machine struct {
@@ -328,11 +355,16 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	}
 	started := time.Now()
 	proxyLog := log.New(progress, "loadtest: plain pair ", log.Lmicroseconds)
-	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog, Floors: o.floors, REST: o.rest})
+	b, err := loadtest.StartBench(ctx, loadtest.BenchOptions{Dir: dir, Log: logger, ProxyLog: proxyLog, Floors: o.floors, REST: o.rest,
+		Attachment: int64(o.attachment), Sink: o.transfer > 0})
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
+	rep.Attachment = int64(o.attachment)
+	if o.transfer > 0 {
+		return rep, transfer(ctx, b, o, rep, progress)
+	}
 	rep.Person = b.Sluz.Check.Person
 	fmt.Fprintf(progress, "loadtest: federation up in %s (state %s); every target answered %s's record (FİN %s)\n",
 		time.Since(started).Round(time.Millisecond), dir, rep.Person, b.FIN)
@@ -485,7 +517,14 @@ func (r *report) print(w io.Writer) {
 	if m.Revision != "" {
 		fmt.Fprintf(w, "revision: %s\n", m.Revision)
 	}
+	if len(r.Transfers) > 0 {
+		r.printTransfers(w)
+		return
+	}
 	fmt.Fprintf(w, "load:     warm-up %s, measured %s per row; ƏMDK -> DİN getPersonByFin, every answer checked (%s)\n", r.Warmup, r.Duration, r.Person)
+	if r.Attachment > 0 {
+		fmt.Fprintf(w, "          every request carries a %s attachment (SOAP with attachments), checked byte by byte at a sink before DİN's IS\n", sizeFlag(r.Attachment))
+	}
 	fmt.Fprintf(w, "          the load generator runs in this process and shares the CPUs with the servers\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tload\texch/s\tp50\tp90\tp99\tmax\terrors\tCPU/exch\tproc CPU\thost busy\tsteal\tTCP conns/s\t")

@@ -22,6 +22,10 @@ func TestUsageErrors(t *testing.T) {
 		{"--rounds", "0"},
 		{"--half", "closed", "--half-rate", "100"},
 		{"stray"},
+		{"--attachment", "0"},
+		{"--attachment", "1TB"},
+		{"--transfer", "1MiB", "--target", "http://127.0.0.1:8080/"},
+		{"--transfer", "1MiB", "--attachment", "1MiB"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -76,4 +80,23 @@ func TestFullRun(t *testing.T) {
 		t.Errorf("%d half-load rows, want 2 and 3 with --logging:\n%s", n, text)
 	}
 
+}
+
+// TestTransfer streams one 8 MiB attachment through each pair: both
+// delivered whole, the Şlüz pair within the resident-set target.
+func TestTransfer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a federation")
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--transfer", "8MiB", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Transfers) != 1 || rep.Transfers[0].Sluz.Bytes != 8<<20 || !rep.Transfers[0].GrowthMet || rep.Transfers[0].TimeRatio <= 0 || len(rep.Results) != 0 {
+		t.Fatalf("report %s", out.String())
+	}
 }

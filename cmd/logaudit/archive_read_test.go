@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/sluz/sluz/internal/cli"
 	"github.com/sluz/sluz/internal/harness/localfed"
-	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver"
 	"github.com/sluz/sluz/securityserver/audit"
 	"github.com/sluz/sluz/securityserver/config"
@@ -140,37 +137,16 @@ func federationSplitHistory(t *testing.T) *splitHistory {
 }
 
 // checkExported checks an exported container as a court or a peer agency
-// would, with independent tools: it holds the logged message, xmlsec1
-// verifies its signature, the proof leads to a root, and openssl ts
-// verifies the token over that root.
+// would, with independent tools: it holds the logged message and passes
+// the README's recipe (checkIndependent).
 func checkExported(t *testing.T, container, pkiDir string, logged []byte) {
 	t.Helper()
-	xmlsec := testtool.Require(t, "xmlsec1")
-	openssl := testtool.Require(t, "openssl")
 	dir := filepath.Join(t.TempDir(), "c")
 	unzip(t, container, dir)
-	if mt, _ := os.ReadFile(filepath.Join(dir, "mimetype")); string(mt) != audit.MimeTypeASiCE {
-		t.Errorf("%s: mimetype %q", container, mt)
-	}
 	if msg, _ := os.ReadFile(filepath.Join(dir, "message.xml")); !bytes.Equal(msg, logged) {
 		t.Fatalf("%s: message.xml is not the logged message:\n%s", container, msg)
 	}
-	cmd := exec.Command(xmlsec, "--verify", "--url-map:/message.xml", "message.xml",
-		"--trusted-pem", filepath.Join(pkiDir, "root-ca.pem"), "--untrusted-pem", filepath.Join(pkiDir, "ca.pem"), "META-INF/signatures.xml")
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
-		t.Fatalf("%s: xmlsec1 --verify: %v\n%s", container, err, b)
-	}
-	code, stdout, errOut := runCLI("proof", container)
-	root := regexp.MustCompile(`Merkle root ([0-9a-f]{64})`).FindStringSubmatch(stdout)
-	if code != cli.ExitOK || root == nil {
-		t.Fatalf("%s: proof: %d %s %s", container, code, stdout, errOut)
-	}
-	b, err := exec.Command(openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "META-INF", "timestamp.tst"), "-digest", root[1], "-sha256",
-		"-CAfile", filepath.Join(pkiDir, "root-ca.pem"), "-untrusted", filepath.Join(pkiDir, "ca.pem")).CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "Verification: OK") {
-		t.Fatalf("%s: openssl ts -verify: %v\n%s", container, err, b)
-	}
+	checkIndependent(t, container, pkiDir)
 }
 
 // archivedContainer is the container of record seq as the archive file

@@ -21,9 +21,21 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
+// xroadEntries are the entries X-Road's AsicHelper.write writes for a
+// message without attachments whose record was time-stamped in a batch,
+// in its order (AsicContainerEntries.ALL_ENTRIES), and the media types its
+// OpenDocument manifest gives them.
+var xroadEntries = []string{"mimetype", "message.xml", "META-INF/signatures.xml", "ts-hashchainresult.xml", "ts-hashchain.xml",
+	"META-INF/manifest.xml", "META-INF/ASiCManifest.xml", "META-INF/timestamp.tst"}
+
+var xroadMediaTypes = map[string]string{"/": "application/vnd.etsi.asic-e+zip", "message.xml": "text/xml",
+	"ts-hashchainresult.xml": "text/xml", "ts-hashchain.xml": "text/xml"}
+
 // TestExportedContainerVerifiesWithIndependentTools: an exported exchange
-// verifies with xmlsec1 (signature) and openssl ts (token over the Merkle
-// root the proof leads to), using only the federation CA files.
+// has exactly X-Road's entries, in X-Road's order, with the media types
+// X-Road's manifest gives them, and passes the README's independent
+// recipe (checkIndependent) using only the federation CA files. A changed
+// signature document no longer reaches the time-stamp.
 func TestExportedContainerVerifiesWithIndependentTools(t *testing.T) {
 	_, dinLog, cas := federationLogs(t)
 	pkiDir := filepath.Dir(cas[1])
@@ -33,7 +45,7 @@ func TestExportedContainerVerifiesWithIndependentTools(t *testing.T) {
 	}
 	var id string
 	l.Each(0, func(r *messagelog.Record, _ []byte) error {
-		if id == "" {
+		if id == "" && len(r.Attachments) == 0 {
 			id = r.MessageID
 		}
 		return nil
@@ -44,39 +56,117 @@ func TestExportedContainerVerifiesWithIndependentTools(t *testing.T) {
 	if code != cli.ExitOK || strings.Count(stdout, "wrote") != 2 {
 		t.Fatalf("export: %d %s %s", code, stdout, errOut)
 	}
-	xmlsec := testtool.Require(t, "xmlsec1")
-	openssl := testtool.Require(t, "openssl")
 	for _, kind := range []string{"request", "response"} {
 		container := filepath.Join(out, id+"-"+kind+".asice")
+		names := entryNames(t, container)
+		if strings.Join(names, " ") != strings.Join(xroadEntries, " ") {
+			t.Fatalf("%s: entries\n%v\nwant X-Road's\n%v", kind, names, xroadEntries)
+		}
 		dir := filepath.Join(out, kind)
 		unzip(t, container, dir)
-		if mt, _ := os.ReadFile(filepath.Join(dir, "mimetype")); string(mt) != audit.MimeTypeASiCE {
-			t.Errorf("%s: mimetype %q", kind, mt)
+		manifest, _ := os.ReadFile(filepath.Join(dir, "META-INF", "manifest.xml"))
+		got := map[string]string{}
+		for _, m := range regexp.MustCompile(`<manifest:file-entry manifest:media-type="([^"]+)" manifest:full-path="([^"]+)"/>`).FindAllStringSubmatch(string(manifest), -1) {
+			got[m[2]] = m[1]
 		}
-		cmd := exec.Command(xmlsec, "--verify", "--url-map:/message.xml", "message.xml",
-			"--trusted-pem", filepath.Join(pkiDir, "root-ca.pem"), "--untrusted-pem", filepath.Join(pkiDir, "ca.pem"), "META-INF/signatures.xml")
-		cmd.Dir = dir
-		if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
-			t.Fatalf("%s: xmlsec1 --verify: %v\n%s", kind, err, b)
+		if len(got) != len(xroadMediaTypes) {
+			t.Errorf("%s: manifest.xml lists %v, want %v", kind, got, xroadMediaTypes)
 		}
-		code, stdout, errOut := runCLI("proof", container)
-		root := regexp.MustCompile(`Merkle root ([0-9a-f]{64})`).FindStringSubmatch(stdout)
-		if code != cli.ExitOK || root == nil {
-			t.Fatalf("%s: proof: %d %s %s", kind, code, stdout, errOut)
+		for name, mt := range xroadMediaTypes {
+			if got[name] != mt {
+				t.Errorf("%s: manifest.xml gives %s the media type %q, want %q", kind, name, got[name], mt)
+			}
 		}
-		b, err := exec.Command(openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "META-INF", "timestamp.tst"), "-digest", root[1], "-sha256",
-			"-CAfile", filepath.Join(pkiDir, "root-ca.pem"), "-untrusted", filepath.Join(pkiDir, "ca.pem")).CombinedOutput()
-		if err != nil || !strings.Contains(string(b), "Verification: OK") {
-			t.Fatalf("%s: openssl ts -verify: %v\n%s", kind, err, b)
+		asicManifest, _ := os.ReadFile(filepath.Join(dir, "META-INF", "ASiCManifest.xml"))
+		if !strings.Contains(string(asicManifest), `<asic:SigReference URI="META-INF/timestamp.tst" MimeType="vnd.etsi.timestamp-token"/>`) ||
+			!strings.Contains(string(asicManifest), `<asic:DataObjectReference URI="ts-hashchainresult.xml" MimeType="text/xml">`) {
+			t.Errorf("%s: ASiCManifest.xml:\n%s", kind, asicManifest)
+		}
+		checkIndependent(t, container, pkiDir)
+	}
+	// A container whose signature document was changed no longer reaches
+	// its time-stamp: logaudit proof and the script both say so.
+	tampered := filepath.Join(out, "tampered.asice")
+	rewriteEntry(t, filepath.Join(out, id+"-request.asice"), tampered, "META-INF/signatures.xml", func(b []byte) []byte {
+		return []byte(strings.Replace(string(b), "<ds:SignatureValue", "<ds:SignatureValue ", 1))
+	})
+	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "/META-INF/signatures.xml") {
+		t.Fatalf("proof of a tampered container: %d %s", code, errOut)
+	}
+	python := testtool.Require(t, "python3")
+	if code, got := runChainScript(t, python, tampered); code != 1 || !strings.Contains(got, "FAIL time-stamp chain: /META-INF/signatures.xml") {
+		t.Fatalf("verify-hashchain.py on a changed signatures.xml: exit %d\n%s", code, got)
+	}
+}
+
+// entryNames returns a container's entry names in archive order, after
+// checking that it is written as X-Road writes it: every entry deflated,
+// the zip comment naming the mimetype.
+func entryNames(t *testing.T, container string) []string {
+	t.Helper()
+	zr, err := zip.OpenReader(container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		if f.Method != zip.Deflate {
+			t.Errorf("%s: entry %s stored, X-Road deflates every entry", container, f.Name)
 		}
 	}
-	// A container whose message was changed no longer passes the proof check.
-	tampered := filepath.Join(out, "tampered.asice")
-	rewriteEntry(t, filepath.Join(out, id+"-request.asice"), tampered, "message.xml", func(b []byte) []byte {
-		return []byte(strings.Replace(string(b), "5ZJ8K2L", "5ZJ8K2M", 1))
-	})
-	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "not the one in its logged record") {
-		t.Fatalf("proof of a tampered container: %d %s", code, errOut)
+	if zr.Comment != "mimetype=application/vnd.etsi.asic-e+zip" {
+		t.Errorf("%s: zip comment %q", container, zr.Comment)
+	}
+	return names
+}
+
+// checkIndependent runs the README's auditor recipe on an exported
+// container, with no Şlüz code and only the federation's CA files in
+// pkiDir: xmlsec1 over the signature (its reference: message.xml, or
+// sig-hashchainresult.xml for a message with attachments),
+// scripts/verify-hashchain.py over the hash chains (the time-stamp chain
+// always), openssl ts over ts-hashchainresult.xml, and openssl ocsp over
+// the OCSP response cut out of signatures.xml by the README's pipeline.
+func checkIndependent(t *testing.T, container, pkiDir string) {
+	t.Helper()
+	xmlsec := testtool.Require(t, "xmlsec1")
+	openssl := testtool.Require(t, "openssl")
+	python := testtool.Require(t, "python3")
+	dir := filepath.Join(t.TempDir(), "c")
+	unzip(t, container, dir)
+	if mt, _ := os.ReadFile(filepath.Join(dir, "mimetype")); string(mt) != audit.MimeTypeASiCE {
+		t.Errorf("%s: mimetype %q", container, mt)
+	}
+	ref := "message.xml"
+	if _, err := os.Stat(filepath.Join(dir, "sig-hashchainresult.xml")); err == nil {
+		ref = "sig-hashchainresult.xml"
+	}
+	root, ca := filepath.Join(pkiDir, "root-ca.pem"), filepath.Join(pkiDir, "ca.pem")
+	cmd := exec.Command(xmlsec, "--verify", "--url-map:/"+ref, ref, "--trusted-pem", root, "--untrusted-pem", ca, "META-INF/signatures.xml")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "OK") {
+		t.Fatalf("%s: xmlsec1 --verify: %v\n%s", container, err, b)
+	}
+	if code, got := runChainScript(t, python, dir); code != 0 || strings.Contains(got, "FAIL") ||
+		!strings.Contains(got, "time-stamp chain") || !strings.Contains(got, "computes the digest in ts-hashchainresult.xml") {
+		t.Fatalf("%s: verify-hashchain.py: exit %d\n%s", container, code, got)
+	}
+	b, err := exec.Command(openssl, "ts", "-verify", "-token_in", "-in", filepath.Join(dir, "META-INF", "timestamp.tst"),
+		"-data", filepath.Join(dir, "ts-hashchainresult.xml"), "-CAfile", root, "-untrusted", ca).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "Verification: OK") {
+		t.Fatalf("%s: openssl ts -verify: %v\n%s", container, err, b)
+	}
+	cut := exec.Command("sh", "-c", `tr -d '\r\n' < META-INF/signatures.xml \
+  | sed -n 's/.*<xades:EncapsulatedOCSPValue[^>]*>\([^<]*\)<\/xades:EncapsulatedOCSPValue>.*/\1/p' | base64 -d > ocsp.der`)
+	cut.Dir = dir
+	if b, err := cut.CombinedOutput(); err != nil {
+		t.Fatalf("%s: cutting the OCSP response out of signatures.xml: %v\n%s", container, err, b)
+	}
+	b, err = exec.Command(openssl, "ocsp", "-respin", filepath.Join(dir, "ocsp.der"), "-CAfile", root, "-verify_other", ca, "-resp_text").CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "Cert Status: good") || !strings.Contains(string(b), "Response verify OK") {
+		t.Fatalf("%s: openssl ocsp -respin: %v\n%s", container, err, b)
 	}
 }
 
@@ -178,9 +268,28 @@ func TestExportedAttachmentContainer(t *testing.T) {
 	if code, stdout, errOut := runCLI("proof", container); code != cli.ExitOK {
 		t.Fatalf("proof: %d %s %s", code, stdout, errOut)
 	}
+	checkIndependent(t, container, pkiDir)
+	// X-Road's entries for a message with attachments, in X-Road's order.
+	names := entryNames(t, container)
+	want := "mimetype message.xml META-INF/signatures.xml sig-hashchainresult.xml sig-hashchain.xml ts-hashchainresult.xml ts-hashchain.xml " +
+		"META-INF/manifest.xml META-INF/ASiCManifest.xml META-INF/timestamp.tst attachment1 attachment2"
+	if strings.Join(names, " ") != want {
+		t.Errorf("entries %v, want X-Road's %s", names, want)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(dir, "META-INF", "manifest.xml"))
+	for _, e := range []string{`"text/xml" manifest:full-path="sig-hashchain.xml"`, `"application/octet-stream" manifest:full-path="attachment2"`} {
+		if !strings.Contains(string(manifest), e) {
+			t.Errorf("manifest.xml lacks %s:\n%s", e, manifest)
+		}
+	}
+	// A changed attachment fails X-Road's own check of the container.
 	tampered := filepath.Join(out, "tampered.asice")
 	rewriteEntry(t, container, tampered, "attachment1", func(b []byte) []byte { return append(b, '!') })
-	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "attachment 1 is not the one") {
+	if code, out, errOut := runCLI("verify", "--xroad", tampered); code != cli.ExitError || !strings.Contains(out+errOut, "signature=failed") {
+		t.Fatalf("verify --xroad of a container with a changed attachment: %d %s %s", code, out, errOut)
+	}
+	// and the proof check, which follows the signature hash chain.
+	if code, _, errOut := runCLI("proof", tampered); code != cli.ExitError || !strings.Contains(errOut, "/attachment1") {
 		t.Fatalf("proof of a container with a changed attachment: %d %s", code, errOut)
 	}
 	checkChainScript(t, container, dir, out)

@@ -52,7 +52,7 @@ logaudit show --xroad mlog-20231023121255-20231023121609-c7a7bc866bb45efc.zip --
 		{Name: "export", Args: "[--log FILE] [--archives DIR] --id MESSAGE-ID --out DIR",
 			Summary: "write an exchange's request and response as ASiC-E containers (for a court or a peer agency); an archived record's container is copied from its archive unchanged", Run: runExport,
 			Example: "logaudit export --log state/DIN/ss/messagelog.db --archives state/DIN/ss/archive --id 84946996-4b92-4a90-9260-bef01f1ad6f2 --out evidence"},
-		{Name: "proof", Args: "FILE.asice", Summary: "check a container's time-stamp proof and print the Merkle root its token covers", Run: runProof,
+		{Name: "proof", Args: "FILE.asice", Summary: "check how a container reaches its time-stamp (its signature hash chain, if any, and X-Road's time-stamp hash chain, or an older container's Merkle proof) and print the openssl ts command for its token", Run: runProof,
 			Example: "logaudit proof evidence/84946996-4b92-4a90-9260-bef01f1ad6f2-request.asice"},
 	},
 }
@@ -113,9 +113,11 @@ func runVerify(env *cli.Env, args []string) error {
 			}
 		}
 	}
+	// Progress on a terminal only: not into files, pipes or --json.
 	var progress func(done, total int)
-	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 && !*asJSON {
-		progress = func(done, total int) { fmt.Fprintf(os.Stderr, "\rverifying %d/%d records", done, total) }
+	meter := newProgress(env.Err, *asJSON)
+	if meter != nil {
+		progress = meter.update
 	}
 	var rep *audit.Report
 	var err error
@@ -138,8 +140,8 @@ func runVerify(env *cli.Env, args []string) error {
 	default:
 		rep, err = audit.VerifyArchivesAndLog(*archives, *logPath, trust, progress)
 	}
-	if progress != nil {
-		fmt.Fprintln(os.Stderr)
+	if meter != nil {
+		meter.finish()
 	}
 	if err != nil {
 		return err
@@ -445,11 +447,16 @@ func runProof(env *cli.Env, args []string) error {
 	if file == "" {
 		return cli.Usagef("give one container file")
 	}
-	root, err := audit.CheckContainerProof(file)
+	p, err := audit.CheckContainerProof(file)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Out, "the proof holds: the record is covered by Merkle root %s\n"+
-		"check the token with: openssl ts -verify -token_in -in timestamp.tst -digest %s -sha256 -CAfile root-ca.pem -untrusted ca.pem\n", root, root)
+	if p.Legacy {
+		fmt.Fprintf(env.Out, "the proof holds: the record is covered by Merkle root %s\n"+
+			"check the token with: openssl ts -verify -token_in -in timestamp.tst -digest %s -sha256 -CAfile root-ca.pem -untrusted ca.pem\n", p.Root, p.Root)
+		return nil
+	}
+	fmt.Fprintf(env.Out, "the time-stamp hash chain holds: ts-hashchainresult.xml (top %s) reaches META-INF/signatures.xml\n"+
+		"check the token over it with: openssl ts -verify -token_in -in META-INF/timestamp.tst -data ts-hashchainresult.xml -CAfile root-ca.pem -untrusted ca.pem\n", p.Root)
 	return nil
 }

@@ -480,3 +480,38 @@ func TestRespondRequestLiterals(t *testing.T) {
 		}
 	}
 }
+
+// TestValidAtAgreesWithVerify: for a response Verify accepted, ValidAt at
+// another time gives the error Verify gives at that time (none, stale, not
+// yet valid, responder expired), and Signer is the delegated responder.
+func TestValidAtAgreesWithVerify(t *testing.T) {
+	p := getPKI(t)
+	var c Client
+	url := serve(t, newDelegated(t, p, newMemSource(p)))
+	resp, err := c.Fetch(context.Background(), url, p.leaf, p.issuing, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Signer == nil || !resp.Signer.Equal(p.responder) {
+		t.Fatalf("Signer = %v, want the delegated responder", resp.Signer)
+	}
+	const maxAge = time.Hour
+	for _, now := range []time.Time{resp.ThisUpdate, resp.ThisUpdate.Add(30 * time.Minute), resp.ThisUpdate.Add(2 * time.Hour),
+		resp.ThisUpdate.Add(-2 * time.Minute), p.responder.NotAfter.Add(time.Minute)} {
+		_, want := Verify(resp.Raw, VerifyOptions{Cert: p.leaf, Issuer: p.issuing, Now: now, MaxAge: maxAge})
+		got := resp.ValidAt(now, maxAge)
+		if (got == nil) != (want == nil) || (want != nil && !errors.Is(got, errorKind(want))) {
+			t.Errorf("at %v: ValidAt %v, Verify %v", now, got, want)
+		}
+	}
+}
+
+// errorKind is the package error err wraps.
+func errorKind(err error) error {
+	for _, k := range []error{ErrStale, ErrNotYetValid, ErrExpired, ErrResponder} {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return err
+}

@@ -52,6 +52,9 @@ type Response struct {
 	SerialNumber *big.Int
 	// Raw is the DER OCSPResponse, to be stapled or stored as is.
 	Raw []byte
+	// Signer is the certificate that signed the response: the issuer
+	// itself, or the delegated responder certificate the response carries.
+	Signer *x509.Certificate
 }
 
 // VerifyOptions says what a response must be about and how fresh it must
@@ -124,14 +127,8 @@ func Verify(der []byte, opts VerifyOptions) (*Response, error) {
 		return nil, fmt.Errorf("%w: serial %v of %q", ErrCertIDMismatch, opts.Cert.SerialNumber, opts.Issuer.Subject)
 	}
 
-	if single.thisUpdate.After(now.Add(clockSkew)) {
-		return nil, fmt.Errorf("%w: thisUpdate %v, now %v", ErrNotYetValid, single.thisUpdate, now.UTC())
-	}
-	if !single.nextUpdate.IsZero() && single.nextUpdate.Before(now) {
-		return nil, fmt.Errorf("%w: nextUpdate %v, now %v", ErrExpired, single.nextUpdate, now.UTC())
-	}
-	if opts.MaxAge > 0 && now.Sub(single.thisUpdate) > opts.MaxAge {
-		return nil, fmt.Errorf("%w: thisUpdate %v is older than %v", ErrStale, single.thisUpdate, opts.MaxAge)
+	if err := checkTimes(single.thisUpdate, single.nextUpdate, now, opts.MaxAge); err != nil {
+		return nil, err
 	}
 	if opts.Nonce != nil {
 		switch {
@@ -151,7 +148,33 @@ func Verify(der []byte, opts VerifyOptions) (*Response, error) {
 		ProducedAt:   b.producedAt,
 		SerialNumber: new(big.Int).Set(single.id.SerialNumber),
 		Raw:          bytes.Clone(der),
+		Signer:       signer,
 	}, nil
+}
+
+func checkTimes(thisUpdate, nextUpdate, now time.Time, maxAge time.Duration) error {
+	if thisUpdate.After(now.Add(clockSkew)) {
+		return fmt.Errorf("%w: thisUpdate %v, now %v", ErrNotYetValid, thisUpdate, now.UTC())
+	}
+	if !nextUpdate.IsZero() && nextUpdate.Before(now) {
+		return fmt.Errorf("%w: nextUpdate %v, now %v", ErrExpired, nextUpdate, now.UTC())
+	}
+	if maxAge > 0 && now.Sub(thisUpdate) > maxAge {
+		return fmt.Errorf("%w: thisUpdate %v is older than %v", ErrStale, thisUpdate, maxAge)
+	}
+	return nil
+}
+
+// ValidAt repeats the checks of Verify that depend on the time, for a
+// response Verify accepted, at another time now: the signer's validity,
+// thisUpdate, nextUpdate and maxAge. A verifier that meets the same
+// response again (an auditor reading many records stapled with it) checks
+// its signature once and then only ValidAt; the errors are Verify's.
+func (r *Response) ValidAt(now time.Time, maxAge time.Duration) error {
+	if c := r.Signer; c != nil && (now.Before(c.NotBefore) || now.After(c.NotAfter)) {
+		return fmt.Errorf("%w: responder certificate not valid at %v (valid %v to %v)", ErrResponder, now.UTC(), c.NotBefore, c.NotAfter)
+	}
+	return checkTimes(r.ThisUpdate, r.NextUpdate, now, maxAge)
 }
 
 // findSigner returns the certificate that the responderID names and that

@@ -21,18 +21,23 @@ import (
 
 // An archive file is a zip holding, for every record of one or more whole
 // time-stamp batches, the record's ASiC-E container (as WriteContainer
-// writes it; digest-only records without message.xml), and last
-// ArchiveManifest, which lists each container with its SHA-256, the
-// batches, the record chain hashes at both ends, and the SHA-256 of the
-// previous archive's manifest: archives form a chain, as records do, and
-// the live log's anchor (messagelog.Anchor) names the last one.
+// writes it, in X-Road's layout; digest-only records without message.xml)
+// and beside it the record as the log stored it (NAME.record, which the
+// record chain hashes), and last ArchiveManifest, which lists each
+// container with its SHA-256, the batches, the record chain hashes at both
+// ends, and the SHA-256 of the previous archive's manifest: archives form a
+// chain, as records do, and the live log's anchor (messagelog.Anchor)
+// names the last one. Archives of version 1 (legacy batches) have no
+// .record entries: their containers' ts-proof.json carries the record.
 const (
 	ArchiveManifest = "manifest.json"
 	ArchiveExt      = ".zip"
 	// RetentionLedger lists the archives that retention removed, so that
 	// the verifier can tell them from archives removed by someone else.
 	RetentionLedger = "retention.json"
-	manifestVersion = 1
+	manifestVersion = 2
+	// RecordExt names the stored record beside its container.
+	RecordExt = ".record"
 )
 
 // Manifest is an archive's manifest.json.
@@ -59,12 +64,15 @@ type Manifest struct {
 
 // ManifestBatch is one time-stamp batch in an archive.
 type ManifestBatch struct {
-	N        uint64    `json:"n"`
-	FirstSeq uint64    `json:"firstSeq"`
-	LastSeq  uint64    `json:"lastSeq"`
-	Root     string    `json:"root"` // hex Merkle root the token covers
-	Time     time.Time `json:"time"` // the token's genTime
-	TSA      string    `json:"tsa"`
+	N        uint64 `json:"n"`
+	FirstSeq uint64 `json:"firstSeq"`
+	LastSeq  uint64 `json:"lastSeq"`
+	Root     string `json:"root"` // hex: the time-stamp hash chain's top (SHA-512), or a legacy batch's Merkle root
+	// Imprint is the hex SHA-512 of ts-hashchainresult.xml, which the token
+	// stamps; empty for a legacy batch (the token stamps Root).
+	Imprint string    `json:"imprint,omitempty"`
+	Time    time.Time `json:"time"` // the token's genTime
+	TSA     string    `json:"tsa"`
 }
 
 // ManifestEntry is one container in an archive.
@@ -75,6 +83,8 @@ type ManifestEntry struct {
 	Kind      string `json:"kind"`
 	MessageID string `json:"messageId"`
 	SHA256    string `json:"sha256"` // of the container file
+	// Record is the entry holding the stored record (version 2 on).
+	Record string `json:"record,omitempty"`
 }
 
 var zeroHash = make([]byte, 32)
@@ -85,12 +95,16 @@ type ArchiveResult struct {
 	Manifest *Manifest
 	Hash     []byte // SHA-256 of manifest.json
 	Records  int
+	// Files names the archived records' attachment files
+	// (messagelog.Files), which the caller removes after pruning them.
+	Files []string
 }
 
-// ArchiveSource is the message log as WriteArchive reads it: the chain
-// hashes of a batch's records and the records themselves, in order.
+// ArchiveSource is the message log as WriteArchive reads it: what a
+// batch's time-stamp covers and the records themselves, in order.
 type ArchiveSource interface {
 	Leaves(first, last uint64) ([][]byte, error)
+	SignatureDigests(first, last uint64) ([][]byte, error)
 	Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error
 }
 
@@ -119,12 +133,17 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 		if i > 0 && b.FirstSeq != batches[i-1].LastSeq+1 {
 			return nil, fmt.Errorf("archive: batch %d does not follow batch %d", b.N, batches[i-1].N)
 		}
-		lv, err := l.Leaves(b.FirstSeq, b.LastSeq)
+		lv, err := batchInputs(l, b)
 		if err != nil {
 			return nil, fmt.Errorf("archive: batch %d: %w", b.N, err)
 		}
 		leaves[b.N] = lv
-		m.Batches = append(m.Batches, ManifestBatch{N: b.N, FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, Root: hex.EncodeToString(b.Root), Time: b.Time, TSA: b.TSA})
+		mb := ManifestBatch{N: b.N, FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, Root: hex.EncodeToString(b.Root), Time: b.Time, TSA: b.TSA}
+		if b.HashChain() {
+			_, imprint := b.Imprint()
+			mb.Imprint = hex.EncodeToString(imprint)
+		}
+		m.Batches = append(m.Batches, mb)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
@@ -138,7 +157,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 	zw := zip.NewWriter(tmp)
 	bi := 0
 	prevHash := wantPrev
-	var buf bytes.Buffer
+	var files []string
 	errStop := errors.New("stop")
 	// Records are read in short read transactions, a chunk at a time, so
 	// that a large archive does not hold one open for long (a long read
@@ -180,21 +199,32 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 			if r.Time.After(m.LastTime) {
 				m.LastTime = r.Time
 			}
-			buf.Reset()
-			if err := writeContainer(&buf, r, v, batches[bi], leaves[batches[bi].N]); err != nil {
-				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
-			}
 			name := fmt.Sprintf("%010d-%s-%s.asice", r.Seq, safeName(r.MessageID), r.Kind)
-			// Containers are zips already: stored as they are.
+			// Containers are zips already: stored as they are, written
+			// straight in (attachments stream from their files).
 			w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: r.Time})
 			if err != nil {
 				return nil, fmt.Errorf("archive: %w", err)
 			}
-			if _, err := w.Write(buf.Bytes()); err != nil {
+			h := sha256.New()
+			if err := writeContainer(io.MultiWriter(w, h), r, v, batches[bi], leaves[batches[bi].N], filesOf(l)); err != nil {
+				return nil, fmt.Errorf("archive: record %d: %w", r.Seq, err)
+			}
+			for _, a := range r.Attachments {
+				if a.File != "" {
+					files = append(files, a.File)
+				}
+			}
+			recName := strings.TrimSuffix(name, ".asice") + RecordExt
+			w, err = zw.CreateHeader(&zip.FileHeader{Name: recName, Method: zip.Deflate, Modified: r.Time})
+			if err != nil {
 				return nil, fmt.Errorf("archive: %w", err)
 			}
-			sum := sha256.Sum256(buf.Bytes())
-			m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID, SHA256: hex.EncodeToString(sum[:])})
+			if _, err := w.Write(v); err != nil {
+				return nil, fmt.Errorf("archive: %w", err)
+			}
+			m.Entries = append(m.Entries, ManifestEntry{Name: name, Seq: r.Seq, Side: r.Side.String(), Kind: r.Kind.String(), MessageID: r.MessageID,
+				SHA256: hex.EncodeToString(h.Sum(nil)), Record: recName})
 			next++
 		}
 	}
@@ -233,7 +263,7 @@ func WriteArchive(l ArchiveSource, dir, prefix, server string, batches []*messag
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	h := sha256.Sum256(mj)
-	return &ArchiveResult{Path: path, Manifest: m, Hash: h[:], Records: len(m.Entries)}, nil
+	return &ArchiveResult{Path: path, Manifest: m, Hash: h[:], Records: len(m.Entries), Files: files}, nil
 }
 
 // ArchiveName is the file name of an archive: PREFIX-FIRSTTIME-FIRSTSEQ-LASTSEQ.zip.
@@ -275,7 +305,7 @@ func OpenArchive(path string) (*ArchiveFile, error) {
 		zr.Close()
 		return nil, fmt.Errorf("%s: %w", ArchiveManifest, err)
 	}
-	if m.Version != manifestVersion {
+	if m.Version != 1 && m.Version != manifestVersion {
 		zr.Close()
 		return nil, fmt.Errorf("%s: unknown version %d", ArchiveManifest, m.Version)
 	}

@@ -5,10 +5,11 @@
 // it must be (the client for a request, the provider for a response), the
 // OCSP response in the signature (good, and fresh at signing time), the
 // record's place in the hash chain, and its batch's RFC 3161 token (TSA
-// chain, imprint over the batch's Merkle root, issued after the record).
+// chain, imprint over the batch's X-Road time-stamp hash chain result, or a
+// legacy batch's Merkle root; issued after the record).
 //
 // It also writes what auditors receive: one exchange side as an ASiC-E
-// container (WriteContainer), and archive files of whole time-stamped
+// container in X-Road's layout (WriteContainer), and archive files of whole time-stamped
 // batches (WriteArchive), chained by their manifests, which VerifyArchives
 // checks as thoroughly as VerifyLog checks a log.
 //
@@ -20,12 +21,14 @@
 package audit
 
 import (
-	"crypto"
 	"crypto/sha512"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluz/sluz/pkiutil"
@@ -43,6 +46,8 @@ type Trust struct {
 	// OCSPFreshness is the oldest an OCSP response may be at signing time;
 	// default 1 h (the federation's usual limit).
 	OCSPFreshness time.Duration
+
+	cache *verifyCache // shared by the copies withDefaults makes
 }
 
 // Failure names one record that does not verify.
@@ -74,24 +79,27 @@ type Report struct {
 func (r *Report) OK() bool { return len(r.Failures) == 0 }
 
 // VerifyLog verifies the log file at path. progress, if not nil, is called
-// now and then with the records done and the total.
+// now and then with the records done and the total (from one goroutine).
+//
+// The records' signatures, signers and OCSP responses are checked on every
+// core (GOMAXPROCS workers) while messagelog's Check checks the chain of
+// records and the batches, in order, at the same time. The report is the
+// one a check of one record after the other gives.
 func VerifyLog(path string, trust Trust, progress func(done, total int)) (*Report, error) {
-	if trust.OCSPFreshness == 0 {
-		trust.OCSPFreshness = time.Hour
-	}
-	if trust.Intermediates == nil {
-		trust.Intermediates = x509.NewCertPool()
-	}
-	chain, err := messagelog.CheckFile(path)
-	if err != nil {
-		return nil, err
-	}
+	trust = withDefaults(trust)
 	l, err := messagelog.OpenReadOnly(path)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
-	return verifyRecords(chain, l, trust, progress)
+	check := func() (*messagelog.CheckResult, error) {
+		res, err := l.Check()
+		if err != nil {
+			return nil, fmt.Errorf("message log %s: %w", path, err)
+		}
+		return res, nil
+	}
+	return verifyConcurrently(l, check, trust, fromFiles(messagelog.AttachmentsBeside(path)), progress)
 }
 
 // LogReader is a live log as the auditor reads it: the embedded log, or
@@ -103,48 +111,110 @@ type LogReader interface {
 	Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error
 }
 
-// VerifyStore verifies an open log as VerifyLog verifies a file. On a log
-// that running nodes still append to, records appended after its chain
-// check are verified as well, and counted as unstamped until a batch
-// covers them.
+// VerifyStore verifies an open log as VerifyLog verifies a file, checking
+// signatures on every core while the chain is checked. On a log that
+// running nodes still append to, records appended after its chain check
+// are verified as well, and counted as unstamped until a batch covers
+// them. Attachments kept in files are read when l says where
+// (AttachmentFiles).
 func VerifyStore(l LogReader, trust Trust, progress func(done, total int)) (*Report, error) {
-	if trust.OCSPFreshness == 0 {
-		trust.OCSPFreshness = time.Hour
+	return verifyConcurrently(l, l.Check, withDefaults(trust), filesOf(l), progress)
+}
+
+// verifyConcurrently runs check (the chain) while verifyRecords checks the
+// records' signatures, and joins their findings.
+func verifyConcurrently(l LogReader, check func() (*messagelog.CheckResult, error), trust Trust, open attachmentOpener, progress func(done, total int)) (*Report, error) {
+	type checked struct {
+		res *messagelog.CheckResult
+		err error
 	}
-	if trust.Intermediates == nil {
-		trust.Intermediates = x509.NewCertPool()
-	}
-	chain, err := l.Check()
+	chainDone := make(chan checked, 1)
+	go func() {
+		res, err := check()
+		chainDone <- checked{res, err}
+	}()
+	rep, passed, err := verifyRecords(l, trust, open, progress)
+	ch := <-chainDone
 	if err != nil {
 		return nil, err
 	}
-	return verifyRecords(chain, l, trust, progress)
-}
-
-// verifyRecords adds to the chain check's findings those of each batch's
-// token and each record's signature.
-func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, progress func(done, total int)) (*Report, error) {
-	rep := &Report{Records: chain.Records, Batches: chain.Batches}
+	if ch.err != nil {
+		return nil, ch.err
+	}
+	chain := ch.res
+	rep.Records, rep.Batches = chain.Records, chain.Batches
 	if a := chain.Archived; a != nil {
 		rep.ArchivedThrough, rep.LastArchive = a.LastSeq, a.File
 	}
-	failed := map[uint64]bool{}
+	// A record the chain check fails is not verified, whatever its
+	// signature; its problems come first, as the chain is checked first.
+	problems := make([]Failure, 0, len(chain.Problems)+len(rep.Failures))
 	for _, p := range chain.Problems {
-		rep.Failures = append(rep.Failures, Failure{Seq: p.Seq, Reason: p.Reason})
-		failed[p.Seq] = true
+		problems = append(problems, Failure{Seq: p.Seq, Reason: p.Reason})
+		if passed.take(p.Seq) {
+			rep.Verified--
+		}
 	}
+	rep.Failures = append(problems, rep.Failures...)
+	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seq < rep.Failures[j].Seq })
+	return rep, nil
+}
+
+// seqSet is a set of record numbers, mostly consecutive.
+type seqSet struct {
+	first uint64
+	in    []bool // first, first+1, ...
+	other map[uint64]bool
+}
+
+func (s *seqSet) add(seq uint64) {
+	if len(s.in) == 0 && s.other == nil {
+		s.first = seq
+	}
+	if seq >= s.first && seq-s.first <= uint64(len(s.in))+1024 {
+		for uint64(len(s.in)) <= seq-s.first {
+			s.in = append(s.in, false)
+		}
+		s.in[seq-s.first] = true
+		return
+	}
+	if s.other == nil {
+		s.other = map[uint64]bool{}
+	}
+	s.other[seq] = true
+}
+
+// take removes seq and reports whether it was there.
+func (s *seqSet) take(seq uint64) bool {
+	if i := seq - s.first; seq >= s.first && i < uint64(len(s.in)) && s.in[i] {
+		s.in[i] = false
+		return true
+	}
+	if s.other[seq] {
+		delete(s.other, seq)
+		return true
+	}
+	return false
+}
+
+// verifyRecords checks every record's batch token and time, signature,
+// signer and OCSP response (not the chain). passed holds the records that
+// passed, which rep.Verified counts. Attachments kept in files are read
+// through open.
+func verifyRecords(l LogReader, trust Trust, open attachmentOpener, progress func(done, total int)) (rep *Report, passed *seqSet, err error) {
 	batches, err := l.Batches()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	total := recordCount(l)
+	rep, passed = &Report{}, &seqSet{}
 	// Each batch's token, verified once.
 	stampTime := map[uint64]time.Time{} // batch N -> genTime
+	var badBatches []*messagelog.Batch
 	for _, b := range batches {
 		if err := verifyToken(b, trust); err != nil {
 			rep.Failures = append(rep.Failures, Failure{Seq: b.FirstSeq, Reason: fmt.Sprintf("time-stamp batch %d (records %d..%d): %v", b.N, b.FirstSeq, b.LastSeq, err)})
-			for s := b.FirstSeq; s <= b.LastSeq; s++ {
-				failed[s] = true
-			}
+			badBatches = append(badBatches, b)
 			continue
 		}
 		stampTime[b.N] = b.Time
@@ -156,11 +226,77 @@ func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, prog
 		}
 		return nil
 	}
-	done := 0
-	err = l.Each(0, func(r *messagelog.Record, _ []byte) error {
-		done++
-		if progress != nil && done%256 == 0 {
-			progress(done, chain.Records)
+	// This goroutine reads the records and hands them out in chunks; the
+	// workers check them; the collector takes the chunks back in order.
+	const chunkSize = 64
+	type chunk struct {
+		recs []*messagelog.Record
+		late []string // a record logged after its batch's time-stamp: why
+		errs []error
+		done chan struct{}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *chunk, 2*workers)
+	inOrder := make(chan *chunk, 4*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				c.errs = make([]error, len(c.recs))
+				for i, r := range c.recs {
+					c.errs[i] = verifyRecord(r, trust, open)
+				}
+				close(c.done)
+			}
+		}()
+	}
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		done := 0
+		for c := range inOrder {
+			<-c.done
+			for i, r := range c.recs {
+				done++
+				pass := true
+				if c.late[i] != "" {
+					rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: c.late[i]})
+					pass = false
+				}
+				if c.errs[i] != nil {
+					rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: c.errs[i].Error()})
+					pass = false
+				}
+				for _, b := range badBatches {
+					if b.FirstSeq <= r.Seq && r.Seq <= b.LastSeq {
+						pass = false
+					}
+				}
+				if pass {
+					passed.add(r.Seq)
+					rep.Verified++
+				}
+			}
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+	}()
+	var cur *chunk
+	flush := func() {
+		if cur != nil {
+			inOrder <- cur
+			work <- cur
+			cur = nil
+		}
+	}
+	err = l.Each(0, func(_ *messagelog.Record, stored []byte) error {
+		// The record outlives the read transaction: decode a copy.
+		r, err := messagelog.Decode(append([]byte(nil), stored...))
+		if err != nil {
+			return err
 		}
 		if rep.First.IsZero() || r.Time.Before(rep.First) {
 			rep.First = r.Time
@@ -168,35 +304,38 @@ func verifyRecords(chain *messagelog.CheckResult, l LogReader, trust Trust, prog
 		if r.Time.After(rep.Last) {
 			rep.Last = r.Time
 		}
+		late := ""
 		b := batchOf(r.Seq)
 		if b == nil {
 			rep.Unstamped++
 		} else if t, ok := stampTime[b.N]; ok && r.Time.After(t.Add(time.Second)) {
-			reason := fmt.Sprintf("logged at %s, after its time-stamp of %s", r.Time.Format(time.RFC3339), t.Format(time.RFC3339))
-			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: reason})
-			failed[r.Seq] = true
+			late = fmt.Sprintf("logged at %s, after its time-stamp of %s", r.Time.Format(time.RFC3339), t.Format(time.RFC3339))
 		}
-		if err := verifyRecord(r, trust); err != nil {
-			rep.Failures = append(rep.Failures, Failure{Seq: r.Seq, MessageID: r.MessageID, Reason: err.Error()})
-			failed[r.Seq] = true
+		if cur == nil {
+			cur = &chunk{done: make(chan struct{})}
 		}
-		if !failed[r.Seq] {
-			rep.Verified++
+		cur.recs = append(cur.recs, r)
+		cur.late = append(cur.late, late)
+		if len(cur.recs) == chunkSize {
+			flush()
 		}
 		return nil
 	})
+	flush()
+	close(work)
+	close(inOrder)
+	wg.Wait()
+	<-collected
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if progress != nil {
-		progress(done, chain.Records)
-	}
-	sort.SliceStable(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seq < rep.Failures[j].Seq })
-	return rep, nil
+	return rep, passed, nil
 }
 
 // verifyRecord checks one record's signature, signer and OCSP status.
-func verifyRecord(r *messagelog.Record, trust Trust) error {
+// An attachment kept in a file is read through open and must match its
+// logged digest.
+func verifyRecord(r *messagelog.Record, trust Trust, open attachmentOpener) error {
 	part := signature.Part{URI: signature.MessageURI, Data: r.Message, Digest: r.MessageDigest, MimeType: "text/xml"}
 	if r.Message != nil {
 		if sum := sha512.Sum512(r.Message); string(sum[:]) != string(r.MessageDigest) {
@@ -216,6 +355,14 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 					return fmt.Errorf("logged attachment %d does not match its digest", i+1)
 				}
 			}
+			if a.File != "" {
+				if open == nil {
+					return fmt.Errorf("logged attachment %d is kept in file %s, which is not at hand", i+1, a.File)
+				}
+				if err := copyAttachment(io.Discard, open, i, a); err != nil {
+					return fmt.Errorf("logged attachment %d: %w", i+1, err)
+				}
+			}
 			atts[i] = signature.Part{Data: a.Data, Digest: a.Digest}
 		}
 		v, err = signature.VerifyChained(r.Signature, part, atts, r.HashChainResult, r.HashChain)
@@ -225,12 +372,11 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 	if err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
-	inter := trust.Intermediates.Clone()
-	for _, c := range v.Extra {
-		inter.AddCert(c)
+	cache := trust.cache
+	if cache == nil {
+		cache = &verifyCache{}
 	}
-	chains, err := v.Cert.Verify(x509.VerifyOptions{Roots: trust.Roots, Intermediates: inter, CurrentTime: v.SigningTime,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	chain, err := cache.chain(v.Cert, v.Extra, trust, v.SigningTime)
 	if err != nil {
 		return fmt.Errorf("signer certificate %q does not chain to the federation CA at signing time %s: %w", v.Cert.Subject.CommonName, v.SigningTime.Format(time.RFC3339), err)
 	}
@@ -241,10 +387,10 @@ func verifyRecord(r *messagelog.Record, trust Trust) error {
 	if got, _ := pkiutil.MemberFromSubject(v.Cert.Subject); got != want {
 		return fmt.Errorf("signed by %q, but a %s of this exchange must be signed by %s", got, r.Kind, want)
 	}
-	issuer := chains[0][1]
+	issuer := chain[1]
 	var errs []string
 	for _, der := range v.OCSP {
-		resp, err := ocsp.Verify(der, ocsp.VerifyOptions{Cert: v.Cert, Issuer: issuer, Now: v.SigningTime, MaxAge: trust.OCSPFreshness})
+		resp, err := cache.ocspResponse(der, v.Cert, issuer, v.SigningTime, trust.OCSPFreshness)
 		switch {
 		case err != nil:
 			errs = append(errs, err.Error())
@@ -285,12 +431,36 @@ func expectedSigner(r *messagelog.Record) (string, error) {
 }
 
 // verifyToken checks a batch's token: TSA chain to the federation CA,
-// critical timeStamping EKU, imprint equal to the batch root.
+// critical timeStamping EKU, imprint equal to SHA-512 of the batch's
+// ts-hashchainresult.xml (a legacy batch's: its Merkle root, SHA-256).
 func verifyToken(b *messagelog.Batch, trust Trust) error {
 	tok, err := tsa.ParseToken(b.Token)
 	if err != nil {
 		return err
 	}
+	h, imprint := b.Imprint()
 	return tok.Verify(tsa.VerifyOptions{Roots: trust.Roots, Intermediates: trust.Intermediates,
-		HashAlgorithm: crypto.SHA256, HashedMessage: b.Root, Now: tok.GenTime, CheckChainAt: tok.GenTime})
+		HashAlgorithm: h, HashedMessage: imprint, Now: tok.GenTime, CheckChainAt: tok.GenTime})
+}
+
+// recordCount is about how many records l holds, for progress (0 if it
+// cannot say): the embedded log's oldest to newest, or pglog's Span.
+func recordCount(l LogReader) int {
+	switch l := l.(type) {
+	case interface {
+		Oldest() (uint64, []byte, bool, error)
+		Head() (uint64, []byte)
+	}:
+		if first, _, found, err := l.Oldest(); err == nil && found {
+			last, _ := l.Head()
+			return int(last - first + 1)
+		}
+	case interface {
+		Span() (first, last uint64, ok bool, err error)
+	}:
+		if first, last, ok, err := l.Span(); err == nil && ok {
+			return int(last - first + 1)
+		}
+	}
+	return 0
 }

@@ -138,7 +138,7 @@ func (ar *ArchiveReader) eachIn(name string, q ArchiveQuery, done *uint64, fn fu
 		if err != nil {
 			return fmt.Errorf("archive %s: record %d: %w (logaudit verify --archives names what is wrong)", name, e.Seq, err)
 		}
-		r, stored, err := containerRecord(data)
+		r, stored, err := a.record(e, data)
 		if err != nil {
 			return fmt.Errorf("archive %s: record %d: container %s: %w (logaudit verify --archives names what is wrong)", name, e.Seq, e.Name, err)
 		}
@@ -152,7 +152,25 @@ func (ar *ArchiveReader) eachIn(name string, q ArchiveQuery, done *uint64, fn fu
 	return nil
 }
 
-// containerRecord reads the logged record out of a container: its
+// record reads the logged record of entry e, whose container is data:
+// from the .record entry beside it, or from a legacy container's
+// time-stamp proof, which carries the stored record whole.
+func (a *ArchiveFile) record(e ManifestEntry, data []byte) (*messagelog.Record, []byte, error) {
+	if e.Record == "" {
+		return containerRecord(data)
+	}
+	stored, err := a.read(e.Record)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := messagelog.Decode(stored)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", e.Record, err)
+	}
+	return r, stored, nil
+}
+
+// containerRecord reads the logged record out of a legacy container: its
 // time-stamp proof carries the stored record whole.
 func containerRecord(data []byte) (*messagelog.Record, []byte, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/sluz/sluz/pkiutil/tsa"
@@ -31,8 +32,9 @@ type ChainEnd struct {
 // the oldest starts at record 1 or where the retention ledger says removed
 // archives ended), that every listed container is present and matches its
 // SHA-256, and every record as VerifyLog verifies it (signature, signer,
-// OCSP, chain to the record before it, Merkle proof to its batch's root,
-// the batch's RFC 3161 token). Failures name the archive and the record.
+// OCSP, chain to the record before it, time-stamp hash chain to its
+// batch's result (a legacy batch's: Merkle proof to its root), the batch's
+// RFC 3161 token). Failures name the archive and the record.
 func VerifyArchives(dir string, trust Trust) (*Report, *ChainEnd, error) {
 	trust = withDefaults(trust)
 	names, err := ListArchives(dir)
@@ -133,6 +135,9 @@ func verifyArchive(a *ArchiveFile, name string, trust Trust, tokens map[[32]byte
 	listed := map[string]bool{ArchiveManifest: true}
 	for _, e := range m.Entries {
 		listed[e.Name] = true
+		if e.Record != "" {
+			listed[e.Record] = true
+		}
 	}
 	for _, f := range a.zr.File {
 		if !listed[f.Name] {
@@ -160,7 +165,19 @@ func verifyArchive(a *ArchiveFile, name string, trust Trust, tokens map[[32]byte
 		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != e.SHA256 {
 			fail(name, e.Seq, e.MessageID, "container %s does not match its SHA-256 in the manifest (changed)", e.Name)
 		}
-		r, stored, failed := verifyContainer(data, trust, tokens, batches)
+		var stored []byte
+		if e.Record != "" {
+			if stored, err = a.read(e.Record); err != nil {
+				fail(name, e.Seq, e.MessageID, "the stored record is missing or damaged: %v", err)
+				prevHash = nil
+				continue
+			}
+		} else if m.Version != 1 {
+			fail(name, e.Seq, e.MessageID, "the manifest names no stored record for container %s", e.Name)
+			prevHash = nil
+			continue
+		}
+		r, stored, failed := verifyContainer(data, stored, trust, tokens, batches)
 		if r != nil {
 			if r.Seq != e.Seq {
 				failed = append(failed, fmt.Sprintf("the container holds record %d, the manifest says %d (moved)", r.Seq, e.Seq))
@@ -195,19 +212,22 @@ func verifyArchive(a *ArchiveFile, name string, trust Trust, tokens map[[32]byte
 }
 
 // VerifyContainer checks one container written by WriteContainer (as
-// /asic hands them out) on its own: the record's signature, signer and
-// OCSP response against trust, that the container's entries are the
-// record's, and the Merkle proof from the record to the root its
-// time-stamp token covers, the token itself against trust. It returns
-// the record (nil if unreadable) and the reasons it fails (none: valid).
-func VerifyContainer(data []byte, trust Trust) (*messagelog.Record, []string) {
-	r, _, failed := verifyContainer(data, withDefaults(trust), map[[32]byte]error{}, nil)
+// /asic hands them out) on its own, given the record as the log or an
+// archive stored it (stored; nil for a legacy container, whose proof
+// carries it): the record's signature, signer and OCSP response against
+// trust, that the container's entries are the record's, the time-stamp
+// hash chain from the batch's ts-hashchainresult.xml to the record's
+// signatures.xml (or a legacy container's Merkle proof), and the batch's
+// token against trust. It returns the record (nil if unreadable) and the
+// reasons it fails (none: valid).
+func VerifyContainer(data, stored []byte, trust Trust) (*messagelog.Record, []string) {
+	r, _, failed := verifyContainer(data, stored, withDefaults(trust), map[[32]byte]error{}, nil)
 	return r, failed
 }
 
 // verifyContainer checks one container (batches nil: without a manifest); it returns the record (nil if
 // unreadable), its stored bytes and the reasons it fails.
-func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batches map[uint64]ManifestBatch) (*messagelog.Record, []byte, []string) {
+func verifyContainer(data, stored []byte, trust Trust, tokens map[[32]byte]error, batches map[uint64]ManifestBatch) (*messagelog.Record, []byte, []string) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, nil, []string{"the container is not a readable zip: " + err.Error()}
@@ -220,6 +240,106 @@ func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batche
 		defer f.Close()
 		return io.ReadAll(f)
 	}
+	// An attachment the record keeps in a file (beside the live log) is
+	// the container's entry: verifyRecord checks it against its digest.
+	fromEntries := func(i int, _ messagelog.Attachment) (io.ReadCloser, error) {
+		return zr.Open(EntryAttachment + strconv.Itoa(i+1))
+	}
+	if _, err := zr.Open(EntryProof); err == nil {
+		return verifyLegacyContainer(read, fromEntries, trust, tokens, batches)
+	}
+	if stored == nil {
+		return nil, nil, []string{"the container has no " + EntryProof + " (it is in X-Road's layout): give the record it holds, as the log or its archive stored it"}
+	}
+	r, err := messagelog.Decode(stored)
+	if err != nil {
+		return nil, nil, []string{"the stored record: " + err.Error()}
+	}
+	failed := sameEntries(read, r)
+	if err := verifyRecord(r, trust, fromEntries); err != nil {
+		failed = append(failed, err.Error())
+	}
+	p, err := checkTSChain(read)
+	if err != nil {
+		return r, stored, append(failed, err.Error())
+	}
+	which := "its batch"
+	if batches != nil {
+		var b *ManifestBatch
+		for _, x := range batches {
+			if x.FirstSeq <= r.Seq && r.Seq <= x.LastSeq {
+				b = &x
+			}
+		}
+		if b != nil {
+			which = fmt.Sprintf("batch %d", b.N)
+		}
+		if b == nil || b.Root != p.Root || b.Imprint != p.Imprint {
+			failed = append(failed, "the time-stamp hash chain is not the one of the record's batch in the manifest")
+		}
+	}
+	tok, err := read(EntryToken)
+	if err != nil {
+		return r, stored, append(failed, "the container has no time-stamp token")
+	}
+	res, _ := read(EntryTSChainResult)
+	return r, stored, append(failed, checkContainerToken(r, which, tok, &messagelog.Batch{Token: tok, Result: res}, trust, tokens)...)
+}
+
+// sameEntries compares the container's message, signature, signature hash
+// chain and attachments with the logged record's (those logged in the
+// record: one kept in a file is checked by digest, in verifyRecord).
+func sameEntries(read func(string) ([]byte, error), r *messagelog.Record) []string {
+	var failed []string
+	msg, err := read(EntryMessage)
+	switch {
+	case err != nil && r.Message != nil:
+		failed = append(failed, "the container has no "+EntryMessage+" but the record logged the message")
+	case err == nil && !bytes.Equal(msg, r.Message):
+		failed = append(failed, "the container's "+EntryMessage+" is not the logged message (changed)")
+	}
+	if sig, err := read(EntrySignature); err != nil || !bytes.Equal(sig, r.Signature) {
+		failed = append(failed, "the container's "+EntrySignature+" is missing or not the logged signature (changed)")
+	}
+	res, err1 := read(EntrySigChainResult)
+	chain, err2 := read(EntrySigChain)
+	if (err1 == nil) != (r.HashChainResult != nil) || !bytes.Equal(res, r.HashChainResult) || (err2 == nil) != (r.HashChain != nil) || !bytes.Equal(chain, r.HashChain) {
+		failed = append(failed, "the container's signature hash chain is not the logged one (changed)")
+	}
+	for i, a := range r.Attachments {
+		if a.Data == nil {
+			continue
+		}
+		name := EntryAttachment + strconv.Itoa(i+1)
+		if data, err := read(name); err != nil || !bytes.Equal(data, a.Data) {
+			failed = append(failed, "the container's "+name+" is missing or not the logged attachment (changed)")
+		}
+	}
+	return failed
+}
+
+// checkContainerToken checks b's token (once per token and imprint) and
+// that r was logged before it.
+func checkContainerToken(r *messagelog.Record, which string, tok []byte, b *messagelog.Batch, trust Trust, tokens map[[32]byte]error) []string {
+	_, imprint := b.Imprint()
+	key := sha256.Sum256(append(append([]byte(nil), tok...), imprint...))
+	terr, seen := tokens[key]
+	if !seen {
+		terr = verifyToken(b, trust)
+		tokens[key] = terr
+	}
+	if terr != nil {
+		return []string{fmt.Sprintf("time-stamp token of %s: %v", which, terr)}
+	}
+	if t, err := tsa.ParseToken(tok); err == nil && r.Time.After(t.GenTime.Add(time.Second)) {
+		return []string{fmt.Sprintf("logged at %s, after its time-stamp of %s", r.Time.Format(time.RFC3339), t.GenTime.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// verifyLegacyContainer checks a container of a legacy (Merkle) batch,
+// which carries its record in its proof.
+func verifyLegacyContainer(read func(string) ([]byte, error), fromEntries attachmentOpener, trust Trust, tokens map[[32]byte]error, batches map[uint64]ManifestBatch) (*messagelog.Record, []byte, []string) {
 	pj, err := read(EntryProof)
 	if err != nil {
 		return nil, nil, []string{EntryProof + ": " + err.Error()}
@@ -236,22 +356,11 @@ func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batche
 	if err != nil {
 		return nil, nil, []string{err.Error()}
 	}
-	var failed []string
-	msg, err := read(EntryMessage)
-	switch {
-	case err != nil && r.Message != nil:
-		failed = append(failed, "the container has no "+EntryMessage+" but the record logged the message")
-	case err == nil && !bytes.Equal(msg, r.Message):
-		failed = append(failed, "the container's "+EntryMessage+" is not the logged message (changed)")
-	}
-	sig, err := read(EntrySignature)
-	if err != nil || !bytes.Equal(sig, r.Signature) {
-		failed = append(failed, "the container's "+EntrySignature+" is missing or not the logged signature (changed)")
-	}
+	failed := sameEntries(read, r)
 	if der, err := read(EntryOCSP); err == nil && !bytes.Equal(der, signatureOCSP(r.Signature)) {
 		failed = append(failed, "the container's "+EntryOCSP+" is not the OCSP response in the signature (changed)")
 	}
-	if err := verifyRecord(r, trust); err != nil {
+	if err := verifyRecord(r, trust, fromEntries); err != nil {
 		failed = append(failed, err.Error())
 	}
 	// The Merkle proof, from this record to the root its batch's token covers.
@@ -274,18 +383,7 @@ func verifyContainer(data []byte, trust Trust, tokens map[[32]byte]error, batche
 	if err != nil {
 		return r, stored, append(failed, "the container has no time-stamp token")
 	}
-	key := sha256.Sum256(append(append([]byte(nil), tok...), root...))
-	terr, seen := tokens[key]
-	if !seen {
-		terr = verifyToken(&messagelog.Batch{Token: tok, Root: root}, trust)
-		tokens[key] = terr
-	}
-	if terr != nil {
-		failed = append(failed, fmt.Sprintf("time-stamp token of batch %d: %v", p.Batch, terr))
-	} else if t, err := tsa.ParseToken(tok); err == nil && r.Time.After(t.GenTime.Add(time.Second)) {
-		failed = append(failed, fmt.Sprintf("logged at %s, after its time-stamp of %s", r.Time.Format(time.RFC3339), t.GenTime.Format(time.RFC3339)))
-	}
-	return r, stored, failed
+	return r, stored, append(failed, checkContainerToken(r, fmt.Sprintf("batch %d", p.Batch), tok, &messagelog.Batch{Token: tok, Root: root}, trust, tokens)...)
 }
 
 // withDefaults fills Trust's defaults.
@@ -295,6 +393,9 @@ func withDefaults(trust Trust) Trust {
 	}
 	if trust.Intermediates == nil {
 		trust.Intermediates = x509.NewCertPool()
+	}
+	if trust.cache == nil {
+		trust.cache = &verifyCache{}
 	}
 	return trust
 }

@@ -272,8 +272,17 @@ const DefaultOpmonRetention = 7 * 24 * time.Hour
 
 // Limits bound the cost of one message.
 type Limits struct {
-	// MaxMessageSize caps a request or response; default 10 MiB.
+	// MaxMessageSize caps a request or response without its attachments
+	// or REST body (the SOAP part or REST header part and the framing,
+	// which a proxy holds in memory); default 10 MiB.
 	MaxMessageSize Size `yaml:"maxMessageSize"`
+	// MaxAttachmentSize caps the attachments of one message together
+	// (SOAP with attachments, PR-MESS §2.4), or a REST message's body
+	// (PR-REST, signed as its /attachment1), which stream through the
+	// proxies via files in dataDir/spool, never whole in memory; a message
+	// over it is refused with InvalidMessage naming this limit. Default
+	// 4 GiB, at least 1 KiB.
+	MaxAttachmentSize Size `yaml:"maxAttachmentSize"`
 	// ProviderTimeout: how long the provider IS may take; default 30 s.
 	ProviderTimeout Duration `yaml:"providerTimeout"`
 	// PeerTimeout: connecting to and hearing back from a peer security
@@ -310,23 +319,24 @@ type Limits struct {
 
 // Defaults.
 const (
-	DefaultClientListen    = "127.0.0.1:8080"
-	DefaultServerListen    = "0.0.0.0:5500"
-	DefaultWALSize         = 16 << 20
-	DefaultCommitInterval  = time.Millisecond
-	DefaultMaxMessageSize  = 10 << 20
-	DefaultProviderTimeout = 30 * time.Second
-	DefaultPeerTimeout     = 60 * time.Second
-	DefaultReadTimeout     = 30 * time.Second
-	DefaultReplayWindow    = 10 * time.Minute
-	DefaultReplayCapacity  = 1_000_000
-	DefaultVerifyCacheSize = 10_000
-	DefaultHeaderTimeout   = 10 * time.Second
-	DefaultIdleTimeout     = 2 * time.Minute
-	DefaultMaxHeaderBytes  = 64 << 10
-	DefaultShutdownGrace   = 10 * time.Second
-	DefaultArchiveAfter    = 30 * 24 * time.Hour
-	DefaultArchiveInterval = time.Hour
+	DefaultClientListen      = "127.0.0.1:8080"
+	DefaultServerListen      = "0.0.0.0:5500"
+	DefaultWALSize           = 16 << 20
+	DefaultCommitInterval    = time.Millisecond
+	DefaultMaxMessageSize    = 10 << 20
+	DefaultMaxAttachmentSize = 4 << 30
+	DefaultProviderTimeout   = 30 * time.Second
+	DefaultPeerTimeout       = 60 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultReplayWindow      = 10 * time.Minute
+	DefaultReplayCapacity    = 1_000_000
+	DefaultVerifyCacheSize   = 10_000
+	DefaultHeaderTimeout     = 10 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultShutdownGrace     = 10 * time.Second
+	DefaultArchiveAfter      = 30 * 24 * time.Hour
+	DefaultArchiveInterval   = time.Hour
 )
 
 // Load reads and provisions a configuration file.
@@ -365,6 +375,9 @@ func (c *Config) Provision() error {
 	l := &c.Limits
 	if l.MaxMessageSize == 0 {
 		l.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if l.MaxAttachmentSize == 0 {
+		l.MaxAttachmentSize = DefaultMaxAttachmentSize
 	}
 	if l.MaxHeaderBytes == 0 {
 		l.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -594,6 +607,9 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MaxMessageSize < 1024 {
 		add("limits.maxMessageSize %d is below 1 KiB", c.Limits.MaxMessageSize)
+	}
+	if c.Limits.MaxAttachmentSize < 1024 {
+		add("limits.maxAttachmentSize %d is below 1 KiB", c.Limits.MaxAttachmentSize)
 	}
 	if d := c.GlobalConf.RefreshInterval.D(); d < time.Second {
 		add("globalConf.refreshInterval %s is below 1s", d)

@@ -23,6 +23,13 @@ type Builder struct {
 	// AttachmentURI(1), AttachmentURI(2), ... "" means MessageURI;
 	// time-stamp batches use SignaturesURI.
 	DataURI string
+	// Single builds a chain for a single one-part input too, which X-Road
+	// refuses: its chain is one step with one DataRef, and the result's
+	// digest is that step's. Şlüz's message log uses it for a time-stamp
+	// batch of one record, which X-Road would stamp on its own (the token
+	// inside signatures.xml); X-Road's verifier follows such a chain like
+	// any other.
+	Single bool
 }
 
 // Batch is what Build returns.
@@ -45,13 +52,51 @@ type Batch struct {
 // input of a single part, which needs no chain (a plain signature
 // references it directly).
 func (b Builder) Build(inputs ...[]Part) (*Batch, error) {
+	t, chainURI, dataURI, err := b.tree(inputs)
+	if err != nil {
+		return nil, err
+	}
+	top := t.top()
+	out := &Batch{Top: top, Chains: make([][]byte, len(inputs))}
+	out.Result = writeResult(chainURI+"#STEP0", t.method, top)
+	for i := range inputs {
+		out.Chains[i] = writeChain(t.method, t.chain(i, dataURI))
+	}
+	return out, nil
+}
+
+// Result is Build's Result and Top without the chains: what a time-stamper
+// needs to stamp a batch, and what a log checks a stored batch against.
+func (b Builder) Result(inputs ...[]Part) (result, top []byte, err error) {
+	t, chainURI, _, err := b.tree(inputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	top = t.top()
+	return writeResult(chainURI+"#STEP0", t.method, top), top, nil
+}
+
+// Chain is Build's Chains[i] alone, for exporting one input of a batch.
+func (b Builder) Chain(i int, inputs ...[]Part) ([]byte, error) {
+	t, _, dataURI, err := b.tree(inputs)
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= len(inputs) {
+		return nil, fail(ErrMissing, "input %d of a batch of %d", i, len(inputs))
+	}
+	return writeChain(t.method, t.chain(i, dataURI)), nil
+}
+
+// tree reads the inputs into the tree Build lays out.
+func (b Builder) tree(inputs [][]Part) (*tree, string, string, error) {
 	method := b.Method
 	if method == "" {
 		method = DefaultMethod
 	}
 	h, err := hashOf(method)
 	if err != nil {
-		return nil, err
+		return nil, "", "", err
 	}
 	chainURI, dataURI := b.ChainURI, b.DataURI
 	if chainURI == "" {
@@ -62,16 +107,16 @@ func (b Builder) Build(inputs ...[]Part) (*Batch, error) {
 	}
 	switch {
 	case len(inputs) == 0:
-		return nil, fail(ErrMissing, "no inputs to build a hash chain of; give at least one message")
-	case len(inputs) == 1 && len(inputs[0]) == 1:
+		return nil, "", "", fail(ErrMissing, "no inputs to build a hash chain of; give at least one message")
+	case len(inputs) == 1 && len(inputs[0]) == 1 && !b.Single:
 		// HashChainBuilder.getHashChainResult: "Hash chains cannot be
 		// constructed for single input without attachments."
-		return nil, fail(ErrMissing, "a single input without attachments needs no hash chain; sign its part directly")
+		return nil, "", "", fail(ErrMissing, "a single input without attachments needs no hash chain; sign its part directly")
 	}
-	t := &tree{method: method, h: h, cache: map[[2]int][]byte{}}
+	t := &tree{method: method, h: h, cache: map[[2]int][]byte{}, single: len(inputs) == 1 && len(inputs[0]) == 1}
 	for i, parts := range inputs {
 		if len(parts) == 0 {
-			return nil, fail(ErrMissing, "input %d has no parts; give the message first, then its attachments", i)
+			return nil, "", "", fail(ErrMissing, "input %d has no parts; give the message first, then its attachments", i)
 		}
 		ds := make([][]byte, len(parts))
 		for j, p := range parts {
@@ -80,27 +125,21 @@ func (b Builder) Build(inputs ...[]Part) (*Batch, error) {
 				ds[j] = sum(h, p.data)
 			case partDigest:
 				if p.method != method {
-					return nil, fail(ErrAlgorithm, "input %d part %d: the chain uses %s, the part's digest was computed with %s", i, j, method, p.method)
+					return nil, "", "", fail(ErrAlgorithm, "input %d part %d: the chain uses %s, the part's digest was computed with %s", i, j, method, p.method)
 				}
 				ds[j] = p.digest
 			default:
-				return nil, fail(ErrMissing, "input %d part %d is %s; a builder needs each part's bytes or digest", i, j, p)
+				return nil, "", "", fail(ErrMissing, "input %d part %d is %s; a builder needs each part's bytes or digest", i, j, p)
 			}
 		}
 		t.parts = append(t.parts, ds)
-		if len(ds) == 1 {
+		if len(ds) == 1 && !t.single {
 			t.leaves = append(t.leaves, ds[0])
 		} else {
 			t.leaves = append(t.leaves, t.step(ds...))
 		}
 	}
-	top := t.top()
-	out := &Batch{Top: top, Chains: make([][]byte, len(inputs))}
-	out.Result = writeResult(chainURI+"#STEP0", method, top)
-	for i := range inputs {
-		out.Chains[i] = writeChain(method, t.chain(i, dataURI))
-	}
-	return out, nil
+	return t, chainURI, dataURI, nil
 }
 
 // tree is X-Road's Merkle tree over n leaves. HashChainBuilder lays it out
@@ -116,6 +155,7 @@ type tree struct {
 	leaves [][]byte   // one per input
 	parts  [][][]byte // each input's part digests
 	cache  map[[2]int][]byte
+	single bool // a single one-part input, chained anyway (Builder.Single)
 }
 
 func (t *tree) step(ds ...[]byte) []byte {
@@ -179,7 +219,7 @@ type item struct {
 // DataURI, then AttachmentURI(1), ...
 func (t *tree) chain(i int, dataURI string) [][]item {
 	var steps [][]item
-	multipart := len(t.parts[i]) > 1
+	multipart := len(t.parts[i]) > 1 || t.single
 	if len(t.leaves) > 1 {
 		lo, size := 0, 1<<t.height()
 		for size > 1 {

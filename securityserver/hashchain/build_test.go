@@ -1,7 +1,9 @@
 package hashchain_test
 
 import (
+	"bytes"
 	"crypto/sha512"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -215,5 +217,42 @@ func TestBuildRefuses(t *testing.T) {
 			_, err := c.b.Build(c.inputs...)
 			wantErr(t, err, c.kind, c.text)
 		})
+	}
+}
+
+// A one-record time-stamp batch (hashchain.Builder.Single) and the Result and Chain
+// shortcuts: the same documents as Build, and they verify.
+func TestBuildSingleAndShortcuts(t *testing.T) {
+	b := hashchain.Builder{ChainURI: hashchain.TSChainURI, DataURI: hashchain.SignaturesURI, Single: true}
+	for _, n := range []int{1, 2, 5} {
+		var inputs [][]hashchain.Part
+		for i := range n {
+			inputs = append(inputs, []hashchain.Part{hashchain.Bytes([]byte(fmt.Sprintf("<signatures %d/>", i)))})
+		}
+		full, err := b.Build(inputs...)
+		if err != nil {
+			t.Fatalf("%d inputs: %v", n, err)
+		}
+		res, top, err := b.Result(inputs...)
+		if err != nil || !bytes.Equal(res, full.Result) || !bytes.Equal(top, full.Top) {
+			t.Fatalf("%d inputs: Result differs from Build's (%v)", n, err)
+		}
+		for i := range n {
+			c, err := b.Chain(i, inputs...)
+			if err != nil || !bytes.Equal(c, full.Chains[i]) {
+				t.Fatalf("%d inputs: Chain(%d) differs from Build's (%v)", n, i, err)
+			}
+			err = hashchain.Verify(res, map[string][]byte{hashchain.TSChainURI: c}, map[string]hashchain.Part{hashchain.SignaturesURI: inputs[i][0]})
+			if err != nil {
+				t.Fatalf("%d inputs: chain %d: %v", n, i, err)
+			}
+			err = hashchain.Verify(res, map[string][]byte{hashchain.TSChainURI: c}, map[string]hashchain.Part{hashchain.SignaturesURI: hashchain.Bytes([]byte("changed"))})
+			if !errors.Is(err, hashchain.ErrDataRef) {
+				t.Fatalf("%d inputs: chain %d over changed bytes: %v, want hashchain.ErrDataRef", n, i, err)
+			}
+		}
+	}
+	if _, err := (hashchain.Builder{}).Build([]hashchain.Part{hashchain.Bytes([]byte("x"))}); !errors.Is(err, hashchain.ErrMissing) {
+		t.Fatalf("a single one-part input without Single: %v, want hashchain.ErrMissing", err)
 	}
 }

@@ -52,5 +52,6 @@
 //     make any other layout useless to a forger); it requires a path: each
 //     step used once, no step or input left over.
 //   - Build refuses an empty batch and a single one-part input, as X-Road
-//     does: such a message is signed directly (/message.xml).
+//     does: such a message is signed directly (/message.xml). Builder.Single
+//     lifts the second refusal for Şlüz's one-record time-stamp batches.
 package hashchain

@@ -262,3 +262,15 @@ func DataRefs(chain []byte) (map[string][]byte, error) {
 	}
 	return refs, nil
 }
+
+// ResultDigest returns the digest a HashChainResult document states (the
+// chain's top), after reading it as strictly as Verify does; it checks
+// nothing else.
+func ResultDigest(result []byte) ([]byte, error) {
+	var v Verifier
+	res, err := readResult(result, v.readOptions())
+	if err != nil {
+		return nil, err
+	}
+	return res.digest, nil
+}

@@ -71,7 +71,8 @@ opmon:                                    # operational monitoring records (data
   retention: 168h                         # default (7 days)
 
 limits:
-  maxMessageSize: 10MiB                   # default
+  maxMessageSize: 10MiB                   # default: a message without its attachments (held in memory)
+  # maxAttachmentSize: 4GiB              # default: a message's attachments together, or a REST body (streamed via dataDir/spool)
   providerTimeout: 30s                    # default
   peerTimeout: 60s                        # default
   readTimeout: 30s                        # default

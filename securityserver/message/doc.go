@@ -51,6 +51,11 @@
 // requestHash. Fault codes are written in X-Road ≤ 7.7's CamelCase;
 // [NormalizeCode] maps the ≥ 7.8 snake_case forms onto them for comparison.
 //
+// ReadStream and ReadRequestStream read a multipart/related message
+// holding only its SOAP part in memory: each attachment longer than
+// spool.InMemory is spooled to a file with its SHA-512 as it streams in
+// (Attachment.Spooled), within a limit of its own.
+//
 // # Caveats
 //
 //   - Speed is encoding/xml's: 60–90 µs and 174 allocations for a 1.3 KB

@@ -17,18 +17,25 @@ import (
 // most maxSize+1 bytes of it are read. Errors are *Fault with "Client."
 // codes.
 func ReadRequest(r *http.Request, maxSize int64) (*Message, error) {
+	if f := checkRequest(r); f != nil {
+		return nil, f
+	}
+	return read(r.Body, r.ContentLength, r.Header.Get("Content-Type"), ParseOptions{MaxSize: maxSize, Request: true})
+}
+
+// checkRequest is ReadRequest's checks before the body is read.
+func checkRequest(r *http.Request) *Fault {
 	if r.Method != http.MethodPost {
-		return nil, Faultf(Code(ClientPrefix, InvalidHttpMethod), "must use POST request method instead of %s", r.Method)
+		return Faultf(Code(ClientPrefix, InvalidHttpMethod), "must use POST request method instead of %s", r.Method)
 	}
 	action := r.Header.Get("SOAPAction")
 	if err := checkSOAPAction(action); err != nil {
-		return nil, Faultf(Code(ClientPrefix, InvalidSoapAction), "malformed SOAPAction header value %s: %v; send \"\" or a URI in double quotes (SOAP 1.1 §6.1.1)", action, err)
+		return Faultf(Code(ClientPrefix, InvalidSoapAction), "malformed SOAPAction header value %s: %v; send \"\" or a URI in double quotes (SOAP 1.1 §6.1.1)", action, err)
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		return nil, Faultf(Code(ClientPrefix, InvalidContentType), "request has no Content-Type; X-Road SOAP requests are text/xml")
+	if r.Header.Get("Content-Type") == "" {
+		return Faultf(Code(ClientPrefix, InvalidContentType), "request has no Content-Type; X-Road SOAP requests are text/xml")
 	}
-	return read(r.Body, r.ContentLength, ct, ParseOptions{MaxSize: maxSize, Request: true})
+	return nil
 }
 
 // Read reads a message of the given Content-Type from r (for example a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluz/sluz/internal/xmltok"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/spool"
 )
 
 // Namespaces (PR-MESS §2.1, §2.2, Annex B; PR-THIRDPARTY §2).
@@ -65,11 +66,15 @@ type Header struct {
 func (h *Header) HasService() bool { return h.Service != identifier.ServiceID{} }
 
 // Attachment is a MIME part after the SOAP part of a multipart/related
-// message (PR-MESS §2.4). Both slices share Message.Raw's memory.
+// message (PR-MESS §2.4). Parse's slices share Message.Raw's memory; a
+// message read by ReadStream has no Raw, and Body or Spooled.
 type Attachment struct {
 	Header textproto.MIMEHeader // parsed part headers
 	Raw    []byte               // the whole part as received: header lines, blank line, content
 	Body   []byte               // the content octets as received (no transfer decoding)
+	// Spooled holds the content instead of Body when it was spooled to a
+	// file while it streamed in (ReadStream).
+	Spooled *spool.Content
 }
 
 // Message is a parsed X-Road SOAP message. Nothing in it is a re-serialised

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/spool"
 )
 
 func load(t testing.TB, name string) []byte {
@@ -286,6 +287,12 @@ func TestParseMalformed(t *testing.T) {
 			if f.String == "" || len(f.Detail) != 36 {
 				t.Errorf("fault %+v lacks a message or detail", f)
 			}
+			if strings.HasPrefix(tc.contentType, "multipart/") { // streamed, the same fault
+				_, err := ReadStream(strings.NewReader(tc.in), tc.contentType, tc.opts, Streaming{MaxAttachments: 1 << 20, Spool: spool.NewSet(t.TempDir())})
+				if f, ok := err.(*Fault); !ok || f.Code != tc.code {
+					t.Errorf("ReadStream: %v, want %s", err, tc.code)
+				}
+			}
 		})
 	}
 }
@@ -499,5 +506,52 @@ func TestParseForeignFault(t *testing.T) {
 	}
 	if *f != (Fault{Code: "s:Server", String: "Məlumat ", Detail: "trace-7"}) {
 		t.Errorf("%+v", f)
+	}
+}
+
+// TestReadStream: a multipart/related message read as a stream: the SOAP
+// part parsed as Parse parses it, each attachment byte-exact, a long one
+// spooled with its digest, and the attachments' own limit.
+func TestReadStream(t *testing.T) {
+	in := string(load(t, "request-attachment.mime"))
+	const ct = `multipart/related; type="text/xml"; start="<rootpart>"; boundary="MIME_boundary"`
+	want, err := Parse([]byte(in), ct, ParseOptions{Request: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("DSMF rüblük hesabat\r\n"), 8<<10)
+	in = strings.Replace(in, "\r\n--MIME_boundary--", "\r\n--MIME_boundary\r\nContent-Type: application/pdf\r\n\r\n"+string(big)+"\r\n--MIME_boundary--", 1)
+	set := spool.NewSet(t.TempDir())
+	defer set.Close()
+	m, err := ReadStream(strings.NewReader(in), ct, ParseOptions{Request: true}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.SOAP, want.SOAP) || !bytes.Equal(m.Raw, m.SOAP) || m.Header != want.Header || m.ContentType != ct || m.SOAPType != want.SOAPType || len(m.Attachments) != 2 {
+		t.Fatalf("streamed: %q, %d attachments", m.SOAP, len(m.Attachments))
+	}
+	a, b := m.Attachments[0], m.Attachments[1]
+	if !bytes.Equal(a.Body, want.Attachments[0].Body) || a.Spooled != nil || a.Header.Get("Content-ID") != "<photo.jpg>" {
+		t.Errorf("first attachment %q", a.Body)
+	}
+	sum := sha512.Sum512(big)
+	if b.Body != nil || b.Spooled == nil || !bytes.Equal(b.Spooled.Digest(), sum[:]) {
+		t.Fatalf("the long attachment is not spooled with its digest: %d bytes in memory", len(b.Body))
+	}
+	if got, err := b.ReadAll(); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("the long attachment reads back %d bytes, %v", len(got), err)
+	}
+	_, err = ReadStream(strings.NewReader(in), ct, ParseOptions{Request: true}, Streaming{MaxAttachments: int64(len(big)), Spool: set})
+	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" || !strings.Contains(f.String, "attachments exceed the limit") {
+		t.Fatalf("attachments over their limit: %v", err)
+	}
+	// A preamble (or any framing) is bounded by the two limits together.
+	junk := strings.Repeat("preamble line\r\n", 1000)
+	_, err = ReadStream(strings.NewReader(junk+in), ct, ParseOptions{Request: true, MaxSize: 8 << 10}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set})
+	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" || !strings.Contains(f.String, "SOAP part and its attachments together") {
+		t.Fatalf("a body over both limits together: %v", err)
+	}
+	if _, err := ReadStream(strings.NewReader(junk+in), ct, ParseOptions{Request: true, MaxSize: 32 << 10}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set}); err != nil {
+		t.Fatalf("the same body within the limits: %v", err)
 	}
 }

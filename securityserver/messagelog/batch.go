@@ -1,6 +1,9 @@
 package messagelog
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/sha512"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -8,20 +11,124 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sluz/sluz/securityserver/hashchain"
 )
 
 var bucketBatches = []byte("batches")
 
 // Batch is one time-stamped run of consecutive records: an RFC 3161 token
-// over the Merkle root of their chain hashes.
+// over X-Road's time-stamp hash chain of the records' signature documents
+// (xroad-protocols.md §3, "Time-stamps"): the HashChainResult
+// (ts-hashchainresult.xml, in Result) over SHA-512(signatures.xml) of each
+// record, which the token stamps (SHA-512 imprint over Result's bytes).
+// Each record's own HashChain (ts-hashchain.xml) is rebuilt from the
+// records when a container is written (TSChain).
+//
+// Batches written before this format (Result nil) hold an RFC 6962 Merkle
+// root over the records' chain hashes (SHA-256), the token's imprint; they
+// are still read and checked as they were.
 type Batch struct {
-	N        uint64    `json:"n"` // batch number, from 1
-	FirstSeq uint64    `json:"firstSeq"`
-	LastSeq  uint64    `json:"lastSeq"`
-	Root     []byte    `json:"root"`  // MerkleRoot of the records' chain hashes
-	Token    []byte    `json:"token"` // DER TimeStampToken whose imprint is SHA-256 = Root
-	Time     time.Time `json:"time"`  // the token's genTime
-	TSA      string    `json:"tsa"`   // where it came from
+	N        uint64 `json:"n"` // batch number, from 1
+	FirstSeq uint64 `json:"firstSeq"`
+	LastSeq  uint64 `json:"lastSeq"`
+	// Root is the hash chain's top digest (SHA-512), or a legacy batch's
+	// MerkleRoot of the records' chain hashes.
+	Root []byte `json:"root"`
+	// Result is ts-hashchainresult.xml; nil in a legacy Merkle batch.
+	Result []byte    `json:"tsHashChainResult,omitempty"`
+	Token  []byte    `json:"token"` // DER TimeStampToken over Result (SHA-512), or Root (legacy, SHA-256)
+	Time   time.Time `json:"time"`  // the token's genTime
+	TSA    string    `json:"tsa"`   // where it came from
+}
+
+// TSBuilder builds the time-stamp hash chains, as X-Road's message log does
+// (BatchTimestampRequest): SHA-512, /ts-hashchain.xml, DataRefs to
+// /META-INF/signatures.xml; a batch of one record gets a one-step chain
+// (hashchain.Builder.Single) where X-Road would stamp the record alone.
+var TSBuilder = hashchain.Builder{ChainURI: hashchain.TSChainURI, DataURI: hashchain.SignaturesURI, Single: true}
+
+// SignatureDigest is a record's input to the time-stamp hash chain: the
+// SHA-512 of its signature document.
+func SignatureDigest(r *Record) []byte {
+	sum := sha512.Sum512(r.Signature)
+	return sum[:]
+}
+
+func tsInputs(sigDigests [][]byte) [][]hashchain.Part {
+	in := make([][]hashchain.Part, len(sigDigests))
+	for i, d := range sigDigests {
+		in[i] = []hashchain.Part{hashchain.Digested(hashchain.DefaultMethod, d)}
+	}
+	return in
+}
+
+// NewBatch is the batch of records first..last, whose signature digests
+// (SignatureDigest) are given in order, without its token: Result is what
+// the TSA must stamp (Imprint).
+func NewBatch(first, last uint64, sigDigests [][]byte) (*Batch, error) {
+	if last < first || uint64(len(sigDigests)) != last-first+1 {
+		return nil, fmt.Errorf("batch of records %d..%d given %d signature digests", first, last, len(sigDigests))
+	}
+	res, top, err := TSBuilder.Result(tsInputs(sigDigests)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Batch{FirstSeq: first, LastSeq: last, Root: top, Result: res}, nil
+}
+
+// HashChain reports whether b is stamped over X-Road's time-stamp hash
+// chain (false: a legacy Merkle batch).
+func (b *Batch) HashChain() bool { return b.Result != nil }
+
+// Imprint is what b's token must stamp: SHA-512 of Result, or a legacy
+// batch's Merkle root with SHA-256.
+func (b *Batch) Imprint() (crypto.Hash, []byte) {
+	if b.HashChain() {
+		sum := sha512.Sum512(b.Result)
+		return crypto.SHA512, sum[:]
+	}
+	return crypto.SHA256, b.Root
+}
+
+// TSChain is ts-hashchain.xml of record seq of hash-chain batch b, whose
+// records' signature digests are sigDigests.
+func (b *Batch) TSChain(seq uint64, sigDigests [][]byte) ([]byte, error) {
+	if !b.HashChain() {
+		return nil, fmt.Errorf("batch %d is a legacy Merkle batch: it has no time-stamp hash chain", b.N)
+	}
+	if seq < b.FirstSeq || seq > b.LastSeq || uint64(len(sigDigests)) != b.LastSeq-b.FirstSeq+1 {
+		return nil, fmt.Errorf("record %d is not in batch %d (%d..%d)", seq, b.N, b.FirstSeq, b.LastSeq)
+	}
+	return TSBuilder.Chain(int(seq-b.FirstSeq), tsInputs(sigDigests)...)
+}
+
+// Matches reports whether b covers the records whose chain hashes (for a
+// legacy batch) or signature digests (for a hash-chain batch) are given;
+// only the one b needs is called.
+func (b *Batch) Matches(chainHashes, sigDigests func() ([][]byte, error)) error {
+	if !b.HashChain() {
+		lv, err := chainHashes()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(MerkleRoot(lv), b.Root) {
+			return fmt.Errorf("records %d..%d do not match the root time-stamped in batch %d (changed)", b.FirstSeq, b.LastSeq, b.N)
+		}
+		return nil
+	}
+	sd, err := sigDigests()
+	if err != nil {
+		return err
+	}
+	nb, err := NewBatch(b.FirstSeq, b.LastSeq, sd)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(nb.Result, b.Result) || !bytes.Equal(nb.Root, b.Root) {
+		return fmt.Errorf("the signatures of records %d..%d do not match the hash chain time-stamped in batch %d (changed)", b.FirstSeq, b.LastSeq, b.N)
+	}
+	return nil
 }
 
 // Pending reports the records not yet in a batch: first..last (first >
@@ -72,28 +179,35 @@ func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) 
 // the store instead.
 const leafCacheMax = 1 << 18
 
-// cacheLeaves keeps the chain hashes of records first, first+1, … as the
-// writer computed them, for the time-stamper: they are the hashes of the
-// very bytes written to the write-ahead file and then to the store, so
-// stamping needs neither to read the records back nor to hash them again.
-// (The auditor's verification reads and hashes what is stored.)
-func (l *Log) cacheLeaves(first uint64, hashes [][]byte) {
+// cacheLeaves keeps the chain hashes and signature digests of records
+// first, first+1, … as the writer computed them, for the time-stamper:
+// they are the hashes of the very bytes written to the write-ahead file and
+// then to the store, so stamping needs neither to read the records back
+// nor to hash them again. (The auditor's verification reads and hashes
+// what is stored.)
+func (l *Log) cacheLeaves(first uint64, hashes, sigs [][]byte) {
 	l.leafMu.Lock()
 	defer l.leafMu.Unlock()
 	if len(l.leafs) == 0 || l.leafFirst+uint64(len(l.leafs)) != first || len(l.leafs)+len(hashes) > leafCacheMax {
-		l.leafs, l.leafFirst = l.leafs[:0], first
+		l.leafs, l.sigs, l.leafFirst = l.leafs[:0], l.sigs[:0], first
 	}
 	l.leafs = append(l.leafs, hashes...)
+	l.sigs = append(l.sigs, sigs...)
 }
 
-// cachedLeaves returns the cached chain hashes of first..last, if all are.
-func (l *Log) cachedLeaves(first, last uint64) ([][]byte, bool) {
+// cachedLeaves returns the cached chain hashes (or, with sigs, signature
+// digests) of first..last, if all are.
+func (l *Log) cachedLeaves(first, last uint64, sigs bool) ([][]byte, bool) {
 	l.leafMu.Lock()
 	defer l.leafMu.Unlock()
 	if len(l.leafs) == 0 || first < l.leafFirst || last >= l.leafFirst+uint64(len(l.leafs)) || last < first {
 		return nil, false
 	}
-	return append([][]byte(nil), l.leafs[first-l.leafFirst:last-l.leafFirst+1]...), true
+	from := l.leafs
+	if sigs {
+		from = l.sigs
+	}
+	return append([][]byte(nil), from[first-l.leafFirst:last-l.leafFirst+1]...), true
 }
 
 // forgetLeaves drops the cached hashes of records up to last (stamped).
@@ -105,25 +219,54 @@ func (l *Log) forgetLeaves(last uint64) {
 	}
 	n := min(last-l.leafFirst+1, uint64(len(l.leafs)))
 	l.leafs = append(l.leafs[:0], l.leafs[n:]...)
+	l.sigs = append(l.sigs[:0], l.sigs[n:]...)
 	l.leafFirst += n
 }
 
 // Leaves returns the chain hashes of records first..last: as the writer
 // computed them when it has them, else read from the store.
-func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
-	if lv, ok := l.cachedLeaves(first, last); ok {
+func (l *Log) Leaves(first, last uint64) ([][]byte, error) { return l.batchHashes(first, last, false) }
+
+// SignatureDigests returns the SignatureDigest of records first..last: as
+// the writer computed them when it has them, else read from the store.
+func (l *Log) SignatureDigests(first, last uint64) ([][]byte, error) {
+	return l.batchHashes(first, last, true)
+}
+
+func (l *Log) batchHashes(first, last uint64, sigs bool) ([][]byte, error) {
+	if lv, ok := l.cachedLeaves(first, last, sigs); ok {
 		return lv, nil
 	}
 	var out [][]byte
 	err := l.db.View(func(tx *bolt.Tx) error {
 		var err error
-		out, err = leaves(tx, first, last)
+		if sigs {
+			out, err = signatureDigests(tx, first, last)
+		} else {
+			out, err = leaves(tx, first, last)
+		}
 		return err
 	})
 	return out, err
 }
 
 func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
+	return eachStored(tx, first, last, func(_ uint64, v []byte) ([]byte, error) { return Hash(v), nil })
+}
+
+func signatureDigests(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
+	return eachStored(tx, first, last, func(seq uint64, v []byte) ([]byte, error) {
+		r, err := Decode(v)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		return SignatureDigest(r), nil
+	})
+}
+
+// eachStored returns fn of each stored record first..last, all of which
+// must be there.
+func eachStored(tx *bolt.Tx, first, last uint64, fn func(seq uint64, v []byte) ([]byte, error)) ([][]byte, error) {
 	out := make([][]byte, 0, last-first+1)
 	c := tx.Bucket(bucketRecords).Cursor()
 	want := first
@@ -131,7 +274,11 @@ func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 		if binary.BigEndian.Uint64(k) != want {
 			return nil, fmt.Errorf("%w: record %d missing", ErrCorrupt, want)
 		}
-		out = append(out, Hash(v))
+		h, err := fn(want, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
 		want++
 	}
 	if want != last+1 {
@@ -141,7 +288,8 @@ func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 }
 
 // AddBatch adds a batch. It must continue the previous one exactly and
-// cover only records in the store; its root must match them. The batch is
+// cover only records in the store; its hash chain (or a legacy batch's
+// root) must match them (Batch.Matches). The batch is
 // written with the next move of records into the store (Options.
 // IngestInterval, or Flush, Close and every reader of batches): a batch is
 // not urgent — one lost in a crash is stamped again — and sharing that
@@ -169,14 +317,19 @@ func (l *Log) AddBatch(b *Batch) error {
 		if b.FirstSeq != end+1 || b.LastSeq < b.FirstSeq {
 			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, end+1)
 		}
-		lv, ok := l.cachedLeaves(b.FirstSeq, b.LastSeq)
-		if !ok {
-			if lv, err = leaves(tx, b.FirstSeq, b.LastSeq); err != nil {
-				return err
+		err = b.Matches(func() ([][]byte, error) {
+			if lv, ok := l.cachedLeaves(b.FirstSeq, b.LastSeq, false); ok {
+				return lv, nil
 			}
-		}
-		if string(MerkleRoot(lv)) != string(b.Root) {
-			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
+			return leaves(tx, b.FirstSeq, b.LastSeq)
+		}, func() ([][]byte, error) {
+			if sd, ok := l.cachedLeaves(b.FirstSeq, b.LastSeq, true); ok {
+				return sd, nil
+			}
+			return signatureDigests(tx, b.FirstSeq, b.LastSeq)
+		})
+		if err != nil {
+			return fmt.Errorf("batch does not match records %d..%d: %w", b.FirstSeq, b.LastSeq, err)
 		}
 		b.N = n + 1
 		return nil

@@ -12,10 +12,17 @@
 // records into the bbolt file in larger transactions (see wal.go), and
 // opening the log, or reading it, moves any that are left.
 //
+// Attachments' bytes stay out of the records: a record names a file of
+// the directory beside the log (Files, AttachmentsBeside) and keeps the
+// attachment's SHA-512, which the record's hash covers; the writer puts the
+// file (synced) before it appends the record. Record encodings 1 and 2
+// (attachments inside the record) are still read.
+//
 // # Caveats
 //
 // The server holds the file's lock while it runs; offline checks (CheckFile)
-// need the server stopped or a copy made with Log.Backup. Removing the newest
+// need the server stopped or a copy made with Log.Backup, which copies the
+// bbolt file alone: copy the attachments' directory beside it. Removing the newest
 // records of a stopped log leaves a valid shorter chain: the head recorded in
 // time-stamped batches (see the timestamper) is what proves the length.
 //
@@ -93,12 +100,14 @@ type Log struct {
 	wal     *wal
 	scratch []walRecord // the group being committed, reused by the writer
 	hashes  [][]byte    // their chain hashes, reused by the writer
+	sigds   [][]byte    // their signature digests, reused by the writer
 
 	// Chain hashes of the records appended since the last time-stamp
 	// batch, computed once by the writer, for Leaves (see cacheLeaves).
 	leafMu    sync.Mutex
 	leafFirst uint64
 	leafs     [][]byte
+	sigs      [][]byte // SignatureDigest of the same records
 
 	ingMu       sync.Mutex // serialises ingests
 	pendMu      sync.Mutex
@@ -220,7 +229,7 @@ func (l *Log) commit(group []*Record) error {
 	seq, prev := l.headSeq, l.head
 	l.headMu.Unlock()
 	first := seq + 1
-	recs, hashes := l.scratch[:0], l.hashes[:0]
+	recs, hashes, sigds := l.scratch[:0], l.hashes[:0], l.sigds[:0]
 	size := 0
 	for _, r := range group {
 		seq++
@@ -229,9 +238,10 @@ func (l *Log) commit(group []*Record) error {
 		prev = Hash(enc)
 		recs = append(recs, walRecord{seq: seq, enc: enc})
 		hashes = append(hashes, prev)
+		sigds = append(sigds, SignatureDigest(r))
 		size += len(enc)
 	}
-	l.scratch, l.hashes = recs[:0], hashes[:0]
+	l.scratch, l.hashes, l.sigds = recs[:0], hashes[:0], sigds[:0]
 	if len(recs) == 0 {
 		// Nothing to make durable (Append with no records). A frame of no
 		// records would end recovery before the frames after it.
@@ -254,7 +264,7 @@ func (l *Log) commit(group []*Record) error {
 	l.headMu.Lock()
 	l.headSeq, l.head = seq, prev
 	l.headMu.Unlock()
-	l.cacheLeaves(first, hashes)
+	l.cacheLeaves(first, hashes, sigds)
 	l.pendMu.Lock()
 	l.pend = append(l.pend, recs...)
 	l.pendBytes += size

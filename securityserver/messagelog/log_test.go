@@ -1,8 +1,10 @@
 package messagelog
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha512"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,6 +127,66 @@ func TestRecordRoundTrip(t *testing.T) {
 		if _, err := Decode(enc[:i]); err == nil {
 			t.Fatalf("truncated at %d decoded", i)
 		}
+	}
+
+	// With an attachment kept in a file: version 3, the name back; a
+	// version 2 record cannot name a file, nor a version 3 name a path.
+	name := strings.Repeat("ab", 16) + ".att"
+	r.Attachments = append(r.Attachments, Attachment{ContentType: "application/pdf", File: name, Digest: make([]byte, 64)})
+	enc = r.encode(make([]byte, 0, r.encodedSize()))
+	if enc[0] != 3 || len(enc) > r.encodedSize() {
+		t.Fatalf("version %d, %d bytes for %d reserved", enc[0], len(enc), r.encodedSize())
+	}
+	if got, err = Decode(enc); err != nil || len(got.Attachments) != 4 || got.Attachments[3].File != name || got.Attachments[3].Data != nil || got.Attachments[0].File != "" {
+		t.Fatalf("round trip with a file: %v %+v", err, got)
+	}
+	v2 := append([]byte{2}, enc[1:]...)
+	if _, err := Decode(v2); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a version 2 record naming a file: %v", err)
+	}
+	r.Attachments[3].File = "../../etc/passwd"
+	if _, err := Decode(r.encode(nil)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a record naming a path: %v", err)
+	}
+}
+
+// TestFiles: an attachment file holds the bytes it was given (copied or
+// linked), is checked against its digest, and a change to it is found.
+func TestFiles(t *testing.T) {
+	f := AttachmentsBeside(filepath.Join(t.TempDir(), "messagelog.db"))
+	if filepath.Base(f.Dir) != "messagelog.attachments" {
+		t.Fatalf("files beside messagelog.db in %s", f.Dir)
+	}
+	data := []byte("%PDF-1.7 DSMF rüblük hesabat")
+	sum := sha512.Sum512(data)
+	copied, err := f.Put(bytes.NewReader(data), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "spool-1")
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	linked, err := f.Put(nil, src)
+	if err != nil || linked == copied {
+		t.Fatalf("linked %q (copied %q): %v", linked, copied, err)
+	}
+	for _, name := range []string{copied, linked} {
+		if err := f.Check(Attachment{File: name, Digest: sum[:]}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.Dir, copied), []byte("%PDF-1.7 forged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Check(Attachment{File: copied, Digest: sum[:]}); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Fatalf("a changed file: %v", err)
+	}
+	if err := f.Remove(copied, linked); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Check(Attachment{File: linked, Digest: sum[:]}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("a removed file: %v", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -80,9 +81,13 @@ type Record struct {
 // to check it against the hash chain.
 type Attachment struct {
 	ContentType string // as it travelled ("" if it had none)
-	// Data is the attachment's exact bytes, or nil when only its digest
-	// is logged (the same privacy setting as Message).
+	// Data is the attachment's exact bytes when the record holds them
+	// (records written before attachment files, and tests), else nil.
 	Data []byte
+	// File names the file beside the log (Files) that holds the bytes;
+	// "" when the record holds them or only their digest is logged (the
+	// same privacy setting as Message).
+	File string
 	// Digest is SHA-512 of the bytes: what the chain's /attachmentN
 	// DataRef covers. Always present.
 	Digest []byte
@@ -94,21 +99,39 @@ func (r *Record) chained() bool {
 }
 
 // Record encodings: version 1 for messages signed directly; version 2
-// adds the hash chain and the attachments after version 1's fields.
+// adds the hash chain and the attachments after version 1's fields;
+// version 3 is version 2 where an attachment may be kept in a file (its
+// flag byte 2, the file's name in place of the bytes). Records are written
+// in the lowest version that holds them.
 const (
 	recordVersion        = 1
 	recordVersionChained = 2
+	recordVersionFiles   = 3
 )
+
+// attachment flags in versions 2 and 3
+const (
+	attDigest = 0 // only the digest
+	attBytes  = 1 // the bytes
+	attFile   = 2 // the name of the file holding the bytes (version 3)
+)
+
+// version is the encoding r needs.
+func (r *Record) version() byte {
+	switch {
+	case !r.chained():
+		return recordVersion
+	case slices.ContainsFunc(r.Attachments, func(a Attachment) bool { return a.File != "" }):
+		return recordVersionFiles
+	}
+	return recordVersionChained
+}
 
 // encode is the record's stored form, which its hash covers. Fields are
 // written in a fixed order, each as a uvarint length then the bytes, so the
 // encoding is unambiguous and deterministic.
 func (r *Record) encode(dst []byte) []byte {
-	if r.chained() {
-		dst = append(dst, recordVersionChained)
-	} else {
-		dst = append(dst, recordVersion)
-	}
+	dst = append(dst, r.version())
 	dst = binary.AppendUvarint(dst, r.Seq)
 	dst = appendBytes(dst, r.PrevHash)
 	dst = binary.AppendVarint(dst, r.Time.UnixNano())
@@ -131,12 +154,17 @@ func (r *Record) encode(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(r.Attachments)))
 		for _, a := range r.Attachments {
 			dst = appendBytes(dst, []byte(a.ContentType))
-			if a.Data != nil {
-				dst = append(dst, 1)
-			} else {
-				dst = append(dst, 0)
+			switch {
+			case a.File != "":
+				dst = append(dst, attFile)
+				dst = appendBytes(dst, []byte(a.File))
+			case a.Data != nil:
+				dst = append(dst, attBytes)
+				dst = appendBytes(dst, a.Data)
+			default:
+				dst = append(dst, attDigest)
+				dst = appendBytes(dst, nil)
 			}
-			dst = appendBytes(dst, a.Data)
 			dst = appendBytes(dst, a.Digest)
 		}
 	}
@@ -163,7 +191,7 @@ func (r *Record) chainedSize() int {
 	const varint = binary.MaxVarintLen64
 	n := 3*varint + len(r.HashChainResult) + len(r.HashChain)
 	for _, a := range r.Attachments {
-		n += 1 + 3*varint + len(a.ContentType) + len(a.Data) + len(a.Digest)
+		n += 1 + 3*varint + len(a.ContentType) + len(a.Data) + len(a.File) + len(a.Digest)
 	}
 	return n
 }
@@ -180,7 +208,7 @@ var ErrCorrupt = errors.New("corrupt message log record")
 func Decode(data []byte) (*Record, error) {
 	d := decoder{b: data}
 	v := d.byte()
-	if v != recordVersion && v != recordVersionChained {
+	if v != recordVersion && v != recordVersionChained && v != recordVersionFiles {
 		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, v)
 	}
 	r := &Record{}
@@ -200,7 +228,7 @@ func Decode(data []byte) (*Record, error) {
 	}
 	r.MessageDigest = d.bytes()
 	r.Signature = d.bytes()
-	if v == recordVersionChained {
+	if v == recordVersionChained || v == recordVersionFiles {
 		r.HashChainResult = d.bytes()
 		r.HashChain = d.bytes()
 		n := d.uvarint()
@@ -209,18 +237,26 @@ func Decode(data []byte) (*Record, error) {
 		}
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			a := Attachment{ContentType: string(d.bytes())}
-			hasData := d.byte()
+			flag := d.byte()
 			a.Data = d.bytes()
-			if hasData == 0 {
+			switch {
+			case flag == attDigest:
 				a.Data = nil
-			} else if a.Data == nil {
+			case flag == attFile && v == recordVersionFiles:
+				a.File, a.Data = string(a.Data), nil
+				if err := checkFileName(a.File); err != nil && d.err == nil {
+					return nil, fmt.Errorf("%w: attachment %d: %v", ErrCorrupt, i+1, err)
+				}
+			case flag != attBytes:
+				d.fail("attachment flag")
+			case a.Data == nil:
 				a.Data = []byte{}
 			}
 			a.Digest = d.bytes()
 			r.Attachments = append(r.Attachments, a)
 		}
-		if d.err == nil && !r.chained() {
-			return nil, fmt.Errorf("%w: a version 2 record without a hash chain or attachments", ErrCorrupt)
+		if d.err == nil && r.version() != v {
+			return nil, fmt.Errorf("%w: a version %d record that needs version %d", ErrCorrupt, v, r.version())
 		}
 	}
 	if d.err != nil {

@@ -352,7 +352,7 @@ func TestLeavesCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFrom(t, l, 0, 9)
-	cached, ok := l.cachedLeaves(2, 8)
+	cached, ok := l.cachedLeaves(2, 8, false)
 	if !ok {
 		t.Fatal("no cached leaves for records the log just appended")
 	}
@@ -371,10 +371,10 @@ func TestLeavesCache(t *testing.T) {
 	if err := l.AddBatch(&Batch{FirstSeq: 1, LastSeq: 5, Root: MerkleRoot(lv), Token: []byte("t")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := l.cachedLeaves(5, 6); ok {
+	if _, ok := l.cachedLeaves(5, 6, false); ok {
 		t.Error("leaves of stamped records still cached")
 	}
-	if _, ok := l.cachedLeaves(6, 9); !ok {
+	if _, ok := l.cachedLeaves(6, 9, false); !ok {
 		t.Error("leaves of unstamped records dropped")
 	}
 	l.Close()
@@ -383,7 +383,7 @@ func TestLeavesCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if _, ok := l.cachedLeaves(6, 9); ok {
+	if _, ok := l.cachedLeaves(6, 9, false); ok {
 		t.Fatal("a reopened log has cached leaves")
 	}
 	if lv, err := l.Leaves(6, 9); err != nil || len(lv) != 4 || !bytes.Equal(lv[0], stored[4]) {

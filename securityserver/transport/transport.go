@@ -13,15 +13,20 @@
 // Part bodies are read raw (no Content-Transfer-Encoding decoding): the
 // digests cover the octets exactly as sent.
 //
-// # Caveats
+// # Streaming
 //
-// Messages are held in memory, attachments included, bounded by the
-// caller's size limit.
+// Decode holds a whole message in memory, bounded by the caller's size
+// limit. DecodeStream holds only what is not an attachment (bounded the
+// same way) and spools each attachment (package spool) as it streams past,
+// hashing it on the way, within a limit of its own; Encode sends spooled
+// attachments from their files. A proxy using them never holds a whole
+// attachment in memory.
 package transport
 
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,6 +37,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/sluz/sluz/securityserver/spool"
 )
 
 // Content types of the parts (PR-MESSTRANSP §2).
@@ -78,9 +85,10 @@ type Message struct {
 	OCSP     [][]byte // DER OCSP responses for the sender's auth certificate chain (requests only)
 	SOAPType string   // Content-Type of the SOAP part, e.g. "text/xml; charset=UTF-8", or TypeRESTRequest or TypeRESTResponse
 	SOAP     []byte   // the SOAP message, exactly as the IS sent it, or a REST header part
-	// RESTBody is a REST message's body (signed as /attachment1); nil when
-	// the message has none. Only with a REST header part.
-	RESTBody    []byte
+	// RESTBody is a REST message's body (signed as /attachment1), held
+	// (Data) or spooled like an attachment; nil when the message has none.
+	// Only with a REST header part.
+	RESTBody    *Attachment
 	Attachments []Attachment // the SOAP message's attachments, in order (/attachment1, ...)
 	// HashChainResult and HashChain are the documents a signature over a
 	// hash chain needs (/sig-hashchainresult.xml and /sig-hashchain.xml);
@@ -102,7 +110,44 @@ type Attachment struct {
 	// Content-Transfer-Encoding, ...) as name and value, written in order
 	// after Content-Type; Decode gives them sorted by name.
 	Header [][2]string
-	Data   []byte // exactly as sent
+	Data   []byte // exactly as sent, when held in memory
+	// Spooled holds the bytes instead of Data for an attachment spooled to
+	// a file (DecodeStream, or a proxy that read it from an IS).
+	Spooled *spool.Content
+}
+
+// Size is the attachment's length in bytes.
+func (a Attachment) Size() int64 {
+	if a.Spooled != nil {
+		return a.Spooled.Size()
+	}
+	return int64(len(a.Data))
+}
+
+// Reader returns a new reader of the attachment's bytes.
+func (a Attachment) Reader() io.Reader {
+	if a.Spooled != nil {
+		return a.Spooled.Reader()
+	}
+	return bytes.NewReader(a.Data)
+}
+
+// Digest is the SHA-512 of the attachment's bytes (computed when held in
+// memory, known when spooled).
+func (a Attachment) Digest() []byte {
+	if a.Spooled != nil {
+		return a.Spooled.Digest()
+	}
+	sum := sha512.Sum512(a.Data)
+	return sum[:]
+}
+
+// Segment is the attachment's bytes as a body segment.
+func (a Attachment) Segment() Segment {
+	if a.Spooled != nil {
+		return Segment{Content: a.Spooled}
+	}
+	return Segment{Data: a.Data}
 }
 
 // Fields is the attachment's part header as X-Road's MultipartEncoder
@@ -205,20 +250,20 @@ func (m *Message) encode(boundary string) (Body, error) {
 		frames = append(frames, "\r\n"...)
 		ends = append(ends, len(frames))
 	}
-	parts := make([][]byte, 0, nparts)
+	parts := make([]Segment, 0, nparts)
 	for _, o := range m.OCSP {
 		delim(boundary, "Content-Type", TypeOCSP)
-		parts = append(parts, o)
+		parts = append(parts, Segment{Data: o})
 	}
 	if rest {
 		delim(boundary, "Content-Type", soapType)
 	} else {
 		delim(boundary, "Content-Transfer-Encoding", "8bit", "Content-Type", soapType)
 	}
-	parts = append(parts, m.SOAP)
+	parts = append(parts, Segment{Data: m.SOAP})
 	if m.RESTBody != nil {
 		delim(boundary, "Content-Type", TypeRESTBody)
-		parts = append(parts, m.RESTBody)
+		parts = append(parts, m.RESTBody.Segment())
 	}
 	if len(m.Attachments) > 0 {
 		att := attachmentBoundary(boundary)
@@ -227,7 +272,7 @@ func (m *Message) encode(boundary string) (Body, error) {
 		ends = ends[:len(ends)-1]
 		for _, a := range m.Attachments {
 			delim(att, a.Fields()...)
-			parts = append(parts, a.Data)
+			parts = append(parts, a.Segment())
 		}
 		frames = append(frames, "\r\n--"...)
 		frames = append(frames, att...)
@@ -235,12 +280,12 @@ func (m *Message) encode(boundary string) (Body, error) {
 	}
 	if m.HashChainResult != nil {
 		delim(boundary, "Content-Type", TypeHashChainResult)
-		parts = append(parts, m.HashChainResult)
+		parts = append(parts, Segment{Data: m.HashChainResult})
 		delim(boundary, "Content-Type", TypeHashChain)
-		parts = append(parts, m.HashChain)
+		parts = append(parts, Segment{Data: m.HashChain})
 	}
 	delim(boundary, "Content-Type", lastType)
-	parts = append(parts, last)
+	parts = append(parts, Segment{Data: last})
 	frames = append(frames, "\r\n--"...)
 	frames = append(frames, boundary...)
 	frames = append(frames, "--\r\n"...)
@@ -249,46 +294,59 @@ func (m *Message) encode(boundary string) (Body, error) {
 	body := make(Body, 0, 2*len(parts)+1)
 	from := 0
 	for i, p := range parts {
-		body = append(body, frames[from:ends[i]:ends[i]], p)
+		body = append(body, Segment{Data: frames[from:ends[i]:ends[i]]}, p)
 		from = ends[i]
 	}
-	body = append(body, frames[from:])
+	body = append(body, Segment{Data: frames[from:]})
 	m.ContentType = TypeMultipart + "; charset=UTF-8; boundary=" + boundary
 	return body, nil
 }
 
-// Body is an encoded message: byte slices to be sent one after the other.
-type Body [][]byte
+// Body is an encoded message: segments to be sent one after the other,
+// each bytes in memory or a spooled content.
+type Body []Segment
+
+// Segment is one run of a body: Data, or Content when that is set.
+type Segment struct {
+	Data    []byte
+	Content *spool.Content
+}
+
+// Bytes is a body of the given byte slices.
+func Bytes(parts ...[]byte) Body {
+	b := make(Body, len(parts))
+	for i, p := range parts {
+		b[i].Data = p
+	}
+	return b
+}
+
+func (s Segment) size() int64 {
+	if s.Content != nil {
+		return s.Content.Size()
+	}
+	return int64(len(s.Data))
+}
 
 // Len is the body's length in bytes.
-func (b Body) Len() int {
-	n := 0
+func (b Body) Len() int64 {
+	var n int64
 	for _, s := range b {
-		n += len(s)
+		n += s.size()
 	}
 	return n
 }
 
-// Bytes is the body in one slice (a copy).
+// Bytes is the body in one slice (a copy; spooled contents read in).
 func (b Body) Bytes() []byte {
-	out := make([]byte, 0, b.Len())
-	for _, s := range b {
-		out = append(out, s...)
-	}
-	return out
+	var buf bytes.Buffer
+	b.WriteTo(&buf)
+	return buf.Bytes()
 }
 
 // WriteTo writes the body to w.
 func (b Body) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for _, s := range b {
-		k, err := w.Write(s)
-		n += int64(k)
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return b.Reader().(io.WriterTo).WriteTo(w)
 }
 
 // Reader returns a new reader of the body; the body can be read again.
@@ -296,12 +354,27 @@ func (b Body) Reader() io.Reader { return &bodyReader{body: b} }
 
 type bodyReader struct {
 	body Body
-	off  int // into body[0]
+	off  int       // into body[0].Data
+	cur  io.Reader // body[0].Content's reader, once started
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
 	for len(r.body) > 0 {
-		seg := r.body[0][r.off:]
+		if c := r.body[0].Content; c != nil {
+			if r.cur == nil {
+				r.cur = c.Reader()
+			}
+			n, err := r.cur.Read(p)
+			if err == io.EOF {
+				r.body, r.cur = r.body[1:], nil
+				if n == 0 {
+					continue
+				}
+				err = nil
+			}
+			return n, err
+		}
+		seg := r.body[0].Data[r.off:]
 		if len(seg) == 0 {
 			r.body, r.off = r.body[1:], 0
 			continue
@@ -313,11 +386,24 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// WriteTo lets io.Copy hand each slice to the writer whole.
+// WriteTo lets io.Copy hand each slice to the writer whole (and a spooled
+// content through a buffer of its own).
 func (r *bodyReader) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	for len(r.body) > 0 {
-		k, err := w.Write(r.body[0][r.off:])
+		if c := r.body[0].Content; c != nil {
+			if r.cur == nil {
+				r.cur = c.Reader()
+			}
+			k, err := io.CopyBuffer(w, onlyReader{r.cur}, make([]byte, 64<<10))
+			n += k
+			if err != nil {
+				return n, err
+			}
+			r.body, r.cur = r.body[1:], nil
+			continue
+		}
+		k, err := w.Write(r.body[0].Data[r.off:])
 		n += int64(k)
 		if err != nil {
 			r.off += k
@@ -327,6 +413,10 @@ func (r *bodyReader) WriteTo(w io.Writer) (int64, error) {
 	}
 	return n, nil
 }
+
+// onlyReader hides a reader's WriterTo, so that io.CopyBuffer uses the
+// buffer given (an io.SectionReader has none, a bytes.Reader has).
+type onlyReader struct{ io.Reader }
 
 // readPart appends what r holds to arena and returns it as a slice of its
 // own (capacity capped, so that later parts cannot overwrite it), and the
@@ -362,6 +452,34 @@ func Decode(r io.Reader, contentType string, maxSize int64, request bool) (*Mess
 // when unknown): the parts are read into one buffer of that size instead
 // of growing one per part.
 func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, request bool) (*Message, error) {
+	return decode(r, length, contentType, maxSize, request, nil)
+}
+
+// Streaming bounds what DecodeStream holds and says where attachments go.
+type Streaming struct {
+	// MaxSize bounds the message without its attachments' contents: the
+	// part held in memory.
+	MaxSize int64
+	// MaxAttachments bounds the attachments' contents together.
+	MaxAttachments int64
+	// Spool receives each attachment longer than spool.InMemory.
+	Spool *spool.Set
+}
+
+// ErrAttachmentsTooLarge is wrapped when a message's attachments together
+// are over their limit (Streaming.MaxAttachments).
+var ErrAttachmentsTooLarge = errors.New("attachments too large")
+
+// DecodeStream is DecodeLength holding only the message without its
+// attachments in memory: each attachment (and a REST body, which counts
+// as one) is spooled as it is read, and its digest computed on the way
+// (Attachment.Spooled, or Data for a short one).
+// A body over a limit fails with ErrTooLarge or ErrAttachmentsTooLarge.
+func DecodeStream(r io.Reader, length int64, contentType string, lim Streaming, request bool) (*Message, error) {
+	return decode(r, length, contentType, lim.MaxSize, request, &lim)
+}
+
+func decode(r io.Reader, length int64, contentType string, maxSize int64, request bool, stream *Streaming) (*Message, error) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return nil, malformed("Content-Type %q: %w", contentType, err)
@@ -404,6 +522,46 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 			}
 			return nil, malformed("reading parts: %w", err)
 		}
+		if stream != nil && state == wantAttachments && mediaType(p.Header.Get("Content-Type")) == TypeMultipart {
+			// The attachments stream past: their contents count against
+			// their own limit, not the message's.
+			lr.n += stream.MaxAttachments
+			if m.Attachments, err = streamAttachments(p, p.Header.Get("Content-Type"), stream); err != nil {
+				if lr.over {
+					return nil, errTooLarge(maxSize)
+				}
+				return nil, err
+			}
+			var total int64
+			for _, a := range m.Attachments {
+				total += a.Size()
+			}
+			if lr.n -= stream.MaxAttachments - total; lr.n < 0 {
+				return nil, errTooLarge(maxSize)
+			}
+			state = wantChainOrSignature
+			continue
+		}
+		if stream != nil && state == wantAttachments && IsREST(m.SOAPType) && mediaType(p.Header.Get("Content-Type")) == TypeRESTBody {
+			// A REST body streams past as an attachment does.
+			lr.n += stream.MaxAttachments
+			c, err := stream.Spool.Copy(p, stream.MaxAttachments)
+			switch {
+			case lr.over:
+				return nil, errTooLarge(maxSize)
+			case errors.Is(err, spool.ErrTooLarge):
+				return nil, fmt.Errorf("%w: the REST body is over the %d-byte limit", ErrAttachmentsTooLarge, stream.MaxAttachments)
+			case err != nil:
+				return nil, malformed("reading the REST body: %w", err)
+			}
+			if lr.n -= stream.MaxAttachments - c.Size(); lr.n < 0 {
+				return nil, errTooLarge(maxSize)
+			}
+			a := FromSpool(c)
+			a.ContentType = TypeRESTBody
+			m.RESTBody, state = &a, wantChainOrSignature
+			continue
+		}
 		var body []byte
 		body, arena, err = readPart(p, arena)
 		if err != nil {
@@ -438,7 +596,7 @@ func DecodeLength(r io.Reader, length int64, contentType string, maxSize int64, 
 			if body == nil {
 				body = []byte{}
 			}
-			m.RESTBody, state = body, wantChainOrSignature
+			m.RESTBody, state = &Attachment{ContentType: TypeRESTBody, Data: body}, wantChainOrSignature
 		case state == wantAttachments && pt == TypeMultipart && !IsREST(m.SOAPType):
 			if m.Attachments, err = attachments(body, ctype); err != nil {
 				return nil, err
@@ -482,11 +640,48 @@ func restPart(request bool) string {
 // attachments reads the nested multipart/mixed part of the attachments,
 // each attachment's bytes exactly as sent (nothing decoded).
 func attachments(body []byte, ctype string) ([]Attachment, error) {
+	return readAttachments(bytes.NewReader(body), ctype, func(p io.Reader) (a Attachment, err error) {
+		a.Data, err = io.ReadAll(p)
+		return a, err
+	})
+}
+
+// streamAttachments reads the nested multipart/mixed part of the
+// attachments from r, spooling each attachment.
+func streamAttachments(r io.Reader, ctype string, lim *Streaming) ([]Attachment, error) {
+	left := lim.MaxAttachments
+	return readAttachments(r, ctype, func(p io.Reader) (a Attachment, err error) {
+		c, err := lim.Spool.Copy(p, left)
+		if errors.Is(err, spool.ErrTooLarge) {
+			return a, fmt.Errorf("%w: over the %d-byte limit", ErrAttachmentsTooLarge, lim.MaxAttachments)
+		}
+		if err != nil {
+			return a, err
+		}
+		left -= c.Size()
+		return FromSpool(c), nil
+	})
+}
+
+// FromSpool is an attachment of spooled content: its bytes held (Data,
+// never nil) when they stayed in memory, else Spooled.
+func FromSpool(c *spool.Content) (a Attachment) {
+	if a.Data = c.Memory(); a.Data == nil {
+		a.Spooled = c
+	} else if len(a.Data) == 0 {
+		a.Data = []byte{}
+	}
+	return a
+}
+
+// readAttachments reads the parts of the attachments' part from r, each
+// part's content by content, its header fields as Decode gives them.
+func readAttachments(r io.Reader, ctype string, content func(io.Reader) (Attachment, error)) ([]Attachment, error) {
 	_, params, err := mime.ParseMediaType(ctype)
 	if err != nil || params["boundary"] == "" {
 		return nil, malformed("the attachments' part has Content-Type %q, without a boundary", ctype)
 	}
-	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	mr := multipart.NewReader(r, params["boundary"])
 	var out []Attachment
 	for {
 		p, err := mr.NextRawPart()
@@ -496,11 +691,14 @@ func attachments(body []byte, ctype string) ([]Attachment, error) {
 		if err != nil {
 			return nil, malformed("reading attachment %d: %w", len(out)+1, err)
 		}
-		data, err := io.ReadAll(p)
+		a, err := content(p)
+		if errors.Is(err, ErrAttachmentsTooLarge) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, malformed("reading attachment %d: %w", len(out)+1, err)
 		}
-		a := Attachment{ContentType: p.Header.Get("Content-Type"), Data: data}
+		a.ContentType = p.Header.Get("Content-Type")
 		for _, k := range slices.Sorted(maps.Keys(p.Header)) {
 			if k == "Content-Type" {
 				continue

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,8 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+
+	"github.com/sluz/sluz/securityserver/spool"
 )
 
 var soap = []byte("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<Envelope>FİN 5ZJ8K2L, Əmlak\r\n--xtop not a boundary</Envelope>\r\n")
@@ -191,7 +195,7 @@ func TestEncodeAsMultipartWriter(t *testing.T) {
 		if got := body.Bytes(); !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("Encode wrote\n%q\nmime/multipart writes\n%q", got, want.Bytes())
 		}
-		if body.Len() != want.Len() {
+		if body.Len() != int64(want.Len()) {
 			t.Fatalf("Len %d, want %d", body.Len(), want.Len())
 		}
 		for range 2 {
@@ -317,7 +321,7 @@ func TestEncodeRefusesAttachments(t *testing.T) {
 // signature.
 func TestRESTRoundTrip(t *testing.T) {
 	head := []byte("GET\r\n/r1/AZ/GOV/EMDK/realestate/realEstateRegistry/extract/5ZJ8K2L\r\nx-road-client:AZ/GOV/DIN/population\r\n")
-	body := []byte(`{"fin":"5ZJ8K2L"}` + "\r\n--xtop not a boundary")
+	body := &Attachment{ContentType: TypeRESTBody, Data: []byte(`{"fin":"5ZJ8K2L"}` + "\r\n--xtop not a boundary")}
 	for _, tc := range []struct {
 		name    string
 		request bool
@@ -326,7 +330,7 @@ func TestRESTRoundTrip(t *testing.T) {
 		{"request without body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, Signature: []byte("<s/>")}},
 		{"request with body", true, &Message{OCSP: [][]byte{{1}}, SOAPType: TypeRESTRequest, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
 		{"response with body", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: body, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
-		{"response with empty body part", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: []byte{}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
+		{"response with empty body part", false, &Message{SOAPType: TypeRESTResponse, SOAP: head, RESTBody: &Attachment{ContentType: TypeRESTBody, Data: []byte{}}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}},
 	} {
 		enc, err := tc.m.Encode()
 		if err != nil {
@@ -339,7 +343,7 @@ func TestRESTRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got.SOAPType != tc.m.SOAPType || !bytes.Equal(got.SOAP, head) || !bytes.Equal(got.RESTBody, tc.m.RESTBody) || (got.RESTBody == nil) != (tc.m.RESTBody == nil) ||
+		if got.SOAPType != tc.m.SOAPType || !bytes.Equal(got.SOAP, head) || (got.RESTBody == nil) != (tc.m.RESTBody == nil) || (got.RESTBody != nil && !bytes.Equal(got.RESTBody.Data, tc.m.RESTBody.Data)) ||
 			!bytes.Equal(got.HashChain, tc.m.HashChain) || !bytes.Equal(got.Signature, tc.m.Signature) {
 			t.Errorf("%s: decoded %+v", tc.name, got)
 		}
@@ -363,5 +367,81 @@ func TestRESTRoundTrip(t *testing.T) {
 	}
 	if _, err := (&Message{SOAP: soap, RESTBody: body, Signature: []byte("s")}).Encode(); err == nil {
 		t.Error("a REST body with a SOAP part was encoded")
+	}
+}
+
+// TestDecodeStream: attachments past spool.InMemory are spooled, the rest
+// held; every byte comes back as sent, encoded again from the spool; the
+// message and its attachments each have their own limit.
+func TestDecodeStream(t *testing.T) {
+	big := make([]byte, 3*spool.InMemory+7)
+	rand.Read(big)
+	set := spool.NewSet(t.TempDir())
+	defer set.Close()
+	m := &Message{OCSP: [][]byte{[]byte("ocsp")}, SOAP: []byte("<Envelope/>"), Signature: []byte("<s/>"),
+		HashChainResult: []byte("<HashChainResult/>"), HashChain: []byte("<HashChain/>"),
+		Attachments: []Attachment{{ContentType: "application/pdf", Data: big}, {ContentType: "text/plain", Data: []byte("DSMF")}}}
+	body, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := Streaming{MaxSize: 4 << 10, MaxAttachments: int64(len(big) + 4), Spool: set}
+	got, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := got.Attachments
+	if len(a) != 2 || a[0].Spooled == nil || a[0].Data != nil || a[1].Spooled != nil || string(a[1].Data) != "DSMF" || a[0].Size() != int64(len(big)) {
+		t.Fatalf("attachments %+v", a)
+	}
+	if sum := sha512.Sum512(big); !bytes.Equal(a[0].Digest(), sum[:]) {
+		t.Fatal("the spooled attachment's digest is not its bytes'")
+	}
+	again, err := got.encode(strings.TrimPrefix(got.ContentType, "multipart/mixed; charset=UTF-8; boundary="))
+	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) || again.Len() != body.Len() {
+		t.Fatalf("encoded again from the spool: %v, %d bytes for %d", err, again.Len(), body.Len())
+	}
+	lim.MaxAttachments--
+	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
+		t.Fatalf("attachments one byte over their limit: %v", err)
+	}
+	lim.MaxAttachments, lim.MaxSize = int64(len(big)+4), 200
+	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("the message over its limit: %v", err)
+	}
+}
+
+// TestDecodeStreamREST: a REST body streams like an attachment: spooled
+// past spool.InMemory, hashed, sent again from the spool byte for byte,
+// and held to the attachments' limit, not the message's.
+func TestDecodeStreamREST(t *testing.T) {
+	big := make([]byte, 2*spool.InMemory+3)
+	rand.Read(big)
+	set := spool.NewSet(t.TempDir())
+	defer set.Close()
+	m := &Message{OCSP: [][]byte{[]byte("ocsp")}, SOAPType: TypeRESTRequest, SOAP: []byte("POST\r\n/r1/AZ/GOV/DSMF/insurance/insurerReports\r\n"),
+		RESTBody: &Attachment{ContentType: TypeRESTBody, Data: big}, HashChainResult: []byte("r"), HashChain: []byte("c"), Signature: []byte("<s/>")}
+	body, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := Streaming{MaxSize: 1 << 10, MaxAttachments: int64(len(big)), Spool: set}
+	got, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := got.RESTBody; b == nil || b.Spooled == nil || b.Data != nil || b.Size() != int64(len(big)) {
+		t.Fatalf("REST body %+v", b)
+	}
+	if sum := sha512.Sum512(big); !bytes.Equal(got.RESTBody.Digest(), sum[:]) {
+		t.Fatal("the spooled REST body's digest is not its bytes'")
+	}
+	again, err := got.encode(strings.TrimPrefix(got.ContentType, "multipart/mixed; charset=UTF-8; boundary="))
+	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) {
+		t.Fatalf("encoded again from the spool: %v", err)
+	}
+	lim.MaxAttachments--
+	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
+		t.Fatalf("a REST body one byte over its limit: %v", err)
 	}
 }

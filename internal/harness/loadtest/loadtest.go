@@ -19,6 +19,12 @@
 // and every answer is checked: HTTP 200, the request's own xrd:id echoed,
 // the person's record and no SOAP fault or error element (see Check).
 //
+// A request may carry an attachment (Request.WithAttachment; SOAP with
+// attachments): the targets then end at an AttachmentSink in front of the
+// provider IS, which checks every attachment byte, and Transfer streams one
+// large attachment through a target, measuring the time and the resident
+// set's growth (attachment.go).
+//
 // # Caveats
 //
 // The generator runs in the process it is linked into: in cmd/loadtest it

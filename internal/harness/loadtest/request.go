@@ -26,6 +26,10 @@ const idMark = "\x00LOADTEST-ID\x00"
 type Request struct {
 	before, after []byte
 	ContentType   string // "" for a request without a body
+	// attachment is the size of the attachment each request carries
+	// (WithAttachment); attachmentBytes holds it when it is small.
+	attachment      int64
+	attachmentBytes []byte
 	// REST (PR-REST): Method and Path (after the target URL), fixed header
 	// fields, and IDHeader, the field that carries the id (X-Road-Id).
 	Method   string
@@ -107,8 +111,21 @@ func NewRequest(q localfed.Query) (*Request, error) {
 	return &Request{before: before, after: after, ContentType: "text/xml; charset=UTF-8"}, nil
 }
 
-// Append appends the request with xrd:id id to dst.
+// Append appends the request with xrd:id id to dst (with its attachment,
+// if it is small enough to be held: see Body).
 func (r *Request) Append(dst, id []byte) []byte {
+	if r.attachment == 0 {
+		return r.soap(dst, id)
+	}
+	dst = append(dst, r.head()...)
+	dst = r.soap(dst, id)
+	dst = append(dst, r.middle()...)
+	dst = append(dst, r.attachmentBytes...)
+	return append(dst, r.tail()...)
+}
+
+// soap appends the SOAP message with xrd:id id to dst.
+func (r *Request) soap(dst, id []byte) []byte {
 	dst = append(dst, r.before...)
 	dst = append(dst, id...)
 	return append(dst, r.after...)

@@ -56,6 +56,9 @@ type Bench struct {
 	// of its agencies and through a plain pair between them (rest.go).
 	RESTPlain             *PlainPair
 	RESTPlainT, RESTSluzT *Target
+	// With BenchOptions.Sink or Attachment: the sink every target ends at.
+	Sink    *AttachmentSink
+	sinkSrv *http.Server
 }
 
 // Targets are the three targets in the benchmark's order.
@@ -74,6 +77,13 @@ type BenchOptions struct {
 	Floors bool
 	// REST also starts the REST targets (rest.go).
 	REST bool
+	// Sink puts an AttachmentSink in front of the provider IS, for every
+	// target (the provider's security server too); Attachment > 0 implies
+	// it.
+	Sink bool
+	// Attachment, if positive, is the size of an attachment every request
+	// carries (Request.WithAttachment).
+	Attachment int64
 }
 
 // StartBench starts the local federation in opts.Dir (localfed.Start with
@@ -107,6 +117,16 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	if !ok {
 		return nil, fmt.Errorf("loadtest: %s provides no %s", provider.Code, service)
 	}
+	if opts.Sink || opts.Attachment > 0 {
+		if svc.URL, err = b.startSink(svc.URL); err != nil {
+			return nil, err
+		}
+		for i := range provider.Config.Services { // before any request: the provider's server reads it per request
+			if provider.Config.Services[i].ID == svc.ID {
+				provider.Config.Services[i].URL = svc.URL
+			}
+		}
+	}
 	// The plain pair uses the same two agencies' authentication
 	// certificates and the federation's root as the Şlüz pair.
 	clientCert, serverCert, roots, err := pairCerts(dir, caller.Code, provider.Code)
@@ -120,6 +140,9 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	req, err := NewRequest(q)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Attachment > 0 {
+		req = req.WithAttachment(opts.Attachment)
 	}
 	b.Direct = &Target{Name: NameDirect, URL: svc.URL, Request: req, Check: &Check{}}
 	b.PlainT = &Target{Name: NamePlain, URL: b.Plain.URL, Request: req, Check: &Check{}}
@@ -153,9 +176,25 @@ func StartBench(ctx context.Context, opts BenchOptions) (b *Bench, err error) {
 	return b, nil
 }
 
+// startSink starts an AttachmentSink in front of the provider IS at next
+// on a free loopback port and returns its URL.
+func (b *Bench) startSink(next string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	b.Sink = &AttachmentSink{Next: next, Client: NewClient(64)}
+	b.sinkSrv = &http.Server{Handler: b.Sink, ReadHeaderTimeout: 10 * time.Second}
+	go b.sinkSrv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/", nil
+}
+
 // Close stops the plain pair and the federation.
 func (b *Bench) Close() error {
 	var errs []error
+	if b.sinkSrv != nil {
+		errs = append(errs, b.sinkSrv.Close())
+	}
 	for _, p := range []*PlainPair{b.Plain, b.Crypto, b.Floor, b.RESTPlain} {
 		if p != nil {
 			errs = append(errs, p.Close())

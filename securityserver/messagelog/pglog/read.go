@@ -197,8 +197,49 @@ func leaves(ctx context.Context, tx pgx.Tx, first, last uint64, recompute ...boo
 	return out, nil
 }
 
+// SignatureDigests returns the messagelog.SignatureDigest of records
+// first..last, read from the store.
+func (l *Log) SignatureDigests(first, last uint64) ([][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var out [][]byte
+	err := l.snapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = signatureDigests(ctx, tx, first, last)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return out, nil
+}
+
+func signatureDigests(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]byte, error) {
+	if last < first {
+		return nil, fmt.Errorf("no records in %d..%d", first, last)
+	}
+	out := make([][]byte, 0, min(last-first+1, 1<<16))
+	want := first
+	err := records(tx, func(r *messagelog.Record, _ []byte) error {
+		if r.Seq != want {
+			return fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
+		}
+		out = append(out, messagelog.SignatureDigest(r))
+		want++
+		return nil
+	}, `SELECT seq, stored FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	if err != nil {
+		return nil, fmt.Errorf("read the signatures of records %d..%d: %w", first, last, err)
+	}
+	if want != last+1 {
+		return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
+	}
+	return out, nil
+}
+
 // AddBatch adds a batch. It must continue the previous one exactly and
-// cover only stored records; its root must match them. It sets b.N.
+// cover only stored records; it must match them (Batch.Matches). It sets
+// b.N.
 func (l *Log) AddBatch(b *messagelog.Batch) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
@@ -210,17 +251,15 @@ func (l *Log) AddBatch(b *messagelog.Batch) error {
 		if b.FirstSeq != end+1 || b.LastSeq < b.FirstSeq {
 			return fmt.Errorf("batch covers records %d..%d, but the next batch must start at %d", b.FirstSeq, b.LastSeq, end+1)
 		}
-		lv, err := leaves(ctx, tx, b.FirstSeq, b.LastSeq)
+		err = b.Matches(func() ([][]byte, error) { return leaves(ctx, tx, b.FirstSeq, b.LastSeq) },
+			func() ([][]byte, error) { return signatureDigests(ctx, tx, b.FirstSeq, b.LastSeq) })
 		if err != nil {
-			return err
-		}
-		if !bytes.Equal(messagelog.MerkleRoot(lv), b.Root) {
-			return fmt.Errorf("batch root does not match records %d..%d", b.FirstSeq, b.LastSeq)
+			return fmt.Errorf("batch does not match records %d..%d: %w", b.FirstSeq, b.LastSeq, err)
 		}
 		// Another node adding the same batch meanwhile makes this insert
 		// fail on the batch number: one of them wins.
-		_, err = tx.Exec(ctx, `INSERT INTO messagelog_batches (n, first_seq, last_seq, root, token, time_ns, tsa) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			int64(n+1), int64(b.FirstSeq), int64(b.LastSeq), b.Root, b.Token, b.Time.UnixNano(), b.TSA)
+		_, err = tx.Exec(ctx, `INSERT INTO messagelog_batches (n, first_seq, last_seq, root, token, time_ns, tsa, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			int64(n+1), int64(b.FirstSeq), int64(b.LastSeq), b.Root, b.Token, b.Time.UnixNano(), b.TSA, b.Result)
 		if err != nil {
 			return fmt.Errorf("store batch %d: %w", n+1, err)
 		}
@@ -233,13 +272,13 @@ func (l *Log) AddBatch(b *messagelog.Batch) error {
 	return nil
 }
 
-const batchColumns = `n, first_seq, last_seq, root, token, time_ns, tsa`
+const batchColumns = `n, first_seq, last_seq, root, token, time_ns, tsa, result`
 
 // scanBatch reads the batchColumns, then extra.
 func scanBatch(row pgx.Row, extra ...any) (*messagelog.Batch, error) {
 	var n, first, last, ns int64
 	b := &messagelog.Batch{}
-	if err := row.Scan(append([]any{&n, &first, &last, &b.Root, &b.Token, &ns, &b.TSA}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&n, &first, &last, &b.Root, &b.Token, &ns, &b.TSA, &b.Result}, extra...)...); err != nil {
 		return nil, err
 	}
 	b.N, b.FirstSeq, b.LastSeq, b.Time = uint64(n), uint64(first), uint64(last), time.Unix(0, ns).UTC()
@@ -281,7 +320,7 @@ func (l *Log) Archivable(cutoff time.Time, maxRecords int) ([]*messagelog.Batch,
 	defer cancel()
 	var out []*messagelog.Batch
 	err := l.snapshot(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT b.n, b.first_seq, b.last_seq, b.root, b.token, b.time_ns, b.tsa, r.time_ns
+		rows, err := tx.Query(ctx, `SELECT b.n, b.first_seq, b.last_seq, b.root, b.token, b.time_ns, b.tsa, b.result, r.time_ns
 FROM messagelog_batches b LEFT JOIN messagelog_records r ON r.seq = b.last_seq ORDER BY b.n`)
 		if err != nil {
 			return err
@@ -467,4 +506,22 @@ func chainHash(ctx context.Context, tx pgx.Tx, first, last uint64, prev []byte) 
 		return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
 	}
 	return prev, nil
+}
+
+// Span reports the first and last stored record (ok false when none), as
+// an auditor's progress total.
+func (l *Log) Span() (first, last uint64, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	var lo, hi *int64
+	err = l.snapshot(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT min(seq), max(seq) FROM messagelog_records`).Scan(&lo, &hi)
+	})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%s: record span: %w", l.name, err)
+	}
+	if lo == nil || hi == nil {
+		return 0, 0, false, nil
+	}
+	return uint64(*lo), uint64(*hi), true, nil
 }

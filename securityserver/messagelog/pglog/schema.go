@@ -64,6 +64,10 @@ CREATE TABLE messagelog_anchor (
 	pruned      text NOT NULL
 );
 `,
+	// 2: time-stamp batches over X-Road's time-stamp hash chain: its
+	// HashChainResult (ts-hashchainresult.xml), which the token stamps;
+	// NULL in the batches stamped before (a Merkle root).
+	`ALTER TABLE messagelog_batches ADD COLUMN result bytea;`,
 }
 
 // SchemaVersion is the schema version this code writes and reads.

@@ -58,7 +58,7 @@ func Rec(n int, at time.Time) *messagelog.Record {
 	return &messagelog.Record{Time: at, Side: messagelog.ClientSide, Kind: kind,
 		MessageID: fmt.Sprintf("id-%d", n), RequestID: fmt.Sprintf("req-%d", n/2),
 		Client: "SUBSYSTEM:AZ/GOV/DIN/portal", Service: "SERVICE:AZ/GOV/EMDK/registry/getPerson/v1",
-		Message: body, MessageDigest: sum[:], Signature: []byte("<signatures/>"), ContentType: "text/xml; charset=utf-8"}
+		Message: body, MessageDigest: sum[:], Signature: fmt.Appendf(nil, `<signatures n="%d"/>`, n), ContentType: "text/xml; charset=utf-8"}
 }
 
 func appendRecs(t *testing.T, s Store, recs ...*messagelog.Record) {
@@ -143,13 +143,15 @@ func testAppendChains(t *testing.T, open Open) {
 	in[1].Message = nil // digest only (privacy setting)
 	in[2].Message = []byte{}
 	// A message with attachments: its hash chain and attachments, one kept
-	// whole, one by its digest only (version 2 encoding).
+	// whole, one by its digest only, one in a file beside the log (version
+	// 3 encoding).
 	att := []byte("%PDF-1.7 quarterly report")
 	attSum := sha512.Sum512(att)
 	in[2].HashChainResult, in[2].HashChain = []byte("<HashChainResult/>"), []byte("<HashChain/>")
 	in[2].Attachments = []messagelog.Attachment{
 		{ContentType: "application/pdf", Data: att, Digest: attSum[:]},
 		{Digest: attSum[:]},
+		{ContentType: "application/pdf", File: "0123456789abcdef0123456789abcdef.att", Digest: attSum[:]},
 	}
 	appendRecs(t, s, in[0], in[1])
 	before := time.Now()
@@ -292,22 +294,43 @@ func pending(t *testing.T, s Store) (first, last uint64, oldest time.Time) {
 	return first, last, oldest
 }
 
-// Stamp adds the batch of every pending record, with a token that is only
-// bytes (no store reads it), and returns it.
+// Stamp adds the batch of every pending record (X-Road's time-stamp hash
+// chain over their signatures), with a token that is only bytes (no store
+// reads it), and returns it.
 func Stamp(t *testing.T, s Store) *messagelog.Batch {
 	t.Helper()
 	first, last, _ := pending(t, s)
 	if first > last {
 		t.Fatalf("nothing pending to stamp (%d..%d)", first, last)
 	}
+	sd, err := s.SignatureDigests(first, last)
+	if err != nil {
+		t.Fatalf("signature digests %d..%d: %v", first, last, err)
+	}
+	b, err := messagelog.NewBatch(first, last, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Token, b.Time, b.TSA = []byte(fmt.Sprintf("token %d..%d", first, last)), time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC), "http://tsa.test"
+	if err := s.AddBatch(b); err != nil {
+		t.Fatalf("add batch %d..%d: %v", first, last, err)
+	}
+	return b
+}
+
+// stampLegacy adds a batch as Şlüz stamped them before the hash chain: a
+// Merkle root over the records' chain hashes.
+func stampLegacy(t *testing.T, s Store) *messagelog.Batch {
+	t.Helper()
+	first, last, _ := pending(t, s)
 	lv, err := s.Leaves(first, last)
 	if err != nil {
 		t.Fatalf("leaves %d..%d: %v", first, last, err)
 	}
 	b := &messagelog.Batch{FirstSeq: first, LastSeq: last, Root: messagelog.MerkleRoot(lv),
-		Token: []byte(fmt.Sprintf("token %d..%d", first, last)), Time: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC), TSA: "http://tsa.test"}
+		Token: []byte(fmt.Sprintf("token %d..%d", first, last)), Time: time.Date(2026, 3, 1, 11, 0, 0, 5, time.UTC), TSA: "http://tsa.test"}
 	if err := s.AddBatch(b); err != nil {
-		t.Fatalf("add batch %d..%d: %v", first, last, err)
+		t.Fatalf("add legacy batch %d..%d: %v", first, last, err)
 	}
 	return b
 }
@@ -336,7 +359,18 @@ func testBatches(t *testing.T, open Open) {
 	if lv, err := s.Leaves(2, 3); err != nil || len(lv) != 2 || !bytes.Equal(lv[0], messagelog.Hash(got[1].bytes)) {
 		t.Fatalf("Leaves(2, 3) = %d hashes, %v", len(lv), err)
 	}
-	b1 := Stamp(t, s)
+	sd, err := s.SignatureDigests(2, 3)
+	if err != nil || len(sd) != 2 {
+		t.Fatalf("SignatureDigests(2, 3) = %d digests, %v", len(sd), err)
+	}
+	for i, d := range sd {
+		if sum := sha512.Sum512(got[i+1].rec.Signature); !bytes.Equal(d, sum[:]) {
+			t.Fatalf("signature digest of record %d is not SHA-512 of its signature", i+2)
+		}
+	}
+	// A log stamped before the hash chain keeps its Merkle batches, and
+	// the chain's batches continue them.
+	b1 := stampLegacy(t, s)
 	if b1.N != 1 {
 		t.Fatalf("first batch numbered %d", b1.N)
 	}
@@ -348,18 +382,27 @@ func testBatches(t *testing.T, open Open) {
 		t.Fatalf("pending %d..%d since %v, want 4..4", first, last, oldest)
 	}
 	b2 := Stamp(t, s)
+	appendAt(t, s, 4, t0.Add(4*time.Second), t0.Add(5*time.Second), t0.Add(6*time.Second))
+	b3 := Stamp(t, s)
 	bs, err := s.Batches()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bs) != 2 {
-		t.Fatalf("%d batches, want 2", len(bs))
+	if len(bs) != 3 {
+		t.Fatalf("%d batches, want 3", len(bs))
 	}
-	for i, w := range []*messagelog.Batch{b1, b2} {
+	for i, w := range []*messagelog.Batch{b1, b2, b3} {
 		if g := bs[i]; g.N != uint64(i+1) || g.FirstSeq != w.FirstSeq || g.LastSeq != w.LastSeq || !bytes.Equal(g.Root, w.Root) ||
+			!bytes.Equal(g.Result, w.Result) || g.HashChain() != w.HashChain() ||
 			!bytes.Equal(g.Token, w.Token) || !g.Time.Equal(w.Time) || g.TSA != w.TSA {
 			t.Fatalf("batch %d read back as %+v, added %+v", i+1, g, w)
 		}
+	}
+	if bs[0].HashChain() || !bs[1].HashChain() || !bs[2].HashChain() {
+		t.Fatal("the legacy batch and the hash-chain batches read back as the other kind")
+	}
+	if !bytes.Contains(bs[2].Result, []byte(`URI="/ts-hashchain.xml#STEP0"`)) {
+		t.Fatalf("batch 3's result is not a time-stamp hash chain result:\n%s", bs[2].Result)
 	}
 }
 
@@ -379,6 +422,27 @@ func testAddBatchRefuses(t *testing.T, open Open) {
 	} {
 		if err := s.AddBatch(b); err == nil {
 			t.Fatalf("AddBatch(%d..%d) accepted", b.FirstSeq, b.LastSeq)
+		}
+	}
+	if bs, err := s.Batches(); err != nil || len(bs) != 0 {
+		t.Fatalf("refused batches left %d batches (%v)", len(bs), err)
+	}
+	sd, err := s.SignatureDigests(1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := messagelog.NewBatch(1, 3, sd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := messagelog.NewBatch(1, 3, [][]byte{sd[0], sd[2], sd[1]})
+	for name, b := range map[string]*messagelog.Batch{
+		"another chain result": {FirstSeq: 1, LastSeq: 3, Root: good.Root, Result: other.Result},
+		"another top":          {FirstSeq: 1, LastSeq: 3, Root: other.Root, Result: good.Result},
+		"a chain of 2 records": {FirstSeq: 1, LastSeq: 2, Root: good.Root, Result: good.Result},
+	} {
+		if err := s.AddBatch(b); err == nil {
+			t.Fatalf("AddBatch with %s accepted", name)
 		}
 	}
 	if bs, err := s.Batches(); err != nil || len(bs) != 0 {
@@ -608,7 +672,7 @@ func sameAttachments(a, b []messagelog.Attachment) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].ContentType != b[i].ContentType || !bytes.Equal(a[i].Data, b[i].Data) || (a[i].Data == nil) != (b[i].Data == nil) ||
+		if a[i].ContentType != b[i].ContentType || !bytes.Equal(a[i].Data, b[i].Data) || (a[i].Data == nil) != (b[i].Data == nil) || a[i].File != b[i].File ||
 			!bytes.Equal(a[i].Digest, b[i].Digest) {
 			return false
 		}

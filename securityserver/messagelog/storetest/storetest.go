@@ -8,7 +8,9 @@
 // chains each record to the stored bytes of the one before, in one chain
 // however many goroutines append; what Append acknowledged is there after
 // Close and reopening, and the chain continues; the time-stamper's view
-// (Pending, PendingStored, Flush, Leaves, AddBatch, Batches); the replay
+// (Pending, PendingStored, Flush, Leaves, SignatureDigests, AddBatch
+// with X-Road's time-stamp hash chain and with the Merkle batches of older
+// logs, Batches); the replay
 // guard's (Recent); the archiver's (Each, Archivable, Archived, Prune with
 // its anchor, all or nothing); and Close (Append refused with
 // messagelog.ErrClosed, readers refused).
@@ -38,6 +40,7 @@ type Store interface {
 	PendingStored() (first, last uint64, oldest time.Time, err error)
 	Flush() error
 	Leaves(first, last uint64) ([][]byte, error)
+	SignatureDigests(first, last uint64) ([][]byte, error)
 	AddBatch(b *messagelog.Batch) error
 	Batches() ([]*messagelog.Batch, error)
 
