@@ -278,13 +278,14 @@ type accessData struct {
 	Rules    []acl.Rule
 	Services []string
 	Clients  []string // known clients and groups, for the grant form
+	Methods  []string // HTTP methods an endpoint right may name
 	Refused  []*RefusedCaller
 	Err      string
 }
 
 func (c *ssConsole) access(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
 	st, err := c.rights()
-	var d accessData
+	d := accessData{Methods: rest.Methods}
 	if err == nil {
 		d.Rules, err = st.List()
 	}
