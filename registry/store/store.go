@@ -10,7 +10,9 @@
 // # Caveats
 //
 // The state is one JSON value rewritten by each change: fine for the
-// thousands of members a national federation has, not for millions. One
+// thousands of members a national federation has, not for millions; the
+// services' description documents (at most 512 KiB each) are part of it,
+// so a catalogue of many large WSDLs makes every change slower. One
 // process owns the file (bbolt's lock); others get a clear "in use" error.
 package store
 
