@@ -31,7 +31,8 @@ import (
 // directory administers the server, as with `securityserver acl`). The
 // admin listener is plain HTTP on loopback: the console answers loopback
 // clients only. Access rights change through the same acl.Rules calls and
-// checks as `securityserver acl grant/revoke`, recorded with the signed-in
+// checks as `securityserver acl grant/revoke` (a whole service, or for a
+// REST service one endpoint: method and path), recorded with the signed-in
 // administrator's name (the rule's "by", and the server's log).
 
 //go:embed consolepages/*.html
