@@ -41,6 +41,10 @@ type Description struct {
 				Code        string `yaml:"code"`
 				Version     string `yaml:"version"`
 				Description string `yaml:"description"`
+				// WSDL or OpenAPI (at most one) names the service's
+				// description document, kept by the registry.
+				WSDL    string `yaml:"wsdl"`
+				OpenAPI string `yaml:"openapi"`
 			} `yaml:"services"`
 		} `yaml:"subsystems"`
 	} `yaml:"members"`
@@ -59,7 +63,8 @@ type Description struct {
 }
 
 // LoadDescription reads a federation description and returns its changes in
-// dependency order (trust, members, subsystems, services, servers, groups).
+// dependency order (trust, members, subsystems, services with their
+// description documents, servers, groups).
 func LoadDescription(path string) ([]store.Change, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -116,7 +121,25 @@ func LoadDescription(path string) ([]store.Change, error) {
 			sub := m.ID.Subsystem(ss.Code)
 			out = append(out, store.AddSubsystem{ID: sub})
 			for _, svc := range ss.Services {
-				out = append(out, store.AddService{ID: identifier.ServiceID{Provider: sub, ServiceCode: svc.Code, ServiceVersion: svc.Version}, Description: svc.Description})
+				id := identifier.ServiceID{Provider: sub, ServiceCode: svc.Code, ServiceVersion: svc.Version}
+				out = append(out, store.AddService{ID: id, Description: svc.Description})
+				if svc.WSDL != "" && svc.OpenAPI != "" {
+					return nil, fmt.Errorf("%s: service %s: give wsdl or openapi, not both", path, id)
+				}
+				for _, doc := range []struct{ typ, file string }{{store.DocWSDL, svc.WSDL}, {store.DocOpenAPI, svc.OpenAPI}} {
+					if doc.file == "" {
+						continue
+					}
+					field := fmt.Sprintf("service %s: %s", id, doc.typ)
+					text, err := read(field, doc.file)
+					if err != nil {
+						return nil, err
+					}
+					if err := store.CheckServiceDoc(doc.typ, []byte(text)); err != nil {
+						return nil, fmt.Errorf("%s: %s %s: %w", path, field, doc.file, err)
+					}
+					out = append(out, store.SetServiceDoc{ID: id, Type: doc.typ, Content: text})
+				}
 			}
 		}
 	}

@@ -31,7 +31,8 @@ import (
 // directory administers the server, as with `securityserver acl`). The
 // admin listener is plain HTTP on loopback: the console answers loopback
 // clients only. Access rights change through the same acl.Rules calls and
-// checks as `securityserver acl grant/revoke`, recorded with the signed-in
+// checks as `securityserver acl grant/revoke` (a whole service, or for a
+// REST service one endpoint: method and path), recorded with the signed-in
 // administrator's name (the rule's "by", and the server's log).
 
 //go:embed consolepages/*.html
@@ -278,13 +279,14 @@ type accessData struct {
 	Rules    []acl.Rule
 	Services []string
 	Clients  []string // known clients and groups, for the grant form
+	Methods  []string // HTTP methods an endpoint right may name
 	Refused  []*RefusedCaller
 	Err      string
 }
 
 func (c *ssConsole) access(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
 	st, err := c.rights()
-	var d accessData
+	d := accessData{Methods: rest.Methods}
 	if err == nil {
 		d.Rules, err = st.List()
 	}

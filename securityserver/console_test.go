@@ -241,8 +241,8 @@ func consoleEndpointRight(t *testing.T, f *localfed.Federation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rights.Close()
 	rules, err := rights.List()
+	rights.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +250,74 @@ func consoleEndpointRight(t *testing.T, f *localfed.Federation) {
 		if r.Subject.String() == "AZ/GOV/DSMF/insurance" && r.Endpoint != nil {
 			t.Errorf("endpoint right still held after the console revoked it: %+v", r)
 		}
+	}
+
+	// DSMF's calls of ƏMDK's REST service, each expecting an answer or
+	// (fault set) a refusal.
+	const denied = "Server.ServerProxy.AccessDenied"
+	call := func(method, path, fault string) bool {
+		return f.RunQuery(context.Background(), localfed.Query{Name: "DSMF " + method + " " + path, From: "DSMF", Client: "AZ/GOV/DSMF/insurance",
+			Service: "AZ/GOV/EMDK/realestate/realEstateRegistry", REST: &localfed.RESTCall{Method: method, Path: path}, WantFault: fault}).OK
+	}
+	waitFor(t, "DSMF's extract refused after the revocation", func() bool { return call("GET", "/extract/5ZJ8K2L", denied) })
+
+	// The grant form with a method and a path: the acl command's checks
+	// refuse a path without a leading / and an endpoint of a SOAP service.
+	grant := func(service, method, path string) (status, text string) {
+		webuitest.Open(t, ctx, base+"/access")
+		webuitest.Do(t, ctx, "grant "+service+" "+method+" "+path,
+			chromedp.SetValue(chromedp.CSS(`#grant select[name=service]`), service),
+			chromedp.SetValue(chromedp.CSS(`#grant input[name=client]`), "AZ/GOV/DSMF/insurance"),
+			chromedp.SetValue(chromedp.CSS(`#grant select[name=method]`), method),
+			chromedp.SetValue(chromedp.CSS(`#grant input[name=path]`), path),
+			chromedp.Click(chromedp.CSS(`#grant button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`.flash, p.error[role=alert]`)))
+		return webuitest.Get(t, ctx, "status", chromedp.AttributeValue(chromedp.CSS("body"), "data-status")).Value,
+			webuitest.Get(t, ctx, "outcome", chromedp.Text(chromedp.CSS(`.flash, p.error[role=alert]`)))
+	}
+	for _, tc := range []struct{ service, method, path, want string }{
+		{"AZ/GOV/EMDK/realestate/realEstateRegistry", "GET", "extract/*", "start it with /"},
+		{"AZ/GOV/EMDK/realestate/realEstateRegistry", "", "/extract/*", "endpoint method"},
+		{"AZ/GOV/EMDK/realestate/getRealEstateExtract", "GET", "/extract/*", "endpoint rights are for REST services"},
+	} {
+		if status, text := grant(tc.service, tc.method, tc.path); status != "400" || !strings.Contains(text, tc.want) {
+			t.Errorf("grant %s %s %s: HTTP %s %q, want 400 mentioning %q", tc.service, tc.method, tc.path, status, text, tc.want)
+		}
+	}
+	if status, text := grant("AZ/GOV/EMDK/realestate/realEstateRegistry", "GET", "/extract/*"); status != "200" || !strings.Contains(text, "GET /extract/*") {
+		t.Fatalf("granting DSMF GET /extract/*: HTTP %s %q", status, text)
+	}
+	if by := webuitest.Get(t, ctx, "granted by", chromedp.Text(chromedp.CSS(rule+` td:nth-child(4)`))); by != "ƏMDK administratoru [console]" {
+		t.Errorf("the endpoint right is recorded as granted by %q", by)
+	}
+	// It admits exactly that endpoint: GET of one extract, not another
+	// method, a deeper path or another path.
+	waitFor(t, "DSMF's extract answered after the endpoint grant", func() bool { return call("GET", "/extract/5ZJ8K2L", "") })
+	for _, c := range [][2]string{{"POST", "/extract/5ZJ8K2L"}, {"GET", "/extract/5ZJ8K2L/history"}, {"GET", "/owners/5ZJ8K2L"}} {
+		if !call(c[0], c[1], denied) {
+			t.Errorf("DSMF's %s %s was not refused with %s after granting GET /extract/* only", c[0], c[1], denied)
+		}
+	}
+	if rights, err = securityserver.OpenACL(emdk.Config); err != nil {
+		t.Fatal(err)
+	}
+	rules, err = rights.List()
+	rights.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for _, r := range rules {
+		if r.Subject.String() == "AZ/GOV/DSMF/insurance" && r.Service.String() == "AZ/GOV/EMDK/realestate/realEstateRegistry" {
+			ep := "whole service"
+			if r.Endpoint != nil {
+				ep = r.Endpoint.Method + " " + r.Endpoint.Path
+			}
+			held = append(held, ep)
+		}
+	}
+	if len(held) != 1 || held[0] != "GET /extract/*" {
+		t.Errorf("DSMF's rights on realEstateRegistry after the console's grant: %v, want only GET /extract/*", held)
 	}
 }
 

@@ -98,6 +98,8 @@ var program = &cli.Program{
 				}),
 			{Name: "list", Args: "[--provider ID]", Summary: "list the services, all or one provider's", Run: runServiceList,
 				Example: "registry service list --provider AZ/GOV/EMDK"},
+			{Name: "doc", Args: "--id ID (--wsdl FILE | --openapi FILE | --remove)", Summary: "set or remove a service's WSDL or OpenAPI 3 description", Run: runServiceDoc,
+				Example: "registry service doc --id AZ/GOV/EMDK/realestate/realEstateRegistry --openapi configs/openapi/emdk-realestate.yaml"},
 			removeVerb("service", "service", "AZ/GOV/DSMF/insurance/getInsuredPerson/v2", "/api/v1/services/"),
 		}},
 		{Name: "group", Summary: "manage global groups", Footer: registry.OperatorCredentialsHelp, Subcommands: []cli.Command{
@@ -585,11 +587,58 @@ func runServiceList(e *cli.Env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tDESCRIPTION")
+	fmt.Fprintln(tw, "SERVICE\tDOC\tDESCRIPTION")
 	for _, s := range services {
-		fmt.Fprintf(tw, "%s\t%s\n", s.ID, s.Description)
+		doc := "-"
+		if s.Doc != nil {
+			doc = s.Doc.Type
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.ID, doc, s.Description)
 	}
 	return tw.Flush()
+}
+
+func runServiceDoc(e *cli.Env, args []string) error {
+	c := op{e}
+	fs, connect := c.operatorFlags()
+	id := fs.String("id", "", "service identifier INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]")
+	wsdl := fs.String("wsdl", "", "the service's WSDL file (SOAP)")
+	openapi := fs.String("openapi", "", "the service's OpenAPI 3 description, YAML or JSON (REST)")
+	remove := fs.Bool("remove", false, "remove the service's description document instead")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := required("id", *id); err != nil {
+		return err
+	}
+	svc, err := identifier.ParseService(*id)
+	if err != nil {
+		return cli.UsageError{Err: err}
+	}
+	given := 0
+	for _, set := range []bool{*wsdl != "", *openapi != "", *remove} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return cli.Usagef("give exactly one of --wsdl FILE, --openapi FILE or --remove")
+	}
+	if *remove {
+		return c.change(connect, http.MethodDelete, "/api/v1/services/doc/"+svc.String(), nil, "description document of "+svc.String()+" removed")
+	}
+	typ, file := store.DocWSDL, *wsdl
+	if *openapi != "" {
+		typ, file = store.DocOpenAPI, *openapi
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if err := store.CheckServiceDoc(typ, data); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return c.change(connect, http.MethodPut, "/api/v1/services/doc", store.SetServiceDoc{ID: svc, Type: typ, Content: string(data)}, typ+" description of "+svc.String()+" set")
 }
 
 type stringList []string

@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,14 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 			text += "metricsListen: " + metricsAddr + "\n"
 		}
 		os.WriteFile(filepath.Join(cfgDir, name), []byte(text), 0o644)
+	}
+	docs, _ := fs.Glob(configs.FS, "*/*.*") // the services' WSDLs and OpenAPI descriptions
+	for _, name := range docs {
+		data, _ := configs.FS.ReadFile(name)
+		os.MkdirAll(filepath.Join(cfgDir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(cfgDir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfgFile := filepath.Join(cfgDir, "registry.yaml")
 	if code, out, errOut := runCLI("check-config", "--config", cfgFile); code != cli.ExitOK || !strings.Contains(out, "configuration OK") {
@@ -102,6 +112,22 @@ func TestOperatorBuildsSampleFederation(t *testing.T) {
 	code, out, _ = runCLI(append([]string{"service", "list", "--provider", "AZ/GOV/EMDK"}, op...)...)
 	if code != cli.ExitOK || !strings.Contains(out, "getRealEstateExtract") || !strings.Contains(out, "getLandOwnershipByFin") || strings.Contains(out, "getPersonByFin") {
 		t.Fatalf("service list --provider:\n%s", out)
+	}
+	// The description documents federation.yaml names were loaded; the
+	// operator replaces and removes one, a malformed one is refused.
+	if !regexp.MustCompile(`realEstateRegistry +openapi `).MatchString(out) || !regexp.MustCompile(`getRealEstateExtract/v1 +wsdl `).MatchString(out) {
+		t.Errorf("service list does not show the loaded documents:\n%s", out)
+	}
+	bad := filepath.Join(root, "bad.wsdl")
+	os.WriteFile(bad, []byte(`<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"><wsdl:types>`), 0o644)
+	docID := []string{"service", "doc", "--id", "AZ/GOV/DIN/population/getPersonByFin/v1"}
+	if code, _, errOut := runCLI(append(append(docID, "--wsdl", bad), op...)...); code != cli.ExitError || !strings.Contains(errOut, "not well-formed XML") {
+		t.Errorf("service doc with a malformed WSDL: exit %d %q", code, errOut)
+	}
+	for _, args := range [][]string{{"--remove"}, {"--wsdl", filepath.Join(cfgDir, "wsdl", "din-population.wsdl")}} {
+		if code, out, errOut := runCLI(append(append(docID, args...), op...)...); code != cli.ExitOK {
+			t.Fatalf("service doc %v: exit %d %s %s", args, code, out, errOut)
+		}
 	}
 	code, out, _ = runCLI(append([]string{"audit", "--limit", "10"}, op...)...)
 	if code != cli.ExitOK || !strings.Contains(out, "batch.load") || !strings.Contains(out, "Mərkəzi operator (serial") {

@@ -154,6 +154,25 @@ func (s *Server) Handler() http.Handler {
 		return all, nil
 	})
 	change("POST /api/v1/services", body("service.add"))
+	change("PUT /api/v1/services/doc", body("service.doc.set"))
+	h("GET /api/v1/services/doc/{id...}", func(r *http.Request, _ string) (any, error) {
+		id, err := identifier.ParseService(r.PathValue("id"))
+		if err != nil {
+			return nil, errorf(400, "%w", err)
+		}
+		s, ok := st().Services[id.String()]
+		switch {
+		case !ok:
+			return nil, errorf(404, "service %s does not exist", id)
+		case s.Doc == nil:
+			return nil, errorf(404, "service %s has no description document", id)
+		}
+		return s.Doc, nil
+	})
+	change("DELETE /api/v1/services/doc/{id...}", func(r *http.Request) (store.Change, error) {
+		id, err := identifier.ParseService(r.PathValue("id"))
+		return store.RemoveServiceDoc{ID: id}, badRequest(err)
+	})
 	change("DELETE /api/v1/services/{id...}", func(r *http.Request) (store.Change, error) {
 		id, err := identifier.ParseService(r.PathValue("id"))
 		return store.RemoveService{ID: id}, badRequest(err)

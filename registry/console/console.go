@@ -1,7 +1,8 @@
 // Package console is the central operator's web console, served by
 // `registry serve` below /console/ on the admin listener: members,
 // subsystems, security servers and their clients, registration requests
-// waiting for approval (approve or decline), the service catalogue, global
+// waiting for approval (approve or decline), the service catalogue (with
+// each service's WSDL or OpenAPI description to view or download), global
 // groups, trust settings, the configuration versions published and the
 // audit trail.
 //
@@ -107,6 +108,7 @@ func New(opts Options) (*Console, error) {
 	m.Handle("GET /members", c.members)
 	m.Handle("GET /servers", c.servers)
 	m.Handle("GET /services", c.services)
+	m.Handle("GET /services/doc", c.serviceDoc)
 	m.Handle("GET /groups", c.groups)
 	m.Handle("GET /trust", c.trust)
 	m.Handle("POST /trust/settings", c.trustSettings)

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,9 +185,68 @@ func TestApproveInBrowser(t *testing.T) {
 		t.Error("the declined server is still registered")
 	}
 
+	t.Run("service documents", func(t *testing.T) {
+		serviceDocs(t, ctx, f, base)
+	})
+
 	t.Run("every page in both languages", func(t *testing.T) {
 		walkAll(t, ctx, base, "registry")
 	})
+}
+
+// sampleDoc reads a description document shipped in configs/.
+func sampleDoc(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "configs", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// serviceDocs: the catalogue links each service loaded with a WSDL or
+// OpenAPI description to it; the browser downloads ƏMDK's OpenAPI file
+// byte for byte and shows DİN's WSDL as plain text; a WSDL carrying an
+// XHTML script is shown as text and its script does not run.
+func serviceDocs(t *testing.T, ctx context.Context, f *localfed.Federation, base string) {
+	webuitest.Open(t, ctx, base+"/services")
+	rest := `tr[data-service="AZ/GOV/EMDK/realestate/realEstateRegistry"]`
+	if got := webuitest.Get(t, ctx, "document type", chromedp.Text(chromedp.CSS(rest+` td:last-child`))); !strings.HasPrefix(got, "OpenAPI: ") {
+		t.Errorf("ƏMDK's REST service's document cell says %q", got)
+	}
+	file := webuitest.Download(t, ctx, chromedp.Click(chromedp.CSS(rest+` a.doc-download`)))
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(file) != "realEstateRegistry.yaml" || string(got) != sampleDoc(t, "openapi/emdk-realestate.yaml") {
+		t.Errorf("downloaded %s (%d bytes), want realEstateRegistry.yaml as in configs/openapi", filepath.Base(file), len(got))
+	}
+
+	view := func(service string) (ctype, text, title string) {
+		webuitest.Open(t, ctx, base+"/services")
+		webuitest.Do(t, ctx, "view "+service, chromedp.Click(chromedp.CSS(`tr[data-service="`+service+`"] a.doc-view`)),
+			chromedp.WaitReady(chromedp.CSS(`body`)))
+		return webuitest.Get(t, ctx, "content type", chromedp.Evaluate[string](`document.contentType`)),
+			webuitest.Get(t, ctx, "text", chromedp.Evaluate[string](`document.body.innerText`)),
+			webuitest.Get(t, ctx, "title", chromedp.Evaluate[string](`document.title`))
+	}
+	ctype, text, _ := view("AZ/GOV/DIN/population/getPersonByFin/v1")
+	if ctype != "text/plain" || strings.TrimSpace(text) != strings.TrimSpace(sampleDoc(t, "wsdl/din-population.wsdl")) {
+		t.Errorf("DİN's WSDL viewed as %s:\n%.300s", ctype, text)
+	}
+
+	evil := `<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/"><wsdl:documentation>` +
+		`<h:script xmlns:h="http://www.w3.org/1999/xhtml">document.title = "pwned"</h:script></wsdl:documentation></wsdl:definitions>`
+	svc := "AZ/GOV/DSMF/insurance/getInsuredPerson/v1"
+	id, _ := identifier.ParseService(svc)
+	if err := f.Operator.Do(context.Background(), http.MethodPut, "/api/v1/services/doc", store.SetServiceDoc{ID: id, Type: store.DocWSDL, Content: evil}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ctype, text, title := view(svc); ctype != "text/plain" || title == "pwned" || !strings.Contains(text, "<h:script") {
+		t.Errorf("a WSDL with a script: shown as %s, title %q, text %q", ctype, title, text)
+	}
+	webuitest.Open(t, ctx, base+"/services")
 }
 
 // walkAll walks every console page in each language, taking screenshots,
@@ -206,6 +267,13 @@ func walkAll(t *testing.T, ctx context.Context, base, name string) {
 		})
 		if len(pages) < len(console.Nav) {
 			t.Errorf("%s: walked %d pages, the menu has %d", lang, len(pages), len(console.Nav))
+		}
+		for _, p := range pages {
+			if strings.HasSuffix(p.URL, "/services") && !slices.ContainsFunc(p.Files, func(u string) bool {
+				return strings.Contains(u, "realEstateRegistry") && strings.HasSuffix(u, "&download")
+			}) {
+				t.Errorf("%s: the catalogue has no download link for ƏMDK's OpenAPI description: %v", lang, p.Files)
+			}
 		}
 		if lang == webui.AZ {
 			webuitest.CheckNarrow(t, ctx, pages, func(p webuitest.Page) string {
@@ -310,6 +378,32 @@ func TestCSRF(t *testing.T) {
 	}
 	if audit, err := f.Registry.Store().Audit(1); err != nil || audit[0].Action != "trust.settings" || !strings.HasSuffix(audit[0].Actor, "[console]") {
 		t.Errorf("audit trail's newest entry: %+v %v", audit, err)
+	}
+
+	// A service's description is served as a file, never as a page.
+	get := func(u string) (*http.Response, string) {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	docURL := base + "/services/doc?id=" + url.QueryEscape("AZ/GOV/DIN/population/getPersonByFin/v1")
+	for _, tc := range []struct{ query, ctype, disposition string }{
+		{"&download", "application/xml", "attachment; filename=getPersonByFin-v1.wsdl"},
+		{"", "text/plain; charset=utf-8", "inline; filename=getPersonByFin-v1.wsdl"},
+	} {
+		resp, body := get(docURL + tc.query)
+		h := resp.Header
+		if resp.StatusCode != 200 || h.Get("Content-Type") != tc.ctype || h.Get("Content-Disposition") != tc.disposition ||
+			h.Get("Content-Security-Policy") != console.DocCSP || h.Get("X-Content-Type-Options") != "nosniff" || body != sampleDoc(t, "wsdl/din-population.wsdl") {
+			t.Errorf("GET %s: HTTP %d, headers %v, %d bytes", docURL+tc.query, resp.StatusCode, h, len(body))
+		}
+	}
+	if resp, body := get(base + "/services/doc?id=AZ/GOV/DGK/customs/nosuch"); resp.StatusCode != 404 || !strings.Contains(body, "AZ/GOV/DGK/customs/nosuch") {
+		t.Errorf("a service without a document: HTTP %d", resp.StatusCode)
 	}
 
 	// Signing out ends the session.

@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -194,7 +196,10 @@ type providerRow struct {
 	Services       []serviceRow
 }
 
-type serviceRow struct{ ID, Code, Version, Description string }
+type serviceRow struct {
+	ID, Code, Version, Description string
+	DocType                        string // "WSDL", "OpenAPI" or "" (none)
+}
 
 func (c *Console) services(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
 	st := c.opts.Store.State()
@@ -205,9 +210,56 @@ func (c *Console) services(w http.ResponseWriter, r *http.Request, sess *webui.S
 			rows = append(rows, providerRow{Provider: p, Name: memberName(st, s.ID.Provider)})
 		}
 		last := &rows[len(rows)-1]
-		last.Services = append(last.Services, serviceRow{s.ID.String(), s.ID.ServiceCode, s.ID.ServiceVersion, s.Description})
+		row := serviceRow{ID: s.ID.String(), Code: s.ID.ServiceCode, Version: s.ID.ServiceVersion, Description: s.Description}
+		if s.Doc != nil {
+			row.DocType = map[string]string{store.DocWSDL: "WSDL", store.DocOpenAPI: "OpenAPI"}[s.Doc.Type]
+		}
+		last.Services = append(last.Services, row)
 	}
 	c.kit.Render(w, r, sess, http.StatusOK, "services", "nav.services", rows)
+}
+
+// DocCSP is the Content-Security-Policy of a served description
+// document: should a browser render it anyway, nothing in it runs.
+const DocCSP = "sandbox; default-src 'none'"
+
+// serviceDoc serves a service's WSDL or OpenAPI description as a file,
+// never as a page: text/plain to view, or (?download) its own type as an
+// attachment, named after the service; with nosniff (the kit's) and a
+// sandboxing CSP.
+func (c *Console) serviceDoc(w http.ResponseWriter, r *http.Request, sess *webui.Session) {
+	id, err := identifier.ParseService(r.URL.Query().Get("id"))
+	if err != nil {
+		c.kit.Fail(w, r, sess, http.StatusBadRequest, err)
+		return
+	}
+	s := c.opts.Store.State().Services[id.String()]
+	if s == nil || s.Doc == nil {
+		c.kit.Fail(w, r, sess, http.StatusNotFound, fmt.Errorf("%s: %s", c.kit.Text(r, "services.nodocument"), id))
+		return
+	}
+	name, ctype := id.ServiceCode, "application/xml"
+	if id.ServiceVersion != "" {
+		name += "-" + id.ServiceVersion
+	}
+	switch {
+	case s.Doc.Type == store.DocWSDL:
+		name += ".wsdl"
+	case strings.HasPrefix(strings.TrimSpace(s.Doc.Content), "{"):
+		name, ctype = name+".json", "application/json"
+	default:
+		name, ctype = name+".yaml", "application/yaml"
+	}
+	disposition := "attachment"
+	if !r.URL.Query().Has("download") {
+		disposition, ctype = "inline", "text/plain; charset=utf-8"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
+	h.Set("Content-Security-Policy", DocCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	io.WriteString(w, s.Doc.Content)
 }
 
 type groupRow struct {

@@ -2,15 +2,22 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
@@ -622,7 +629,7 @@ func init() {
 	for _, c := range []Change{
 		AddMemberClass{}, AddMember{}, RemoveMember{}, AddSubsystem{}, RemoveSubsystem{},
 		AddServer{}, ApproveServer{}, SetServerAddress{}, RemoveServer{}, AddServerClient{}, RemoveServerClient{},
-		AddService{}, RemoveService{}, AddGroup{}, RemoveGroup{}, AddGroupMember{}, RemoveGroupMember{},
+		AddService{}, RemoveService{}, SetServiceDoc{}, RemoveServiceDoc{}, AddGroup{}, RemoveGroup{}, AddGroupMember{}, RemoveGroupMember{},
 		AddCA{}, AddTSA{}, RemoveTrust{}, SetTrustSettings{},
 	} {
 		changeTypes[c.Action()] = func() Change { return c }
@@ -649,4 +656,149 @@ func DecodeChange(action string, raw []byte) (Change, error) {
 		return nil, invalidf("%s: trailing data after the JSON object", action)
 	}
 	return ptr.Elem().Interface().(Change), nil
+}
+
+// MaxServiceDoc caps a service's description document (bytes).
+const MaxServiceDoc = 512 << 10
+
+// Types of service description documents.
+const (
+	DocWSDL    = "wsdl"    // WSDL 1.1 (or 2.0) of a SOAP service
+	DocOpenAPI = "openapi" // OpenAPI 3 description of a REST service, YAML or JSON
+)
+
+// SetServiceDoc attaches a description document to a service, replacing
+// the one it had. The audit trail records the document's type, size and
+// SHA-256, not its text (the state keeps the text).
+type SetServiceDoc struct {
+	ID      identifier.ServiceID `json:"id"`
+	Type    string               `json:"type"` // DocWSDL or DocOpenAPI
+	Content string               `json:"content"`
+}
+
+func (SetServiceDoc) Action() string { return "service.doc.set" }
+func (c SetServiceDoc) Apply(st *State) error {
+	s, ok := st.Services[c.ID.String()]
+	if !ok {
+		return notFoundf("service %s does not exist", c.ID)
+	}
+	if err := CheckServiceDoc(c.Type, []byte(c.Content)); err != nil {
+		return fmt.Errorf("service %s: %w", c.ID, err)
+	}
+	sum := sha256.Sum256([]byte(c.Content))
+	ns := *s
+	ns.Doc = &ServiceDoc{Type: c.Type, Content: c.Content, SHA256: hex.EncodeToString(sum[:])}
+	st.Services[c.ID.String()] = &ns
+	return nil
+}
+
+// auditForm is what the audit trail keeps of the change.
+func (c SetServiceDoc) auditForm() any {
+	sum := sha256.Sum256([]byte(c.Content))
+	return map[string]any{"id": c.ID, "type": c.Type, "bytes": len(c.Content), "sha256": hex.EncodeToString(sum[:])}
+}
+
+// RemoveServiceDoc removes a service's description document.
+type RemoveServiceDoc struct {
+	ID identifier.ServiceID `json:"id"`
+}
+
+func (RemoveServiceDoc) Action() string { return "service.doc.remove" }
+func (c RemoveServiceDoc) Apply(st *State) error {
+	s, ok := st.Services[c.ID.String()]
+	if !ok {
+		return notFoundf("service %s does not exist", c.ID)
+	}
+	if s.Doc == nil {
+		return notFoundf("service %s has no description document", c.ID)
+	}
+	ns := *s
+	ns.Doc = nil
+	st.Services[c.ID.String()] = &ns
+	return nil
+}
+
+var openAPIVersion = regexp.MustCompile(`^3\.[0-9]+(\.[0-9]+)?$`)
+
+// CheckServiceDoc checks that content is a document of type typ: for
+// DocWSDL well-formed XML whose root is a WSDL definitions (1.1) or
+// description (2.0) element, without a DOCTYPE; for DocOpenAPI YAML or
+// JSON whose top level has openapi: 3.x and an info object. Either must
+// be UTF-8 of at most MaxServiceDoc bytes.
+func CheckServiceDoc(typ string, content []byte) error {
+	if len(content) == 0 {
+		return invalidf("the %s document is empty", typ)
+	}
+	if len(content) > MaxServiceDoc {
+		return invalidf("the %s document is %d bytes, over the %d-byte limit", typ, len(content), MaxServiceDoc)
+	}
+	if !utf8.Valid(content) {
+		return invalidf("the %s document is not UTF-8 text", typ)
+	}
+	switch typ {
+	case DocWSDL:
+		return checkWSDL(content)
+	case DocOpenAPI:
+		return checkOpenAPI(content)
+	}
+	return invalidf("description document type %q is not %q or %q", typ, DocWSDL, DocOpenAPI)
+}
+
+func checkWSDL(content []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(content))
+	var root *xml.StartElement
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return invalidf("the WSDL is not well-formed XML: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			return invalidf("the WSDL has a DOCTYPE or other directive; a WSDL needs none")
+		case xml.StartElement:
+			if depth == 0 {
+				if root != nil {
+					return invalidf("the WSDL has more than one root element")
+				}
+				root = &t
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+				return invalidf("the WSDL has text outside its root element")
+			}
+		}
+	}
+	if root == nil {
+		return invalidf("the WSDL has no root element")
+	}
+	switch root.Name {
+	case xml.Name{Space: "http://schemas.xmlsoap.org/wsdl/", Local: "definitions"}, xml.Name{Space: "http://www.w3.org/ns/wsdl", Local: "description"}:
+		return nil
+	}
+	return invalidf("the XML's root element is {%s}%s, not a WSDL definitions element", root.Name.Space, root.Name.Local)
+}
+
+func checkOpenAPI(content []byte) error {
+	var doc map[string]any
+	if err := yaml.Unmarshal(content, &doc); err != nil {
+		return invalidf("the OpenAPI document is not valid YAML or JSON: %v", err)
+	}
+	if doc == nil {
+		return invalidf("the OpenAPI document is not a YAML or JSON object")
+	}
+	v, ok := doc["openapi"].(string)
+	if !ok || !openAPIVersion.MatchString(v) {
+		return invalidf("the OpenAPI document has no openapi: 3.x field (found %v)", doc["openapi"])
+	}
+	if _, ok := doc["info"].(map[string]any); !ok {
+		return invalidf("the OpenAPI document has no info object")
+	}
+	return nil
 }

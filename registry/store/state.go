@@ -70,6 +70,14 @@ type Server struct {
 type Service struct {
 	ID          identifier.ServiceID `json:"id"`
 	Description string               `json:"description"`
+	Doc         *ServiceDoc          `json:"doc,omitempty"` // its WSDL or OpenAPI description, if the operator set one
+}
+
+// ServiceDoc is a service's description document (SetServiceDoc).
+type ServiceDoc struct {
+	Type    string `json:"type"` // DocWSDL or DocOpenAPI
+	Content string `json:"content"`
+	SHA256  string `json:"sha256"` // hex, of Content
 }
 
 // Group is a global group.

@@ -10,7 +10,9 @@
 // # Caveats
 //
 // The state is one JSON value rewritten by each change: fine for the
-// thousands of members a national federation has, not for millions. One
+// thousands of members a national federation has, not for millions; the
+// services' description documents (at most 512 KiB each) are part of it,
+// so a catalogue of many large WSDLs makes every change slower. One
 // process owns the file (bbolt's lock); others get a clear "in use" error.
 package store
 
@@ -129,12 +131,7 @@ func (s *Store) Apply(actor string, c Change) (*AuditEntry, error) {
 	if err := next.Validate(); err != nil {
 		return nil, err
 	}
-	var body []byte
-	if b, ok := c.(Batch); ok {
-		body, err = json.Marshal(batchAudit(b))
-	} else {
-		body, err = json.Marshal(c)
-	}
+	body, err := json.Marshal(auditForm(c))
 	if err != nil {
 		return nil, err
 	}
@@ -169,9 +166,21 @@ func (s *Store) Apply(actor string, c Change) (*AuditEntry, error) {
 func batchAudit(b Batch) map[string]any {
 	steps := make([]map[string]any, len(b.Changes))
 	for i, c := range b.Changes {
-		steps[i] = map[string]any{"action": c.Action(), "change": c}
+		steps[i] = map[string]any{"action": c.Action(), "change": auditForm(c)}
 	}
 	return map[string]any{"name": b.Name, "steps": steps}
+}
+
+// auditForm is what the audit trail records of c: the change itself, but
+// a document's digest instead of its text.
+func auditForm(c Change) any {
+	switch c := c.(type) {
+	case Batch:
+		return batchAudit(c)
+	case interface{ auditForm() any }:
+		return c.auditForm()
+	}
+	return c
 }
 
 func seqKey(n uint64) []byte {

@@ -59,19 +59,23 @@ var grants = map[string][][4]string{
 		{"AZ/GOV/DSMF/insurance/insurerReports", "AZ/GOV/DIN/population"}},
 }
 
-// writeOpenAPI puts the sample OpenAPI descriptions beside the written
-// configurations, where their openapi: paths point.
-func writeOpenAPI(dir string) error {
-	files, err := fs.Glob(configs.FS, "openapi/*")
+// writeDocs puts the sample OpenAPI descriptions and WSDLs beside the
+// written configurations, where their openapi: and wsdl: paths point.
+func writeDocs(dir string) error {
+	openapi, err := fs.Glob(configs.FS, "openapi/*")
 	if err != nil {
 		return err
 	}
-	for _, name := range files {
+	wsdl, err := fs.Glob(configs.FS, "wsdl/*")
+	if err != nil {
+		return err
+	}
+	for _, name := range append(openapi, wsdl...) {
 		data, err := configs.FS.ReadFile(name)
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(filepath.Join(dir, "openapi"), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
 			return err
 		}
 		if err := durable.WriteFile(filepath.Join(dir, name), data, 0o644, true); err != nil {
@@ -100,7 +104,7 @@ func (f *Federation) startAgency(ctx context.Context, a *Agency, log *slog.Logge
 	text = strings.ReplaceAll(text, "listen: "+def[1], "listen: "+a.serverLn.Addr().String())
 	text = strings.ReplaceAll(text, "http://127.0.0.1:9000", f.ISURL)
 	path := filepath.Join(f.Dir, "securityserver-"+low+".yaml")
-	if err := writeOpenAPI(f.Dir); err != nil {
+	if err := writeDocs(f.Dir); err != nil {
 		return err
 	}
 	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {

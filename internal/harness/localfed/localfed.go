@@ -305,6 +305,9 @@ func (f *Federation) loadSample(ctx context.Context) error {
 	if err := durable.WriteFile(path, []byte(text), 0o644, true); err != nil {
 		return err
 	}
+	if err := writeDocs(f.Dir); err != nil { // its wsdl: and openapi: files
+		return err
+	}
 	changes, err := registry.LoadDescription(path)
 	if err != nil {
 		return err

@@ -6,7 +6,10 @@ package webuitest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -109,6 +112,7 @@ type Page struct {
 	URL, Title string
 	Status     string // the layout's data-status
 	HTML       string
+	Files      []string // its file links Walk checked
 }
 
 // Walk opens start and every page of the same origin and path prefix its
@@ -116,7 +120,10 @@ type Page struct {
 // current language, and reports each page's problems: a page answered
 // with a status other than 200, a response of 400 or more while loading it
 // (a broken stylesheet), a label the catalogue lacks, a link to another
-// host. visit, when set, runs on each page (screenshots).
+// host, a file link (a[download] or a[data-file] below prefix: fetched
+// with FetchFile, not opened) that does not answer 200 with a file that is not HTML and
+// has a Content-Disposition. visit, when set, runs on each page
+// (screenshots).
 func Walk(t testing.TB, ctx context.Context, start, prefix string, visit func(p Page)) []Page {
 	t.Helper()
 	base, err := url.Parse(start)
@@ -146,7 +153,17 @@ func Walk(t testing.TB, ctx context.Context, start, prefix string, visit func(p 
 		p.Title = Get(t, ctx, "title", chromedp.Title())
 		p.Status = Get(t, ctx, "status", chromedp.AttributeValue(chromedp.CSS("body"), "data-status")).Value
 		p.HTML = Get(t, ctx, "html", chromedp.OuterHTML(chromedp.CSS("html")))
-		links := Get(t, ctx, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href], link[href], img[src], form[method=get][action]")].map(e => new URL(e.getAttribute("href") || e.getAttribute("src") || e.getAttribute("action"), location.href).href)`))
+		links := Get(t, ctx, "links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href]:not([download]):not([data-file]), link[href], img[src], form[method=get][action]")].map(e => new URL(e.getAttribute("href") || e.getAttribute("src") || e.getAttribute("action"), location.href).href)`))
+		files := Get(t, ctx, "file links", chromedp.Evaluate[[]string](`[...document.querySelectorAll("a[href][download], a[href][data-file]")].map(e => e.href)`))
+		for _, f := range files {
+			if lu, err := url.Parse(f); err == nil && lu.Host == base.Host && strings.HasPrefix(lu.Path, prefix) {
+				p.Files = append(p.Files, f)
+				if !seen[f] {
+					seen[f] = true
+					checkFile(t, ctx, u, f)
+				}
+			}
+		}
 		pages = append(pages, p)
 		mu.Lock()
 		for _, f := range failed {
@@ -178,6 +195,55 @@ func Walk(t testing.TB, ctx context.Context, start, prefix string, visit func(p 
 		}
 	}
 	return pages
+}
+
+// File is what FetchFile got: a file the console serves, not a page.
+type File struct {
+	Status      int
+	Type        string // Content-Type
+	Disposition string // Content-Disposition
+	Body        []byte
+}
+
+// FetchFile fetches u with the tab's cookies for it (its session) over a
+// new connection, the way the browser would send a download's request;
+// like the browser, it trusts any TLS certificate. (A fetch() inside the
+// page would be refused by the console's Content-Security-Policy.)
+func FetchFile(t testing.TB, ctx context.Context, u string) File {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
+	if err != nil {
+		t.Fatalf("browser: cookies for %s: %v", u, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the test federation's own certificate
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", u, err)
+	}
+	return File{Status: resp.StatusCode, Type: resp.Header.Get("Content-Type"), Disposition: resp.Header.Get("Content-Disposition"), Body: body}
+}
+
+// checkFile fails t unless the file link u on page answers 200 with a
+// non-empty body that is not HTML and says how to save it.
+func checkFile(t testing.TB, ctx context.Context, page, u string) {
+	t.Helper()
+	f := FetchFile(t, ctx, u)
+	if f.Status != 200 || len(f.Body) == 0 || strings.Contains(f.Type, "html") || f.Disposition == "" {
+		t.Errorf("%s: file link %s: HTTP %d, %d bytes, Content-Type %q, Content-Disposition %q", page, u, f.Status, len(f.Body), f.Type, f.Disposition)
+	}
 }
 
 // Download runs click (which starts a download) and returns the path of
