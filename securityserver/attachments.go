@@ -72,21 +72,36 @@ func fromIS(atts []message.Attachment) []transport.Attachment {
 	return out
 }
 
-// signMessage signs the SOAP part soap with its attachments: directly as
-// /message.xml without any, through a hash chain with some.
-func signMessage(signer *signature.Signer, soap []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
-	if len(atts) == 0 {
-		sig, err := signer.Sign(signature.Part{URI: signature.MessageURI, Data: soap, MimeType: "text/xml"}, now)
-		return sig, nil, err
-	}
-	c, err := signer.SignChained(soap, attachmentParts(atts), now)
+// signMessage signs the SOAP part (or REST header part) soap with its
+// attachments through the server's Batcher: a message signed alone without
+// attachments directly as /message.xml; with attachments, or when it shares
+// a signature with other messages waiting for the same key
+// (signing.batch), through a hash chain, whose documents then travel with
+// it (even without attachments, as X-Road sends them).
+func (s *Server) signMessage(signer *signature.Signer, soap []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
+	b, err := s.batcher.Sign(signer, soap, attachmentParts(atts), now)
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.Signature, &attached{atts: atts, result: c.Result, chain: c.Chain}, nil
+	if b.Result == nil {
+		return b.Signature, nil, nil
+	}
+	return b.Signature, &attached{atts: atts, result: b.Result, chain: b.Chain}, nil
+}
+
+// newVerifier is the receiving side's verifier: its caches of verified
+// chains and OCSP responses, and of verified batch signatures, hold size
+// entries each (limits.verifyCacheSize).
+func newVerifier(size int) *verify.Verifier {
+	v := verify.New(size)
+	v.Signatures = verify.NewSignatureCache(size)
+	return v
 }
 
 func attachmentParts(atts []transport.Attachment) []signature.Part {
+	if len(atts) == 0 {
+		return nil
+	}
 	parts := make([]signature.Part, len(atts))
 	for i, a := range atts {
 		if a.Spooled != nil { // hashed as it streamed in

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/verify"
 )
 
 // Message kinds, for sizes.
@@ -30,6 +31,8 @@ type detailMetrics struct {
 	verify   [nSides]prometheus.Observer
 	logWrite [nSides]prometheus.Observer
 	size     [nSides][nKinds]prometheus.Observer
+
+	batch prometheus.Observer // messages per signature
 
 	providerVec *prometheus.HistogramVec
 	provider    map[identifier.ServiceID]prometheus.Observer // by configured service
@@ -64,6 +67,12 @@ func (m *metrics) addDetail(s *Server) {
 		Help:    "Size of the SOAP messages handled (the signed bytes, without transport envelope), by proxy side and kind (request or response).",
 		Buckets: prometheus.ExponentialBuckets(256, 4, 10), // 256 B .. 64 MiB
 	}, []string{"side", "kind"})
+	batchHist := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sluz_signature_batch_size",
+		Help:    "Messages under one signature this server made (requests and responses): 1 for a message signed alone; more when messages waiting for the same signing key were signed together (signing.batch).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 9), // 1 .. 256 (signature.MaxBatch)
+	})
+	d.batch = batchHist
 	for sd := range nSides {
 		d.sign[sd] = signVec.WithLabelValues(sd.String())
 		d.verify[sd] = verifyVec.WithLabelValues(sd.String())
@@ -77,6 +86,8 @@ func (m *metrics) addDetail(s *Server) {
 		d.provider[svc.ID] = d.providerVec.WithLabelValues(svc.ID.String())
 	}
 	d.tls = newTLSFailures()
+	m.reg.MustRegister(batchHist, verifyCacheCounter(s, "hits", func(c verify.CacheStats) uint64 { return c.Hits }),
+		verifyCacheCounter(s, "misses", func(c verify.CacheStats) uint64 { return c.Misses }))
 	m.reg.MustRegister(signVec, verifyVec, d.providerVec, logVec, sizeVec, d.tls.handshake, d.tls.peer,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluz_messagelog_append_queue_length",
@@ -98,6 +109,23 @@ func (m *metrics) addDetail(s *Server) {
 		}),
 		&ownCertsCollector{s: s, certs: ownCertificates(s)},
 	)
+}
+
+// observeBatch is the Batcher's Observe: one signature over n messages.
+func (m *metrics) observeBatch(n int) { m.batch.Observe(float64(n)) }
+
+// verifyCacheCounter counts the receiving side's cache of verified batch
+// signatures: a hit checks a message through its own hash chain only.
+func verifyCacheCounter(s *Server, what string, n func(verify.CacheStats) uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sluz_signature_cache_" + what + "_total",
+		Help: "Messages signed through a hash chain whose signature was (hits) or was not (misses) found among the batch signatures verified before (limits.verifyCacheSize).",
+	}, func() float64 {
+		if c := s.verifier.Signatures; c != nil {
+			return float64(n(c.Stats()))
+		}
+		return 0
+	})
 }
 
 // providerObserver is the provider-latency child of a configured service.

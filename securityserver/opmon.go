@@ -213,7 +213,7 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 		return nil, f
 	}
 	t.in = time.Now()
-	resp, f := signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML, Attachments: atts}, s.metrics.sign[serverSide], t)
+	resp, f := s.signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML, Attachments: atts}, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return nil, f
 	}

@@ -73,7 +73,7 @@ func (s *Server) restExchange(r *http.Request, t *trace) (*rest.Request, *restAn
 	}
 	head := req.HeaderPart()
 	signStart := time.Now()
-	sig, att, err := signMessage(rt.signer, head, restBodyPart(body), signStart)
+	sig, att, err := s.signMessage(rt.signer, head, restBodyPart(body), signStart)
 	observeSince(s.metrics.sign[clientSide], signStart)
 	if err != nil {
 		return req, nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)
@@ -160,7 +160,10 @@ func restBodyPart(body *transport.Attachment) []transport.Attachment {
 // intoREST puts a REST body and its hash chain into a transport message.
 func (a *attached) intoREST(tm *transport.Message) {
 	if a != nil {
-		tm.RESTBody, tm.HashChainResult, tm.HashChain = &a.atts[0], a.result, a.chain
+		if len(a.atts) > 0 { // a bodiless message signed in a batch has only the chain
+			tm.RESTBody = &a.atts[0]
+		}
+		tm.HashChainResult, tm.HashChain = a.result, a.chain
 	}
 }
 

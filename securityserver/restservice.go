@@ -120,7 +120,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	}
 	head := resp.HeaderPart()
 	signStart := time.Now()
-	sig, att, err := signMessage(signer, head, restBodyPart(pr.body), signStart)
+	sig, att, err := s.signMessage(signer, head, restBodyPart(pr.body), signStart)
 	observeSince(s.metrics.sign[serverSide], signStart)
 	if err != nil {
 		return req, nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)

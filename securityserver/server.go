@@ -68,6 +68,7 @@ import (
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/messagelog/pglog"
 	"github.com/sluz/sluz/securityserver/opmon"
+	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/verify"
 	"github.com/sluz/sluz/securityserver/verify/pgreplay"
@@ -94,8 +95,9 @@ type Server struct {
 	cfg      *config.Config
 	conf     confSource
 	acl      verify.AccessChecker
-	rules    acl.Rules        // the rights acl checks from; the console edits them
-	verifier *verify.Verifier // with its caches of verified chains and OCSP responses
+	rules    acl.Rules          // the rights acl checks from; the console edits them
+	verifier *verify.Verifier   // with its caches of verified chains, OCSP responses and batch signatures
+	batcher  *signature.Batcher // every signature this server makes (attachments.go)
 	log      *slog.Logger
 	auth     tls.Certificate
 	authIs   *x509.Certificate // issuer of the auth certificate
@@ -183,7 +185,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		return nil, err
 	}
 	s := &Server{opts: o, cfg: cfg, log: log, auth: m.auth, authIs: m.authIs, sign: m.sign, clientTLS: m.clientTLS, closers: m.closers,
-		verifier: verify.New(cfg.Limits.VerifyCacheSize), peers: map[identifier.ServerID]*http.Client{},
+		verifier: newVerifier(cfg.Limits.VerifyCacheSize), peers: map[identifier.ServerID]*http.Client{},
 		provider:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
 		restProvider: newRESTProviderClient()}
 	defer func() {
@@ -247,6 +249,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 	}
 	s.archiver = newArchiver(s.mlog, cfg, log.With("component", "archiver"))
 	s.metrics = newMetrics(s)
+	s.batcher = &signature.Batcher{Off: !cfg.Signing.Batched(), Observe: s.metrics.observeBatch}
 	if s.opmon != nil {
 		s.metrics.reg.MustRegister(opmonCollectors(s.opmon)...)
 	}

@@ -118,7 +118,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return req, nil, f
 	}
 	s.metrics.size[serverSide][kindResponse].Observe(float64(len(ans.SOAP)))
-	resp, f := signResponse(signer, ans, s.metrics.sign[serverSide], t)
+	resp, f := s.signResponse(signer, ans, s.metrics.sign[serverSide], t)
 	if f != nil {
 		return req, nil, f
 	}
@@ -228,9 +228,9 @@ func (s *Server) sendProvider(ctx context.Context, hc *http.Client, hreq *http.R
 
 // signResponse signs the answer's SOAP part (with its attachments through
 // a hash chain) as the provider member; took observes the signature's time.
-func signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
+func (s *Server) signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
 	start := time.Now()
-	sig, att, err := signMessage(signer, ans.SOAP, fromIS(ans.Attachments), start)
+	sig, att, err := s.signMessage(signer, ans.SOAP, fromIS(ans.Attachments), start)
 	observeSince(took, start)
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)

@@ -58,6 +58,8 @@ type Config struct {
 	Timestamping Timestamping `yaml:"timestamping"`
 	// Opmon configures operational monitoring (dataDir/opmon.db).
 	Opmon Opmon `yaml:"opmon"`
+	// Signing says how messages are signed.
+	Signing Signing `yaml:"signing"`
 	// Limits bound what one message may cost.
 	Limits Limits `yaml:"limits"`
 	// LogFormat is text (default) or json.
@@ -252,6 +254,18 @@ type Timestamping struct {
 	Grace Duration `yaml:"grace"`
 }
 
+// Signing configures message signing.
+type Signing struct {
+	// Batch: messages waiting for the same signing key while it is busy
+	// are signed together, with one signature over a hash chain of them
+	// (X-Road's batch signing); a message that finds its key idle is
+	// signed at once. false signs every message alone (default true).
+	Batch *bool `yaml:"batch"`
+}
+
+// Batched reports whether batch signing is on.
+func (s Signing) Batched() bool { return s.Batch == nil || *s.Batch }
+
 // Opmon configures operational monitoring: one record per exchange
 // (client, service, times, sizes, result; no bodies), which the server's
 // owner and the members involved read with getSecurityServerOperationalData.
@@ -300,8 +314,10 @@ type Limits struct {
 	ReplayCapacity int `yaml:"replayCapacity"`
 	// VerifyCacheSize: how many verified certificate chains, and as many
 	// verified OCSP responses, are kept so that each peer's certificates
-	// are not checked again on every message; default 10,000. When full the
-	// cache starts over.
+	// are not checked again on every message (when full that cache starts
+	// over); and how many verified batch signatures, so that each further
+	// message of a batch is checked through its own hash chain only (least
+	// recently used dropped first). Default 10,000.
 	VerifyCacheSize int `yaml:"verifyCacheSize"`
 	// HeaderTimeout: how long a client or peer may take to send the HTTP
 	// request headers (net/http ReadHeaderTimeout); default 10 s.
