@@ -44,7 +44,7 @@ func (m *metrics) addDetail(s *Server) {
 	d := &m.detailMetrics
 	signVec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sluz_sign_duration_seconds",
-		Help:    "Time to sign one message (the XAdES signature document; on a PKCS#11 token, the token's time included), by proxy side: client signs requests, server signs responses.",
+		Help:    "Time to sign one message (the XAdES signature document; on a PKCS#11 token, the token's time included; with signing.batch, the wait for the batch too), by proxy side: client signs requests, server signs responses.",
 		Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16), // 25 µs .. 0.8 s (RSA on an HSM)
 	}, []string{"side"})
 	verifyVec := prometheus.NewHistogramVec(prometheus.HistogramOpts{

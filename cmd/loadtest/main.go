@@ -54,6 +54,7 @@ import (
 	"github.com/sluz/sluz/internal/harness/loadtest"
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/securityserver"
+	"github.com/sluz/sluz/securityserver/config"
 )
 
 // The benchmark's targets (BENCHMARKS.md).
@@ -78,6 +79,7 @@ type options struct {
 	logging       bool
 	floors        bool
 	rest          bool
+	batch         bool
 	attachment    sizeFlag // bytes of an attachment on every request
 	transfer      sizeFlag // bytes of one attachment streamed through each pair
 }
@@ -123,6 +125,7 @@ func runBenchmark(env *cli.Env, args []string) error {
 	fs.BoolVar(&o.logging, "logging", false, "also measure the Şlüz pair with time-stamping every 200 ms, with time-stamping off and with the message log off (the same servers restarted), at full load and at one fixed rate")
 	fs.BoolVar(&o.floors, "floors", false, "also measure, at full load, the crypto pair (the plain pair signing and verifying every message with ECDSA P-256) and the floor pair (the crypto pair logging every message in Şlüz's message log): the most any security-server pair can reach on this machine")
 	fs.BoolVar(&o.rest, "rest", false, "also measure, at full load, a REST call (X-Road's REST protocol: DİN reads ƏMDK's JSON extract) through the Şlüz pair and through a plain pair between the same two agencies")
+	fs.BoolVar(&o.batch, "batch", true, "the Şlüz pair signs in batches (signing.batch, the default); --batch=false restarts its two servers with batching off")
 	fs.BoolVar(&o.verbose, "v", false, "log what the federation's services do (stderr); costs CPU")
 	fs.Var(&o.attachment, "attachment", "every request of every target carries an attachment of this `size` (bytes, or with KiB, MiB, GiB; SOAP with attachments), ending at an attachment sink in front of the provider IS that checks each byte")
 	fs.Var(&o.transfer, "transfer", "instead of the load runs, stream one request with an attachment of this `size` (e.g. 1GiB) through the plain pair and then the Şlüz pair, and report the times and this process's resident-set growth (target for the Şlüz pair: at most 64 MiB)")
@@ -361,6 +364,15 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 		return nil, err
 	}
 	defer b.Close()
+	if !o.batch {
+		off := false
+		for _, code := range []string{b.Query.From, b.ProviderCode} {
+			if err := b.Fed.RestartAgency(code, func(c *config.Config) { c.Signing.Batch = &off }); err != nil {
+				return nil, err
+			}
+		}
+		fmt.Fprintln(progress, "loadtest: the Şlüz pair signs every message alone (signing.batch false)")
+	}
 	rep.Attachment = int64(o.attachment)
 	if o.transfer > 0 {
 		return rep, transfer(ctx, b, o, rep, progress)
