@@ -70,6 +70,9 @@ opmon:                                    # operational monitoring records (data
   enabled: true                           # default; also answers getSecurityServerOperationalData
   retention: 168h                         # default (7 days)
 
+signing:
+  batch: true                             # default: messages waiting for the signing key share one signature (hash chain)
+
 limits:
   maxMessageSize: 10MiB                   # default: a message without its attachments (held in memory)
   # maxAttachmentSize: 4GiB              # default: a message's attachments together, or a REST body (streamed via dataDir/spool)
@@ -78,7 +81,7 @@ limits:
   readTimeout: 30s                        # default
   replayWindow: 10m                       # default
   # replayCapacity: 1000000               # default: most message ids the replay guard holds
-  # verifyCacheSize: 10000                # default: verified chains (and OCSP responses) kept
+  # verifyCacheSize: 10000                # default: verified chains (and OCSP responses, batch signatures) kept
   # headerTimeout: 10s                    # default: time to send the HTTP request headers
   # idleTimeout: 2m                       # default: keep-alive connections idle this long are closed
   # maxHeaderBytes: 64KiB                 # default
