@@ -270,12 +270,14 @@ func containsHash(hashes [][]byte, h []byte) bool {
 	return false
 }
 
-// readResponse checks the provider's answer before anything reaches the IS;
-// t notes a SOAP fault of the provider IS.
-func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response, t *trace) (*answer, *message.Fault) {
+// decodeAnswer reads the answer of the provider's security server within
+// the limits: a bare SOAP fault (the provider's server failed before
+// answering, PR-MESSTRANSP §2) or a transport message ending in a fault
+// become that fault; attachments names, in faults, what
+// limits.maxAttachmentSize bounds.
+func (s *Server) decodeAnswer(resp *http.Response, t *trace, attachments string) (*transport.Message, *message.Fault) {
 	max := int64(s.cfg.Limits.MaxMessageSize)
 	if !transport.IsMultipart(resp.Header) {
-		// The provider failed before answering: a bare SOAP fault (PR-MESSTRANSP §2).
 		data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 		if err != nil {
 			return nil, clientSide.fault(message.NetworkError, "reading the provider's answer: %v", err)
@@ -296,7 +298,7 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
 		}
 		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, clientSide.fault(message.InvalidMessage, "the provider's answer has attachments over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
+			return nil, clientSide.fault(message.InvalidMessage, "%s over the %d-byte limit (%s)", attachments, s.attachmentLimit(), limitAttachments)
 		}
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
 	}
@@ -306,11 +308,21 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		}
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's answer ends in an unreadable fault")
 	}
+	return tr, nil
+}
+
+// readResponse checks the provider's answer before anything reaches the IS;
+// t notes a SOAP fault of the provider IS.
+func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, resp *http.Response, t *trace) (*answer, *message.Fault) {
+	tr, f := s.decodeAnswer(resp, t, "the provider's answer has attachments")
+	if f != nil {
+		return nil, f
+	}
 	provider := req.Header.Service.Provider.MemberID()
 	if err := s.checkSignature(clientSide, snap, tr.Signature, received(tr), provider); err != nil {
 		return nil, t.refused(clientSide, err)
 	}
-	respMsg, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: max})
+	respMsg, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: int64(s.cfg.Limits.MaxMessageSize)})
 	if err != nil {
 		return nil, clientSide.fault(message.InvalidMessage, "the provider's signed answer is not a valid X-Road message: %v", err)
 	}

@@ -185,37 +185,9 @@ func (s *Server) restPost(ctx context.Context, srv globalconf.ServerAddress, bod
 // by the provider's member whose header part answers req
 // (rest.CheckResponse: ids and X-Road-Request-Hash).
 func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, bodyDigest []byte, resp *http.Response, t *trace) (*restAnswer, *transport.Message, *message.Fault) {
-	max := int64(s.cfg.Limits.MaxMessageSize)
-	if !transport.IsMultipart(resp.Header) {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			return nil, nil, clientSide.fault(message.NetworkError, "reading the provider's answer: %v", err)
-		}
-		if f, ok := message.ParseFault(data); ok {
-			return nil, nil, f
-		}
-		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered HTTP %d with %q, not a transport message", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	body := &readFailure{r: resp.Body}
-	tr, err := transport.DecodeStream(body, resp.ContentLength, resp.Header.Get("Content-Type"),
-		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, false)
-	if err != nil {
-		if body.err != nil {
-			return nil, nil, t.internal(clientSide.fault(message.NetworkError, "the connection to the provider's security server broke while its answer was read"), body.err)
-		}
-		if errors.Is(err, transport.ErrTooLarge) {
-			return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is over the %d-byte limit", max)
-		}
-		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer body is over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
-		}
-		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer is malformed: %v", err)
-	}
-	if tr.Fault != nil {
-		if f, ok := message.ParseFault(tr.Fault); ok {
-			return nil, nil, f
-		}
-		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's answer ends in an unreadable fault")
+	tr, f := s.decodeAnswer(resp, t, "the provider's answer body is")
+	if f != nil {
+		return nil, nil, f
 	}
 	if !transport.IsREST(tr.SOAPType) {
 		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered a REST request with a %s part", tr.SOAPType)

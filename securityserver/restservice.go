@@ -48,17 +48,9 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	if f != nil {
 		return nil, nil, f
 	}
-	max := int64(s.cfg.Limits.MaxMessageSize)
-	tr, err := transport.DecodeStream(r.Body, r.ContentLength, r.Header.Get("Content-Type"),
-		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, true)
-	if err != nil {
-		if errors.Is(err, transport.ErrTooLarge) {
-			return nil, nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
-		}
-		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, nil, serverSide.fault(message.InvalidMessage, "the request body is over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
-		}
-		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
+	tr, f := s.decodeRequest(r, t, "the request body is")
+	if f != nil {
+		return nil, nil, f
 	}
 	if !transport.IsREST(tr.SOAPType) {
 		return nil, nil, serverSide.fault(message.InvalidMessage, "a request marked %s: %s carries a %s part, not a REST header part", rest.HeaderMessageType, rest.MessageTypeREST, tr.SOAPType)

@@ -40,6 +40,23 @@ func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, serverSide, req, resp, nil, start, &t)
 }
 
+// decodeRequest reads a peer's request within the limits; attachments
+// names, in faults, what limits.maxAttachmentSize bounds.
+func (s *Server) decodeRequest(r *http.Request, t *trace, attachments string) (*transport.Message, *message.Fault) {
+	max := int64(s.cfg.Limits.MaxMessageSize)
+	tr, err := transport.DecodeStream(r.Body, r.ContentLength, r.Header.Get("Content-Type"),
+		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, true)
+	switch {
+	case err == nil:
+		return tr, nil
+	case errors.Is(err, transport.ErrTooLarge):
+		return nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
+	case errors.Is(err, transport.ErrAttachmentsTooLarge):
+		return nil, serverSide.fault(message.InvalidMessage, "%s over the %d-byte limit (%s)", attachments, s.attachmentLimit(), limitAttachments)
+	}
+	return nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
+}
+
 // serve handles one request; t gets the times and the peer.
 func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *message.Fault) {
 	snap, f := s.admit(r, t)
@@ -47,16 +64,9 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return nil, nil, f
 	}
 	max := int64(s.cfg.Limits.MaxMessageSize)
-	tr, err := transport.DecodeStream(r.Body, r.ContentLength, r.Header.Get("Content-Type"),
-		transport.Streaming{MaxSize: max, MaxAttachments: s.attachmentLimit(), Spool: t.files}, true)
-	if err != nil {
-		if errors.Is(err, transport.ErrTooLarge) {
-			return nil, nil, serverSide.fault(message.InvalidMessage, "the request is over the %d-byte limit", max)
-		}
-		if errors.Is(err, transport.ErrAttachmentsTooLarge) {
-			return nil, nil, serverSide.fault(message.InvalidMessage, "the request's attachments are over the %d-byte limit (%s)", s.attachmentLimit(), limitAttachments)
-		}
-		return nil, nil, serverSide.fault(message.InvalidMessage, "the request is malformed: %v", err)
+	tr, f := s.decodeRequest(r, t, "the request's attachments are")
+	if f != nil {
+		return nil, nil, f
 	}
 	s.metrics.size[serverSide][kindRequest].Observe(float64(len(tr.SOAP)))
 	req, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: max, Request: true})
