@@ -21,8 +21,9 @@
 // --floors adds two more pairs at full load (internal/harness/loadtest/floor.go):
 // the crypto pair (the plain pair signing and verifying every message with
 // ECDSA P-256) and the floor pair (the crypto pair also logging every
-// message in Şlüz's message log): what the target leaves for everything
-// else a security server does.
+// message in Şlüz's message log): the per-message floor, what the target
+// leaves for everything else a security server does when it signs each
+// message alone (batch signing can pass it).
 //
 // The load generator runs in this process and competes for the CPUs with
 // the servers it measures, the same way for every target.
