@@ -83,6 +83,11 @@ type Options struct {
 	// A longer one gathers more records per fdatasync under load, at the
 	// cost of that much latency.
 	CommitInterval time.Duration
+
+	// wrapWAL, when set (tests only), puts a layer under the writer of the
+	// write-ahead file: the power-failure test's, which forgets what was
+	// not synced.
+	wrapWAL func(walFile) walFile
 }
 
 // Log is an open message log.
@@ -193,7 +198,7 @@ func Open(path string, opts Options) (*Log, error) {
 	}
 	if err == nil {
 		// Every frame is in the store now: the next round starts at 0.
-		l.wal, err = openWAL(walPath(path), opts.WALSize)
+		l.wal, err = openWAL(walPath(path), opts.WALSize, opts.wrapWAL)
 	}
 	if err != nil {
 		db.Close()

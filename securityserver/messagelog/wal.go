@@ -48,16 +48,34 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // walPath is the write-ahead file beside the log file.
 func walPath(path string) string { return path + "-wal" }
 
+// walFile is what the writer needs of the write-ahead file once it is
+// open: *os.File in production (osWALFile), a layer that forgets unsynced
+// writes in the power-failure test (Options.wrapWAL).
+type walFile interface {
+	WriteAt(p []byte, off int64) (int, error)
+	Datasync() error
+	Name() string
+	Close() error
+}
+
+// osWALFile is the production walFile: the file itself, synced with
+// fdatasync.
+type osWALFile struct{ *os.File }
+
+func (f osWALFile) Datasync() error { return fdatasync(f.File) }
+
 type wal struct {
-	f    *os.File
+	f    walFile
 	size int64 // preallocated size
 	off  int64 // where the next frame goes
 	last uint64
 	buf  []byte // frame being built, reused
 }
 
-// openWAL opens or creates (zero-filled to size, synced) the write-ahead file.
-func openWAL(path string, size int64) (*wal, error) {
+// openWAL opens or creates (zero-filled to size, synced) the write-ahead
+// file. wrap, when not nil (tests only), puts a layer between the writer and
+// the file.
+func openWAL(path string, size int64, wrap func(walFile) walFile) (*wal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -83,7 +101,11 @@ func openWAL(path string, size int64) (*wal, error) {
 		f.Close()
 		return nil, err
 	}
-	return &wal{f: f, size: size}, nil
+	var wf walFile = osWALFile{f}
+	if wrap != nil {
+		wf = wrap(wf)
+	}
+	return &wal{f: wf, size: size}, nil
 }
 
 func zeroFill(f *os.File, from, to int64) error {
@@ -143,7 +165,7 @@ func (w *wal) write(frame []byte) error {
 	if _, err := w.f.WriteAt(frame, w.off); err != nil {
 		return err
 	}
-	if err := fdatasync(w.f); err != nil {
+	if err := w.f.Datasync(); err != nil {
 		return &os.PathError{Op: "fdatasync", Path: w.f.Name(), Err: err}
 	}
 	w.off += int64(len(frame))
