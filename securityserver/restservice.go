@@ -168,7 +168,7 @@ func (s *Server) callRESTProvider(ctx context.Context, req *rest.Request, body *
 		hreq.Body, hreq.ContentLength = io.NopCloser(body.Reader()), body.Size()
 		hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
 	}
-	for _, f := range req.Fields {
+	for _, f := range rest.ProviderFields(req) {
 		hreq.Header.Add(f.Name, f.Value)
 	}
 	if _, ok := hreq.Header["User-Agent"]; !ok {

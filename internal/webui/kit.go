@@ -261,7 +261,13 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		q := r.URL.Query()
 		q.Del("lang")
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		// Back to the same page, and only to a page of the console: a path
+		// such as "//evil.example/x" would be another host to the browser.
+		path := r.URL.Path
+		if !strings.HasPrefix(path, k.Prefix) || strings.HasPrefix(path, "//") || strings.Contains(path, "\\") {
+			path = k.Prefix
+		}
+		u := url.URL{Path: path, RawQuery: q.Encode()}
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return
 	}

@@ -3,6 +3,7 @@ package webui
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,5 +105,27 @@ func TestCatalogIncomplete(t *testing.T) {
 	}
 	if got := kitLabels.Incomplete(); len(got) != 0 {
 		t.Errorf("the kit's own labels lack a language: %v", got)
+	}
+}
+
+// TestLangSwitchStaysInConsole: the language switch redirects back to the
+// page asked for, and never to another host ("//evil.example/x" is one to
+// a browser) or outside the console.
+func TestLangSwitchStaysInConsole(t *testing.T) {
+	k := &Kit{Prefix: "/console", Sessions: &Sessions{}}
+	m := k.Mux()
+	for path, want := range map[string]string{
+		"/console/members?lang=en&q=DİN": "/console/members?q=D%C4%B0N",
+		"//evil.example/x?lang=az":       "/console",
+		"/elsewhere?lang=xx":             "/console",
+	} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:4000/", nil)
+		r.URL.Path, r.URL.RawQuery, _ = strings.Cut(path, "?")
+		r.RemoteAddr = "127.0.0.1:5000"
+		m.ServeHTTP(w, r)
+		if got := w.Header().Get("Location"); w.Code != http.StatusSeeOther || got != want {
+			t.Errorf("GET %s: %d, Location %q; want 303 to %q", path, w.Code, got, want)
+		}
 	}
 }

@@ -127,8 +127,11 @@ func MatchPath(glob, path string) bool {
 //   - percent-decoding with '/' allowed; other characters outside RFC 3986
 //     pchar are an error, and "%2D" (X-Road's test for an encoded '/',
 //     which is really '-') is kept encoded;
-//   - the decoded text is read as a URI: a '?' or '#' ends the path, a
-//     leading "//" starts an authority, which is dropped; characters a URI
+//   - unlike X-Road, a decoded '?', '#' or '\' and a leading "//" are an
+//     error, not a path cut short or an authority dropped: the provider gets
+//     the whole raw path, so checking the rights on a shortened one let
+//     "/extract/1%3F/../../admin" pass a right on "/extract/*" and reach
+//     the provider as a path that resolves to "/admin"; characters a URI
 //     cannot hold are an error;
 //   - "." segments are removed, "seg/.." pairs resolved, repeated '/'
 //     collapsed (RFC 2396 normalisation as java.net.URI does it);
@@ -156,16 +159,11 @@ func NormalizePath(raw string) (string, error) {
 		}
 	}
 	s := strings.ToValidUTF8(string(b), "\uFFFD")
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i]
+	if strings.ContainsAny(s, "?#\\") {
+		return "", errors.New("an encoded '?', '#' or '\\' in the path: the provider would not see the path the rights are checked on")
 	}
 	if strings.HasPrefix(s, "//") {
-		rest := s[2:]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			s = rest[i:]
-		} else {
-			s = ""
-		}
+		return "", errors.New("the path starts with \"//\" (an authority to a URI parser)")
 	}
 	if err := checkTarget(s); err != nil {
 		return "", err

@@ -175,3 +175,30 @@ func splitPart(b []byte) (line1, line2 string, fields []Field, err error) {
 	}
 	return lines[0], lines[1], fields, nil
 }
+
+// identity are the fields that name who asks for what. The security servers
+// check the last of each (Last); a provider IS reading the first, as
+// net/http's Header.Get does, must not see another value.
+var identity = []string{
+	HeaderClient, HeaderService, HeaderID, HeaderUserID, HeaderIssue,
+	HeaderSecurityServer, HeaderRepresentedParty, HeaderRequestID,
+}
+
+// ProviderFields are the fields the provider's IS gets for req: the
+// client's fields without the skipped (hop-by-hop) ones and without a
+// client-sent X-Road-Request-Hash, each identity field once with the value
+// the security servers checked (the last), and X-Road-Service naming the
+// service of the request path.
+func ProviderFields(req *Request) []Field {
+	out := without(req.Fields, append([]string{HeaderRequestHash}, identity...)...)
+	for _, name := range identity {
+		if name == HeaderService {
+			out = append(out, Field{HeaderService, EncodeService(req.Service)})
+			continue
+		}
+		if v, ok := Last(req.Fields, name); ok {
+			out = append(out, Field{name, v})
+		}
+	}
+	return out
+}

@@ -354,8 +354,14 @@ func TestAllowed(t *testing.T) {
 		{"GET", "/extract/a%2Fb", false}, // %2F is decoded to '/'
 		{"GET", "/../extract/a", false},  // ".." left over
 		{"GET", "/extract/%252E%252E", false},
-		{"GET", "/extract/a%3Fb", true},   // decoded '?' ends the path: /extract/a
-		{"GET", "//evil/extract/a", true}, // "//evil" is an authority to java.net.URI
+		// X-Road cuts these short (or drops "//host") and forwards the raw
+		// path: refused here, so the rights and the provider see one path.
+		{"GET", "/extract/a%3Fb", false},
+		{"GET", "//evil/extract/a", false},
+		{"GET", "/extract/1%3F/../../admin/delete", false},
+		{"GET", "/extract/1%23/../../admin", false},
+		{"GET", "/%2Fx/extract/1", false},
+		{"GET", "/extract/1%5C..%5C..%5Cadmin", false},
 		{"GET", "/extract/%", false},
 		{"GET", "", false},
 		{"POST", "/reports/2026/Q1", true},
@@ -367,5 +373,41 @@ func TestAllowed(t *testing.T) {
 	}
 	if !Allowed([]Endpoint{{"*", "**"}}, "OPTIONS", "") {
 		t.Error("the service-level endpoint * ** admits everything")
+	}
+}
+
+// TestProviderFields: the provider IS sees each identity field once, with
+// the value the security servers checked, whatever the client added.
+func TestProviderFields(t *testing.T) {
+	r, err := NewRequest("GET", "/r1/AZ/GOV/EMDK/realestate/extract/AZE123", []Field{
+		{"X-Road-Client", "AZ/GOV/DIN/population"}, // a victim, first: what Header.Get returns
+		{"X-Road-Service", "AZ/GOV/DIN/population/getPersonByFin"},
+		{"X-Road-Request-Hash", "forged"},
+		{"Connection", "X-Road-Client"},
+		{"Accept", "application/json"},
+		{"X-Road-Client", "AZ/GOV/DSMF/insurance"}, // the one checked (the last)
+	}, "xid", "AZ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseRequestPart(r.HeaderPart()) // as the provider's server reads it
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	for _, f := range ProviderFields(p) {
+		h.Add(f.Name, f.Value)
+	}
+	if got := h.Values("X-Road-Client"); len(got) != 1 || got[0] != "AZ/GOV/DSMF/insurance" || p.Client.MemberCode != "DSMF" {
+		t.Errorf("X-Road-Client to the provider: %q (checked: %s)", got, p.Client)
+	}
+	if got := h.Values("X-Road-Service"); len(got) != 1 || got[0] != EncodeService(p.Service) {
+		t.Errorf("X-Road-Service to the provider: %q, want the request path's %q", got, EncodeService(p.Service))
+	}
+	if h.Get("X-Road-Request-Hash") != "" || h.Get("Connection") != "" {
+		t.Errorf("a client-sent X-Road-Request-Hash or Connection reached the provider: %v", h)
+	}
+	if h.Get("Accept") != "application/json" || len(h.Values("X-Road-Id")) != 1 || h.Get("X-Road-Request-Id") != "xid" {
+		t.Errorf("the client's own fields and the ids: %v", h)
 	}
 }
