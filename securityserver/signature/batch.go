@@ -166,7 +166,7 @@ func (b *Batcher) sign(s *Signer, batch []*pending, now time.Time) {
 	for i, p := range batch {
 		msgs[i] = Message{SOAP: p.soap, Attachments: p.atts}
 	}
-	out, err := s.SignBatch(msgs, now)
+	out, err := signRecovered(s, msgs, now)
 	for i, p := range batch {
 		if err != nil {
 			p.err = err
@@ -174,6 +174,18 @@ func (b *Batcher) sign(s *Signer, batch []*pending, now time.Time) {
 		}
 		p.out = &Batched{Chained: out[i], Messages: len(batch)}
 	}
+}
+
+// signRecovered is SignBatch, with a panic (a key module's driver, say)
+// turned into the batch's error: the key must be handed over whatever
+// happens, or every later message for it would wait for ever.
+func signRecovered(s *Signer, msgs []Message, now time.Time) (out []Chained, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("signature: signing failed: %v", r)
+		}
+	}()
+	return s.SignBatch(msgs, now)
 }
 
 // Message is one message of a batch: the SOAP message (or REST header

@@ -417,3 +417,37 @@ func TestBatcherConcurrent(t *testing.T) {
 		t.Fatalf("%d keys still have state after every message was signed", len(b.queues))
 	}
 }
+
+// panicKey is a signing key whose module fails by panicking.
+type panicKey struct{ crypto.Signer }
+
+func (panicKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	panic("token removed")
+}
+
+// TestBatcherKeyPanics: a signing that panics fails its message, and the
+// key is handed over: the next message is signed (it would wait for ever if
+// the key stayed busy).
+func TestBatcherKeyPanics(t *testing.T) {
+	p := getPKI(t, pkiutil.KeyECDSAP256)
+	bad := *p.signer
+	bad.Key = panicKey{p.signer.Key}
+	b := &Batcher{}
+	m := testMessages(1)[0]
+	if _, err := b.Sign(&bad, m.soap, nil, time.Now()); err == nil || !strings.Contains(err.Error(), "token removed") {
+		t.Fatalf("a panicking key: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Sign(p.signer, m.soap, nil, time.Now())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the next message for the key waits for ever: the key stayed busy after the panic")
+	}
+}
