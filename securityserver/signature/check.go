@@ -43,6 +43,12 @@ func Verify(sigXML []byte, msg Part) (*Verified, error) {
 // Mistakes in the arguments themselves (no parts, a URI given twice) wrap
 // none of the sentinel errors.
 func VerifyParts(sigXML []byte, parts []Part) (*Verified, error) {
+	return verifyParts(sigXML, parts, read)
+}
+
+// verifyParts is VerifyParts with the reader given (tests compare read
+// with readStrict).
+func verifyParts(sigXML []byte, parts []Part, read func([]byte) (*parsed, error)) (*Verified, error) {
 	if len(parts) == 0 {
 		return nil, errors.New("signature: no parts were given to verify the signature against")
 	}
@@ -126,9 +132,16 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 		}
 	}
 
-	buf, err := p.sig.CheckElement(make([]byte, 0, 4096), p.properties, p.signedProperties)
-	if err != nil {
-		return nil, err
+	var buf []byte
+	if p.canonSignedProperties != nil {
+		if !p.properties.Digest.Matches(p.canonSignedProperties) {
+			return nil, fmt.Errorf("%w: the digest of <xades:SignedProperties> (%s) differs from the signed one (it was changed after signing)", ErrDigest, p.properties.URI)
+		}
+	} else {
+		var err error
+		if buf, err = p.sig.CheckElement(make([]byte, 0, 4096), p.properties, p.signedProperties); err != nil {
+			return nil, err
+		}
 	}
 
 	if !p.certDigest.Matches(p.cert.Raw) {
@@ -146,7 +159,11 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 		return nil, fmt.Errorf("%w: certificate %s has no nonRepudiation key usage, so it is not a signing certificate", ErrCertificate, p.cert.Subject)
 	}
 
-	if _, err := p.sig.CheckValue(buf, p.cert.PublicKey); err != nil {
+	if p.canonSignedInfo != nil {
+		if err := xmldsig.VerifyValue(p.sig.Method, p.cert.PublicKey, p.canonSignedInfo, p.sig.Value); err != nil {
+			return nil, err
+		}
+	} else if _, err := p.sig.CheckValue(buf, p.cert.PublicKey); err != nil {
 		return nil, err
 	}
 	return &Verified{Cert: p.cert, SigningTime: p.signingTime, OCSP: p.ocsp, Extra: p.extra}, nil

@@ -55,6 +55,11 @@ type parsed struct {
 	extra            []*x509.Certificate
 	extraIDs         []string  // the Ids of extra ("" where none), index for index
 	certRefs         []certRef // CompleteCertificateRefs
+
+	// canonSignedInfo and canonSignedProperties are the canonical forms
+	// fastRead took from the document (sig.SignedInfo and signedProperties
+	// are nil then); nil when read built a tree.
+	canonSignedInfo, canonSignedProperties []byte
 }
 
 // certRef is one Cert of CompleteCertificateRefs.
@@ -63,8 +68,20 @@ type certRef struct {
 	digest xmldsig.Digest
 }
 
-// read parses sigXML strictly and reads its one signature.
+// read reads the one signature of sigXML: through fastRead when the
+// document is in the shape Sign writes, else through readStrict.
 func read(sigXML []byte) (*parsed, error) {
+	if len(sigXML) <= maxDocumentSize {
+		if p, ok := fastRead(sigXML); ok {
+			return p, nil
+		}
+	}
+	return readStrict(sigXML)
+}
+
+// readStrict parses sigXML strictly into a tree and reads its one
+// signature.
+func readStrict(sigXML []byte) (*parsed, error) {
 	doc, err := xmldsig.Read(sigXML, readOptions)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,49 @@ const (
 	propertiesRefID    = "signature-reference-1"
 
 	digestMethodSHA512 = `<ds:DigestMethod Algorithm="` + digestSHA512 + `"></ds:DigestMethod>`
+
+	// The segments of the document between the values Sign writes, in
+	// document order; fastRead matches them literally.
+	docStart         = xmlDeclaration + rootOpen + `<ds:Signature Id="signature"><ds:SignedInfo`
+	siStart          = `><ds:CanonicalizationMethod Algorithm="` + algC14N + `"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="`
+	afterMethod      = `"></ds:SignatureMethod><ds:Reference Id="` + messageRefID + `" URI="`
+	afterPartURI     = `">` + digestMethodSHA512 + `<ds:DigestValue>`
+	afterPartDigest  = `</ds:DigestValue></ds:Reference><ds:Reference Id="` + propertiesRefID + `" Type="` + typeSignedProperties + `" URI="#` + signedPropertiesID + `">` + digestMethodSHA512 + `<ds:DigestValue>`
+	siEnd            = `</ds:DigestValue></ds:Reference></ds:SignedInfo>`
+	sigValueStart    = `<ds:SignatureValue Id="signature-value">`
+	afterValue       = `</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>`
+	afterCertificate = `</ds:X509Certificate></ds:X509Data></ds:KeyInfo><ds:Object><xades:QualifyingProperties Target="#signature"><xades:SignedProperties`
+	spStart          = ` Id="` + signedPropertiesID + `"><xades:SignedSignatureProperties><xades:SigningTime>`
+	afterSigningTime = `</xades:SigningTime><xades:SigningCertificate><xades:Cert>`
+	certIDStart      = `<xades:CertDigest>` + digestMethodSHA512 + `<ds:DigestValue>`
+	afterCertDigest  = `</ds:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName>`
+	afterIssuerName  = `</ds:X509IssuerName><ds:X509SerialNumber>`
+	certIDEnd        = `</ds:X509SerialNumber></xades:IssuerSerial>`
+	spEnd            = `</xades:MimeType></xades:DataObjectFormat></xades:SignedDataObjectProperties></xades:SignedProperties>`
+	unsignedStart    = `<xades:UnsignedProperties><xades:UnsignedSignatureProperties>`
+	certRefsStart    = `<xades:CompleteCertificateRefs Id="complete-certificate-refs"><xades:CertRefs>`
+	certRefStart     = `<xades:Cert URI="#encapsulated-cert-`
+	certRefEnd       = `</xades:Cert>`
+	certValuesStart  = `</xades:CertRefs></xades:CompleteCertificateRefs><xades:CertificateValues>`
+	certValueStart   = `<xades:EncapsulatedX509Certificate Id="encapsulated-cert-`
+	certValueEnd     = `</xades:EncapsulatedX509Certificate>`
+	certValuesEnd    = `</xades:CertificateValues>`
+	ocspStart        = `<xades:RevocationValues><xades:OCSPValues>`
+	ocspValueStart   = `<xades:EncapsulatedOCSPValue Id="ocsp-response-`
+	ocspValueEnd     = `</xades:EncapsulatedOCSPValue>`
+	ocspEnd          = `</xades:OCSPValues></xades:RevocationValues></xades:UnsignedSignatureProperties></xades:UnsignedProperties></xades:QualifyingProperties></ds:Object></ds:Signature>` + rootClose
+
+	// afterSigningCert is what SignedProperties holds between the signing
+	// certificate's IssuerSerial and the MIME type of the part.
+	afterSigningCert = `</xades:Cert></xades:SigningCertificate>` +
+		`<xades:SignaturePolicyIdentifier><xades:SignaturePolicyId><xades:SigPolicyId>` +
+		`<xades:Identifier Qualifier="OIDAsURN">` + policyIdentifier + `</xades:Identifier>` +
+		`<xades:Description>` + policyDescription + `</xades:Description></xades:SigPolicyId>` +
+		`<xades:SigPolicyHash>` + digestMethodSHA512 + `<ds:DigestValue>` + policyDigest + `</ds:DigestValue></xades:SigPolicyHash>` +
+		`<xades:SigPolicyQualifiers><xades:SigPolicyQualifier><xades:SPURI>` + policySPURI + `</xades:SPURI>` +
+		`</xades:SigPolicyQualifier></xades:SigPolicyQualifiers></xades:SignaturePolicyId></xades:SignaturePolicyIdentifier>` +
+		`</xades:SignedSignatureProperties><xades:SignedDataObjectProperties>` +
+		`<xades:DataObjectFormat ObjectReference="#` + messageRefID + `"><xades:MimeType>`
 )
 
 // Sign returns the bytes of signatures.xml for one message: an X-Road
@@ -108,21 +151,13 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 	sp := make([]byte, 0, 1536+len(certRef)+len(msg.MimeType))
 	sp = append(sp, `<xades:SignedProperties`+inheritedNS...)
 	spBody := len(sp)
-	sp = append(sp, ` Id="`+signedPropertiesID+`"><xades:SignedSignatureProperties><xades:SigningTime>`...)
+	sp = append(sp, spStart...)
 	sp = now.UTC().AppendFormat(sp, "2006-01-02T15:04:05.000Z")
-	sp = append(sp, `</xades:SigningTime><xades:SigningCertificate><xades:Cert>`...)
+	sp = append(sp, afterSigningTime...)
 	sp = append(sp, certRef...)
-	sp = append(sp, `</xades:Cert></xades:SigningCertificate>`+
-		`<xades:SignaturePolicyIdentifier><xades:SignaturePolicyId><xades:SigPolicyId>`+
-		`<xades:Identifier Qualifier="OIDAsURN">`+policyIdentifier+`</xades:Identifier>`+
-		`<xades:Description>`+policyDescription+`</xades:Description></xades:SigPolicyId>`+
-		`<xades:SigPolicyHash>`+digestMethodSHA512+`<ds:DigestValue>`+policyDigest+`</ds:DigestValue></xades:SigPolicyHash>`+
-		`<xades:SigPolicyQualifiers><xades:SigPolicyQualifier><xades:SPURI>`+policySPURI+`</xades:SPURI>`+
-		`</xades:SigPolicyQualifier></xades:SigPolicyQualifiers></xades:SignaturePolicyId></xades:SignaturePolicyIdentifier>`+
-		`</xades:SignedSignatureProperties><xades:SignedDataObjectProperties>`+
-		`<xades:DataObjectFormat ObjectReference="#`+messageRefID+`"><xades:MimeType>`...)
+	sp = append(sp, afterSigningCert...)
 	sp = c14n.AppendEscapedText(sp, msg.MimeType)
-	sp = append(sp, `</xades:MimeType></xades:DataObjectFormat></xades:SignedDataObjectProperties></xades:SignedProperties>`...)
+	sp = append(sp, spEnd...)
 	spDigest := sha512.Sum512(sp)
 	msgDigest := sha512.Sum512(msg.Data)
 
@@ -130,17 +165,15 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 	si := make([]byte, 0, 1024)
 	si = append(si, `<ds:SignedInfo`+inheritedNS...)
 	siBody := len(si)
-	si = append(si, `><ds:CanonicalizationMethod Algorithm="`+algC14N+`"></ds:CanonicalizationMethod>`+
-		`<ds:SignatureMethod Algorithm="`...)
+	si = append(si, siStart...)
 	si = append(si, method...)
-	si = append(si, `"></ds:SignatureMethod><ds:Reference Id="`+messageRefID+`" URI="`...)
+	si = append(si, afterMethod...)
 	si = append(si, msg.URI...)
-	si = append(si, `">`+digestMethodSHA512+`<ds:DigestValue>`...)
+	si = append(si, afterPartURI...)
 	si = base64.StdEncoding.AppendEncode(si, msgDigest[:])
-	si = append(si, `</ds:DigestValue></ds:Reference><ds:Reference Id="`+propertiesRefID+`" Type="`+typeSignedProperties+
-		`" URI="#`+signedPropertiesID+`">`+digestMethodSHA512+`<ds:DigestValue>`...)
+	si = append(si, afterPartDigest...)
 	si = base64.StdEncoding.AppendEncode(si, spDigest[:])
-	si = append(si, `</ds:DigestValue></ds:Reference></ds:SignedInfo>`...)
+	si = append(si, siEnd...)
 
 	siDigest := sha512.Sum512(si)
 	sigValue, err := s.Key.Sign(rand.Reader, siDigest[:], crypto.SHA512)
@@ -162,51 +195,49 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 		size += 96 + base64.StdEncoding.EncodedLen(len(o))
 	}
 	out := make([]byte, 0, size)
-	out = append(out, xmlDeclaration+rootOpen+`<ds:Signature Id="signature"><ds:SignedInfo`...)
+	out = append(out, docStart...)
 	out = append(out, si[siBody:]...)
-	out = append(out, `<ds:SignatureValue Id="signature-value">`...)
+	out = append(out, sigValueStart...)
 	out = base64.StdEncoding.AppendEncode(out, sigValue)
-	out = append(out, `</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>`...)
+	out = append(out, afterValue...)
 	out = base64.StdEncoding.AppendEncode(out, s.Cert.Raw)
-	out = append(out, `</ds:X509Certificate></ds:X509Data></ds:KeyInfo>`+
-		`<ds:Object><xades:QualifyingProperties Target="#signature"><xades:SignedProperties`...)
+	out = append(out, afterCertificate...)
 	out = append(out, sp[spBody:]...)
-	out = append(out, `<xades:UnsignedProperties><xades:UnsignedSignatureProperties>`...)
+	out = append(out, unsignedStart...)
 	if len(s.Extra) > 0 {
-		out = append(out, `<xades:CompleteCertificateRefs Id="complete-certificate-refs"><xades:CertRefs>`...)
+		out = append(out, certRefsStart...)
 		for i, c := range s.Extra {
-			out = append(out, `<xades:Cert URI="#encapsulated-cert-`...)
+			out = append(out, certRefStart...)
 			out = strconv.AppendInt(out, int64(i+1), 10)
 			out = append(out, `">`...)
 			if out, err = appendCertID(out, c); err != nil {
 				return nil, err
 			}
-			out = append(out, `</xades:Cert>`...)
+			out = append(out, certRefEnd...)
 		}
-		out = append(out, `</xades:CertRefs></xades:CompleteCertificateRefs><xades:CertificateValues>`...)
+		out = append(out, certValuesStart...)
 		for i, c := range s.Extra {
-			out = append(out, `<xades:EncapsulatedX509Certificate Id="encapsulated-cert-`...)
+			out = append(out, certValueStart...)
 			out = strconv.AppendInt(out, int64(i+1), 10)
 			out = append(out, `">`...)
 			out = base64.StdEncoding.AppendEncode(out, c.Raw)
-			out = append(out, `</xades:EncapsulatedX509Certificate>`...)
+			out = append(out, certValueEnd...)
 		}
-		out = append(out, `</xades:CertificateValues>`...)
+		out = append(out, certValuesEnd...)
 	}
-	out = append(out, `<xades:RevocationValues><xades:OCSPValues>`...)
+	out = append(out, ocspStart...)
 	for i := range 1 + len(s.ExtraOCSP) {
 		o := s.OCSP
 		if i > 0 {
 			o = s.ExtraOCSP[i-1]
 		}
-		out = append(out, `<xades:EncapsulatedOCSPValue Id="ocsp-response-`...)
+		out = append(out, ocspValueStart...)
 		out = strconv.AppendInt(out, int64(i+1), 10)
 		out = append(out, `">`...)
 		out = base64.StdEncoding.AppendEncode(out, o)
-		out = append(out, `</xades:EncapsulatedOCSPValue>`...)
+		out = append(out, ocspValueEnd...)
 	}
-	out = append(out, `</xades:OCSPValues></xades:RevocationValues></xades:UnsignedSignatureProperties>`+
-		`</xades:UnsignedProperties></xades:QualifyingProperties></ds:Object></ds:Signature>`+rootClose...)
+	out = append(out, ocspEnd...)
 	return out, nil
 }
 
@@ -263,13 +294,13 @@ func appendCertID(b []byte, c *x509.Certificate) ([]byte, error) {
 		return nil, fmt.Errorf("signature: the issuer name of certificate %s has a character XML cannot carry", c.Subject)
 	}
 	d := sha512.Sum512(c.Raw)
-	id = append(id, `<xades:CertDigest>`+digestMethodSHA512+`<ds:DigestValue>`...)
+	id = append(id, certIDStart...)
 	id = base64.StdEncoding.AppendEncode(id, d[:])
-	id = append(id, `</ds:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName>`...)
+	id = append(id, afterCertDigest...)
 	id = c14n.AppendEscapedText(id, issuer)
-	id = append(id, `</ds:X509IssuerName><ds:X509SerialNumber>`...)
+	id = append(id, afterIssuerName...)
 	id = c.SerialNumber.Append(id, 10)
-	id = append(id, `</ds:X509SerialNumber></xades:IssuerSerial>`...)
+	id = append(id, certIDEnd...)
 
 	certIDs.Lock()
 	if len(certIDs.m) >= 64 || certIDs.m == nil {

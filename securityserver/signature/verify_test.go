@@ -201,6 +201,15 @@ func TestVerifyTampering(t *testing.T) {
 						m = tc.msg()
 					}
 					_, err := Verify(sig, Part{URI: MessageURI, Data: m})
+					// The strict reader alone (no fastRead) gives the same
+					// answer.
+					_, strictErr := verifyParts(sig, []Part{{URI: MessageURI, Data: m}}, readStrict)
+					if sentinelOf(err) != sentinelOf(strictErr) {
+						t.Fatalf("Verify: %v; with the strict reader alone: %v", err, strictErr)
+					}
+					if _, fast := fastRead(sig); fast {
+						t.Log("read by fastRead")
+					}
 					if tc.wantErr == nil {
 						if err != nil {
 							t.Fatal(err)
