@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
 	"math/big"
 	"slices"
 
@@ -24,6 +26,14 @@ func Canonicalize(dst []byte, apex *etree.Element, exclusive bool, skip *etree.E
 
 // Matches reports whether data has this digest.
 func (d Digest) Matches(data []byte) bool {
+	switch d.Hash {
+	case crypto.SHA512:
+		sum := sha512.Sum512(data)
+		return bytes.Equal(sum[:], d.Value)
+	case crypto.SHA256:
+		sum := sha256.Sum256(data)
+		return bytes.Equal(sum[:], d.Value)
+	}
 	h := d.Hash.New()
 	h.Write(data)
 	return bytes.Equal(h.Sum(nil), d.Value)

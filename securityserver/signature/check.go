@@ -144,7 +144,7 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 		}
 	}
 
-	if !p.certDigest.Matches(p.cert.Raw) {
+	if !p.certCached.matches(p.certDigest) {
 		return nil, fmt.Errorf("%w: the KeyInfo certificate %s is not the one the signed SigningCertificate names", ErrCertificate, p.cert.Subject)
 	}
 	if p.certSerial != nil && p.certSerial.Cmp(p.cert.SerialNumber) != 0 {
@@ -177,7 +177,7 @@ func (p *parsed) checkCertificateRefs() error {
 		found := false
 		for i, id := range p.extraIDs {
 			if id != "" && "#"+id == r.uri {
-				if !r.digest.Matches(p.extra[i].Raw) {
+				if !p.extraCached[i].matches(r.digest) {
 					return malformed("the digest of the embedded certificate %s does not match its reference", r.uri)
 				}
 				found = true

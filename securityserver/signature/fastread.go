@@ -49,7 +49,7 @@ func fastRead(doc []byte) (*parsed, bool) {
 	s.lit(sigValueStart)
 	value := s.base64()
 	s.lit(afterValue)
-	certDER := s.base64()
+	cert := s.certificate()
 	s.lit(afterCertificate)
 	spBody := s.i
 	s.lit(spStart)
@@ -67,6 +67,7 @@ func fastRead(doc []byte) (*parsed, bool) {
 	s.lit(unsignedStart)
 	var certRefs []certRef
 	var extra []*x509.Certificate
+	var extraCached []*cachedCert
 	var extraIDs []string
 	if s.peek(certRefsStart) {
 		s.lit(certRefsStart)
@@ -90,16 +91,13 @@ func fastRead(doc []byte) (*parsed, bool) {
 			s.lit(certValueStart)
 			s.lit(strconv.Itoa(n))
 			s.lit(`">`)
-			der := s.base64()
+			c := s.certificate()
 			s.lit(certValueEnd)
 			if s.bad {
 				return nil, false
 			}
-			c, err := parseCertificate(der)
-			if err != nil {
-				return nil, false
-			}
-			extra = append(extra, c)
+			extra = append(extra, c.cert)
+			extraCached = append(extraCached, c)
 			extraIDs = append(extraIDs, "encapsulated-cert-"+strconv.Itoa(n))
 		}
 		s.lit(certValuesEnd)
@@ -137,10 +135,6 @@ func fastRead(doc []byte) (*parsed, bool) {
 	if !ok {
 		return nil, false
 	}
-	cert, err := parseCertificate(certDER)
-	if err != nil {
-		return nil, false
-	}
 
 	// The canonical forms, in one buffer.
 	const (
@@ -164,18 +158,20 @@ func fastRead(doc []byte) (*parsed, bool) {
 			Method:      m,
 			References:  refs,
 			Value:       value,
-			Certificate: certDER,
+			Certificate: cert.cert.Raw,
 		},
 		canonSignedInfo:       canon[:siLen:siLen],
 		canonSignedProperties: canon[siLen:],
 		data:                  []*xmldsig.Reference{&refs[0]},
 		properties:            &refs[1],
-		cert:                  cert,
+		cert:                  cert.cert,
+		certCached:            cert,
 		certDigest:            sha512Digest(certDigest),
 		certSerial:            sn,
 		signingTime:           t.UTC(),
 		ocsp:                  ocsp,
 		extra:                 extra,
+		extraCached:           extraCached,
 		extraIDs:              extraIDs,
 		certRefs:              certRefs,
 	}, true
@@ -234,9 +230,8 @@ func (s *scanner) field(stop byte, class *byteClass) []byte {
 	return f
 }
 
-// base64 consumes a non-empty base64 text without white space and returns
-// it decoded (strictly, as xmldsig.Base64 decodes).
-func (s *scanner) base64() []byte {
+// base64Text consumes a non-empty base64 text without white space.
+func (s *scanner) base64Text() []byte {
 	if s.bad {
 		return nil
 	}
@@ -252,14 +247,38 @@ func (s *scanner) base64() []byte {
 		s.bad = true
 		return nil
 	}
+	s.i += j
+	return f
+}
+
+// base64 consumes a base64 text and returns it decoded (strictly, as
+// xmldsig.Base64 decodes).
+func (s *scanner) base64() []byte {
+	f := s.base64Text()
+	if s.bad {
+		return nil
+	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(f)))
 	n, err := base64.StdEncoding.Strict().Decode(out, f)
 	if err != nil || n == 0 {
 		s.bad = true
 		return nil
 	}
-	s.i += j
 	return out[:n]
+}
+
+// certificate consumes the base64 text of a certificate that parses.
+func (s *scanner) certificate() *cachedCert {
+	f := s.base64Text()
+	if s.bad {
+		return nil
+	}
+	c, err := parseCertificateBase64(f)
+	if err != nil {
+		s.bad = true
+		return nil
+	}
+	return c
 }
 
 // digest consumes a SHA-512 DigestValue.

@@ -47,14 +47,16 @@ type parsed struct {
 	data             []*xmldsig.Reference // the parts, raw bytes
 	properties       *xmldsig.Reference   // the signed properties
 	cert             *x509.Certificate
+	certCached       *cachedCert // cert, with its SHA-512
 	certDigest       xmldsig.Digest
 	certSerial       *big.Int
 	issuerSerialV2   []byte // DER IssuerSerial of SigningCertificateV2, if given
 	signingTime      time.Time
 	ocsp             [][]byte
 	extra            []*x509.Certificate
-	extraIDs         []string  // the Ids of extra ("" where none), index for index
-	certRefs         []certRef // CompleteCertificateRefs
+	extraCached      []*cachedCert // extra, index for index
+	extraIDs         []string      // the Ids of extra ("" where none), index for index
+	certRefs         []certRef     // CompleteCertificateRefs
 
 	// canonSignedInfo and canonSignedProperties are the canonical forms
 	// fastRead took from the document (sig.SignedInfo and signedProperties
@@ -126,9 +128,10 @@ func readSignature(doc *xmldsig.Document, el *etree.Element) (*parsed, error) {
 	if err := p.sortReferences(); err != nil {
 		return nil, err
 	}
-	if p.cert, err = parseCertificate(sig.Certificate); err != nil {
+	if p.certCached, err = parseCertificate(sig.Certificate); err != nil {
 		return nil, malformed("the KeyInfo certificate cannot be parsed: %w", err)
 	}
+	p.cert = p.certCached.cert
 	if len(sig.Objects) != 1 {
 		return nil, malformed("ds:Signature holds %d ds:Object elements; exactly one, with the XAdES qualifying properties, is accepted", len(sig.Objects))
 	}
@@ -460,7 +463,8 @@ func (p *parsed) readCertificateValues(cv *etree.Element) error {
 		}
 		id, _ := xmldsig.Attr(el, "Id")
 		p.extraIDs = append(p.extraIDs, id)
-		p.extra = append(p.extra, c)
+		p.extra = append(p.extra, c.cert)
+		p.extraCached = append(p.extraCached, c)
 		return nil
 	})
 }
