@@ -32,7 +32,15 @@
 // with the global configuration): read.go reads the document, check.go
 // checks it, and the signed elements are canonicalised in place: inclusive
 // C14N 1.0 with the namespaces they inherit from the root, or Exclusive
-// C14N where the signer chose it.
+// C14N where the signer chose it. A document byte for byte in the shape
+// Sign writes (what every Şlüz peer sends) is read by fastread.go instead,
+// which matches Sign's segments without building a tree and takes the
+// canonical forms from the document's bytes; it takes only documents the
+// strict reader reads the same (TestFastReadMutations, FuzzFastRead) and
+// hands everything else to it, so both accept and refuse alike. Sign
+// renders KeyInfo and the unsigned properties once per set of certificates
+// and OCSP responses, and parsed certificates are cached by their DER and
+// their base64 text.
 // SHA-512 is used throughout; ECDSA keys sign with ecdsa-sha512 as X-Road
 // does, RSA keys with rsa-sha512. Sign and Verify are safe for concurrent
 // use.

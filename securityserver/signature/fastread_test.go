@@ -133,7 +133,7 @@ func TestFastReadTakesSignOutput(t *testing.T) {
 // position of Şlüz's documents: whatever fastRead still takes, readStrict
 // reads the same, and Verify answers as with readStrict alone.
 func TestFastReadMutations(t *testing.T) {
-	replacements := []byte{'<', '&', '"', ' ', '\r', 'A', 0x80}
+	replacements := []byte{'<', '&', '"', ' ', '\r', '\n', '\t', 'A', 0x80}
 	for _, kt := range []pkiutil.KeyType{pkiutil.KeyECDSAP256} {
 		for name, doc := range fastReadSamples(t, kt) {
 			if name != "as the proxies sign" {
