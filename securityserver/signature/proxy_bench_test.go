@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 )
 
@@ -26,7 +27,7 @@ func BenchmarkProxySign(b *testing.B) {
 	s := proxySigner(b)
 	part := Part{URI: MessageURI, Data: soapMessage(1024), MimeType: "text/xml"}
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for b.Loop() {
 		if _, err := s.Sign(part, time.Now()); err != nil {
 			b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkProxyVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for b.Loop() {
 		if _, err := Verify(sig, part); err != nil {
 			b.Fatal(err)
@@ -57,7 +58,7 @@ func BenchmarkProxyRawSign(b *testing.B) {
 	s := proxySigner(b)
 	d := sha512.Sum512([]byte("SignedInfo"))
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for b.Loop() {
 		if _, err := s.Key.Sign(rand.Reader, d[:], crypto.SHA512); err != nil {
 			b.Fatal(err)
@@ -74,18 +75,10 @@ func BenchmarkProxyRawVerify(b *testing.B) {
 	}
 	pub := s.Cert.PublicKey.(*ecdsa.PublicKey)
 	b.ReportAllocs()
-	defer reportCPU(b, cpuTime())
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for b.Loop() {
 		if !ecdsa.VerifyASN1(pub, d[:], sig) {
 			b.Fatal("does not verify")
 		}
-	}
-}
-
-// reportCPU reports the process's CPU time per operation since start
-// (cpu-ns/op): steadier than ns/op on a machine other work shares.
-func reportCPU(b *testing.B, start time.Duration) {
-	if start > 0 && b.N > 0 {
-		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/pkiutil"
 	"github.com/sluz/sluz/pkiutil/ocsp"
 	"github.com/sluz/sluz/registry/globalconf"
@@ -527,6 +528,7 @@ func BenchmarkSignature(b *testing.B) {
 	}
 	v := verify.New(0)
 	b.ReportAllocs()
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for b.Loop() {
 		if err := v.Signature(f.trust, sig, data, din); err != nil {
 			b.Fatal(err)

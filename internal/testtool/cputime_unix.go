@@ -1,15 +1,15 @@
 //go:build unix
 
-package signature
+package testtool
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user and system) the process has used: on a
-// shared machine, CPU per operation varies less than wall time.
-func cpuTime() time.Duration {
+// CPUTime is the CPU time (user and system) the process has used so far;
+// 0 where it cannot be read.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
