@@ -8,8 +8,9 @@ import (
 	"github.com/sluz/sluz/pkiutil"
 )
 
-// FuzzVerify: Verify never panics, and every failure is one of the four
-// sentinel errors. Seeds: a Şlüz signature and X-Road's samples, each with
+// FuzzVerify: Verify never panics, every failure is one of the four
+// sentinel errors, and the strict reader alone (no fastRead) gives the
+// same answer. Seeds: a Şlüz signature and X-Road's samples, each with
 // its message.
 func FuzzVerify(f *testing.F) {
 	p := getPKI(f, pkiutil.KeyECDSAP256)
@@ -25,6 +26,9 @@ func FuzzVerify(f *testing.F) {
 			{{URI: MessageURI, Data: msg}, {URI: "/attachment1", Data: attachment}},
 		} {
 			v, err := VerifyParts(sig, parts)
+			if _, strictErr := verifyParts(sig, parts, readStrict); sentinelOf(err) != sentinelOf(strictErr) {
+				t.Fatalf("Verify: %v; with the strict reader alone: %v", err, strictErr)
+			}
 			if err == nil {
 				if v.Cert == nil || len(v.OCSP) == 0 {
 					t.Fatalf("verified without a certificate or OCSP response: %+v", v)
