@@ -193,7 +193,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 		return msg, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
 	// msg.Raw is the SOAP part (ReadStream): the request hash goes into it.
-	out, err := msg.InsertRequestHash(message.RequestHashOf(req.SOAP))
+	out, err := msg.InsertRequestHash(req.SOAPDigest())
 	if err != nil {
 		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer cannot carry the request hash: %v", err)
 	}

@@ -16,6 +16,18 @@ func RequestHashOf(raw []byte) []byte {
 	return s[:]
 }
 
+// SOAPDigest is the SHA-512 digest of m.SOAP (RequestHashOf), computed on
+// the first call and remembered: a request's digest serves its signature,
+// its log record and the check of its response's requestHash, one
+// computation for all. m.SOAP must not change once it was called; like the
+// rest of a Message, it is not for concurrent use.
+func (m *Message) SOAPDigest() []byte {
+	if m.soapDigest == nil {
+		m.soapDigest = RequestHashOf(m.SOAP)
+	}
+	return m.soapDigest
+}
+
 // InsertRequestHash returns a copy of the response's bytes (m.Raw) with
 //
 //	<P:requestHash algorithmId="http://www.w3.org/2001/04/xmlenc#sha512">BASE64(sum)</P:requestHash>
@@ -122,7 +134,12 @@ func CheckResponse(req, resp *Message) error {
 	if rh == nil {
 		return Faultf(Code(ClientProxy, InconsistentResponse), "response from server proxy is missing request message hash")
 	}
-	want, ok := hashFor(rh.Algorithm, req.SOAP)
+	want, ok := []byte(nil), true
+	if rh.Algorithm == HashAlgorithmSHA512 {
+		want = req.SOAPDigest()
+	} else {
+		want, ok = hashFor(rh.Algorithm, req.SOAP)
+	}
 	if !ok {
 		return Faultf(Code(ClientProxy, InconsistentResponse), "response requestHash uses unsupported algorithm %q", rh.Algorithm)
 	}

@@ -59,7 +59,7 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 	if kind != kindMultipart {
 		return read(r, length, contentType, opts)
 	}
-	boundary := params["boundary"]
+	boundary := params.boundary
 	if boundary == "" || len(boundary) > 70 {
 		return nil, fail(MimeParsingFailed, "multipart/related body without a valid boundary parameter")
 	}
