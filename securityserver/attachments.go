@@ -79,7 +79,13 @@ func fromIS(atts []message.Attachment) []transport.Attachment {
 // (signing.batch), through a hash chain, whose documents then travel with
 // it (even without attachments, as X-Road sends them).
 func (s *Server) signMessage(signer *signature.Signer, soap []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
-	b, err := s.batcher.Sign(signer, soap, attachmentParts(atts), now)
+	return s.signDigested(signer, soap, nil, atts, now)
+}
+
+// signDigested is signMessage for a SOAP part whose SHA-512 is known
+// already (digest; nil: computed here).
+func (s *Server) signDigested(signer *signature.Signer, soap, digest []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
+	b, err := s.batcher.SignDigested(signer, soap, digest, attachmentParts(atts), now)
 	if err != nil {
 		return nil, nil, err
 	}

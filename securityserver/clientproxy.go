@@ -54,7 +54,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	signStart := time.Now()
 	// The SOAP part is signed (for a text/xml request, the whole body),
 	// with its attachments through a hash chain.
-	sig, att, err := s.signMessage(signer, req.SOAP, fromIS(req.Attachments), signStart)
+	sig, att, err := s.signDigested(signer, req.SOAP, req.SOAPDigest(), fromIS(req.Attachments), signStart)
 	observeSince(s.metrics.sign[clientSide], signStart)
 	if err != nil {
 		return nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)

@@ -66,9 +66,14 @@ type logged struct {
 // An attachment file that cannot be written leaves t.logFailure set, which
 // appendLog turns into its fault.
 func (s *Server) record(sd side, t *trace, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
+	// The digests of the request and of the answer this server signed are
+	// computed once per exchange.
 	var digest []byte
-	if sameBytes(m.soap, req.SOAP) { // the request: its digest is computed once per exchange
+	switch {
+	case sameBytes(m.soap, req.SOAP):
 		digest = req.SOAPDigest()
+	case sameBytes(m.soap, t.signed.soap):
+		digest = t.signed.digest
 	}
 	return s.digestedRecord(sd, t, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m, digest)
 }

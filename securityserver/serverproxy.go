@@ -240,7 +240,8 @@ func (s *Server) sendProvider(ctx context.Context, hc *http.Client, hreq *http.R
 // a hash chain) as the provider member; took observes the signature's time.
 func (s *Server) signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
 	start := time.Now()
-	sig, att, err := s.signMessage(signer, ans.SOAP, fromIS(ans.Attachments), start)
+	sig, att, err := s.signDigested(signer, ans.SOAP, ans.SOAPDigest(), fromIS(ans.Attachments), start)
+	t.signed.soap, t.signed.digest = ans.SOAP, ans.SOAPDigest()
 	observeSince(took, start)
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)

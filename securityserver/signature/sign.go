@@ -124,7 +124,7 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 	sp = c14n.AppendEscapedText(sp, msg.MimeType)
 	sp = append(sp, `</xades:MimeType></xades:DataObjectFormat></xades:SignedDataObjectProperties></xades:SignedProperties>`...)
 	spDigest := sha512.Sum512(sp)
-	msgDigest := sha512.Sum512(msg.Data)
+	msgDigest := signedDigest(msg)
 
 	// SignedInfo, canonical form.
 	si := make([]byte, 0, 1024)
