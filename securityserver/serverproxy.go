@@ -178,7 +178,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	// The SOAP part is read whole, the attachments stream into the spool.
 	respType := resp.Header.Get("Content-Type")
 	in := &readFailure{r: resp.Body}
-	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
+	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files, Length: resp.ContentLength})
 	switch {
 	case err == nil:
 	case in.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -194,11 +194,12 @@ func getParser(m *Message, opts ParseOptions, fail func(code, format string, a .
 // have grown with it, are dropped rather than kept.
 func putParser(p *parser, size int) {
 	const keep = 64 << 10
-	tok, buf := p.s.t, p.buf[:0]
+	buf := p.buf[:0]
 	if size > keep || cap(buf) > keep {
-		tok, buf = xmltok.Tokenizer{}, nil
+		p.s.t, buf = xmltok.Tokenizer{}, nil
 	}
-	tok.Reset(nil)
+	p.s.t.Reset(nil)
+	tok := p.s.t
 	*p = parser{buf: buf}
 	p.s.t = tok
 	parsers.Put(p)

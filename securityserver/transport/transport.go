@@ -339,9 +339,24 @@ func (b Body) Len() int64 {
 
 // Bytes is the body in one slice (a copy; spooled contents read in).
 func (b Body) Bytes() []byte {
-	var buf bytes.Buffer
-	b.WriteTo(&buf)
+	buf := bytes.NewBuffer(make([]byte, 0, b.Len()))
+	b.WriteTo(buf)
 	return buf.Bytes()
+}
+
+// Flat is the body as one slice (a copy, Bytes) when it is all in memory
+// and at most max bytes long, else b itself. net/http sends a flat body
+// (Reader) with its header in one write, through the connection's buffer.
+func (b Body) Flat(max int64) Body {
+	if len(b) <= 1 || b.Len() > max {
+		return b
+	}
+	for _, s := range b {
+		if s.Content != nil {
+			return b
+		}
+	}
+	return Bytes(b.Bytes())
 }
 
 // WriteTo writes the body to w.
@@ -350,7 +365,16 @@ func (b Body) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Reader returns a new reader of the body; the body can be read again.
-func (b Body) Reader() io.Reader { return &bodyReader{body: b} }
+// A body of one slice in memory gives a *bytes.Reader, which net/http
+// knows to be in memory: it sends the request's header and such a body in
+// one write, where it flushes the header first for any other reader and
+// then copies the body through a buffer allocated for it.
+func (b Body) Reader() io.Reader {
+	if len(b) == 1 && b[0].Content == nil {
+		return bytes.NewReader(b[0].Data)
+	}
+	return &bodyReader{body: b}
+}
 
 type bodyReader struct {
 	body Body
