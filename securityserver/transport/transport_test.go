@@ -401,17 +401,7 @@ func TestDecodeStream(t *testing.T) {
 	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) || again.Len() != body.Len() {
 		t.Fatalf("encoded again from the spool: %v, %d bytes for %d", err, again.Len(), body.Len())
 	}
-	// Flat copies only a body held in memory, within its size.
-	if flat := again.Flat(1 << 30); len(flat) != len(again) {
-		t.Fatal("a body with a spooled attachment was flattened")
-	}
-	if flat := body.Flat(body.Len() - 1); len(flat) != len(body) {
-		t.Fatal("a body over the size given was flattened")
-	}
-	flat := body.Flat(body.Len())
-	if _, ok := flat.Reader().(*bytes.Reader); len(flat) != 1 || !ok || !bytes.Equal(flat.Bytes(), body.Bytes()) {
-		t.Fatalf("flattened: %d segments, %T", len(flat), flat.Reader())
-	}
+	checkFlat(t, body, again)
 	lim.MaxAttachments--
 	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
 		t.Fatalf("attachments one byte over their limit: %v", err)
@@ -451,9 +441,20 @@ func TestDecodeStreamREST(t *testing.T) {
 	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) {
 		t.Fatalf("encoded again from the spool: %v", err)
 	}
-	// Flat copies only a body held in memory, within its size.
-	if flat := again.Flat(1 << 30); len(flat) != len(again) {
-		t.Fatal("a body with a spooled attachment was flattened")
+	checkFlat(t, body, again)
+	lim.MaxAttachments--
+	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
+		t.Fatalf("a REST body one byte over its limit: %v", err)
+	}
+}
+
+// checkFlat: Flat copies only a body held in memory (body; spooled: a
+// body with a spooled part), within the size given, into one slice that
+// reads as a *bytes.Reader.
+func checkFlat(t *testing.T, body, spooled Body) {
+	t.Helper()
+	if flat := spooled.Flat(1 << 30); len(flat) != len(spooled) {
+		t.Fatal("a body with a spooled part was flattened")
 	}
 	if flat := body.Flat(body.Len() - 1); len(flat) != len(body) {
 		t.Fatal("a body over the size given was flattened")
@@ -461,9 +462,5 @@ func TestDecodeStreamREST(t *testing.T) {
 	flat := body.Flat(body.Len())
 	if _, ok := flat.Reader().(*bytes.Reader); len(flat) != 1 || !ok || !bytes.Equal(flat.Bytes(), body.Bytes()) {
 		t.Fatalf("flattened: %d segments, %T", len(flat), flat.Reader())
-	}
-	lim.MaxAttachments--
-	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
-		t.Fatalf("a REST body one byte over its limit: %v", err)
 	}
 }
