@@ -161,6 +161,12 @@ func (a *attached) forIS(soapType string, soap []byte) (transport.Body, string) 
 }
 
 func isXOP(ct string) bool {
+	// mime.ParseMediaType's media type is the part before any ';',
+	// trimmed and lower-cased: without that, it is not (and the common
+	// text/xml costs no parse).
+	if base, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(base), transport.TypeXOP) {
+		return false
+	}
 	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == transport.TypeXOP
 }

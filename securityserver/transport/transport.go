@@ -504,14 +504,13 @@ func DecodeStream(r io.Reader, length int64, contentType string, lim Streaming, 
 }
 
 func decode(r io.Reader, length int64, contentType string, maxSize int64, request bool, stream *Streaming) (*Message, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
+	mt, boundary, err := parseType(contentType)
 	if err != nil {
 		return nil, malformed("Content-Type %q: %w", contentType, err)
 	}
 	if mt != TypeMultipart {
 		return nil, malformed("Content-Type %s, want %s", mt, TypeMultipart)
 	}
-	boundary := params["boundary"]
 	if boundary == "" {
 		return nil, malformed("Content-Type has no boundary")
 	}
@@ -781,6 +780,80 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // message (rather than a bare SOAP fault, which a provider sends when it
 // fails before answering).
 func IsMultipart(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	mt, _, err := parseType(h.Get("Content-Type"))
 	return err == nil && strings.EqualFold(mt, TypeMultipart)
+}
+
+// parseType is mime.ParseMediaType's media type and boundary parameter.
+// The Content-Type security servers send (multipart/mixed;
+// charset=UTF-8; boundary=xtop…: plain tokens) is read without
+// allocating; anything else goes to mime.ParseMediaType.
+func parseType(ct string) (mt, boundary string, err error) {
+	if mt, boundary, ok := plainType(ct); ok {
+		return mt, boundary, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	return mt, params["boundary"], err
+}
+
+// plainType reads ct when it is type/subtype followed by parameters
+// "; name=value", each name given once, with no other white space and
+// only letters, digits and . _ + - in the names and values (which
+// mime.ParseMediaType reads alike); ok is false for anything else.
+func plainType(ct string) (mt, boundary string, ok bool) {
+	base, rest, _ := strings.Cut(ct, ";")
+	typ, sub, found := strings.Cut(base, "/")
+	if !found || !plainToken(typ) || !plainToken(sub) {
+		return "", "", false
+	}
+	var names [4]string
+	n := 0
+	for rest != "" {
+		var param string
+		param, rest, _ = strings.Cut(rest, ";")
+		param = strings.TrimPrefix(param, " ")
+		name, value, found := strings.Cut(param, "=")
+		if !found || !plainToken(name) || !plainToken(value) || n == len(names) {
+			return "", "", false
+		}
+		for _, seen := range names[:n] {
+			if strings.EqualFold(seen, name) {
+				return "", "", false
+			}
+		}
+		names[n] = name
+		n++
+		if strings.EqualFold(name, "boundary") {
+			boundary = value
+		}
+	}
+	if strings.HasSuffix(ct, ";") {
+		return "", "", false
+	}
+	if isLower(base) {
+		return base, boundary, true
+	}
+	return strings.ToLower(base), boundary, true
+}
+
+func plainToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '+' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
