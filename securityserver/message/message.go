@@ -340,7 +340,7 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // child returns the next child element of the element being read, or done
 // at its end tag. Text between the children must be whitespace; other text
 // is refused with code, naming the parent (where).
-func (p *parser) child(code, where string) (t token, done bool, err error) {
+func (p *parser) child(code, where string) (t *token, done bool, err error) {
 	for {
 		if t, err = p.s.next(); err != nil {
 			return t, false, err
@@ -400,10 +400,11 @@ func (p *parser) envelope() error {
 func (p *parser) header() error {
 	h := &p.m.Header
 	for {
-		t, done, err := p.child(InvalidSoap, "soap:Header")
+		tp, done, err := p.child(InvalidSoap, "soap:Header")
 		if err != nil || done {
 			return err
 		}
+		t := *tp // kept while the field's content is read
 		bit, field := 0, t.name.Local
 		switch t.name.Space {
 		case NamespaceXRoad:
@@ -466,18 +467,18 @@ func (p *parser) header() error {
 				ServerCode: v[iServerCode],
 			}
 		case fID:
-			if h.ID, err = p.text(t); err != nil {
+			if h.ID, err = p.text(&t); err != nil {
 				return err
 			}
 			p.m.idEnd = p.lastEnd
 			p.m.idPrefix = t.prefix
 			p.hashPrefixAt(t)
 		case fUserID:
-			h.UserID, err = p.text(t)
+			h.UserID, err = p.text(&t)
 		case fIssue:
-			h.Issue, err = p.text(t)
+			h.Issue, err = p.text(&t)
 		case fProtocolVersion:
-			h.ProtocolVersion, err = p.text(t)
+			h.ProtocolVersion, err = p.text(&t)
 		case fRequestHash:
 			rh := &RequestHash{}
 			for _, a := range t.attr {
@@ -486,7 +487,7 @@ func (p *parser) header() error {
 				}
 			}
 			var s string
-			if s, err = p.text(t); err == nil {
+			if s, err = p.text(&t); err == nil {
 				rh.Value, _ = base64.StdEncoding.DecodeString(stripSpace(s))
 				h.RequestHash = rh
 				p.m.hashStart, p.m.hashEnd = t.start, p.lastEnd
@@ -696,9 +697,10 @@ func (p *parser) representedParty(t token) error {
 	return nil
 }
 
-// text reads the text content of the element just started; child elements
-// are refused. It sets p.lastEnd to the end offset of the end tag.
-func (p *parser) text(t token) (string, error) {
+// text reads the text content of the element t just started; child
+// elements are refused. It sets p.lastEnd to the end offset of the end tag.
+func (p *parser) text(t *token) (string, error) {
+	local := t.name.Local // t may be the scanner's token, which next overwrites
 	p.buf = p.buf[:0]
 	for {
 		c, err := p.s.next()
@@ -709,7 +711,7 @@ func (p *parser) text(t token) (string, error) {
 		case tText:
 			p.buf = append(p.buf, c.text...)
 		case tStart:
-			return "", p.fail(InvalidXml, "<%s> must contain text only, not <%s>", t.name.Local, c.name.Local)
+			return "", p.fail(InvalidXml, "<%s> must contain text only, not <%s>", local, c.name.Local)
 		case tEnd:
 			p.lastEnd = c.end
 			return string(p.buf), nil
