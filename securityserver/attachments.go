@@ -79,7 +79,13 @@ func fromIS(atts []message.Attachment) []transport.Attachment {
 // (signing.batch), through a hash chain, whose documents then travel with
 // it (even without attachments, as X-Road sends them).
 func (s *Server) signMessage(signer *signature.Signer, soap []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
-	b, err := s.batcher.Sign(signer, soap, attachmentParts(atts), now)
+	return s.signDigested(signer, soap, nil, atts, now)
+}
+
+// signDigested is signMessage for a SOAP part whose SHA-512 is known
+// already (digest; nil: computed here).
+func (s *Server) signDigested(signer *signature.Signer, soap, digest []byte, atts []transport.Attachment, now time.Time) ([]byte, *attached, error) {
+	b, err := s.batcher.SignDigested(signer, soap, digest, attachmentParts(atts), now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,6 +161,12 @@ func (a *attached) forIS(soapType string, soap []byte) (transport.Body, string) 
 }
 
 func isXOP(ct string) bool {
+	// mime.ParseMediaType's media type is the part before any ';',
+	// trimmed and lower-cased: without that, it is not (and the common
+	// text/xml costs no parse).
+	if base, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(base), transport.TypeXOP) {
+		return false
+	}
 	mt, _, _ := mime.ParseMediaType(ct)
 	return mt == transport.TypeXOP
 }

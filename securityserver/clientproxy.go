@@ -54,7 +54,7 @@ func (s *Server) exchange(ctx context.Context, req *message.Message, soapAction 
 	signStart := time.Now()
 	// The SOAP part is signed (for a text/xml request, the whole body),
 	// with its attachments through a hash chain.
-	sig, att, err := s.signMessage(signer, req.SOAP, fromIS(req.Attachments), signStart)
+	sig, att, err := s.signDigested(signer, req.SOAP, req.SOAPDigest(), fromIS(req.Attachments), signStart)
 	observeSince(s.metrics.sign[clientSide], signStart)
 	if err != nil {
 		return nil, clientSide.fault(message.CannotCreateSignature, "signing the request failed: %v", err)
@@ -177,6 +177,7 @@ func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv global
 func (s *Server) postTo(ctx context.Context, srv globalconf.ServerAddress, body transport.Body, h http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.PeerTimeout.D()+s.cfg.Limits.ProviderTimeout.D())
 	ctx, notSent := traceConnection(ctx)
+	body = body.Flat(peerWriteBuffer - 1<<10) // with its header, through the connection's buffer in one write
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+srv.HostPort()+"/", body.Reader())
 	if err != nil {
 		cancel()
@@ -206,6 +207,13 @@ func (c *cancelOnClose) Close() error {
 	c.cancel()
 	return err
 }
+
+// peerWriteBuffer is the size of a connection's write buffer towards a
+// provider's server: a transport message (signature document, OCSP
+// response, SOAP part: some 10 KB) goes out through it with its header in
+// one write (postTo flattens it), where net/http's default 4 KB buffer
+// made each request copy its body through a buffer allocated for it.
+const peerWriteBuffer = 32 << 10
 
 // peerClient returns the keep-alive client for one provider server. Its TLS
 // check accepts only an authentication certificate of an approved CA whose
@@ -256,6 +264,7 @@ func (s *Server) peerClient(id identifier.ServerID) *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: s.cfg.Limits.PeerTimeout.D() + s.cfg.Limits.ProviderTimeout.D(),
 		ForceAttemptHTTP2:     false,
+		WriteBufferSize:       peerWriteBuffer,
 	}}
 	s.peers[id] = c
 	return c

@@ -66,19 +66,37 @@ type logged struct {
 // An attachment file that cannot be written leaves t.logFailure set, which
 // appendLog turns into its fault.
 func (s *Server) record(sd side, t *trace, req *message.Message, requestID string, local identifier.Client, m logged) *messagelog.Record {
-	return s.newRecord(sd, t, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m)
+	// The digests of the request and of the answer this server signed are
+	// computed once per exchange.
+	var digest []byte
+	switch {
+	case sameBytes(m.soap, req.SOAP):
+		digest = req.SOAPDigest()
+	case sameBytes(m.soap, t.signed.soap):
+		digest = t.signed.digest
+	}
+	return s.digestedRecord(sd, t, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m, digest)
 }
 
 // newRecord is record for a message with these identifiers (a REST
 // message's, or a SOAP message's header).
 func (s *Server) newRecord(sd side, t *trace, messageID string, client identifier.Client, service identifier.ServiceID, requestID string, local identifier.Client, m logged) *messagelog.Record {
+	return s.digestedRecord(sd, t, messageID, client, service, requestID, local, m, nil)
+}
+
+// digestedRecord is newRecord for a message whose SHA-512 digest is known
+// already (nil: not known).
+func (s *Server) digestedRecord(sd side, t *trace, messageID string, client identifier.Client, service identifier.ServiceID, requestID string, local identifier.Client, m logged, digest []byte) *messagelog.Record {
 	if s.opts.noLog {
 		return nil
 	}
-	sum := sha512.Sum512(m.soap)
+	if digest == nil {
+		sum := sha512.Sum512(m.soap)
+		digest = sum[:]
+	}
 	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: messageID, RequestID: requestID,
 		Client: client.String(), Service: service.String(),
-		MessageDigest: sum[:], Signature: m.signature, ContentType: m.ctype}
+		MessageDigest: digest, Signature: m.signature, ContentType: m.ctype}
 	bodies := s.logBodies(local)
 	if bodies {
 		r.Message = m.soap
@@ -91,6 +109,12 @@ func (s *Server) newRecord(sd side, t *trace, messageID string, client identifie
 		}
 	}
 	return r
+}
+
+// sameBytes reports whether a and b are the same bytes in memory (not
+// merely equal ones).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func (s *Server) logBodies(local identifier.Client) bool {

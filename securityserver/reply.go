@@ -49,6 +49,9 @@ type trace struct {
 	// paths, OS errors, internal addresses): it goes to this server's log
 	// only, never to the peer.
 	cause error
+	// signed is the SOAP part this server signed in the exchange and its
+	// SHA-512, which the signature used: its log record reuses it.
+	signed struct{ soap, digest []byte }
 }
 
 // internal is a fault whose reason goes out while its cause (paths, OS

@@ -178,7 +178,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	// The SOAP part is read whole, the attachments stream into the spool.
 	respType := resp.Header.Get("Content-Type")
 	in := &readFailure{r: resp.Body}
-	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files})
+	msg, err := message.ReadStream(in, respType, message.ParseOptions{MaxSize: max}, message.Streaming{MaxAttachments: s.attachmentLimit(), LimitName: limitAttachments, Spool: t.files, Length: resp.ContentLength})
 	switch {
 	case err == nil:
 	case in.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -193,7 +193,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 		return msg, nil // a SOAP fault of the provider IS travels back signed, as X-Road does
 	}
 	// msg.Raw is the SOAP part (ReadStream): the request hash goes into it.
-	out, err := msg.InsertRequestHash(message.RequestHashOf(req.SOAP))
+	out, err := msg.InsertRequestHash(req.SOAPDigest())
 	if err != nil {
 		return nil, serverSide.fault(message.ServiceFailed, "the provider's answer cannot carry the request hash: %v", err)
 	}
@@ -240,7 +240,8 @@ func (s *Server) sendProvider(ctx context.Context, hc *http.Client, hreq *http.R
 // a hash chain) as the provider member; took observes the signature's time.
 func (s *Server) signResponse(signer *signature.Signer, ans *message.Message, took prometheus.Observer, t *trace) (*answer, *message.Fault) {
 	start := time.Now()
-	sig, att, err := s.signMessage(signer, ans.SOAP, fromIS(ans.Attachments), start)
+	sig, att, err := s.signDigested(signer, ans.SOAP, ans.SOAPDigest(), fromIS(ans.Attachments), start)
+	t.signed.soap, t.signed.digest = ans.SOAP, ans.SOAPDigest()
 	observeSince(took, start)
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)

@@ -60,7 +60,7 @@ func read(r io.Reader, length int64, contentType string, opts ParseOptions) (*Me
 	if contentType != "" {
 		kind, params, f := mediaKind(contentType, fail)
 		if f == nil && kind == kindXML {
-			f = checkCharset(params["charset"], nil, fail) // US-ASCII is checked on the bytes later
+			f = checkCharset(params.charset, nil, fail) // US-ASCII is checked on the bytes later
 		}
 		if f != nil {
 			return nil, f

@@ -188,3 +188,27 @@ func TestReadRequestServer(t *testing.T) {
 		t.Errorf("got %d %s", res.StatusCode, body)
 	}
 }
+
+// TestReadStreamLength: the announced length sizes the buffer: a body
+// shorter or longer than announced is read whole all the same, the limit
+// holds whatever is announced, and a length over it is refused unread.
+func TestReadStreamLength(t *testing.T) {
+	in := load(t, "request.xml")
+	for _, length := range []int64{0, 1, int64(len(in)) - 7, int64(len(in)), int64(len(in)) + 100} {
+		m, err := ReadStream(bytes.NewReader(in), "text/xml; charset=UTF-8", ParseOptions{Request: true}, Streaming{Length: length})
+		if err != nil {
+			t.Fatalf("announced %d: %v", length, err)
+		}
+		if !bytes.Equal(m.Raw, in) {
+			t.Fatalf("announced %d: read %d bytes of %d", length, len(m.Raw), len(in))
+		}
+	}
+	_, err := ReadStream(bytes.NewReader(in), "text/xml", ParseOptions{Request: true, MaxSize: int64(len(in)) - 1}, Streaming{Length: 10})
+	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" {
+		t.Fatalf("a body over the limit, announced short: %v", err)
+	}
+	_, err = ReadStream(bytes.NewReader(in), "text/xml", ParseOptions{Request: true}, Streaming{Length: DefaultMaxSize + 1})
+	if f, ok := err.(*Fault); !ok || f.Code != "Client.InvalidMessage" {
+		t.Fatalf("a body announced over the limit: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/textproto"
 	"strings"
+	"sync"
 
 	"github.com/sluz/sluz/internal/xmltok"
 	"github.com/sluz/sluz/registry/identifier"
@@ -96,6 +97,8 @@ type Message struct {
 	IsFault bool
 	Fault   *Fault // when IsFault
 
+	soapDigest []byte // SHA-512 of SOAP, once SOAPDigest computed it
+
 	idEnd      int    // offset in Raw just after </xrd:id>; 0 if no id
 	idPrefix   string // prefix the id element was written with
 	hashPrefix string // prefix to write requestHash with ("": the default namespace)
@@ -141,8 +144,9 @@ func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) 
 	if opts.FaultPrefix == "" {
 		opts.FaultPrefix = ClientPrefix
 	}
+	prefix := opts.FaultPrefix
 	fail := func(code, format string, a ...any) *Fault {
-		return Faultf(opts.FaultPrefix+"."+code, format, a...)
+		return Faultf(prefix+"."+code, format, a...)
 	}
 	if int64(len(raw)) > opts.MaxSize {
 		return nil, fail(InvalidMessage, "message of %d bytes exceeds the limit of %d bytes", len(raw), opts.MaxSize)
@@ -155,20 +159,50 @@ func Parse(raw []byte, contentType string, opts ParseOptions) (*Message, error) 
 			return nil, f
 		}
 		if kind == kindMultipart {
-			start, end, soapType, atts, f := splitMultipart(raw, params["boundary"], fail)
+			start, end, soapType, atts, f := splitMultipart(raw, params.boundary, fail)
 			if f != nil {
 				return nil, f
 			}
 			m.SOAP, m.SOAPType, m.Attachments, soapStart = raw[start:end], soapType, atts, start
-		} else if f := checkCharset(params["charset"], raw, fail); f != nil {
+		} else if f := checkCharset(params.charset, raw, fail); f != nil {
 			return nil, f
 		}
 	}
-	p := parser{m: m, opts: &opts, fail: fail}
+	p := getParser(m, opts, fail)
+	defer putParser(p, len(raw))
 	if err := p.run(soapStart); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// parsers keeps parsers, with their tokenizer's buffers, for reuse: a
+// parser (its scanner's namespace and element stacks held inline) is too
+// large to allocate for every message.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+func getParser(m *Message, opts ParseOptions, fail func(code, format string, a ...any) *Fault) *parser {
+	p := parsers.Get().(*parser)
+	tok, buf := p.s.t, p.buf[:0] // the tokenizer's buffers and the text buffer are reused
+	*p = parser{m: m, opts: opts, fail: fail, buf: buf}
+	p.s.t = tok
+	return p
+}
+
+// putParser returns p to the pool, without the references to the message
+// it read (of size bytes); after a large message its buffers, which may
+// have grown with it, are dropped rather than kept.
+func putParser(p *parser, size int) {
+	const keep = 64 << 10
+	buf := p.buf[:0]
+	if size > keep || cap(buf) > keep {
+		p.s.t, buf = xmltok.Tokenizer{}, nil
+	}
+	p.s.t.Reset(nil)
+	tok := p.s.t
+	*p = parser{buf: buf}
+	p.s.t = tok
+	parsers.Put(p)
 }
 
 const (
@@ -176,22 +210,60 @@ const (
 	kindMultipart
 )
 
+// mediaParams are the parameters of a message's Content-Type that matter.
+type mediaParams struct{ charset, boundary string }
+
 // mediaKind checks a message's Content-Type: text/xml (or a bare
 // application/xop+xml, which X-Road also accepts) or multipart/related.
-func mediaKind(contentType string, fail func(string, string, ...any) *Fault) (int, map[string]string, *Fault) {
+func mediaKind(contentType string, fail func(string, string, ...any) *Fault) (int, mediaParams, *Fault) {
+	if cs, ok := plainXMLType(contentType); ok {
+		return kindXML, mediaParams{charset: cs}, nil
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return 0, nil, fail(InvalidContentType, "invalid content type %q: %w", contentType, err)
+		return 0, mediaParams{}, fail(InvalidContentType, "invalid content type %q: %w", contentType, err)
 	}
+	mp := mediaParams{charset: params["charset"], boundary: params["boundary"]}
 	switch mt {
 	case "text/xml", "application/xop+xml":
-		return kindXML, params, nil
+		return kindXML, mp, nil
 	case "multipart/related":
-		return kindMultipart, params, nil
+		return kindMultipart, mp, nil
 	case "application/soap+xml":
-		return 0, nil, fail(InvalidContentType, "invalid content type %s: SOAP 1.2 is not supported; X-Road messages are SOAP 1.1 text/xml (PR-MESS §2)", mt)
+		return 0, mediaParams{}, fail(InvalidContentType, "invalid content type %s: SOAP 1.2 is not supported; X-Road messages are SOAP 1.1 text/xml (PR-MESS §2)", mt)
 	}
-	return 0, nil, fail(InvalidContentType, "invalid content type %s; X-Road SOAP messages are text/xml, or multipart/related with attachments (PR-MESS §2.4)", mt)
+	return 0, mediaParams{}, fail(InvalidContentType, "invalid content type %s; X-Road SOAP messages are text/xml, or multipart/related with attachments (PR-MESS §2.4)", mt)
+}
+
+// plainXMLType reads, without allocating, the Content-Type nearly every
+// SOAP message has: "text/xml" alone or with one charset parameter whose
+// value is a plain token ("text/xml; charset=UTF-8", any case). It returns
+// the charset as mime.ParseMediaType would; ok is false for anything else,
+// which mime.ParseMediaType then reads.
+func plainXMLType(ct string) (charset string, ok bool) {
+	const mt, param = "text/xml", "charset="
+	if len(ct) < len(mt) || !strings.EqualFold(ct[:len(mt)], mt) {
+		return "", false
+	}
+	rest := ct[len(mt):]
+	if rest == "" {
+		return "", true
+	}
+	if rest[0] != ';' {
+		return "", false
+	}
+	rest = strings.TrimLeft(rest[1:], " ")
+	if len(rest) <= len(param) || !strings.EqualFold(rest[:len(param)], param) {
+		return "", false
+	}
+	v := rest[len(param):]
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "", false
+		}
+	}
+	return v, true
 }
 
 // checkCharset accepts UTF-8 (also when no charset is named, PR-MESS §2.6)
@@ -218,7 +290,7 @@ const (
 
 type parser struct {
 	m    *Message
-	opts *ParseOptions
+	opts ParseOptions
 	fail func(code, format string, a ...any) *Fault
 	s    scanner
 	buf  []byte
@@ -268,7 +340,7 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // child returns the next child element of the element being read, or done
 // at its end tag. Text between the children must be whitespace; other text
 // is refused with code, naming the parent (where).
-func (p *parser) child(code, where string) (t token, done bool, err error) {
+func (p *parser) child(code, where string) (t *token, done bool, err error) {
 	for {
 		if t, err = p.s.next(); err != nil {
 			return t, false, err
@@ -328,10 +400,11 @@ func (p *parser) envelope() error {
 func (p *parser) header() error {
 	h := &p.m.Header
 	for {
-		t, done, err := p.child(InvalidSoap, "soap:Header")
+		tp, done, err := p.child(InvalidSoap, "soap:Header")
 		if err != nil || done {
 			return err
 		}
+		t := *tp // kept while the field's content is read
 		bit, field := 0, t.name.Local
 		switch t.name.Space {
 		case NamespaceXRoad:
@@ -394,18 +467,18 @@ func (p *parser) header() error {
 				ServerCode: v[iServerCode],
 			}
 		case fID:
-			if h.ID, err = p.text(t); err != nil {
+			if h.ID, err = p.text(&t); err != nil {
 				return err
 			}
 			p.m.idEnd = p.lastEnd
 			p.m.idPrefix = t.prefix
 			p.hashPrefixAt(t)
 		case fUserID:
-			h.UserID, err = p.text(t)
+			h.UserID, err = p.text(&t)
 		case fIssue:
-			h.Issue, err = p.text(t)
+			h.Issue, err = p.text(&t)
 		case fProtocolVersion:
-			h.ProtocolVersion, err = p.text(t)
+			h.ProtocolVersion, err = p.text(&t)
 		case fRequestHash:
 			rh := &RequestHash{}
 			for _, a := range t.attr {
@@ -414,7 +487,7 @@ func (p *parser) header() error {
 				}
 			}
 			var s string
-			if s, err = p.text(t); err == nil {
+			if s, err = p.text(&t); err == nil {
 				rh.Value, _ = base64.StdEncoding.DecodeString(stripSpace(s))
 				h.RequestHash = rh
 				p.m.hashStart, p.m.hashEnd = t.start, p.lastEnd
@@ -624,9 +697,10 @@ func (p *parser) representedParty(t token) error {
 	return nil
 }
 
-// text reads the text content of the element just started; child elements
-// are refused. It sets p.lastEnd to the end offset of the end tag.
-func (p *parser) text(t token) (string, error) {
+// text reads the text content of the element t just started; child
+// elements are refused. It sets p.lastEnd to the end offset of the end tag.
+func (p *parser) text(t *token) (string, error) {
+	local := t.name.Local // t may be the scanner's token, which next overwrites
 	p.buf = p.buf[:0]
 	for {
 		c, err := p.s.next()
@@ -637,7 +711,7 @@ func (p *parser) text(t token) (string, error) {
 		case tText:
 			p.buf = append(p.buf, c.text...)
 		case tStart:
-			return "", p.fail(InvalidXml, "<%s> must contain text only, not <%s>", t.name.Local, c.name.Local)
+			return "", p.fail(InvalidXml, "<%s> must contain text only, not <%s>", local, c.name.Local)
 		case tEnd:
 			p.lastEnd = c.end
 			return string(p.buf), nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"encoding/xml"
+	"mime"
 	"os"
 	"path/filepath"
 	"strings"
@@ -553,5 +554,46 @@ func TestReadStream(t *testing.T) {
 	}
 	if _, err := ReadStream(strings.NewReader(junk+in), ct, ParseOptions{Request: true, MaxSize: 32 << 10}, Streaming{MaxAttachments: int64(len(big)) + 100, Spool: set}); err != nil {
 		t.Fatalf("the same body within the limits: %v", err)
+	}
+}
+
+// TestPlainXMLType: the allocation-free reading of the common text/xml
+// Content-Types agrees with mime.ParseMediaType on everything it accepts,
+// and leaves the rest to it.
+func TestPlainXMLType(t *testing.T) {
+	for _, ct := range []string{
+		"text/xml", "TEXT/XML", "text/xml; charset=UTF-8", "text/xml;charset=utf-8", "Text/Xml;   CHARSET=us-ascii",
+		"text/xml; charset=iso-8859-1", "text/xml; charset=", "text/xml;", "text/xml ", " text/xml", "text/xml ; charset=utf-8",
+		"text/xml; charset=\"utf-8\"", "text/xml; charset=utf-8; action=x", "text/xml; charset=utf-8 ", "text/xmlx",
+		"text/xml\t; charset=utf-8", "text/xml;\tcharset=utf-8", "text/xml; charset=utf 8", "text/xml; charset=utf-8;",
+		"text/xml; boundary=x", "text/html", "application/xop+xml", "",
+	} {
+		checkPlainXMLType(t, ct)
+	}
+	for _, ct := range []string{"text/xml", "text/xml; charset=UTF-8", "TEXT/XML;charset=utf-8"} {
+		if _, ok := plainXMLType(ct); !ok {
+			t.Errorf("%q not read by the fast path", ct)
+		}
+	}
+}
+
+// FuzzPlainXMLType: whatever the fast path accepts, mime.ParseMediaType
+// reads as text/xml with the same charset and nothing else.
+func FuzzPlainXMLType(f *testing.F) {
+	f.Add("text/xml; charset=UTF-8")
+	f.Add("text/xml;charset=x")
+	f.Fuzz(checkPlainXMLType)
+}
+
+// checkPlainXMLType: if the fast path reads ct, mime.ParseMediaType reads
+// it as text/xml with the same charset and no other parameter.
+func checkPlainXMLType(t *testing.T, ct string) {
+	cs, ok := plainXMLType(ct)
+	if !ok {
+		return
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "text/xml" || params["charset"] != cs || len(params) > 1 || cs == "" && len(params) != 0 {
+		t.Errorf("%q: fast path gives text/xml, charset %q; mime.ParseMediaType %q %v %v", ct, cs, mt, params, err)
 	}
 }

@@ -16,6 +16,18 @@ func RequestHashOf(raw []byte) []byte {
 	return s[:]
 }
 
+// SOAPDigest is the SHA-512 digest of m.SOAP (RequestHashOf), computed on
+// the first call and remembered: a request's digest serves its signature,
+// its log record and the check of its response's requestHash, one
+// computation for all. m.SOAP must not change once it was called; like the
+// rest of a Message, it is not for concurrent use.
+func (m *Message) SOAPDigest() []byte {
+	if m.soapDigest == nil {
+		m.soapDigest = RequestHashOf(m.SOAP)
+	}
+	return m.soapDigest
+}
+
 // InsertRequestHash returns a copy of the response's bytes (m.Raw) with
 //
 //	<P:requestHash algorithmId="http://www.w3.org/2001/04/xmlenc#sha512">BASE64(sum)</P:requestHash>
@@ -37,25 +49,18 @@ func (m *Message) InsertRequestHash(sum []byte) ([]byte, error) {
 	if m.idEnd == 0 {
 		return nil, errors.New("message: no xrd:id header to put requestHash after")
 	}
-	var el bytes.Buffer
 	qname := "requestHash"
 	if m.hashPrefix != "" {
 		qname = m.hashPrefix + ":requestHash"
 	}
-	el.WriteString("<" + qname)
-	if !m.hashBound {
-		if m.hashPrefix == "" {
-			el.WriteString(` xmlns="` + NamespaceXRoad + `"`)
-		} else {
-			el.WriteString(` xmlns:` + m.hashPrefix + `="` + NamespaceXRoad + `"`)
-		}
-	}
-	el.WriteString(` algorithmId="` + HashAlgorithmSHA512 + `">`)
-	el.WriteString(base64.StdEncoding.EncodeToString(sum))
-	el.WriteString("</" + qname + ">")
-
 	raw := m.Raw
-	out := make([]byte, 0, len(raw)+el.Len())
+	// The element: its start tag (with a namespace declaration if the
+	// prefix is not bound there), the digest, its end tag.
+	size := 2*len(qname) + 5 + len(` algorithmId="`+HashAlgorithmSHA512+`">`) + base64.StdEncoding.EncodedLen(len(sum))
+	if !m.hashBound {
+		size += len(` xmlns:="`+NamespaceXRoad+`"`) + len(m.hashPrefix)
+	}
+	out := make([]byte, 0, len(raw)+size)
 	cut := func(from, to int) {
 		// copy raw[from:to] without the old requestHash element
 		if m.hashEnd > 0 && m.hashStart >= from && m.hashEnd <= to {
@@ -66,7 +71,22 @@ func (m *Message) InsertRequestHash(sum []byte) ([]byte, error) {
 		out = append(out, raw[from:to]...)
 	}
 	cut(0, m.idEnd)
-	out = append(out, el.Bytes()...)
+	out = append(out, '<')
+	out = append(out, qname...)
+	if !m.hashBound {
+		if m.hashPrefix == "" {
+			out = append(out, ` xmlns="`+NamespaceXRoad+`"`...)
+		} else {
+			out = append(out, ` xmlns:`...)
+			out = append(out, m.hashPrefix...)
+			out = append(out, `="`+NamespaceXRoad+`"`...)
+		}
+	}
+	out = append(out, ` algorithmId="`+HashAlgorithmSHA512+`">`...)
+	out = base64.StdEncoding.AppendEncode(out, sum)
+	out = append(out, "</"...)
+	out = append(out, qname...)
+	out = append(out, '>')
 	cut(m.idEnd, len(raw))
 	return out, nil
 }
@@ -122,7 +142,12 @@ func CheckResponse(req, resp *Message) error {
 	if rh == nil {
 		return Faultf(Code(ClientProxy, InconsistentResponse), "response from server proxy is missing request message hash")
 	}
-	want, ok := hashFor(rh.Algorithm, req.SOAP)
+	want, ok := []byte(nil), true
+	if rh.Algorithm == HashAlgorithmSHA512 {
+		want = req.SOAPDigest()
+	} else {
+		want, ok = hashFor(rh.Algorithm, req.SOAP)
+	}
 	if !ok {
 		return Faultf(Code(ClientProxy, InconsistentResponse), "response requestHash uses unsupported algorithm %q", rh.Algorithm)
 	}

@@ -55,6 +55,7 @@ type scanner struct {
 
 	nsBuf   [16]binding // initial storage, saving allocations
 	openBuf [16]openElem
+	tok     token // the token next returned
 }
 
 // init prepares s to scan data, which starts at offset base in Message.Raw.
@@ -95,79 +96,85 @@ func (s *scanner) attrNS(a xml.Attr) string {
 }
 
 // next returns the next element boundary or text inside the root element,
-// skipping comments; tEOF once the document ended well-formed.
-func (s *scanner) next() (token, error) {
+// skipping comments; tEOF once the document ended well-formed. The token
+// is the scanner's own, valid until the next call: a caller that needs it
+// after that copies it (tokens are too large to return by value at every
+// step).
+func (s *scanner) next() (*token, error) {
 	for {
 		t, err := s.t.Next()
 		if err != nil {
-			return token{}, s.fail(InvalidSoap, "malformed XML: %w", err)
+			return nil, s.fail(InvalidSoap, "malformed XML: %w", err)
 		}
 		off, end := t.Start, t.End
 		switch t.Kind {
 		case xmltok.EOF:
 			if len(s.open) > 0 {
-				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end of message inside <%s>", rawName(s.open[len(s.open)-1].raw))
+				return nil, s.fail(InvalidSoap, "malformed XML: unexpected end of message inside <%s>", rawName(s.open[len(s.open)-1].raw))
 			}
 			if !s.rootDone {
-				return token{}, s.fail(InvalidSoap, "malformed SOAP message: no root element")
+				return nil, s.fail(InvalidSoap, "malformed SOAP message: no root element")
 			}
-			return token{kind: tEOF}, nil
+			s.tok = token{kind: tEOF}
+			return &s.tok, nil
 		case xmltok.StartElement:
 			return s.start(xml.StartElement{Name: t.Name, Attr: t.Attr}, off, end)
 		case xmltok.EndElement:
 			if len(s.open) == 0 {
-				return token{}, s.fail(InvalidSoap, "malformed XML: unexpected end tag </%s>", rawName(t.Name))
+				return nil, s.fail(InvalidSoap, "malformed XML: unexpected end tag </%s>", rawName(t.Name))
 			}
 			top := s.open[len(s.open)-1]
 			if top.raw != t.Name {
-				return token{}, s.fail(InvalidSoap, "malformed XML: element <%s> closed by </%s>", rawName(top.raw), rawName(t.Name))
+				return nil, s.fail(InvalidSoap, "malformed XML: element <%s> closed by </%s>", rawName(top.raw), rawName(t.Name))
 			}
 			s.ns = s.ns[:top.mark]
 			s.open = s.open[:len(s.open)-1]
 			if len(s.open) == 0 {
 				s.rootDone = true
 			}
-			return token{kind: tEnd, start: s.base + off, end: s.base + end}, nil
+			s.tok = token{kind: tEnd, start: s.base + off, end: s.base + end}
+			return &s.tok, nil
 		case xmltok.Text:
 			if len(s.open) == 0 {
 				if !xmltok.IsSpace(t.Text) {
-					return token{}, s.fail(InvalidSoap, "malformed XML: text outside the root element")
+					return nil, s.fail(InvalidSoap, "malformed XML: text outside the root element")
 				}
 				continue
 			}
-			return token{kind: tText, text: t.Text, start: s.base + off, end: s.base + end}, nil
+			s.tok = token{kind: tText, text: t.Text, start: s.base + off, end: s.base + end}
+			return &s.tok, nil
 		case xmltok.Comment:
 			continue
 		case xmltok.ProcInst:
 			if t.Name.Local == "xml" { // the XML declaration (xmltok allows it only first)
 				if enc, ok := xmltok.Pseudo(t.Text, "encoding"); ok && !equalFold(enc, "utf-8") && !(isASCIILabel(enc) && isASCII(s.data)) {
-					return token{}, s.fail(InvalidContentType, "XML declaration names encoding %q; only UTF-8 is supported (PR-MESS §2.6)", enc)
+					return nil, s.fail(InvalidContentType, "XML declaration names encoding %q; only UTF-8 is supported (PR-MESS §2.6)", enc)
 				}
 				continue
 			}
-			return token{}, s.fail(InvalidSoap, "processing instruction <?%s?> not allowed in a SOAP message (SOAP 1.1 §3)", t.Name.Local)
+			return nil, s.fail(InvalidSoap, "processing instruction <?%s?> not allowed in a SOAP message (SOAP 1.1 §3)", t.Name.Local)
 		case xmltok.Directive:
-			return token{}, s.fail(InvalidSoap, "DTDs and entity declarations are not allowed in a SOAP message (SOAP 1.1 §3)")
+			return nil, s.fail(InvalidSoap, "DTDs and entity declarations are not allowed in a SOAP message (SOAP 1.1 §3)")
 		}
 	}
 }
 
-func (s *scanner) start(t xml.StartElement, off, end int) (token, error) {
+func (s *scanner) start(t xml.StartElement, off, end int) (*token, error) {
 	if s.rootDone {
-		return token{}, s.fail(InvalidSoap, "malformed XML: second root element <%s>", rawName(t.Name))
+		return nil, s.fail(InvalidSoap, "malformed XML: second root element <%s>", rawName(t.Name))
 	}
 	if len(s.open) >= s.maxDepth {
-		return token{}, s.fail(InvalidSoap, "XML nesting deeper than %d elements", s.maxDepth)
+		return nil, s.fail(InvalidSoap, "XML nesting deeper than %d elements", s.maxDepth)
 	}
 	if len(t.Attr) > maxAttrs {
-		return token{}, s.fail(InvalidSoap, "element <%s> has more than %d attributes", rawName(t.Name), maxAttrs)
+		return nil, s.fail(InvalidSoap, "element <%s> has more than %d attributes", rawName(t.Name), maxAttrs)
 	}
 	mark := len(s.ns)
 	for _, a := range t.Attr {
 		switch {
 		case a.Name.Space == "xmlns":
 			if a.Value == "" || a.Name.Local == "xmlns" || (a.Name.Local == "xml") != (a.Value == namespaceXML) {
-				return token{}, s.fail(InvalidSoap, "malformed XML: invalid namespace declaration xmlns:%s=%q", a.Name.Local, a.Value)
+				return nil, s.fail(InvalidSoap, "malformed XML: invalid namespace declaration xmlns:%s=%q", a.Name.Local, a.Value)
 			}
 			s.ns = append(s.ns, binding{a.Name.Local, a.Value})
 		case a.Name.Space == "" && a.Name.Local == "xmlns":
@@ -175,18 +182,19 @@ func (s *scanner) start(t xml.StartElement, off, end int) (token, error) {
 		}
 	}
 	if len(s.ns) > maxBindings {
-		return token{}, s.fail(InvalidSoap, "more than %d namespace declarations in scope", maxBindings)
+		return nil, s.fail(InvalidSoap, "more than %d namespace declarations in scope", maxBindings)
 	}
 	uri, ok := s.lookup(t.Name.Space, len(s.ns))
 	if !ok {
-		return token{}, s.fail(InvalidSoap, "malformed XML: element <%s> uses an undeclared namespace prefix", rawName(t.Name))
+		return nil, s.fail(InvalidSoap, "malformed XML: element <%s> uses an undeclared namespace prefix", rawName(t.Name))
 	}
 	if err := s.checkAttrs(t); err != nil {
-		return token{}, err
+		return nil, err
 	}
 	s.open = append(s.open, openElem{raw: t.Name, mark: mark})
-	return token{kind: tStart, name: xml.Name{Space: uri, Local: t.Name.Local}, prefix: t.Name.Space, attr: t.Attr,
-		start: s.base + off, end: s.base + end, mark: mark}, nil
+	s.tok = token{kind: tStart, name: xml.Name{Space: uri, Local: t.Name.Local}, prefix: t.Name.Space, attr: t.Attr,
+		start: s.base + off, end: s.base + end, mark: mark}
+	return &s.tok, nil
 }
 
 // checkAttrs enforces bound attribute prefixes and unique attribute names

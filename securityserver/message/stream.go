@@ -21,6 +21,10 @@ type Streaming struct {
 	LimitName string
 	// Spool receives each attachment longer than spool.InMemory.
 	Spool *spool.Set
+	// Length, if above 0, is the body's announced length (Content-Length,
+	// which net/http holds the body to): ReadStream sizes its buffer by
+	// it, and refuses a length over the limit without reading the body.
+	Length int64
 }
 
 // ReadRequestStream is ReadRequest for a client proxy that must not hold
@@ -39,7 +43,11 @@ func ReadRequestStream(r *http.Request, maxSize int64, st Streaming) (*Message, 
 // is its SOAP part alone (so the offsets InsertRequestHash uses are the
 // SOAP part's). A text/xml message is read as Read reads it.
 func ReadStream(r io.Reader, contentType string, opts ParseOptions, st Streaming) (*Message, error) {
-	return readStream(r, -1, contentType, opts, st)
+	length := int64(-1)
+	if st.Length > 0 {
+		length = st.Length
+	}
+	return readStream(r, length, contentType, opts, st)
 }
 
 func readStream(r io.Reader, length int64, contentType string, opts ParseOptions, st Streaming) (*Message, error) {
@@ -59,7 +67,7 @@ func readStream(r io.Reader, length int64, contentType string, opts ParseOptions
 	if kind != kindMultipart {
 		return read(r, length, contentType, opts)
 	}
-	boundary := params["boundary"]
+	boundary := params.boundary
 	if boundary == "" || len(boundary) > 70 {
 		return nil, fail(MimeParsingFailed, "multipart/related body without a valid boundary parameter")
 	}

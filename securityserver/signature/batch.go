@@ -2,6 +2,7 @@ package signature
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"sync"
@@ -68,12 +69,13 @@ type keyQueue struct {
 
 // pending is one message submitted to Sign.
 type pending struct {
-	soap []byte
-	atts []Part
-	out  *Batched
-	err  error
-	done chan struct{}
-	lead chan []*pending // when this message must sign the next batch
+	soap   []byte
+	digest []byte // soap's SHA-512 if the caller gave it, else nil
+	atts   []Part
+	out    *Batched
+	err    error
+	done   chan struct{}
+	lead   chan []*pending // when this message must sign the next batch
 }
 
 // Sign signs the SOAP message (or REST header part) soap, exactly as given,
@@ -88,18 +90,29 @@ type pending struct {
 // response): messages are grouped by certificate, and a batch is signed
 // with the Signer of the message that signs it.
 func (b *Batcher) Sign(s *Signer, soap []byte, attachments []Part, now time.Time) (*Batched, error) {
+	return b.SignDigested(s, soap, nil, attachments, now)
+}
+
+// SignDigested is Sign for a message whose SHA-512 digest the caller has
+// computed already (soapDigest; nil: Sign computes it): the signature and
+// the batch's hash chain use it rather than hash soap again. A digest that
+// is not soap's makes a signature that does not verify.
+func (b *Batcher) SignDigested(s *Signer, soap, soapDigest []byte, attachments []Part, now time.Time) (*Batched, error) {
 	if s == nil || s.Cert == nil {
 		return nil, errors.New("signature: the signer has no certificate or no key")
 	}
 	if soap == nil {
 		return nil, errors.New("signature: no message to sign")
 	}
+	if soapDigest != nil && len(soapDigest) != sha512.Size {
+		return nil, fmt.Errorf("signature: a digest of %d bytes is not a SHA-512", len(soapDigest))
+	}
 	for i, a := range attachments {
 		if _, err := chainPart(a); err != nil {
 			return nil, fmt.Errorf("signature: attachment %d: %w", i+1, err)
 		}
 	}
-	me := &pending{soap: soap, atts: attachments}
+	me := &pending{soap: soap, digest: soapDigest, atts: attachments}
 	if b.Off {
 		b.sign(s, []*pending{me}, now)
 		return me.out, me.err
@@ -164,7 +177,7 @@ func (b *Batcher) sign(s *Signer, batch []*pending, now time.Time) {
 	}
 	msgs := make([]Message, len(batch))
 	for i, p := range batch {
-		msgs[i] = Message{SOAP: p.soap, Attachments: p.atts}
+		msgs[i] = Message{SOAP: p.soap, SOAPDigest: p.digest, Attachments: p.atts}
 	}
 	out, err := signRecovered(s, msgs, now)
 	for i, p := range batch {
@@ -192,8 +205,30 @@ func signRecovered(s *Signer, msgs []Message, now time.Time) (out []Chained, err
 // part), exactly as sent, and its attachments, each by its Data or SHA-512
 // Digest.
 type Message struct {
-	SOAP        []byte
+	SOAP []byte
+	// SOAPDigest, if set, is the SHA-512 of SOAP, computed already by the
+	// caller (Batcher.SignDigested).
+	SOAPDigest  []byte
 	Attachments []Part
+}
+
+// signedDigest is the SHA-512 of the part Sign signs: its Digest when the
+// caller gave one, else computed from Data.
+func signedDigest(p Part) []byte {
+	if len(p.Digest) == sha512.Size {
+		return p.Digest
+	}
+	sum := sha512.Sum512(p.Data)
+	return sum[:]
+}
+
+// soapPart is a message's SOAP part as a hash-chain input: by its digest
+// when the caller gave it, else by its bytes.
+func soapPart(m Message) hashchain.Part {
+	if m.SOAPDigest != nil {
+		return hashchain.Digested(digestSHA512, m.SOAPDigest)
+	}
+	return hashchain.Bytes(m.SOAP)
 }
 
 // SignBatch signs msgs under one signature, in X-Road's layout, and returns
@@ -207,7 +242,7 @@ func (s *Signer) SignBatch(msgs []Message, now time.Time) ([]Chained, error) {
 	case len(msgs) == 0:
 		return nil, errors.New("signature: no messages to sign")
 	case len(msgs) == 1 && len(msgs[0].Attachments) == 0:
-		sig, err := s.Sign(Part{URI: MessageURI, Data: msgs[0].SOAP, MimeType: "text/xml"}, now)
+		sig, err := s.Sign(Part{URI: MessageURI, Data: msgs[0].SOAP, Digest: msgs[0].SOAPDigest, MimeType: "text/xml"}, now)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +260,7 @@ func (s *Signer) SignBatch(msgs []Message, now time.Time) ([]Chained, error) {
 			return nil, fmt.Errorf("signature: message %d has no SOAP part", i)
 		}
 		in := make([]hashchain.Part, 0, 1+len(m.Attachments))
-		in = append(in, hashchain.Bytes(m.SOAP))
+		in = append(in, soapPart(m))
 		for j, a := range m.Attachments {
 			cp, err := chainPart(a)
 			if err != nil {

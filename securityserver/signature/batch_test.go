@@ -451,3 +451,61 @@ func TestBatcherKeyPanics(t *testing.T) {
 		t.Fatal("the next message for the key waits for ever: the key stayed busy after the panic")
 	}
 }
+
+// TestSignDigested: a message signed with the SHA-512 its caller computed
+// gets byte for byte the documents it gets when the signer hashes it (RSA
+// PKCS #1 v1.5 is deterministic), alone and in a batch; a digest that is
+// not the message's makes a signature Verify refuses, and one that is not
+// a SHA-512 is refused.
+func TestSignDigested(t *testing.T) {
+	p := getPKI(t, pkiutil.KeyRSA2048)
+	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	msgs := testMessages(6)
+	b := &Batcher{Off: true}
+	plain, digested := make([]Message, len(msgs)), make([]Message, len(msgs))
+	for i, m := range msgs {
+		sum := sha512.Sum512(m.soap)
+		want, err := b.Sign(p.signer, m.soap, attachmentsOf(m.atts...), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.SignDigested(p.signer, m.soap, sum[:], attachmentsOf(m.atts...), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Signature, want.Signature) || !bytes.Equal(got.Result, want.Result) || !bytes.Equal(got.Chain, want.Chain) {
+			t.Errorf("message %d: signed with its digest given, the documents differ", i)
+		}
+		plain[i] = Message{SOAP: m.soap, Attachments: attachmentsOf(m.atts...)}
+		digested[i] = Message{SOAP: m.soap, SOAPDigest: sum[:], Attachments: attachmentsOf(m.atts...)}
+	}
+	want, err := p.signer.SignBatch(plain, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.signer.SignBatch(digested, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Signature, want[i].Signature) || !bytes.Equal(got[i].Result, want[i].Result) || !bytes.Equal(got[i].Chain, want[i].Chain) {
+			t.Errorf("batch message %d: signed with its digest given, the documents differ", i)
+		}
+		if _, err := VerifyChained(got[i].Signature, Part{Data: msgs[i].soap}, attachmentsOf(msgs[i].atts...), got[i].Result, got[i].Chain); err != nil {
+			t.Errorf("batch message %d: %v", i, err)
+		}
+	}
+
+	soap := soapMessage(2000)
+	other := sha512.Sum512(soapMessage(3000))
+	wrong, err := b.SignDigested(p.signer, soap, other[:], nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(wrong.Signature, Part{URI: MessageURI, Data: soap}); err == nil {
+		t.Error("a signature made with another message's digest verifies")
+	}
+	if _, err := b.SignDigested(p.signer, soap, other[:32], nil, now); err == nil {
+		t.Error("a 32-byte digest was taken for a SHA-512")
+	}
+}

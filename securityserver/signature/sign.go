@@ -164,7 +164,7 @@ func (s *Signer) sign(msg Part, now time.Time) ([]byte, error) {
 	sp = c14n.AppendEscapedText(sp, msg.MimeType)
 	sp = append(sp, spEnd...)
 	spDigest := sha512.Sum512(sp)
-	msgDigest := sha512.Sum512(msg.Data)
+	msgDigest := signedDigest(msg)
 
 	// SignedInfo, canonical form.
 	si := scratch.si[:0]

@@ -18,8 +18,11 @@ type Part struct {
 	// Data is the exact bytes of the part as sent or received. The digest is
 	// computed over them as they are: they are never parsed or re-serialised.
 	Data []byte
-	// Digest, for Verify only, stands in for Data when Data is nil: the
-	// SHA-512 of the part, as a message log that keeps only digests has it.
+	// Digest, for Verify, stands in for Data when Data is nil: the SHA-512
+	// of the part, as a message log that keeps only digests has it. Sign
+	// uses a SHA-512 Digest given with Data as Data's, without hashing Data
+	// again (the caller computed it already; a wrong one makes a signature
+	// that does not verify).
 	Digest []byte
 	// MimeType is written by Sign into the signed DataObjectFormat: "text/xml"
 	// for the SOAP message (X-Road writes text/xml for REST header parts too).

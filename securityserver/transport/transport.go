@@ -339,9 +339,24 @@ func (b Body) Len() int64 {
 
 // Bytes is the body in one slice (a copy; spooled contents read in).
 func (b Body) Bytes() []byte {
-	var buf bytes.Buffer
-	b.WriteTo(&buf)
+	buf := bytes.NewBuffer(make([]byte, 0, b.Len()))
+	b.WriteTo(buf)
 	return buf.Bytes()
+}
+
+// Flat is the body as one slice (a copy, Bytes) when it is all in memory
+// and at most max bytes long, else b itself. net/http sends a flat body
+// (Reader) with its header in one write, through the connection's buffer.
+func (b Body) Flat(max int64) Body {
+	if len(b) <= 1 || b.Len() > max {
+		return b
+	}
+	for _, s := range b {
+		if s.Content != nil {
+			return b
+		}
+	}
+	return Bytes(b.Bytes())
 }
 
 // WriteTo writes the body to w.
@@ -350,7 +365,16 @@ func (b Body) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Reader returns a new reader of the body; the body can be read again.
-func (b Body) Reader() io.Reader { return &bodyReader{body: b} }
+// A body of one slice in memory gives a *bytes.Reader, which net/http
+// knows to be in memory: it sends the request's header and such a body in
+// one write, where it flushes the header first for any other reader and
+// then copies the body through a buffer allocated for it.
+func (b Body) Reader() io.Reader {
+	if len(b) == 1 && b[0].Content == nil {
+		return bytes.NewReader(b[0].Data)
+	}
+	return &bodyReader{body: b}
+}
 
 type bodyReader struct {
 	body Body
@@ -480,14 +504,13 @@ func DecodeStream(r io.Reader, length int64, contentType string, lim Streaming, 
 }
 
 func decode(r io.Reader, length int64, contentType string, maxSize int64, request bool, stream *Streaming) (*Message, error) {
-	mt, params, err := mime.ParseMediaType(contentType)
+	mt, boundary, err := parseType(contentType)
 	if err != nil {
 		return nil, malformed("Content-Type %q: %w", contentType, err)
 	}
 	if mt != TypeMultipart {
 		return nil, malformed("Content-Type %s, want %s", mt, TypeMultipart)
 	}
-	boundary := params["boundary"]
 	if boundary == "" {
 		return nil, malformed("Content-Type has no boundary")
 	}
@@ -757,6 +780,80 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // message (rather than a bare SOAP fault, which a provider sends when it
 // fails before answering).
 func IsMultipart(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	mt, _, err := parseType(h.Get("Content-Type"))
 	return err == nil && strings.EqualFold(mt, TypeMultipart)
+}
+
+// parseType is mime.ParseMediaType's media type and boundary parameter.
+// The Content-Type security servers send (multipart/mixed;
+// charset=UTF-8; boundary=xtop…: plain tokens) is read without
+// allocating; anything else goes to mime.ParseMediaType.
+func parseType(ct string) (mt, boundary string, err error) {
+	if mt, boundary, ok := plainType(ct); ok {
+		return mt, boundary, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	return mt, params["boundary"], err
+}
+
+// plainType reads ct when it is type/subtype followed by parameters
+// "; name=value", each name given once, with no other white space and
+// only letters, digits and . _ + - in the names and values (which
+// mime.ParseMediaType reads alike); ok is false for anything else.
+func plainType(ct string) (mt, boundary string, ok bool) {
+	base, rest, _ := strings.Cut(ct, ";")
+	typ, sub, found := strings.Cut(base, "/")
+	if !found || !plainToken(typ) || !plainToken(sub) {
+		return "", "", false
+	}
+	var names [4]string
+	n := 0
+	for rest != "" {
+		var param string
+		param, rest, _ = strings.Cut(rest, ";")
+		param = strings.TrimPrefix(param, " ")
+		name, value, found := strings.Cut(param, "=")
+		if !found || !plainToken(name) || !plainToken(value) || n == len(names) {
+			return "", "", false
+		}
+		for _, seen := range names[:n] {
+			if strings.EqualFold(seen, name) {
+				return "", "", false
+			}
+		}
+		names[n] = name
+		n++
+		if strings.EqualFold(name, "boundary") {
+			boundary = value
+		}
+	}
+	if strings.HasSuffix(ct, ";") {
+		return "", "", false
+	}
+	if isLower(base) {
+		return base, boundary, true
+	}
+	return strings.ToLower(base), boundary, true
+}
+
+func plainToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '+' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/textproto"
 	"strings"
@@ -401,6 +402,7 @@ func TestDecodeStream(t *testing.T) {
 	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) || again.Len() != body.Len() {
 		t.Fatalf("encoded again from the spool: %v, %d bytes for %d", err, again.Len(), body.Len())
 	}
+	checkFlat(t, body, again)
 	lim.MaxAttachments--
 	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
 		t.Fatalf("attachments one byte over their limit: %v", err)
@@ -440,8 +442,61 @@ func TestDecodeStreamREST(t *testing.T) {
 	if err != nil || !bytes.Equal(again.Bytes(), body.Bytes()) {
 		t.Fatalf("encoded again from the spool: %v", err)
 	}
+	checkFlat(t, body, again)
 	lim.MaxAttachments--
 	if _, err := DecodeStream(body.Reader(), body.Len(), m.ContentType, lim, true); !errors.Is(err, ErrAttachmentsTooLarge) {
 		t.Fatalf("a REST body one byte over its limit: %v", err)
+	}
+}
+
+// checkFlat: Flat copies only a body held in memory (body; spooled: a
+// body with a spooled part), within the size given, into one slice that
+// reads as a *bytes.Reader.
+func checkFlat(t *testing.T, body, spooled Body) {
+	t.Helper()
+	if flat := spooled.Flat(1 << 30); len(flat) != len(spooled) {
+		t.Fatal("a body with a spooled part was flattened")
+	}
+	if flat := body.Flat(body.Len() - 1); len(flat) != len(body) {
+		t.Fatal("a body over the size given was flattened")
+	}
+	flat := body.Flat(body.Len())
+	if _, ok := flat.Reader().(*bytes.Reader); len(flat) != 1 || !ok || !bytes.Equal(flat.Bytes(), body.Bytes()) {
+		t.Fatalf("flattened: %d segments, %T", len(flat), flat.Reader())
+	}
+}
+
+// TestPlainType: the allocation-free reading of plain Content-Types agrees
+// with mime.ParseMediaType on everything it accepts.
+func TestPlainType(t *testing.T) {
+	for _, ct := range []string{
+		"multipart/mixed; charset=UTF-8; boundary=xtop0123abcd", "Multipart/Mixed;boundary=b", "multipart/mixed",
+		"multipart/mixed; boundary=a; BOUNDARY=b", "multipart/mixed; boundary=", "multipart/mixed;", "multipart/mixed; boundary=\"b\"",
+		"multipart/mixed;  boundary=b", "multipart/mixed ; boundary=b", "multipart/mixed; boundary=b ", "text/xml; charset=UTF-8",
+		"multipart/mixed; a=1; b=2; c=3; d=4; e=5", "/mixed", "multipart/", "multipart", "", "signature/bdoc-1.0/ts",
+	} {
+		checkPlainType(t, ct)
+	}
+	if mt, b, ok := plainType("multipart/mixed; charset=UTF-8; boundary=xtop0123abcd"); !ok || mt != TypeMultipart || b != "xtop0123abcd" {
+		t.Errorf("the transport Content-Type is not read by the fast path: %q %q %v", mt, b, ok)
+	}
+}
+
+// FuzzPlainType: whatever the fast path accepts, mime.ParseMediaType
+// reads with the same media type and boundary.
+func FuzzPlainType(f *testing.F) {
+	f.Add("multipart/mixed; charset=UTF-8; boundary=xtop0123abcd")
+	f.Add("text/xml;charset=x")
+	f.Fuzz(checkPlainType)
+}
+
+func checkPlainType(t *testing.T, ct string) {
+	mt, b, ok := plainType(ct)
+	if !ok {
+		return
+	}
+	want, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != want || b != params["boundary"] {
+		t.Errorf("%q: fast path %q %q; mime.ParseMediaType %q %v %v", ct, mt, b, want, params, err)
 	}
 }
