@@ -3,6 +3,7 @@ package securityserver_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -85,7 +86,7 @@ func (a *appendScript) hook(_ context.Context, recs []*messagelog.Record, next f
 // response's has returned, and the answer comes only after it; when it then
 // fails, the client gets LoggingFailed, never the answer (the provider,
 // though, has seen the request: the documented price of the overlap,
-// which logRequestFirst avoids).
+// which logRequestFirst avoids). SOAP through DİN, REST through ƏMDK.
 func TestAnswerWaitsForBothRecords(t *testing.T) {
 	e := e2eNew(t)
 	script := &appendScript{failReq: map[string]bool{}, respDone: map[string]chan struct{}{}}
@@ -137,6 +138,24 @@ func TestAnswerWaitsForBothRecords(t *testing.T) {
 		e.expectCalls(t, "DIN", calls) // the provider saw it: the price of the overlap
 		if got := dinLogged(id); slices.Contains(got, messagelog.Request) {
 			t.Fatalf("DİN's log holds %v for the exchange, whose request append failed", got)
+		}
+	})
+
+	t.Run("REST: request append fails after the provider call", func(t *testing.T) {
+		if err := e.f.RestartAgency("EMDK", nil, securityserver.WithAppendHook(script.hook)); err != nil {
+			t.Fatal(err)
+		}
+		emdkCalls := e.calls["EMDK"].Load()
+		id := e.newID(t)
+		script.watch(id, true)
+		r := e2eRESTCall(t, e.agency("DIN").ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L",
+			http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Id": {id}}, nil)
+		e2eWantRESTError(t, r, http.StatusInternalServerError, message.Code(message.ServerProxy, message.LoggingFailed))
+		if want := []string{"request append started", "response durable", "request append failed"}; !slices.Equal(script.seen(), want) {
+			t.Fatalf("events %q, want %q", script.seen(), want)
+		}
+		if got := e.calls["EMDK"].Load(); got != emdkCalls+1 {
+			t.Errorf("ƏMDK's REST provider was called %d times, want once", got-emdkCalls)
 		}
 	})
 
