@@ -213,7 +213,10 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 		return nil, f
 	}
 	resp, f := s.buildHere(r, req, t, signer, requestID, build)
-	return resp, logReq.then(t, f)
+	if f := logReq.then(t, f); f != nil {
+		return nil, f
+	}
+	return resp, nil
 }
 
 // buildHere is answerHere's answer: built, signed and logged (durable when

@@ -96,7 +96,10 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return req, nil, f
 	}
 	ans, f := s.provideREST(ctx, t, req, tr, snap, svc, meta, signer)
-	return req, ans, logReq.then(t, f)
+	if f := logReq.then(t, f); f != nil {
+		return req, nil, f
+	}
+	return req, ans, nil
 }
 
 // provideREST answers a checked REST request (a meta service here, else

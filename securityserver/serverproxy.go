@@ -120,7 +120,10 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 		return req, nil, f
 	}
 	resp, f := s.provide(r, t, req, tr, svc, signer, requestID)
-	return req, resp, logReq.then(t, f)
+	if f := logReq.then(t, f); f != nil {
+		return req, nil, f
+	}
+	return req, resp, nil
 }
 
 // startRequestLog starts the append of a request's record before the
