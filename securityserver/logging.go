@@ -128,22 +128,77 @@ func (s *Server) logBodies(local identifier.Client) bool {
 // appendLog makes records durable before an answer is released; a failure
 // becomes the LoggingFailed fault, never a success.
 func (s *Server) appendLog(ctx context.Context, sd side, t *trace, recs ...*messagelog.Record) *message.Fault {
+	return s.startLog(ctx, sd, t, recs...).wait(t)
+}
+
+// pendingLog is an append under way (startLog).
+type pendingLog struct {
+	s    *Server
+	sd   side
+	done chan struct{} // closed when the append returned; nil when there was nothing to wait for
+	err  error
+}
+
+// startLog starts making records durable and returns at once, so that the
+// exchange's next step (the provider call) overlaps the group commit; its
+// wait must return before anything of the exchange is released. An
+// attachment file that could not be written (t.logFailure) is not
+// appended: wait fails at once, and the caller checks it before any further
+// step (failed). The append's own time to durable goes to the logWrite
+// histogram, as before it ran in the background.
+func (s *Server) startLog(ctx context.Context, sd side, t *trace, recs ...*messagelog.Record) *pendingLog {
+	p := &pendingLog{s: s, sd: sd}
 	if s.opts.noLog {
+		return p
+	}
+	if p.err = t.logFailure; p.err != nil {
+		return p
+	}
+	p.done = make(chan struct{})
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer close(p.done)
+		start := time.Now()
+		p.err = s.appender.Append(ctx, recs...)
+		observeSince(s.metrics.logWrite[sd], start)
+	}()
+	return p
+}
+
+// logFailing reports whether the message log is known not to take records
+// now: closed, or its last commit failed.
+func (s *Server) logFailing() bool {
+	return !s.opts.noLog && (s.mlog.Closed() || s.mlog.LastError() != nil)
+}
+
+// failed reports whether the append has already failed without being
+// started (an attachment file could not be written): the exchange stops
+// there, before the provider sees the request.
+func (p *pendingLog) failed() bool { return p.done == nil && p.err != nil }
+
+// wait returns once the append is over: nil when its records are durable,
+// else the LoggingFailed fault (its cause noted in t).
+func (p *pendingLog) wait(t *trace) *message.Fault {
+	if p.done != nil {
+		<-p.done
+	}
+	if p.err == nil {
 		return nil
 	}
-	start := time.Now()
-	err := t.logFailure
-	if err == nil {
-		err = s.mlog.Append(context.WithoutCancel(ctx), recs...)
+	p.s.log.Error("message log write failed: answers are refused until it works again", "err", p.err)
+	// The cause (paths, OS errors) is this server's business: the peer
+	// learns only that the message was not logged.
+	return t.internal(p.sd.fault(message.LoggingFailed, "the message could not be logged, so it is not answered"), p.err)
+}
+
+// then waits for the append and returns its fault if it failed, else f
+// (the outcome of the steps it overlapped): an exchange whose records are
+// not durable is never answered as a success, whatever came after.
+func (p *pendingLog) then(t *trace, f *message.Fault) *message.Fault {
+	if lf := p.wait(t); lf != nil {
+		return lf
 	}
-	observeSince(s.metrics.logWrite[sd], start)
-	if err != nil {
-		s.log.Error("message log write failed: answers are refused until it works again", "err", err)
-		// The cause (paths, OS errors) is this server's business: the peer
-		// learns only that the message was not logged.
-		return t.internal(sd.fault(message.LoggingFailed, "the message could not be logged, so it is not answered"), err)
-	}
-	return nil
+	return f
 }
 
 // MessageLog is the server's embedded (bbolt) message log: read it with

@@ -59,7 +59,7 @@ func (m *metrics) addDetail(s *Server) {
 	}, []string{"service"})
 	logVec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sluz_messagelog_append_duration_seconds",
-		Help:    "Time until one exchange's records were durable in the message log (queueing, group commit and fsync), by proxy side.",
+		Help:    "Time until one append's records were durable in the message log (queueing, group commit and fsync), by proxy side; the service side appends the request's record (while the provider works) and the response's apart.",
 		Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16), // 100 µs .. 3.3 s
 	}, []string{"side"})
 	sizeVec := prometheus.NewHistogramVec(prometheus.HistogramOpts{

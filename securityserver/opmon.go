@@ -12,10 +12,12 @@ import (
 
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
 	"github.com/sluz/sluz/securityserver/opmon/pgopmon"
+	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
 )
@@ -203,10 +205,23 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 	requestID := r.Header.Get(transport.HeaderRequestID)
 	t.requestID = requestID
 	provider := h.Service.Provider
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
-		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType, nil})); f != nil {
+	// The request's record is made durable while the answer is built
+	// (startRequestLog); the answer waits for it.
+	logReq, f := s.startRequestLog(r.Context(), t, config.Service{}, s.record(serverSide, t, req, requestID, provider,
+		logged{messagelog.Request, tm.SOAP, tm.Signature, tm.SOAPType, nil}))
+	if f != nil {
 		return nil, f
 	}
+	resp, f := s.buildHere(r, req, t, signer, requestID, build)
+	if f := logReq.then(t, f); f != nil {
+		return nil, f
+	}
+	return resp, nil
+}
+
+// buildHere is answerHere's answer: built, signed and logged (durable when
+// it returns).
+func (s *Server) buildHere(r *http.Request, req *message.Message, t *trace, signer *signature.Signer, requestID string, build func() ([]byte, []message.Attachment, *message.Fault)) (*answer, *message.Fault) {
 	t.out = time.Now()
 	body, atts, f := build()
 	if f != nil {
@@ -217,7 +232,7 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 	if f != nil {
 		return nil, f
 	}
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, req.Header.Service.Provider,
 		logged{messagelog.Response, resp.soap, resp.signature, message.ContentTypeXML, resp.att})); f != nil {
 		return nil, f
 	}

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/rest"
+	"github.com/sluz/sluz/securityserver/signature"
 	"github.com/sluz/sluz/securityserver/spool"
 	"github.com/sluz/sluz/securityserver/transport"
 	"github.com/sluz/sluz/securityserver/verify"
@@ -88,11 +90,26 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return req, nil, f
 	}
 	provider := req.Service.Provider
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
-		logged{messagelog.Request, tr.SOAP, tr.Signature, transport.TypeRESTRequest, attachedOf(tr)})); f != nil {
+	logReq, f := s.startRequestLog(ctx, t, svc, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
+		logged{messagelog.Request, tr.SOAP, tr.Signature, transport.TypeRESTRequest, attachedOf(tr)}))
+	if f != nil {
 		return req, nil, f
 	}
-	var pr *providerAnswer
+	ans, f := s.provideREST(ctx, t, req, tr, snap, svc, meta, signer)
+	if f := logReq.then(t, f); f != nil {
+		return req, nil, f
+	}
+	return req, ans, nil
+}
+
+// provideREST answers a checked REST request (a meta service here, else
+// through the provider IS), signs the answer as the provider's member and
+// logs it (durable when it returns).
+func (s *Server) provideREST(ctx context.Context, t *trace, req *rest.Request, tr *transport.Message, snap *globalconf.Snapshot, svc config.Service, meta bool, signer *signature.Signer) (*restAnswer, *message.Fault) {
+	var (
+		pr *providerAnswer
+		f  *message.Fault
+	)
 	if meta {
 		pr, f = s.answerRESTMeta(req, snap, t)
 	} else {
@@ -102,32 +119,32 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		observeSince(s.metrics.providerObserver(svc.ID), t.out)
 	}
 	if f != nil {
-		return req, nil, f
+		return nil, f
 	}
 	// X-Road-Request-Hash binds the answer to the request exactly as
 	// received (PR-REST §4.3).
 	resp, err := rest.NewResponse(req, pr.status, pr.reason, pr.fields, rest.RequestHash(tr.SOAP, bodyDigest(tr.RESTBody)), t.requestID)
 	if err != nil {
-		return req, nil, serverSide.fault(message.ServiceFailed, "the provider information system's answer cannot be carried: %v", err)
+		return nil, serverSide.fault(message.ServiceFailed, "the provider information system's answer cannot be carried: %v", err)
 	}
 	head := resp.HeaderPart()
 	signStart := time.Now()
 	sig, att, err := s.signMessage(signer, head, restBodyPart(pr.body), signStart)
 	observeSince(s.metrics.sign[serverSide], signStart)
 	if err != nil {
-		return req, nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)
+		return nil, t.internal(serverSide.fault(message.CannotCreateSignature, "signing the response failed"), err)
 	}
 	tm := &transport.Message{SOAPType: transport.TypeRESTResponse, SOAP: head, Signature: sig}
 	att.intoREST(tm)
 	out, err := tm.Encode()
 	if err != nil {
-		return req, nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
+		return nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
 	}
-	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, provider,
+	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, req.Service.Provider,
 		logged{messagelog.Response, head, sig, transport.TypeRESTResponse, att})); f != nil {
-		return req, nil, f
+		return nil, f
 	}
-	return req, &restAnswer{resp: resp, out: out, ct: tm.ContentType}, nil
+	return &restAnswer{resp: resp, out: out, ct: tm.ContentType}, nil
 }
 
 // restService is the configured REST service for a service id: a SOAP

@@ -106,6 +106,7 @@ type Server struct {
 	replay   verify.ReplayGuard
 	closers  []io.Closer // key handles (PKCS#11 sessions)
 	mlog     messageLog
+	appender logAppender      // the proxies' appends: mlog, or a test's wrapper around it
 	files    messagelog.Files // the message log's attachment files
 	blog     *messagelog.Log  // the embedded store behind mlog (MessageLog); nil on PostgreSQL
 	provider *http.Client     // keep-alive connections to the provider IS endpoints
@@ -150,6 +151,7 @@ type options struct {
 	now          func() time.Time
 	noLog        bool
 	noTimestamps bool
+	wrapAppender func(logAppender) logAppender // tests only (export_test.go)
 }
 
 // WithoutMessageLog and WithoutTimestamping exist for benchmarks that
@@ -232,6 +234,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err e
 		}
 		s.mlog = s.blog
 		s.lead = soleNode{}
+	}
+	s.appender = s.mlog
+	if o.wrapAppender != nil {
+		s.appender = o.wrapAppender(s.mlog)
 	}
 	// Access rights and operational monitoring: in dataDir, or with the
 	// log on PostgreSQL in its database, shared by the nodes.

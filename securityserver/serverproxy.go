@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluz/sluz/registry/globalconf"
 	"github.com/sluz/sluz/registry/identifier"
+	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/opmon"
@@ -113,10 +114,45 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	requestID := r.Header.Get(transport.HeaderRequestID)
 	t.requestID = requestID
 	provider := h.Service.Provider
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
-		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType, attachedOf(tr)})); f != nil {
+	logReq, f := s.startRequestLog(r.Context(), t, svc, s.record(serverSide, t, req, requestID, provider,
+		logged{messagelog.Request, tr.SOAP, tr.Signature, tr.SOAPType, attachedOf(tr)}))
+	if f != nil {
 		return req, nil, f
 	}
+	resp, f := s.provide(r, t, req, tr, svc, signer, requestID)
+	if f := logReq.then(t, f); f != nil {
+		return req, nil, f
+	}
+	return req, resp, nil
+}
+
+// startRequestLog starts the append of a request's record before the
+// provider IS is called, so that the group commit overlaps the provider's
+// work (issue 14); the exchange's outcome waits for it (pendingLog.then),
+// so no answer is released before both the request and the response
+// records are durable. The price: when the request's append fails, the
+// provider has already seen the request while its client gets
+// LoggingFailed — as when the response's append fails, in either order. A
+// service configured with logRequestFirst keeps X-Road's strict order (the
+// provider sees only a request whose record is durable), at the cost of a
+// commit's latency; so does every service while the log is known to be
+// failing (closed, or its last commit failed), so that a broken log lets
+// no provider act on requests it then refuses: only those in flight when
+// it first fails can be. An attachment file of the log that cannot be
+// written refuses the request at once in either case.
+func (s *Server) startRequestLog(ctx context.Context, t *trace, svc config.Service, rec *messagelog.Record) (*pendingLog, *message.Fault) {
+	p := s.startLog(ctx, serverSide, t, rec)
+	if p.failed() || svc.LogRequestFirst || s.logFailing() {
+		if f := p.wait(t); f != nil {
+			return nil, f
+		}
+	}
+	return p, nil
+}
+
+// provide calls the provider IS with a checked request, signs its answer as
+// the provider's member and logs it (durable when it returns).
+func (s *Server) provide(r *http.Request, t *trace, req *message.Message, tr *transport.Message, svc config.Service, signer *signature.Signer, requestID string) (*answer, *message.Fault) {
 	// The provider IS gets the request as the client's IS sent it: the
 	// SOAP message alone, or multipart/related with its attachments.
 	isBody, isType := attachedOf(tr).forIS(tr.SOAPType, tr.SOAP)
@@ -125,18 +161,18 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	t.in = time.Now()
 	observeSince(s.metrics.providerObserver(svc.ID), t.out)
 	if f != nil {
-		return req, nil, f
+		return nil, f
 	}
 	s.metrics.size[serverSide][kindResponse].Observe(float64(len(ans.SOAP)))
 	resp, f := s.signResponse(signer, ans, s.metrics.sign[serverSide], t)
 	if f != nil {
-		return req, nil, f
+		return nil, f
 	}
-	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, provider,
+	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, req.Header.Service.Provider,
 		logged{messagelog.Response, resp.soap, resp.signature, resp.soapType, resp.att})); f != nil {
-		return req, nil, f
+		return nil, f
 	}
-	return req, resp, nil
+	return resp, nil
 }
 
 // responseSigner is the provider member's signer with a fresh OCSP response.

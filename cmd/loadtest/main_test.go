@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--target", "ftp://127.0.0.1/"},
 		{"--rounds", "0"},
 		{"--half", "closed", "--half-rate", "100"},
+		{"--half", "sluz", "--half-rate", "-1"},
 		{"stray"},
 		{"--attachment", "0"},
 		{"--attachment", "1TB"},
@@ -66,9 +68,9 @@ func TestFullRun(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"nproc", "command:", loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz,
-		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at half load", "no errors",
+		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at ½ Şlüz's max", "Şlüz / plain CPU per exchange", "open loop", "no errors",
 		nameTSFast, nameNoTS, nameNoLog, "log + time-stamping / no log throughput", "time-stamping on - off",
-		loadtest.NameCryptoPair, loadtest.NameFloorPair, "floor pair / plain pair throughput", "Şlüz / floor pair throughput"} {
+		loadtest.NameCryptoPair, loadtest.NameFloorPair, "floor pair / plain pair throughput", "Şlüz / floor pair throughput", "resolve with profile; below: blocked"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -80,6 +82,44 @@ func TestFullRun(t *testing.T) {
 		t.Errorf("%d half-load rows, want 2 and 3 with --logging:\n%s", n, text)
 	}
 
+}
+
+// TestHalfOpenJSON: --half open (the earlier benchmark's half load: half
+// the plain pair's throughput) still runs, and the JSON report carries
+// issue 14's ratios; without --floors there is no floor verdict.
+func TestHalfOpenJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local federation")
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"--concurrency", "2", "--warmup", "0s", "--duration", "200ms", "--half", "open", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	ra := rep.Ratios
+	if rep.HalfMode != "open" || ra == nil || ra.HalfOf != loadtest.NamePlain || ra.CPUMultiple <= 0 || ra.FloorVerdict != "" {
+		t.Fatalf("report: %s", out.String())
+	}
+	if got, want := ra.CPUMet, ra.CPUMultiple <= targetCPUMultiple; got != want {
+		t.Errorf("cpu_target_met %v for %.2f ×", got, ra.CPUMultiple)
+	}
+	plain := rep.rows(loadtest.NamePlain, "full")
+	if len(plain) != 1 || math.Abs(ra.HalfRate-plain[0].Throughput/2) > 0.5 {
+		t.Errorf("half-load rate %.1f/s, want half the plain pair's %.1f/s", ra.HalfRate, plain[0].Throughput)
+	}
+}
+
+// TestFloorVerdict: issue 14's bands for Şlüz / floor pair.
+func TestFloorVerdict(t *testing.T) {
+	for r, want := range map[float64]string{1.25: "met", 1.0: "met", 0.99: "resolve with profile", 0.8: "resolve with profile", 0.79: "blocked", 0: "blocked"} {
+		if got := floorVerdict(r); got != want {
+			t.Errorf("floorVerdict(%v) = %q, want %q", r, got, want)
+		}
+	}
 }
 
 // TestTransfer streams one 8 MiB attachment through each pair: both

@@ -24,10 +24,30 @@ import (
 func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 	dir := t.TempDir()
 	_, emdk := startWithEMDKOutside(t, dir)
-	bin := testtool.Build(t, ".")
-	proc := testtool.Start(t, "security server serving", bin, "serve", "--config", emdk.ConfigFile)
+	crashMidExchanges(t, emdk, emdk)
+}
 
-	client, _ := identifier.ParseClient("AZ/GOV/EMDK/realestate")
+// TestCrashLosesNoAnsweredMessageServiceSide is the same with the provider's
+// security server (DİN's) killed: its service proxy appends the request's
+// record while the provider IS works, and no answer it released may lack
+// either record in its log.
+func TestCrashLosesNoAnsweredMessageServiceSide(t *testing.T) {
+	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DIN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	crashMidExchanges(t, f.Agency("EMDK"), f.Agency("DIN"))
+}
+
+// crashMidExchanges sends ƏMDK's request to DİN through client's client
+// proxy from 8 IS at once, kills killed's security server (a process of
+// its own) with SIGKILL, and checks killed's message log.
+func crashMidExchanges(t *testing.T, client, killed *localfed.Agency) {
+	bin := testtool.Build(t, ".")
+	proc := testtool.Start(t, "security server serving", bin, "serve", "--config", killed.ConfigFile)
+
+	member, _ := identifier.ParseClient("AZ/GOV/EMDK/realestate")
 	service, _ := identifier.ParseService("AZ/GOV/DIN/population/getPersonByFin/v1")
 	var (
 		mu        sync.Mutex
@@ -35,8 +55,8 @@ func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 		n         int
 	)
 	send := func(hc *http.Client, id string) bool {
-		body := localfed.RequestXML(client, service, id, "AZEMDK0001", "<fin>5ZJ8K2L</fin>")
-		resp, err := hc.Post(emdk.ClientURL, "text/xml; charset=UTF-8", bytes.NewReader(body))
+		body := localfed.RequestXML(member, service, id, "AZEMDK0001", "<fin>5ZJ8K2L</fin>")
+		resp, err := hc.Post(client.ClientURL, "text/xml; charset=UTF-8", bytes.NewReader(body))
 		if err != nil {
 			return false
 		}
@@ -87,7 +107,7 @@ func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 		t.Fatalf("no exchange succeeded before the kill:\n%s", proc.Log())
 	}
 
-	logPath := filepath.Join(emdk.Config.DataDir, securityserver.FileMessageLog)
+	logPath := filepath.Join(killed.Config.DataDir, securityserver.FileMessageLog)
 	res, err := messagelog.CheckFile(logPath)
 	if err != nil || !res.OK() {
 		t.Fatalf("log after SIGKILL: %+v %v", res, err)
@@ -107,7 +127,7 @@ func TestCrashLosesNoAnsweredMessage(t *testing.T) {
 	t.Logf("%d exchanges attempted, %d succeeded before SIGKILL, %d records logged", n, len(succeeded), res.Records)
 
 	// The restarted server continues the same chain.
-	proc = testtool.Start(t, "security server serving", bin, "serve", "--config", emdk.ConfigFile)
+	proc = testtool.Start(t, "security server serving", bin, "serve", "--config", killed.ConfigFile)
 	if !send(&http.Client{Timeout: 10 * time.Second}, "after-restart") {
 		t.Fatalf("exchange after restart failed:\n%s", proc.Log())
 	}

@@ -154,6 +154,14 @@ type Service struct {
 	// OpenAPI is the file of an openapi service's OpenAPI 3 description,
 	// relative to this file (required for type openapi).
 	OpenAPI string `yaml:"openapi"`
+	// LogRequestFirst keeps X-Road's strict order for this service: the
+	// provider IS gets a request only once its record is durable in the
+	// message log. By default the request's record is appended while the
+	// provider works (the answer still waits for it, and is refused with
+	// LoggingFailed if it fails), which saves a commit's latency but lets
+	// the provider act on a request whose client is then refused; set it
+	// for state-changing services where that matters.
+	LogRequestFirst bool `yaml:"logRequestFirst"`
 }
 
 // Service types.
