@@ -52,7 +52,7 @@ func TestSharedAfterOldRows(t *testing.T) {
 	}
 	pool.Close()
 
-	l := open(t, dsn) // migrates to schema 3
+	l := open(t, dsn)        // migrates to schema 3
 	for i := 3; i < 8; i++ { // a's batch goes on (records 4..6), then b's (7, 8)
 		doc := a
 		if i >= 6 {
