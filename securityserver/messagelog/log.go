@@ -243,10 +243,11 @@ func (l *Log) commit(group []*Record) error {
 	first := seq + 1
 	recs, hashes, sigds := l.scratch[:0], l.hashes[:0], l.sigds[:0]
 	size := 0
-	for _, r := range group {
+	digests, docs := l.docs.Group(group)
+	for i, r := range group {
 		seq++
 		r.Seq, r.PrevHash = seq, prev
-		digest, doc := l.docs.Digest(r)
+		digest, doc := digests[i], docs[i]
 		var wr walRecord
 		if doc != nil {
 			// The chain hash covers the full encoding; the store keeps
@@ -273,7 +274,7 @@ func (l *Log) commit(group []*Record) error {
 		// records would end recovery before the frames after it.
 		return nil
 	}
-	frame, docs, err := l.frame(first, recs)
+	frame, carried, err := l.frame(first, recs)
 	if err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
 	}
@@ -285,14 +286,14 @@ func (l *Log) commit(group []*Record) error {
 		l.wal.off = 0
 		clear(l.walDocs)
 		// Its first frame carries every document its records refer to.
-		if frame, docs, err = l.frame(first, recs); err != nil {
+		if frame, carried, err = l.frame(first, recs); err != nil {
 			return fmt.Errorf("message log write failed: %w", err)
 		}
 	}
 	if err := l.wal.write(frame); err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
 	}
-	for _, d := range docs {
+	for _, d := range carried {
 		l.walDocs[d] = true
 	}
 	l.headMu.Lock()

@@ -102,34 +102,59 @@ func decodeStored(stored []byte) (*Record, error) {
 // safe for concurrent use: a store's single writer owns one.
 type SigDocs struct {
 	seed maphash.Seed
-	m    map[uint64]sigDoc
+	m    map[uint64]*sigDoc
 }
 
-type sigDoc struct{ doc, digest []byte }
+type sigDoc struct {
+	doc, digest []byte
+	seen        bool // a record of an earlier group carried it
+	n           int  // records of the current group that carry it
+}
 
 // sigDocsMax bounds the remembered documents (a batch's records are logged
 // within moments of each other).
 const sigDocsMax = 1024
 
-// Digest returns SignatureDigest(r), and, when a store keeps r's document
-// apart (Shares), the writer's own copy of it: the same slice for every
-// record that carries the same document lately, so that it can be written
-// once.
-func (s *SigDocs) Digest(r *Record) (digest, doc []byte) {
-	if !Shares(r) {
-		return SignatureDigest(r), nil
-	}
+// Group returns, for each of a group of records to store, its
+// SignatureDigest and, when the store should keep its document apart, the
+// writer's own copy of it (the same slice for every record that carries
+// the same document), else nil. A document is kept apart once more than
+// one record carries it: two records of the group, or one and a record of
+// an earlier group. So a signing batch of one, the usual case at low load,
+// keeps its document inline as before and costs nothing more; a batch whose
+// first record came alone keeps that one's inline and the rest's apart.
+func (s *SigDocs) Group(recs []*Record) (digests, docs [][]byte) {
+	digests, docs = make([][]byte, len(recs)), make([][]byte, len(recs))
 	if s.m == nil {
-		s.seed, s.m = maphash.MakeSeed(), make(map[uint64]sigDoc)
+		s.seed, s.m = maphash.MakeSeed(), make(map[uint64]*sigDoc)
 	}
-	k := maphash.Bytes(s.seed, r.Signature)
-	if e, ok := s.m[k]; ok && bytes.Equal(e.doc, r.Signature) {
-		return e.digest, e.doc
+	es := make([]*sigDoc, len(recs))
+	for i, r := range recs {
+		if !Shares(r) {
+			digests[i] = SignatureDigest(r)
+			continue
+		}
+		k := maphash.Bytes(s.seed, r.Signature)
+		e, ok := s.m[k]
+		if !ok || !bytes.Equal(e.doc, r.Signature) {
+			if len(s.m) >= sigDocsMax {
+				clear(s.m)
+			}
+			e = &sigDoc{doc: bytes.Clone(r.Signature), digest: SignatureDigest(r)}
+			s.m[k] = e
+		}
+		e.n++
+		es[i], digests[i] = e, e.digest
 	}
-	if len(s.m) >= sigDocsMax {
-		clear(s.m)
+	for i, e := range es {
+		if e != nil && (e.seen || e.n > 1) {
+			docs[i] = e.doc
+		}
 	}
-	e := sigDoc{doc: bytes.Clone(r.Signature), digest: SignatureDigest(r)}
-	s.m[k] = e
-	return e.digest, e.doc
+	for _, e := range es {
+		if e != nil {
+			e.seen, e.n = true, 0
+		}
+	}
+	return digests, docs
 }

@@ -111,9 +111,20 @@ func requireSignatures(t *testing.T, l *Log, first uint64, n, per int) {
 	}
 }
 
+// appendGroup appends recs in one Append, as a signing batch's messages
+// arrive at the log together.
+func appendGroup(t *testing.T, l *Log, recs ...*Record) {
+	t.Helper()
+	if err := l.Append(context.Background(), recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSharedStoredOnce: 5 messages of one signing batch store their
 // document once: the write-ahead file and the store hold it once, and the
-// records each hold its digest.
+// records each hold its digest. A batch of one keeps its document inline;
+// a batch whose first message came alone keeps that one's inline and
+// stores the document once for the rest.
 func TestSharedStoredOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "messagelog.db")
 	l, err := Open(path, Options{IngestInterval: time.Hour})
@@ -122,12 +133,8 @@ func TestSharedStoredOnce(t *testing.T) {
 	}
 	defer l.Close()
 	doc := testDoc(0)
-	for i := range 5 {
-		if err := l.Append(context.Background(), sharedSample(i, 5)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The write-ahead file: 5 frames, one of which carries the document.
+	appendGroup(t, l, sharedSample(0, 5), sharedSample(1, 5), sharedSample(2, 5), sharedSample(3, 5), sharedSample(4, 5))
+	// The write-ahead file: one frame, which carries the document once.
 	if walBytes := l.wal.off; walBytes > int64(len(doc))+5*600 {
 		t.Fatalf("5 records of one %d-byte document took %d bytes of the write-ahead file", len(doc), walBytes)
 	}
@@ -149,6 +156,24 @@ func TestSharedStoredOnce(t *testing.T) {
 	requireSignatures(t, l, 1, 5, 5)
 	res, err := l.Check()
 	requireChecks(t, res, err, 5)
+
+	stored := func(seq uint64) (v []byte) {
+		l.Flush()
+		l.db.View(func(tx *bolt.Tx) error { v = bytes.Clone(tx.Bucket(bucketRecords).Get(seqKey(seq))); return nil })
+		return v
+	}
+	appendGroup(t, l, sharedSample(5, 1)) // a batch of one: as before
+	if n, _, _ := l.SignatureDocs(); n != 1 || stored(6)[0]&storedShared != 0 || !bytes.Contains(stored(6), testDoc(5)) {
+		t.Fatalf("a batch of one: %d documents apart, record 6 stored %d bytes", n, len(stored(6)))
+	}
+	for i := 10; i < 13; i++ { // a batch whose messages come one by one
+		appendGroup(t, l, sharedSample(i, 10))
+	}
+	if n, _, _ := l.SignatureDocs(); n != 2 || stored(7)[0]&storedShared != 0 || stored(8)[0]&storedShared == 0 || stored(9)[0]&storedShared == 0 {
+		t.Fatalf("a batch of 3 appended apart: %d documents apart; records 7..9 stored %d, %d, %d bytes", n, len(stored(7)), len(stored(8)), len(stored(9)))
+	}
+	res, err = l.Check()
+	requireChecks(t, res, err, 9)
 }
 
 // TestSharedTamper: a changed or removed shared document is reported at
@@ -169,11 +194,11 @@ func TestSharedTamper(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "messagelog.db")
 			l := openLog(t, path)
+			var recs []*Record
 			for i := range 8 { // records 1..5 share a document, 6..8 another
-				if err := l.Append(context.Background(), sharedSample(i, 5)); err != nil {
-					t.Fatal(err)
-				}
+				recs = append(recs, sharedSample(i, 5))
 			}
+			appendGroup(t, l, recs...)
 			l.Close()
 			sum := sha512.Sum512(testDoc(0))
 			db, err := bolt.Open(path, 0o600, nil)

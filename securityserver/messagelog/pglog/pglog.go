@@ -151,12 +151,13 @@ func (l *Log) commit(ctx context.Context, recs []*messagelog.Record) error {
 		seqs, times := make([]int64, len(recs)), make([]int64, len(recs))
 		hashes, stored, sigs := make([][]byte, len(recs)), make([][]byte, len(recs)), make([][]byte, len(recs))
 		var digests, docs [][]byte // the shared signature documents, once each
+		sigDigests, sigDocs := l.docs.Group(recs)
 		for i, r := range recs {
 			seq++
 			r.Seq, r.PrevHash = uint64(seq), prev
 			enc := r.Encode() // the chain hash covers the document
 			prev = messagelog.Hash(enc)
-			if digest, doc := l.docs.Digest(r); doc != nil {
+			if digest, doc := sigDigests[i], sigDocs[i]; doc != nil {
 				enc, sigs[i] = r.EncodeShared(digest), digest
 				if !slices.ContainsFunc(digests, func(d []byte) bool { return bytes.Equal(d, digest) }) {
 					digests, docs = append(digests, digest), append(docs, doc)

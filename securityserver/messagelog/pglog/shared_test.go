@@ -52,17 +52,21 @@ func TestSharedAfterOldRows(t *testing.T) {
 	}
 	pool.Close()
 
-	l := open(t, dsn)        // migrates to schema 3
-	for i := 3; i < 8; i++ { // a's batch goes on (records 4..6), then b's (7, 8)
-		doc := a
-		if i >= 6 {
-			doc = b
+	l := open(t, dsn) // migrates to schema 3
+	// a's batch goes on (records 4..6), then b's (7, 8), each batch's
+	// messages together.
+	for _, g := range []struct {
+		from, to int
+		doc      []byte
+	}{{3, 6, a}, {6, 8, b}} {
+		var recs []*messagelog.Record
+		for i := g.from; i < g.to; i++ {
+			recs = append(recs, storetest.RecShared(i, t0.Add(time.Duration(i)*time.Minute), g.doc))
 		}
-		r := storetest.RecShared(i, t0.Add(time.Duration(i)*time.Minute), doc)
-		if err := l.Append(ctx, r); err != nil {
+		if err := l.Append(ctx, recs...); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, r)
+		want = append(want, recs...)
 	}
 	if n, size, err := l.SignatureDocs(); err != nil || n != 2 || size != len(a)+len(b) {
 		t.Fatalf("%d documents of %d bytes stored apart, %v; want 2 (the new records')", n, size, err)

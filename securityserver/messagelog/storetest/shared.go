@@ -156,12 +156,12 @@ func testSharedSignatures(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	s = opened(t, open).(SharedStore)
-	appendRecs(t, s, RecShared(8, at(9), a))
+	appendRecs(t, s, RecShared(8, at(9), a), RecShared(9, at(9), a))
 	if n := signatureDocs(t, s); n != 2 {
 		t.Fatalf("a pruned document logged again: %d documents, want 2", n)
 	}
 	live = all(t, s, 0)
-	if len(live) != 3 || !bytes.Equal(live[0].rec.Signature, b) || !bytes.Equal(live[2].rec.Signature, a) {
+	if len(live) != 4 || !bytes.Equal(live[0].rec.Signature, b) || !bytes.Equal(live[2].rec.Signature, a) || !bytes.Equal(live[3].rec.Signature, a) {
 		t.Fatalf("after pruning and reopening: %d records, or their documents differ", len(live))
 	}
 	checkOK(t, s)
