@@ -18,6 +18,11 @@
 // file (synced) before it appends the record. Record encodings 1 and 2
 // (attachments inside the record) are still read.
 //
+// The records of one signing batch share one signature document: once a
+// second record carries it, the store keeps it once, under its SHA-512,
+// and the records refer to it (shared.go, sigdocs.go); chain hashes and
+// every reader still see each record's full encoding.
+//
 // # Caveats
 //
 // The server holds the file's lock while it runs; offline checks (CheckFile)

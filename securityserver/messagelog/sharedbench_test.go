@@ -1,10 +1,6 @@
 package messagelog_test
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha512"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluz/sluz/securityserver/messagelog"
+	"github.com/sluz/sluz/securityserver/messagelog/storetest"
 )
 
 // BenchmarkAppendSigningBatch appends the records of signing batches of N
@@ -34,54 +31,18 @@ func BenchmarkAppendSigningBatch(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer l.Close()
-				ctx := context.Background()
-				batch := 0
-				recs := make([]*messagelog.Record, n)
 				w0, cpu0 := wchar(b), cpuTime()
 				b.ResetTimer()
-				for i := 0; i < b.N; i += n {
-					batch++
-					doc := benchDoc(batch)
-					for j := range recs {
-						recs[j] = benchRecord(i+j, doc)
-					}
-					if mode == "commit" {
-						err = l.Append(ctx, recs...)
-					}
-					for j := 0; mode == "apart" && j < n && err == nil; j++ {
-						err = l.Append(ctx, recs[j])
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+				recsDone := float64(storetest.AppendSigningBatches(b, l, n, b.N, mode == "apart"))
 				if err := l.Flush(); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				recsDone := float64((b.N + n - 1) / n * n)
 				b.ReportMetric(float64(wchar(b)-w0)/recsDone, "B-written/rec")
 				b.ReportMetric(float64(cpuTime()-cpu0)/recsDone, "cpu-ns/rec")
 			})
 		}
 	}
-}
-
-// benchDoc is a signature document of a real one's size; n makes it
-// distinct.
-func benchDoc(n int) []byte {
-	filler := bytes.Repeat(fmt.Appendf(nil, "certificate and OCSP response of batch %d;", n), 80)
-	return fmt.Appendf(nil, `<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#"><ds:Signature Id="batch-%d">%s</ds:Signature></asic:XAdESSignatures>`,
-		n, base64.StdEncoding.EncodeToString(filler))
-}
-
-func benchRecord(i int, doc []byte) *messagelog.Record {
-	body := fmt.Appendf(nil, "<SOAP-ENV:Envelope><SOAP-ENV:Header>%s</SOAP-ENV:Header><SOAP-ENV:Body>FİN 5ZJ8K2L, sorğu %d</SOAP-ENV:Body></SOAP-ENV:Envelope>",
-		strings.Repeat("<xrd:client>AZ/GOV/EMDK/realestate</xrd:client>", 20), i)
-	sum := sha512.Sum512(body)
-	return &messagelog.Record{Side: messagelog.ClientSide, Kind: messagelog.Request, MessageID: fmt.Sprintf("id-%d", i), RequestID: "rq",
-		Client: "AZ/GOV/EMDK/realestate", Service: "AZ/GOV/DIN/population/getPersonByFin/v1",
-		Message: body, MessageDigest: sum[:], Signature: bytes.Clone(doc), ContentType: "text/xml; charset=UTF-8"}
 }
 
 // wchar is the bytes this process passed to write calls (/proc/self/io).

@@ -6,6 +6,10 @@
 // transaction. The security server, the time-stamper, the archiver and the
 // auditor see the same records whichever store holds them.
 //
+// A signature document that several records carry (one signing batch's)
+// is stored once, in messagelog_signatures, as the bbolt log does
+// (messagelog.EncodeShared); readers get every record's full encoding.
+//
 // Append returns only once its records are committed with
 // synchronous_commit on (or the stronger level the DSN names): a message
 // answered as a success is in the database, and on its synchronous

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
@@ -27,6 +28,45 @@ func SignatureDoc(n int) []byte {
 	filler := bytes.Repeat([]byte(fmt.Sprintf("certificate and OCSP response of batch %d;", n)), 80)
 	return fmt.Appendf(nil, `<asic:XAdESSignatures xmlns:asic="http://uri.etsi.org/02918/v1.2.1#"><ds:Signature Id="batch-%d">%s</ds:Signature></asic:XAdESSignatures>`,
 		n, base64.StdEncoding.EncodeToString(filler))
+}
+
+// BatchRec is a record of a message of a real one's size (about 1 KB)
+// signed in a batch whose document is doc (its own copy).
+func BatchRec(i int, doc []byte) *messagelog.Record {
+	body := fmt.Appendf(nil, "<SOAP-ENV:Envelope><SOAP-ENV:Header>%s</SOAP-ENV:Header><SOAP-ENV:Body>FİN 5ZJ8K2L, sorğu %d</SOAP-ENV:Body></SOAP-ENV:Envelope>",
+		strings.Repeat("<xrd:client>AZ/GOV/EMDK/realestate</xrd:client>", 20), i)
+	sum := sha512.Sum512(body)
+	return &messagelog.Record{Side: messagelog.ClientSide, Kind: messagelog.Request, MessageID: fmt.Sprintf("id-%d", i), RequestID: "rq",
+		Client: "SUBSYSTEM:AZ/GOV/EMDK/realestate", Service: "SERVICE:AZ/GOV/DIN/population/getPersonByFin/v1",
+		Message: body, MessageDigest: sum[:], Signature: bytes.Clone(doc), ContentType: "text/xml; charset=UTF-8"}
+}
+
+// AppendSigningBatches appends at least total records (whole batches) as
+// signing batches of n messages (BatchRec, one document each), one Append
+// per batch or, apart, per record, and returns how many.
+func AppendSigningBatches(tb testing.TB, s interface {
+	Append(ctx context.Context, recs ...*messagelog.Record) error
+}, n, total int, apart bool) int {
+	recs := make([]*messagelog.Record, n)
+	done := 0
+	for batch := 1; done < total; batch++ {
+		doc := SignatureDoc(batch)
+		for j := range recs {
+			recs[j] = BatchRec(done+j, doc)
+		}
+		var err error
+		if !apart {
+			err = s.Append(context.Background(), recs...)
+		}
+		for j := 0; apart && j < n && err == nil; j++ {
+			err = s.Append(context.Background(), recs[j])
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		done += n
+	}
+	return done
 }
 
 // RecShared is Rec(n, at) signed with sig (one signing batch's document).
