@@ -144,19 +144,21 @@ func CheckSource(src Source) (*CheckResult, error) {
 	// The records' signature digests, by seq-start, for hash-chain
 	// batches: collected in this one pass, not read again per batch.
 	var sigs [][]byte
-	docDigests := map[string][]byte{} // SHA-512 of each shared document, by the digest records refer to it by
+	// The last shared document's reference and SHA-512: the records of a
+	// batch are logged together, so each document is mostly hashed once.
+	var lastRef, lastSum []byte
 	err = src.EachStored(func(keySeq uint64, v, doc []byte) error {
+		var sigDigest []byte // SHA-512 of the record's document, when known here
 		ref, err := SharedRef(v)
 		if err == nil && ref != nil {
 			// The document the record refers to must be the one its
 			// digest names: else every record of its batch is named here
 			// (the chain breaks after each of them, too).
-			sum, seen := docDigests[string(ref)]
-			if !seen && doc != nil {
+			if doc != nil && !bytes.Equal(ref, lastRef) {
 				s := sha512.Sum512(doc)
-				sum = s[:]
-				docDigests[string(ref)] = sum
+				lastRef, lastSum = ref, s[:]
 			}
+			sum := lastSum
 			switch {
 			case doc == nil:
 				res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("its signature document (stored once for the records that share it, SHA-512 %x…) is missing (removed)", ref[:8])})
@@ -166,6 +168,7 @@ func CheckSource(src Source) (*CheckResult, error) {
 				res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("its signature document (stored once for the records that share it, SHA-512 %x…) does not match its digest (changed)", ref[:8])})
 			}
 			v, err = Expand(v, doc)
+			sigDigest = sum
 		}
 		var r *Record
 		if err == nil {
@@ -185,7 +188,10 @@ func CheckSource(src Source) (*CheckResult, error) {
 				sigs = append(sigs, nil)
 			}
 			if uint64(len(sigs)) == keySeq-start {
-				sigs = append(sigs, SignatureDigest(r))
+				if sigDigest == nil {
+					sigDigest = SignatureDigest(r)
+				}
+				sigs = append(sigs, sigDigest)
 			}
 		}
 		switch {
