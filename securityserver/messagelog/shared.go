@@ -9,12 +9,13 @@ import (
 
 // Signature documents stored once. The messages of one signing batch
 // share one signatures.xml (several KB: certificates and an OCSP response
-// inside) and differ only in their hash chains. A store keeps such a
-// document once, under its SHA-512 (the record's input to the time-stamp
+// inside) and differ only in their hash chains. Once a second record
+// carries a document (SigDocs.Group), a store keeps it once, under its SHA-512 (the record's input to the time-stamp
 // hash chain, SignatureDigest), and the record's stored form holds that
 // digest in place of the document: its version byte has storedShared set
 // and its signature field is the 64-byte digest. The document stays until
-// the last record referring to it is pruned.
+// the last record referring to it is pruned. A batch of one (every
+// message signed alone, the usual case at low load) is stored as before.
 //
 // The record chain is unchanged: a record's chain hash (Hash) is over its
 // full encoding (Encode, the document inside), which every reader gets
@@ -32,7 +33,7 @@ const storedShared = 0x80
 // smaller one (tests' placeholders) stays in the record.
 const SharedMin = 256
 
-// Shares reports whether a store keeps r's signature document apart.
+// Shares reports whether a store may keep r's signature document apart.
 func Shares(r *Record) bool { return len(r.Signature) >= SharedMin }
 
 // EncodeShared is r's stored form with its signature document kept apart
