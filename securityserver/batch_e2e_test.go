@@ -12,6 +12,7 @@ import (
 	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/config"
 	"github.com/sluz/sluz/securityserver/message"
+	"github.com/sluz/sluz/securityserver/messagelog"
 )
 
 // batchLoad sends clients × each requests ƏMDK -> DİN at once, clients
@@ -111,6 +112,22 @@ func TestBatchSigning(t *testing.T) {
 	// at ƏMDK: the second message of a batch hits.
 	if s.hits == 0 || c.hits == 0 || s.misses == 0 || c.misses == 0 {
 		t.Errorf("signature cache: DİN (requests) %v hits %v misses, ƏMDK (answers) %v hits %v misses", s.hits, s.misses, c.hits, c.misses)
+	}
+
+	// Each log keeps a batch's signature document once, and verifies.
+	for _, code := range []string{"EMDK", "DIN"} {
+		l := f.Agency(code).Server.MessageLog()
+		records := 0
+		if err := l.Each(1, func(*messagelog.Record, []byte) error { records++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		docs, _, err := l.SignatureDocs()
+		if err != nil || docs == 0 || docs >= records {
+			t.Errorf("%s: %d signature documents kept apart for %d records (%v): a batch's is not stored once", code, docs, records, err)
+		}
+		if res, err := l.Check(); err != nil || !res.OK() {
+			t.Errorf("%s: check: %v, %v", code, res, err)
+		}
 	}
 
 	// Batching off: the same load, every message signed alone, no hash

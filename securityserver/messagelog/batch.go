@@ -163,7 +163,7 @@ func (l *Log) PendingStored() (first, last uint64, oldest time.Time, err error) 
 		}
 		if first <= last {
 			v := tx.Bucket(bucketRecords).Get(seqKey(first))
-			r, err := Decode(v)
+			r, err := decodeStored(v)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", first, err)
 			}
@@ -251,14 +251,23 @@ func (l *Log) batchHashes(first, last uint64, sigs bool) ([][]byte, error) {
 }
 
 func leaves(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
-	return eachStored(tx, first, last, func(_ uint64, v []byte) ([]byte, error) { return Hash(v), nil })
+	return eachStored(tx, first, last, func(seq uint64, v []byte) ([]byte, error) {
+		full, err := expandIn(tx, v)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		return Hash(full), nil
+	})
 }
 
 func signatureDigests(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 	return eachStored(tx, first, last, func(seq uint64, v []byte) ([]byte, error) {
-		r, err := Decode(v)
+		r, err := decodeStored(v)
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		if v[0]&storedShared != 0 {
+			return r.Signature, nil // the digest it refers to its document by
 		}
 		return SignatureDigest(r), nil
 	})

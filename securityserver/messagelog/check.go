@@ -80,8 +80,10 @@ type Source interface {
 	// Archived is where the live log continues (nil if nothing was
 	// archived).
 	Archived() (*Anchor, error)
-	// EachStored calls fn with every stored record, by sequence.
-	EachStored(fn func(seq uint64, stored []byte) error) error
+	// EachStored calls fn with every stored record, by sequence, and,
+	// for a record that refers to a shared signature document (SharedRef),
+	// the document the store holds under that digest (nil if none).
+	EachStored(fn func(seq uint64, stored, doc []byte) error) error
 	Batches() ([]*Batch, error)
 	// Leaves are the hashes of records first..last.
 	Leaves(first, last uint64) ([][]byte, error)
@@ -96,8 +98,14 @@ type boltSource struct{ tx *bolt.Tx }
 func (b boltSource) Archived() (*Anchor, error)                  { return anchor(b.tx) }
 func (b boltSource) Batches() ([]*Batch, error)                  { return batches(b.tx) }
 func (b boltSource) Leaves(first, last uint64) ([][]byte, error) { return leaves(b.tx, first, last) }
-func (b boltSource) EachStored(fn func(seq uint64, stored []byte) error) error {
-	return b.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error { return fn(binary.BigEndian.Uint64(k), v) })
+func (b boltSource) EachStored(fn func(seq uint64, stored, doc []byte) error) error {
+	return b.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		var doc []byte
+		if ref, err := SharedRef(v); err == nil {
+			doc = sigDocIn(b.tx, ref)
+		}
+		return fn(binary.BigEndian.Uint64(k), v, doc)
+	})
 }
 func (b boltSource) Head() (uint64, []byte, bool, error) {
 	h := b.tx.Bucket(bucketMeta).Get(keyHead)
@@ -136,8 +144,36 @@ func CheckSource(src Source) (*CheckResult, error) {
 	// The records' signature digests, by seq-start, for hash-chain
 	// batches: collected in this one pass, not read again per batch.
 	var sigs [][]byte
-	err = src.EachStored(func(keySeq uint64, v []byte) error {
-		r, err := Decode(v)
+	// The last shared document's reference and SHA-512: the records of a
+	// batch are logged together, so each document is mostly hashed once.
+	var lastRef, lastSum []byte
+	err = src.EachStored(func(keySeq uint64, v, doc []byte) error {
+		var sigDigest []byte // SHA-512 of the record's document, when known here
+		ref, err := SharedRef(v)
+		if err == nil && ref != nil {
+			// The document the record refers to must be the one its
+			// digest names: else every record of its batch is named here
+			// (the chain breaks after each of them, too).
+			if doc != nil && !bytes.Equal(ref, lastRef) {
+				s := sha512.Sum512(doc)
+				lastRef, lastSum = ref, s[:]
+			}
+			sum := lastSum
+			switch {
+			case doc == nil:
+				res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("its signature document (stored once for the records that share it, SHA-512 %x…) is missing (removed)", ref[:8])})
+				prevHash, prevSeq = Hash(v), keySeq
+				return nil
+			case !bytes.Equal(sum, ref):
+				res.Problems = append(res.Problems, Problem{keySeq, fmt.Sprintf("its signature document (stored once for the records that share it, SHA-512 %x…) does not match its digest (changed)", ref[:8])})
+			}
+			v, err = Expand(v, doc)
+			sigDigest = sum
+		}
+		var r *Record
+		if err == nil {
+			r, err = Decode(v)
+		}
 		if err != nil {
 			res.Problems = append(res.Problems, Problem{keySeq, err.Error()})
 			prevHash, prevSeq = Hash(v), keySeq
@@ -152,7 +188,10 @@ func CheckSource(src Source) (*CheckResult, error) {
 				sigs = append(sigs, nil)
 			}
 			if uint64(len(sigs)) == keySeq-start {
-				sigs = append(sigs, SignatureDigest(r))
+				if sigDigest == nil {
+					sigDigest = SignatureDigest(r)
+				}
+				sigs = append(sigs, sigDigest)
 			}
 		}
 		switch {

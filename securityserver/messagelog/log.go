@@ -18,6 +18,11 @@
 // file (synced) before it appends the record. Record encodings 1 and 2
 // (attachments inside the record) are still read.
 //
+// The records of one signing batch share one signature document: once a
+// second record carries it, the store keeps it once, under its SHA-512,
+// and the records refer to it (shared.go, sigdocs.go); chain hashes and
+// every reader still see each record's full encoding.
+//
 // # Caveats
 //
 // The server holds the file's lock while it runs; offline checks (CheckFile)
@@ -40,6 +45,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -106,6 +112,12 @@ type Log struct {
 	scratch []walRecord // the group being committed, reused by the writer
 	hashes  [][]byte    // their chain hashes, reused by the writer
 	sigds   [][]byte    // their signature digests, reused by the writer
+	docs    SigDocs     // the signature documents the writer saw lately
+	// walDocs are the signature documents (by SHA-512) a frame of the
+	// write-ahead file's current round carries: a later frame of the round
+	// refers to them without carrying them again.
+	walDocs map[string]bool
+	encBuf  []byte // a record's full encoding, for its hash, reused by the writer
 
 	// Chain hashes of the records appended since the last time-stamp
 	// batch, computed once by the writer, for Leaves (see cacheLeaves).
@@ -179,7 +191,7 @@ func Open(path string, opts Options) (*Log, error) {
 	l := &Log{db: db, opts: opts,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), ingDone: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketRecords, bucketBatches, bucketMeta} {
+		for _, name := range [][]byte{bucketRecords, bucketBatches, bucketMeta, bucketSigDocs, bucketSigRefs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -236,15 +248,30 @@ func (l *Log) commit(group []*Record) error {
 	first := seq + 1
 	recs, hashes, sigds := l.scratch[:0], l.hashes[:0], l.sigds[:0]
 	size := 0
-	for _, r := range group {
+	digests, docs := l.docs.Group(group)
+	for i, r := range group {
 		seq++
 		r.Seq, r.PrevHash = seq, prev
-		enc := r.Encode()
-		prev = Hash(enc)
-		recs = append(recs, walRecord{seq: seq, enc: enc})
+		digest, doc := digests[i], docs[i]
+		var wr walRecord
+		if doc != nil {
+			// The chain hash covers the full encoding; the store keeps
+			// the document apart, once.
+			l.encBuf = r.encode(l.encBuf[:0])
+			prev = Hash(l.encBuf)
+			wr = walRecord{seq: seq, enc: r.EncodeShared(digest), ref: digest, doc: doc, hash: prev}
+		} else {
+			enc := r.Encode()
+			prev = Hash(enc)
+			wr = walRecord{seq: seq, enc: enc, hash: prev}
+		}
+		recs = append(recs, wr)
 		hashes = append(hashes, prev)
-		sigds = append(sigds, SignatureDigest(r))
-		size += len(enc)
+		sigds = append(sigds, digest)
+		size += len(wr.enc)
+	}
+	if cap(l.encBuf) > 1<<20 {
+		l.encBuf = nil
 	}
 	l.scratch, l.hashes, l.sigds = recs[:0], hashes[:0], sigds[:0]
 	if len(recs) == 0 {
@@ -252,7 +279,7 @@ func (l *Log) commit(group []*Record) error {
 		// records would end recovery before the frames after it.
 		return nil
 	}
-	frame, err := l.wal.frame(first, recs)
+	frame, carried, err := l.frame(first, recs)
 	if err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
 	}
@@ -262,9 +289,17 @@ func (l *Log) commit(group []*Record) error {
 			return fmt.Errorf("message log write failed: %w", err)
 		}
 		l.wal.off = 0
+		clear(l.walDocs)
+		// Its first frame carries every document its records refer to.
+		if frame, carried, err = l.frame(first, recs); err != nil {
+			return fmt.Errorf("message log write failed: %w", err)
+		}
 	}
 	if err := l.wal.write(frame); err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
+	}
+	for _, d := range carried {
+		l.walDocs[d] = true
 	}
 	l.headMu.Lock()
 	l.headSeq, l.head = seq, prev
@@ -283,6 +318,25 @@ func (l *Log) commit(group []*Record) error {
 	}
 	l.commits.Add(1)
 	return nil
+}
+
+// frame is the write-ahead frame of recs, carrying the signature documents
+// they refer to that no frame of the round carried yet; docs are those
+// documents' digests.
+func (l *Log) frame(first uint64, recs []walRecord) (frame []byte, docs []string, err error) {
+	if l.walDocs == nil {
+		l.walDocs = map[string]bool{}
+	}
+	var carry [][]byte
+	for _, r := range recs {
+		if r.ref == nil || l.walDocs[string(r.ref)] || slices.Contains(docs, string(r.ref)) {
+			continue
+		}
+		docs = append(docs, string(r.ref))
+		carry = append(carry, r.doc)
+	}
+	frame, err = l.wal.frame(first, recs, carry...)
+	return frame, docs, err
 }
 
 // ingester moves records from the write-ahead file into the store every
@@ -440,6 +494,10 @@ func each(tx *bolt.Tx, from uint64, fn func(*Record, []byte) error) error {
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(seqKey(from)); k != nil; k, v = c.Next() {
+		v, err := expandIn(tx, v)
+		if err != nil {
+			return fmt.Errorf("record key %x: %w", k, err)
+		}
 		r, err := Decode(v)
 		if err != nil {
 			return fmt.Errorf("record key %x: %w", k, err)
@@ -525,12 +583,17 @@ func (l *Log) Recent(since time.Time, fn func(r *Record) error) error {
 	return l.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			r, err := Decode(v)
+			r, err := decodeStored(v)
 			if err != nil {
 				return fmt.Errorf("record key %x: %w", k, err)
 			}
 			if r.Time.Before(since) {
 				return nil
+			}
+			if v[0]&storedShared != 0 {
+				if r.Signature = sigDocIn(tx, r.Signature); r.Signature == nil {
+					return fmt.Errorf("record %d: %w: its signature document is missing", r.Seq, ErrCorrupt)
+				}
 			}
 			if err := fn(r); err != nil {
 				return err

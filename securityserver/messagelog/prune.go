@@ -97,7 +97,7 @@ func (l *Log) Archivable(cutoff time.Time, maxRecords int) ([]*Batch, error) {
 			if v == nil {
 				return fmt.Errorf("%w: record %d of batch %d missing", ErrCorrupt, b.LastSeq, b.N)
 			}
-			r, err := Decode(v)
+			r, err := decodeStored(v)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", b.LastSeq, err)
 			}
@@ -163,19 +163,28 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 			return err
 		}
 		prev := startHash
+		refs := map[string]uint64{} // references to shared signature documents that go
 		for s := start; s <= a.LastSeq; s++ {
 			v := recs.Get(seqKey(s))
 			if v == nil {
 				return fmt.Errorf("%w: record %d missing", ErrCorrupt, s)
 			}
-			r, err := Decode(v)
+			full, err := expandIn(tx, v)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", s, err)
+			}
+			r, err := Decode(full)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", s, err)
 			}
 			if !bytes.Equal(r.PrevHash, prev) {
 				return fmt.Errorf("%w: record %d does not chain to record %d", ErrCorrupt, s, s-1)
 			}
-			prev = Hash(v)
+			if v[0]&storedShared != 0 {
+				ref, _ := SharedRef(v) // read by expandIn already
+				refs[string(ref)]++
+			}
+			prev = Hash(full)
 		}
 		if !bytes.Equal(prev, a.RecordHash) {
 			return fmt.Errorf("%w: record %d has another hash than the archive's last record", ErrPruneMismatch, a.LastSeq)
@@ -189,6 +198,12 @@ func (l *Log) Prune(prevHash []byte, a Anchor) error {
 			if err := bb.Delete(k); err != nil {
 				return err
 			}
+		}
+		// A record still waiting in the write-ahead file that refers to a
+		// document removed here brings it back when it is stored (it
+		// carries the document; so does its round of the file).
+		if err := dropSigRefs(tx, refs); err != nil {
+			return err
 		}
 		v, err := json.Marshal(a)
 		if err != nil {
@@ -237,7 +252,7 @@ func (l *Log) Oldest() (seq uint64, prevHash []byte, ok bool, err error) {
 		if k == nil {
 			return nil
 		}
-		r, err := Decode(v)
+		r, err := decodeStored(v)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", binary.BigEndian.Uint64(k), err)
 		}

@@ -2,6 +2,7 @@ package messagelog
 
 import (
 	"bytes"
+	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,7 +31,12 @@ import (
 //	magic "SLW1" | first seq (8) | record count (4) | payload length (4) | CRC-32C (4) | payload
 //
 // where the CRC covers the first 20 header bytes and the payload, and the
-// payload is the records' encodings, each preceded by its length (4). When
+// payload is the records' stored forms, each preceded by its length (4).
+// A frame with magic "SLW2" continues its payload with signature documents
+// kept apart (shared.go), each preceded by its length (4): those its
+// records refer to that no earlier frame of the round carried, so that
+// recovery, which reads the round from its start, finds every document a
+// record needs even when the store no longer has it (pruned meanwhile). When
 // every frame has been ingested the writer starts again at offset 0; frames
 // left further on from the previous round have lower sequence numbers, so
 // recovery stops at the first frame that does not continue the sequence (or
@@ -38,6 +44,7 @@ import (
 
 const (
 	walMagic      = "SLW1"
+	walMagicDocs  = "SLW2" // a frame that also carries signature documents
 	walHeaderSize = 24
 	// DefaultWALSize is the preallocated size of the write-ahead file.
 	DefaultWALSize = 16 << 20
@@ -126,29 +133,45 @@ var syncDir = durable.SyncDir
 // walRecord is one encoded record waiting to be ingested.
 type walRecord struct {
 	seq uint64
-	enc []byte
+	enc []byte // the stored form
+	// ref is the SHA-512 of the signature document the stored form refers
+	// to (nil when it holds it), doc that document when the writer or the
+	// write-ahead file has it (else the store must), hash the record's chain
+	// hash when known (else computed from enc and the document).
+	ref, doc, hash []byte
 }
 
 // frame builds the frame for recs (consecutive, from first). The header
 // holds the payload length in 4 bytes: a larger group is refused, as a
 // frame with a truncated length would be written, synced and acknowledged
 // but never recovered.
-func (w *wal) frame(first uint64, recs []walRecord) ([]byte, error) {
+func (w *wal) frame(first uint64, recs []walRecord, docs ...[]byte) ([]byte, error) {
 	var plen uint64
 	for _, r := range recs {
 		plen += 4 + uint64(len(r.enc))
+	}
+	for _, d := range docs {
+		plen += 4 + uint64(len(d))
 	}
 	if plen > math.MaxUint32 {
 		return nil, fmt.Errorf("%d records of %d bytes in all do not fit one write-ahead frame (4 GiB)", len(recs), plen)
 	}
 	b := w.buf[:0]
-	b = append(b, walMagic...)
+	if len(docs) > 0 {
+		b = append(b, walMagicDocs...)
+	} else {
+		b = append(b, walMagic...)
+	}
 	b = binary.BigEndian.AppendUint64(b, first)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
 	b = append(b, make([]byte, 8)...) // length and CRC, below
 	for _, r := range recs {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(r.enc)))
 		b = append(b, r.enc...)
+	}
+	for _, d := range docs {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(d)))
+		b = append(b, d...)
 	}
 	binary.BigEndian.PutUint32(b[16:], uint32(len(b)-walHeaderSize))
 	crc := crc32.Update(0, crcTable, b[:20])
@@ -181,11 +204,14 @@ func (w *wal) fits(n int) bool { return w.off+int64(n) <= w.size }
 func (w *wal) close() error { return w.f.Close() }
 
 // readWAL returns the records of the current round of frames whose
-// sequence numbers are above head, in order. A frame that continues the
+// sequence numbers are above head, in order, each that refers to a
+// signature document with the document when a frame of the round carries
+// it (else the store has it). A frame that continues the
 // sequence but is damaged ends the scan like the end of the round: it was
 // being written when the process stopped, so it was never acknowledged.
 func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 	var out []walRecord
+	docs := map[string][]byte{} // by SHA-512
 	var prevLast uint64
 	seen := false // a frame of this round was read (prevLast is its last)
 	hdr := make([]byte, walHeaderSize)
@@ -193,7 +219,8 @@ func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 		if _, err := r.ReadAt(hdr, off); err != nil {
 			return nil, err
 		}
-		if string(hdr[:4]) != walMagic {
+		magic := string(hdr[:4])
+		if magic != walMagic && magic != walMagicDocs {
 			break
 		}
 		first := binary.BigEndian.Uint64(hdr[4:])
@@ -210,7 +237,7 @@ func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 		if crc32.Update(crc, crcTable, payload) != binary.BigEndian.Uint32(hdr[20:]) {
 			break
 		}
-		recs, ok := splitFrame(first, count, payload)
+		recs, ok := splitFrame(first, count, payload, magic == walMagicDocs, docs)
 		if !ok {
 			break
 		}
@@ -228,10 +255,19 @@ func readWAL(r io.ReaderAt, size int64, head uint64) ([]walRecord, error) {
 		prevLast, seen = first+uint64(count)-1, true
 		off += walHeaderSize + plen
 	}
+	for i := range out {
+		ref, err := SharedRef(out[i].enc)
+		if err != nil {
+			return nil, fmt.Errorf("the write-ahead file's record %d: %w", out[i].seq, err)
+		}
+		out[i].ref, out[i].doc = ref, docs[string(ref)]
+	}
 	return out, nil
 }
 
-func splitFrame(first uint64, count uint32, p []byte) ([]walRecord, bool) {
+// splitFrame splits a frame's payload into its records and, when withDocs,
+// adds the signature documents after them to docs.
+func splitFrame(first uint64, count uint32, p []byte, withDocs bool, docs map[string][]byte) ([]walRecord, bool) {
 	recs := make([]walRecord, 0, count)
 	for i := uint32(0); i < count; i++ {
 		if len(p) < 4 {
@@ -244,24 +280,55 @@ func splitFrame(first uint64, count uint32, p []byte) ([]walRecord, bool) {
 		recs = append(recs, walRecord{seq: first + uint64(i), enc: p[4 : 4+n]})
 		p = p[4+n:]
 	}
+	for withDocs && len(p) > 0 {
+		if len(p) < 4 || len(p)-4 < int(binary.BigEndian.Uint32(p)) {
+			return nil, false
+		}
+		n := int(binary.BigEndian.Uint32(p))
+		d := p[4 : 4+n]
+		sum := sha512.Sum512(d)
+		docs[string(sum[:])] = d
+		p = p[4+n:]
+	}
 	return recs, len(p) == 0
 }
 
-// putRecords stores recs (consecutive, continuing the head) and the new head.
+// putRecords stores recs (consecutive, continuing the head), the
+// signature documents they refer to that the store does not have yet, one
+// more reference to each, and the new head.
 func putRecords(tx *bolt.Tx, recs []walRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	b := tx.Bucket(bucketRecords)
+	refs := map[string]uint64{}
+	docs := map[string][]byte{}
 	for _, r := range recs {
 		if err := b.Put(seqKey(r.seq), r.enc); err != nil {
 			return err
 		}
+		if r.ref != nil {
+			refs[string(r.ref)]++
+			if r.doc != nil {
+				docs[string(r.ref)] = r.doc
+			}
+		}
+	}
+	if err := addSigRefs(tx, refs, docs); err != nil {
+		return err
 	}
 	last := recs[len(recs)-1]
+	hash := last.hash
+	if hash == nil {
+		full, err := expandIn(tx, last.enc)
+		if err != nil {
+			return err
+		}
+		hash = Hash(full)
+	}
 	head := make([]byte, 0, 40)
 	head = binary.BigEndian.AppendUint64(head, last.seq)
-	head = append(head, Hash(last.enc)...)
+	head = append(head, hash...)
 	return tx.Bucket(bucketMeta).Put(keyHead, head)
 }
 
@@ -285,6 +352,11 @@ func recoverWAL(db *bolt.DB, path string) (int, error) {
 		recs, err := tailOf(tx, f, st.Size())
 		if err != nil {
 			return err
+		}
+		for _, name := range [][]byte{bucketSigDocs, bucketSigRefs} { // a log from before them
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
 		}
 		n = len(recs)
 		return putRecords(tx, recs)
@@ -329,7 +401,7 @@ func tailOf(tx *bolt.Tx, r io.ReaderAt, size int64) ([]walRecord, error) {
 	if err != nil || len(recs) == 0 {
 		return recs, err
 	}
-	first, err := Decode(recs[0].enc)
+	first, err := decodeStored(recs[0].enc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the write-ahead file's record %d: %w", ErrCorrupt, recs[0].seq, err)
 	}

@@ -81,8 +81,8 @@ type snapshotSource struct {
 
 func (s snapshotSource) Archived() (*messagelog.Anchor, error) { return anchor(s.ctx, s.tx) }
 
-func (s snapshotSource) EachStored(fn func(seq uint64, stored []byte) error) error {
-	return eachStored(s.ctx, s.tx, fn, `SELECT seq, stored FROM messagelog_records ORDER BY seq`)
+func (s snapshotSource) EachStored(fn func(seq uint64, stored, doc []byte) error) error {
+	return eachStored(s.ctx, s.tx, fn, `SELECT `+storedColumns+` FROM `+storedFrom+` ORDER BY r.seq`)
 }
 
 func (s snapshotSource) Batches() ([]*messagelog.Batch, error) {

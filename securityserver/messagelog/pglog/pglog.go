@@ -6,6 +6,10 @@
 // transaction. The security server, the time-stamper, the archiver and the
 // auditor see the same records whichever store holds them.
 //
+// A signature document that several records carry (one signing batch's)
+// is stored once, in messagelog_signatures, as the bbolt log does
+// (messagelog.EncodeShared); readers get every record's full encoding.
+//
 // Append returns only once its records are committed with
 // synchronous_commit on (or the stronger level the DSN names): a message
 // answered as a success is in the database, and on its synchronous
@@ -32,10 +36,12 @@
 package pglog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +76,7 @@ type Log struct {
 	opts  Options
 	name  string // "message log on PostgreSQL host/database", for errors
 	group *messagelog.Group
+	docs  messagelog.SigDocs // the signature documents the writer saw lately
 }
 
 // Open connects to the database that dsn names (a URL or keyword/value
@@ -146,16 +153,34 @@ func (l *Log) commit(ctx context.Context, recs []*messagelog.Record) error {
 			return fmt.Errorf("lock the chain head: %w", err)
 		}
 		seqs, times := make([]int64, len(recs)), make([]int64, len(recs))
-		hashes, stored := make([][]byte, len(recs)), make([][]byte, len(recs))
+		hashes, stored, sigs := make([][]byte, len(recs)), make([][]byte, len(recs)), make([][]byte, len(recs))
+		var digests, docs [][]byte // the shared signature documents, once each
+		sigDigests, sigDocs := l.docs.Group(recs)
 		for i, r := range recs {
 			seq++
 			r.Seq, r.PrevHash = uint64(seq), prev
-			enc := r.Encode()
+			enc := r.Encode() // the chain hash covers the document
 			prev = messagelog.Hash(enc)
+			if digest, doc := sigDigests[i], sigDocs[i]; doc != nil {
+				enc, sigs[i] = r.EncodeShared(digest), digest
+				if !slices.ContainsFunc(digests, func(d []byte) bool { return bytes.Equal(d, digest) }) {
+					digests, docs = append(digests, digest), append(docs, doc)
+				}
+			}
 			seqs[i], times[i], hashes[i], stored[i] = seq, r.Time.UnixNano(), prev, enc
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO messagelog_records (seq, time_ns, hash, stored)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])`, seqs, times, hashes, stored)
+		// Always sent, though an earlier commit may have stored it: a
+		// pruning may have removed it since (see Prune, which holds this
+		// head's lock while it removes documents).
+		if len(docs) > 0 {
+			_, err := tx.Exec(ctx, `INSERT INTO messagelog_signatures (digest, doc)
+SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT (digest) DO NOTHING`, digests, docs)
+			if err != nil {
+				return fmt.Errorf("insert signature documents of records %d..%d: %w", seqs[0], seq, err)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO messagelog_records (seq, time_ns, hash, stored, sig)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bytea[])`, seqs, times, hashes, stored, sigs)
 		if err != nil {
 			return fmt.Errorf("insert records %d..%d: %w", seqs[0], seq, err)
 		}

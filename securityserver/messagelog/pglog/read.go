@@ -36,7 +36,7 @@ func (l *Log) update(ctx context.Context, fn func(pgx.Tx) error) error {
 // record and its stored bytes, from one snapshot of the log.
 func (l *Log) Each(from uint64, fn func(r *messagelog.Record, stored []byte) error) error {
 	err := l.snapshot(context.Background(), func(tx pgx.Tx) error {
-		return records(tx, fn, `SELECT seq, stored FROM messagelog_records WHERE seq >= $1 ORDER BY seq`, int64(from))
+		return records(tx, fn, `SELECT `+storedColumns+` FROM `+storedFrom+` WHERE r.seq >= $1 ORDER BY r.seq`, int64(from))
 	})
 	if err != nil {
 		return fmt.Errorf("%s: read records from %d: %w", l.name, from, err)
@@ -48,7 +48,7 @@ func (l *Log) Each(from uint64, fn func(r *messagelog.Record, stored []byte) err
 func (l *Log) Recent(since time.Time, fn func(r *messagelog.Record) error) error {
 	err := l.snapshot(context.Background(), func(tx pgx.Tx) error {
 		return records(tx, func(r *messagelog.Record, _ []byte) error { return fn(r) },
-			`SELECT seq, stored FROM messagelog_records WHERE time_ns >= $1 ORDER BY seq DESC`, since.UnixNano())
+			`SELECT `+storedColumns+` FROM `+storedFrom+` WHERE r.time_ns >= $1 ORDER BY r.seq DESC`, since.UnixNano())
 	})
 	if err != nil {
 		return fmt.Errorf("%s: read records since %s: %w", l.name, since.UTC().Format(time.RFC3339), err)
@@ -56,31 +56,44 @@ func (l *Log) Recent(since time.Time, fn func(r *messagelog.Record) error) error
 	return nil
 }
 
-// records calls fn for each record a query of (seq, stored) returns.
+// storedColumns FROM storedFrom reads records as stored, each with the
+// shared signature document it refers to (messagelog.SharedRef; NULL for a
+// record that holds its own).
+const (
+	storedColumns = `r.seq, r.stored, s.doc`
+	storedFrom    = `messagelog_records r LEFT JOIN messagelog_signatures s ON s.digest = r.sig`
+)
+
+// records calls fn for each record a query of storedColumns returns, with
+// its full encoding (messagelog.Expand).
 func records(tx pgx.Tx, fn func(r *messagelog.Record, stored []byte) error, query string, args ...any) error {
-	return eachStored(context.Background(), tx, func(seq uint64, stored []byte) error {
-		r, err := messagelog.Decode(stored)
+	return eachStored(context.Background(), tx, func(seq uint64, stored, doc []byte) error {
+		full, err := messagelog.Expand(stored, doc)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", seq, err)
 		}
-		return fn(r, stored)
+		r, err := messagelog.Decode(full)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", seq, err)
+		}
+		return fn(r, full)
 	}, query, args...)
 }
 
-// eachStored calls fn for each (seq, stored) row a query returns.
-func eachStored(ctx context.Context, tx pgx.Tx, fn func(seq uint64, stored []byte) error, query string, args ...any) error {
+// eachStored calls fn for each (seq, stored, doc) row a query returns.
+func eachStored(ctx context.Context, tx pgx.Tx, fn func(seq uint64, stored, doc []byte) error, query string, args ...any) error {
 	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var seq int64
-	var stored []byte
+	var stored, doc []byte
 	for rows.Next() {
-		if err := rows.Scan(&seq, &stored); err != nil {
+		if err := rows.Scan(&seq, &stored, &doc); err != nil {
 			return err
 		}
-		if err := fn(uint64(seq), stored); err != nil {
+		if err := fn(uint64(seq), stored, doc); err != nil {
 			return err
 		}
 	}
@@ -157,38 +170,36 @@ func (l *Log) Leaves(first, last uint64) ([][]byte, error) {
 }
 
 // leaves reads the hashes of records first..last from the hash column,
-// or, with recompute (the auditor's check), hashes their stored bytes.
+// or, with recompute (the auditor's check), hashes their full encodings.
 func leaves(ctx context.Context, tx pgx.Tx, first, last uint64, recompute ...bool) ([][]byte, error) {
-	column := "hash"
+	query := `SELECT r.seq, r.hash, NULL::bytea FROM messagelog_records r`
 	if len(recompute) > 0 && recompute[0] {
-		column = "stored"
+		query = `SELECT ` + storedColumns + ` FROM ` + storedFrom
 	}
 	if last < first {
 		return nil, fmt.Errorf("no records in %d..%d", first, last)
 	}
-	rows, err := tx.Query(ctx, `SELECT seq, `+column+` FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
-	if err != nil {
-		return nil, fmt.Errorf("read the chain hashes of records %d..%d: %w", first, last, err)
-	}
-	defer rows.Close()
 	out := make([][]byte, 0, min(last-first+1, 1<<16))
 	want := first
-	var seq int64
-	var h []byte
-	for rows.Next() {
-		if err := rows.Scan(&seq, &h); err != nil {
-			return nil, err
+	errGap := errors.New("gap")
+	err := eachStored(ctx, tx, func(seq uint64, h, doc []byte) error {
+		if seq != want {
+			return errGap
 		}
-		if uint64(seq) != want {
-			break
-		}
-		if column == "stored" {
-			h = messagelog.Hash(h)
+		if len(recompute) > 0 && recompute[0] {
+			full, err := messagelog.Expand(h, doc)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", seq, err)
+			}
+			h = messagelog.Hash(full)
+		} else {
+			h = bytes.Clone(h)
 		}
 		out = append(out, h)
 		want++
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, query+` WHERE r.seq BETWEEN $1 AND $2 ORDER BY r.seq`, int64(first), int64(last))
+	if err != nil && !errors.Is(err, errGap) {
 		return nil, fmt.Errorf("read the chain hashes of records %d..%d: %w", first, last, err)
 	}
 	if want != last+1 {
@@ -220,14 +231,23 @@ func signatureDigests(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]b
 	}
 	out := make([][]byte, 0, min(last-first+1, 1<<16))
 	want := first
-	err := records(tx, func(r *messagelog.Record, _ []byte) error {
-		if r.Seq != want {
+	// A record that refers to a shared document holds its digest (sig): no
+	// need to read the document, let alone hash it.
+	err := eachStored(ctx, tx, func(seq uint64, sig, stored []byte) error {
+		if seq != want {
 			return fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
 		}
-		out = append(out, messagelog.SignatureDigest(r))
+		if sig == nil {
+			r, err := messagelog.Decode(stored)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", seq, err)
+			}
+			sig = messagelog.SignatureDigest(r)
+		}
+		out = append(out, bytes.Clone(sig))
 		want++
 		return nil
-	}, `SELECT seq, stored FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	}, `SELECT seq, sig, CASE WHEN sig IS NULL THEN stored END FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
 	if err != nil {
 		return nil, fmt.Errorf("read the signatures of records %d..%d: %w", first, last, err)
 	}
@@ -424,8 +444,25 @@ func (l *Log) Prune(prevHash []byte, a messagelog.Anchor) error {
 		if !bytes.Equal(last, a.RecordHash) {
 			return fmt.Errorf("%w: record %d has another hash than the archive's last record", messagelog.ErrPruneMismatch, a.LastSeq)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM messagelog_records WHERE seq <= $1`, int64(a.LastSeq)); err != nil {
+		var sigs [][]byte // the shared signature documents they referred to
+		rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM messagelog_records WHERE seq <= $1 RETURNING sig)
+SELECT DISTINCT sig FROM gone WHERE sig IS NOT NULL`, int64(a.LastSeq))
+		if err == nil {
+			sigs, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		}
+		if err != nil {
 			return fmt.Errorf("remove records up to %d: %w", a.LastSeq, err)
+		}
+		// The shared signature documents no live record refers to any
+		// more. The chain head's lock keeps appends out meanwhile: one
+		// that refers to a document removed here stores it again
+		// (commit), one that committed before is seen here.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM messagelog_head FOR UPDATE`); err != nil {
+			return fmt.Errorf("lock the chain head: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM messagelog_signatures s WHERE s.digest = ANY($1)
+AND NOT EXISTS (SELECT 1 FROM messagelog_records r WHERE r.sig = s.digest)`, sigs); err != nil {
+			return fmt.Errorf("remove signature documents of records up to %d: %w", a.LastSeq, err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM messagelog_batches WHERE n <= $1`, int64(n)); err != nil {
 			return fmt.Errorf("remove batches up to %d: %w", n, err)
@@ -474,32 +511,19 @@ func prunedBatches(ctx context.Context, tx pgx.Tx, start, startBatch, last uint6
 // chainHash checks that records first..last chain from prev, reading their
 // stored bytes, and returns the last one's hash.
 func chainHash(ctx context.Context, tx pgx.Tx, first, last uint64, prev []byte) ([]byte, error) {
-	rows, err := tx.Query(ctx, `SELECT seq, stored FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
-	if err != nil {
-		return nil, fmt.Errorf("read records %d..%d: %w", first, last, err)
-	}
-	defer rows.Close()
 	want := first
-	var seq int64
-	var stored []byte
-	for rows.Next() {
-		if err := rows.Scan(&seq, &stored); err != nil {
-			return nil, err
-		}
-		if uint64(seq) != want {
-			return nil, fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
-		}
-		r, err := messagelog.Decode(stored)
-		if err != nil {
-			return nil, fmt.Errorf("record %d: %w", seq, err)
+	err := records(tx, func(r *messagelog.Record, full []byte) error {
+		if r.Seq != want {
+			return fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
 		}
 		if !bytes.Equal(r.PrevHash, prev) {
-			return nil, fmt.Errorf("%w: record %d does not chain to record %d", messagelog.ErrCorrupt, seq, seq-1)
+			return fmt.Errorf("%w: record %d does not chain to record %d", messagelog.ErrCorrupt, r.Seq, r.Seq-1)
 		}
-		prev = messagelog.Hash(stored)
+		prev = messagelog.Hash(full)
 		want++
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT `+storedColumns+` FROM `+storedFrom+` WHERE r.seq BETWEEN $1 AND $2 ORDER BY r.seq`, int64(first), int64(last))
+	if err != nil {
 		return nil, fmt.Errorf("read records %d..%d: %w", first, last, err)
 	}
 	if want != last+1 {
@@ -524,4 +548,19 @@ func (l *Log) Span() (first, last uint64, ok bool, err error) {
 		return 0, 0, false, nil
 	}
 	return uint64(*lo), uint64(*hi), true, nil
+}
+
+// SignatureDocs reports how many shared signature documents the database
+// holds and their size in bytes (for tests and metrics: the records of one
+// signing batch share one).
+func (l *Log) SignatureDocs() (n, size int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	defer cancel()
+	err = l.snapshot(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT count(*), coalesce(sum(length(doc)), 0) FROM messagelog_signatures`).Scan(&n, &size)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: signature documents: %w", l.name, err)
+	}
+	return n, size, nil
 }

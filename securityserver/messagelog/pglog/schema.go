@@ -68,6 +68,19 @@ CREATE TABLE messagelog_anchor (
 	// HashChainResult (ts-hashchainresult.xml), which the token stamps;
 	// NULL in the batches stamped before (a Merkle root).
 	`ALTER TABLE messagelog_batches ADD COLUMN result bytea;`,
+	// 3: signature documents stored once (messagelog.EncodeShared): the
+	// records of one signing batch share one. A record whose sig is set
+	// holds that digest (SHA-512 of the document) in place of the
+	// document in stored; records written before keep it inline. A
+	// document goes with the last record that refers to it (Prune).
+	`
+CREATE TABLE messagelog_signatures (
+	digest bytea PRIMARY KEY,
+	doc    bytea NOT NULL
+);
+ALTER TABLE messagelog_records ADD COLUMN sig bytea;
+CREATE INDEX messagelog_records_sig ON messagelog_records (sig) WHERE sig IS NOT NULL;
+`,
 }
 
 // SchemaVersion is the schema version this code writes and reads.

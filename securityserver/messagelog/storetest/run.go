@@ -31,6 +31,7 @@ func Run(t *testing.T, fresh func(t *testing.T) Open) {
 		{"PruneRefusesMismatch", testPruneRefuses},
 		{"PruneEverythingThenContinue", testPruneAll},
 		{"Close", testClose},
+		{"SharedSignatures", testSharedSignatures},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, fresh(t)) })
 	}

@@ -1,0 +1,161 @@
+package messagelog
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"fmt"
+	"hash/maphash"
+)
+
+// Signature documents stored once. The messages of one signing batch
+// share one signatures.xml (several KB: certificates and an OCSP response
+// inside) and differ only in their hash chains. Once a second record
+// carries a document (SigDocs.Group), a store keeps it once, under its SHA-512 (the record's input to the time-stamp
+// hash chain, SignatureDigest), and the record's stored form holds that
+// digest in place of the document: its version byte has storedShared set
+// and its signature field is the 64-byte digest. The document stays until
+// the last record referring to it is pruned. A batch of one (every
+// message signed alone, the usual case at low load) is stored as before.
+//
+// The record chain is unchanged: a record's chain hash (Hash) is over its
+// full encoding (Encode, the document inside), which every reader gets
+// back (Expand), so archives, proofs, time-stamps and exports are
+// byte-identical to a log that keeps documents inline, and a changed
+// shared document breaks the chain at every record that refers to it. The
+// check (CheckSource) also names each such record directly, comparing the
+// document with the digest the record refers to it by.
+
+// storedShared marks a record's stored form whose signature document is
+// kept apart (see above), or'ed into the version byte.
+const storedShared = 0x80
+
+// SharedMin is the least signature document size a store keeps apart: a
+// smaller one (tests' placeholders) stays in the record.
+const SharedMin = 256
+
+// Shares reports whether a store may keep r's signature document apart.
+func Shares(r *Record) bool { return len(r.Signature) >= SharedMin }
+
+// EncodeShared is r's stored form with its signature document kept apart
+// under digest (SHA-512 of r.Signature).
+func (r *Record) EncodeShared(digest []byte) []byte {
+	c := *r
+	c.Signature = digest
+	enc := c.encode(make([]byte, 0, c.encodedSize()))
+	enc[0] |= storedShared
+	return enc
+}
+
+// SharedRef is the digest a stored record refers to its signature document
+// by, nil when the record holds the document itself.
+func SharedRef(stored []byte) ([]byte, error) {
+	if len(stored) == 0 || stored[0]&storedShared == 0 {
+		return nil, nil
+	}
+	r, err := decodeStored(stored)
+	if err != nil {
+		return nil, err
+	}
+	return r.Signature, nil
+}
+
+// Expand returns a stored record's full encoding (what Decode reads and
+// Hash covers): stored itself when it holds its signature document, else
+// stored with doc, the document it refers to, put back. doc is not
+// checked against the reference here: the chain hash covers it, and
+// CheckSource compares the two.
+func Expand(stored, doc []byte) ([]byte, error) {
+	if len(stored) == 0 || stored[0]&storedShared == 0 {
+		return stored, nil
+	}
+	r, err := decodeStored(stored)
+	if err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("%w: record %d: its signature document (SHA-512 %x…) is missing", ErrCorrupt, r.Seq, r.Signature[:8])
+	}
+	r.Signature = doc
+	return r.Encode(), nil
+}
+
+// decodeStored reads a stored record in either form; for the shared form
+// the record's Signature is the 64-byte digest of the document.
+func decodeStored(stored []byte) (*Record, error) {
+	if len(stored) == 0 || stored[0]&storedShared == 0 {
+		return Decode(stored)
+	}
+	full := bytes.Clone(stored) // Decode's fields alias their input: keep stored intact
+	full[0] &^= storedShared
+	r, err := Decode(full)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Signature) != sha512.Size {
+		return nil, fmt.Errorf("%w: record %d refers to its signature document by %d bytes, not a SHA-512", ErrCorrupt, r.Seq, len(r.Signature))
+	}
+	return r, nil
+}
+
+// SigDocs remembers the signature documents a writer stored lately, so
+// that the records of one signing batch (each carrying its own copy of the
+// same document) hash it once (SignatureDigest) and share one copy. Not
+// safe for concurrent use: a store's single writer owns one.
+type SigDocs struct {
+	seed maphash.Seed
+	m    map[uint64]*sigDoc
+}
+
+type sigDoc struct {
+	doc, digest []byte
+	seen        bool // a record of an earlier group carried it
+	n           int  // records of the current group that carry it
+}
+
+// sigDocsMax bounds the remembered documents (a batch's records are logged
+// within moments of each other).
+const sigDocsMax = 1024
+
+// Group returns, for each of a group of records to store, its
+// SignatureDigest and, when the store should keep its document apart, the
+// writer's own copy of it (the same slice for every record that carries
+// the same document), else nil. A document is kept apart once more than
+// one record carries it: two records of the group, or one and a record of
+// an earlier group. So a signing batch of one, the usual case at low load,
+// keeps its document inline as before and costs nothing more; a batch whose
+// first record came alone keeps that one's inline and the rest's apart.
+func (s *SigDocs) Group(recs []*Record) (digests, docs [][]byte) {
+	digests, docs = make([][]byte, len(recs)), make([][]byte, len(recs))
+	if s.m == nil {
+		s.seed, s.m = maphash.MakeSeed(), make(map[uint64]*sigDoc)
+	}
+	es := make([]*sigDoc, len(recs))
+	for i, r := range recs {
+		if !Shares(r) {
+			digests[i] = SignatureDigest(r)
+			continue
+		}
+		k := maphash.Bytes(s.seed, r.Signature)
+		e, ok := s.m[k]
+		if !ok || !bytes.Equal(e.doc, r.Signature) {
+			if len(s.m) >= sigDocsMax {
+				clear(s.m)
+			}
+			e = &sigDoc{doc: bytes.Clone(r.Signature), digest: SignatureDigest(r)}
+			s.m[k] = e
+		}
+		e.n++
+		es[i], digests[i] = e, e.digest
+	}
+	for i, e := range es {
+		if e != nil && (e.seen || e.n > 1) {
+			docs[i] = e.doc
+		}
+	}
+	for _, e := range es {
+		if e != nil {
+			e.seen, e.n = true, 0
+		}
+	}
+	return digests, docs
+}
