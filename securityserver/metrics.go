@@ -32,7 +32,8 @@ type detailMetrics struct {
 	logWrite [nSides]prometheus.Observer
 	size     [nSides][nKinds]prometheus.Observer
 
-	batch prometheus.Observer // messages per signature
+	batch       prometheus.Observer // messages per signature
+	batchCounts batchCounts         // the same, summed (SigningStats)
 
 	providerVec *prometheus.HistogramVec
 	provider    map[identifier.ServiceID]prometheus.Observer // by configured service
@@ -112,7 +113,10 @@ func (m *metrics) addDetail(s *Server) {
 }
 
 // observeBatch is the Batcher's Observe: one signature over n messages.
-func (m *metrics) observeBatch(n int) { m.batch.Observe(float64(n)) }
+func (m *metrics) observeBatch(n int) {
+	m.batch.Observe(float64(n))
+	m.batchCounts.add(n)
+}
 
 // verifyCacheCounter counts the receiving side's cache of verified batch
 // signatures: a hit checks a message through its own hash chain only.
