@@ -243,6 +243,10 @@ type report struct {
 	TotalErrors int             `json:"total_errors"`
 	Profile     string          `json:"cpu_profile,omitempty"`
 	Logging     *loggingSummary `json:"logging,omitempty"`
+	// Batching is what the Şlüz pair's two servers counted over the
+	// full-load runs (warm-ups included): how large signing batches grew
+	// and how often a received batch signature was found verified.
+	Batching []batching `json:"sluz_batching,omitempty"`
 	// Attachment is the size of the attachment every request carried
 	// (--attachment); Transfers the --transfer runs.
 	Attachment int64       `json:"attachment_bytes,omitempty"`
@@ -306,6 +310,29 @@ type ratios struct {
 	RESTOverPlain float64 `json:"rest_sluz_over_rest_plain_throughput,omitempty"`
 	RESTOverSOAP  float64 `json:"rest_sluz_over_soap_sluz_throughput,omitempty"`
 	RESTCPURatio  float64 `json:"rest_plain_over_rest_sluz_cpu_per_exchange,omitempty"`
+}
+
+// batching is one Şlüz server's signing and verification-cache counts
+// over the full-load runs.
+type batching struct {
+	Server      string  `json:"server"`
+	Messages    uint64  `json:"messages_signed"`
+	Signatures  uint64  `json:"signatures"`
+	PerSig      float64 `json:"messages_per_signature"`
+	CacheHits   uint64  `json:"verification_cache_hits"`
+	CacheMisses uint64  `json:"verification_cache_misses"`
+}
+
+// sluzServers are the Şlüz pair's two servers, client side first.
+func sluzServers(b *loadtest.Bench) (codes []string, servers []*securityserver.Server) {
+	for _, code := range []string{b.Query.From, b.ProviderCode} {
+		for _, a := range b.Fed.Agencies {
+			if a.Code == code && a.Server != nil {
+				codes, servers = append(codes, code), append(servers, a.Server)
+			}
+		}
+	}
+	return codes, servers
 }
 
 func benchmark(ctx context.Context, o options, progress io.Writer) (*report, error) {
@@ -427,12 +454,26 @@ func benchmark(ctx context.Context, o options, progress io.Writer) (*report, err
 	if o.rest {
 		fullTargets = append(fullTargets, b.RESTPlainT, b.RESTSluzT)
 	}
+	codes, servers := sluzServers(b)
+	before := make([]securityserver.SigningStats, len(servers))
+	for i, s := range servers {
+		before[i] = s.SigningStats()
+	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, t := range fullTargets {
 			if _, err := runOne(t, full(t.Name, round), fullLabel, "full", round); err != nil {
 				return nil, err
 			}
 		}
+	}
+	for i, s := range servers {
+		now := s.SigningStats()
+		bt := batching{Server: codes[i], Messages: now.Messages - before[i].Messages, Signatures: now.Signatures - before[i].Signatures,
+			CacheHits: now.CacheHits - before[i].CacheHits, CacheMisses: now.CacheMisses - before[i].CacheMisses}
+		if bt.Signatures > 0 {
+			bt.PerSig = float64(bt.Messages) / float64(bt.Signatures)
+		}
+		rep.Batching = append(rep.Batching, bt)
 	}
 	plainTput := median(rep.rows(loadtest.NamePlain, "full"), func(r *loadtest.Result) float64 { return r.Throughput })
 	sluzFull := median(rep.rows(loadtest.NameSluz, "full"), func(r *loadtest.Result) float64 { return r.Throughput })
@@ -670,6 +711,13 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, "  REST: Şlüz / plain pair throughput:  %6.1f %%   (DİN -> ƏMDK GET extract, JSON)\n", 100*ra.RESTOverPlain)
 			fmt.Fprintf(w, "  REST: plain / Şlüz CPU per exchange: %6.1f %%\n", 100*ra.RESTCPURatio)
 			fmt.Fprintf(w, "  REST Şlüz / SOAP Şlüz throughput:    %6.1f %%\n", 100*ra.RESTOverSOAP)
+		}
+	}
+	if len(r.Batching) > 0 {
+		fmt.Fprintf(w, "\nbatch signing in the Şlüz pair over the full-load runs (warm-ups included; signing.batch, limits.verifyCacheSize)\n")
+		for _, bt := range r.Batching {
+			fmt.Fprintf(w, "  %-5s signed %d messages under %d signatures (%.2f per signature); verification cache %d hits, %d misses\n",
+				bt.Server, bt.Messages, bt.Signatures, bt.PerSig, bt.CacheHits, bt.CacheMisses)
 		}
 	}
 	if r.Logging != nil {

@@ -70,7 +70,8 @@ func TestFullRun(t *testing.T) {
 	for _, want := range []string{"nproc", "command:", loadtest.NameDirect, loadtest.NamePlain, loadtest.NameSluz,
 		"Şlüz / plain pair throughput", "p99 Şlüz - p99 plain at ½ Şlüz's max", "Şlüz / plain CPU per exchange", "open loop", "no errors",
 		nameTSFast, nameNoTS, nameNoLog, "log + time-stamping / no log throughput", "time-stamping on - off",
-		loadtest.NameCryptoPair, loadtest.NameFloorPair, "floor pair / plain pair throughput", "Şlüz / floor pair throughput", "resolve with profile; below: blocked"} {
+		loadtest.NameCryptoPair, loadtest.NameFloorPair, "floor pair / plain pair throughput", "Şlüz / floor pair throughput", "resolve with profile; below: blocked",
+		"batch signing in the Şlüz pair", "per signature); verification cache"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -106,6 +107,19 @@ func TestHalfOpenJSON(t *testing.T) {
 	}
 	if got, want := ra.CPUMet, ra.CPUMultiple <= targetCPUMultiple; got != want {
 		t.Errorf("cpu_target_met %v for %.2f ×", got, ra.CPUMultiple)
+	}
+	// Each server of the Şlüz pair signed at least one message per answered
+	// exchange (ƏMDK the requests, DİN the answers), under no more
+	// signatures than messages.
+	sluz := rep.rows(loadtest.NameSluz, "full")
+	if len(rep.Batching) != 2 || len(sluz) != 1 {
+		t.Fatalf("batching %+v, %d Şlüz rows", rep.Batching, len(sluz))
+	}
+	for _, bt := range rep.Batching {
+		if bt.Messages < uint64(sluz[0].OK) || bt.Signatures == 0 || bt.Signatures > bt.Messages ||
+			math.Abs(bt.PerSig-float64(bt.Messages)/float64(bt.Signatures)) > 1e-9 {
+			t.Errorf("%s: %+v for %d answered exchanges", bt.Server, bt, sluz[0].OK)
+		}
 	}
 	plain := rep.rows(loadtest.NamePlain, "full")
 	if len(plain) != 1 || math.Abs(ra.HalfRate-plain[0].Throughput/2) > 0.5 {
