@@ -133,10 +133,11 @@ func (s *Server) appendLog(ctx context.Context, sd side, t *trace, recs ...*mess
 
 // pendingLog is an append under way (startLog).
 type pendingLog struct {
-	s    *Server
-	sd   side
-	done chan struct{} // closed when the append returned; nil when there was nothing to wait for
-	err  error
+	s     *Server
+	sd    side
+	done  chan struct{} // closed when the append returned; nil when there was nothing to wait for
+	err   error
+	fault *message.Fault // wait's answer once err was seen
 }
 
 // startLog starts making records durable and returns at once, so that the
@@ -177,18 +178,20 @@ func (s *Server) logFailing() bool {
 func (p *pendingLog) failed() bool { return p.done == nil && p.err != nil }
 
 // wait returns once the append is over: nil when its records are durable,
-// else the LoggingFailed fault (its cause noted in t).
+// else the LoggingFailed fault (its cause noted in t, and logged, once
+// however often wait is called).
 func (p *pendingLog) wait(t *trace) *message.Fault {
 	if p.done != nil {
 		<-p.done
 	}
-	if p.err == nil {
-		return nil
+	if p.err == nil || p.fault != nil {
+		return p.fault
 	}
 	p.s.log.Error("message log write failed: answers are refused until it works again", "err", p.err)
 	// The cause (paths, OS errors) is this server's business: the peer
 	// learns only that the message was not logged.
-	return t.internal(p.sd.fault(message.LoggingFailed, "the message could not be logged, so it is not answered"), p.err)
+	p.fault = t.internal(p.sd.fault(message.LoggingFailed, "the message could not be logged, so it is not answered"), p.err)
+	return p.fault
 }
 
 // then waits for the append and returns its fault if it failed, else f

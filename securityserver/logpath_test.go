@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +17,18 @@ import (
 )
 
 // appendScript steers DİN's message log appends for the exchanges a test
-// names: the request's append waits until the response's has returned (so
-// the provider has been called and the answer signed and logged meanwhile),
-// then succeeds or fails; every step is noted in order.
+// names: the request's append waits until the provider IS has been called
+// (so the call overlaps it), then until the response's append has started
+// or for a second (a proxy that waits for the request's record before
+// appending the response's), then succeeds or fails; every step is noted
+// in order.
 type appendScript struct {
-	mu       sync.Mutex
-	events   []string
-	failReq  map[string]bool          // message id: the request's append fails (after the response's, or at once when strict)
-	respDone map[string]chan struct{} // message id: closed when the response's append returned
-	strict   bool                     // the request's append does not wait for the response's
+	mu        sync.Mutex
+	events    []string
+	failReq   map[string]bool          // message id: the request's append fails
+	respStart map[string]chan struct{} // message id: closed when the response's append started
+	calls     map[string]func() bool   // message id: whether the provider IS has been called
+	strict    bool                     // the request's append waits for nothing
 }
 
 func (a *appendScript) note(ev string) {
@@ -40,34 +44,45 @@ func (a *appendScript) seen() []string {
 	return slices.Clone(a.events)
 }
 
-func (a *appendScript) watch(id string, fail bool) {
+// watch steers the appends of exchange id, whose provider IS counts its
+// calls in calls.
+func (a *appendScript) watch(id string, fail bool, calls *atomic.Int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.failReq[id], a.respDone[id] = fail, make(chan struct{})
+	before := calls.Load()
+	a.failReq[id], a.respStart[id] = fail, make(chan struct{})
+	a.calls[id] = func() bool { return calls.Load() > before }
 	a.events = nil
 }
 
 func (a *appendScript) hook(_ context.Context, recs []*messagelog.Record, next func() error) error {
 	a.mu.Lock()
 	r := recs[0]
-	done, watched := a.respDone[r.MessageID]
-	fail, strict := a.failReq[r.MessageID], a.strict
+	started, watched := a.respStart[r.MessageID]
+	fail, strict, called := a.failReq[r.MessageID], a.strict, a.calls[r.MessageID]
 	a.mu.Unlock()
 	if !watched || len(recs) != 1 {
 		return next()
 	}
 	if r.Kind == messagelog.Response {
+		a.note("response append started")
+		close(started)
 		err := next()
 		a.note("response durable")
-		close(done)
 		return err
 	}
 	a.note("request append started")
 	if !strict {
+		for deadline := time.Now().Add(20 * time.Second); !called(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				a.note("request append gave up waiting for the provider")
+				break
+			}
+		}
+		a.note("provider called")
 		select {
-		case <-done:
-		case <-time.After(20 * time.Second): // a proxy that waits for the request's record before going on
-			a.note("request append gave up waiting for the response's")
+		case <-started:
+		case <-time.After(time.Second):
 		}
 	}
 	if fail {
@@ -80,21 +95,22 @@ func (a *appendScript) hook(_ context.Context, recs []*messagelog.Record, next f
 }
 
 // TestAnswerWaitsForBothRecords: the service proxy appends the request's
-// record while the provider works, and releases nothing before both the
-// request's and the response's records are durable. Asserted by the order
-// of events, not by timing: the request's append is held until the
-// response's has returned, and the answer comes only after it; when it then
-// fails, the client gets LoggingFailed, never the answer (the provider,
-// though, has seen the request: the documented price of the overlap,
-// which logRequestFirst avoids). SOAP through DİN, REST through ƏMDK.
+// record while the provider works, appends the response's only once the
+// request's is durable, and releases nothing before both are. Asserted by
+// the order of events: the request's append is held until the provider has
+// been called, and is then given a second in which a response's append
+// would show; when it then fails, the response is not logged and the
+// client gets LoggingFailed, never the answer (the provider, though, has
+// seen the request: the documented price of the overlap, which
+// logRequestFirst avoids). SOAP through DİN, REST through ƏMDK.
 func TestAnswerWaitsForBothRecords(t *testing.T) {
 	e := e2eNew(t)
-	script := &appendScript{failReq: map[string]bool{}, respDone: map[string]chan struct{}{}}
+	script := &appendScript{failReq: map[string]bool{}, respStart: map[string]chan struct{}{}, calls: map[string]func() bool{}}
 	if err := e.f.RestartAgency("DIN", nil, securityserver.WithAppendHook(script.hook)); err != nil {
 		t.Fatal(err)
 	}
-	dinLogged := func(id string) (kinds []messagelog.Kind) {
-		err := e.agency("DIN").Server.MessageLog().Each(0, func(r *messagelog.Record, _ []byte) error {
+	logged := func(code, id string) (kinds []messagelog.Kind) {
+		err := e.agency(code).Server.MessageLog().Each(0, func(r *messagelog.Record, _ []byte) error {
 			if r.MessageID == id {
 				kinds = append(kinds, r.Kind)
 			}
@@ -109,35 +125,35 @@ func TestAnswerWaitsForBothRecords(t *testing.T) {
 
 	t.Run("slow request append", func(t *testing.T) {
 		id := e.newID(t)
-		script.watch(id, false)
+		script.watch(id, false, e.calls["DIN"])
 		req := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
 		e2eWantAnswer(t, e.call(t, "EMDK", req), req)
 		script.note("answer")
-		want := []string{"request append started", "response durable", "request durable", "answer"}
+		want := []string{"request append started", "provider called", "request durable", "response append started", "response durable", "answer"}
 		if !slices.Equal(script.seen(), want) {
 			t.Fatalf("events %q, want %q", script.seen(), want)
 		}
 		calls++
 		e.expectCalls(t, "DIN", calls)
-		if got := dinLogged(id); !slices.Equal(got, []messagelog.Kind{messagelog.Response, messagelog.Request}) && !slices.Equal(got, []messagelog.Kind{messagelog.Request, messagelog.Response}) {
-			t.Fatalf("DİN's log holds %v for the exchange, want its request and response", got)
+		if got := logged("DIN", id); !slices.Equal(got, []messagelog.Kind{messagelog.Request, messagelog.Response}) {
+			t.Fatalf("DİN's log holds %v for the exchange, want its request, then its response", got)
 		}
 	})
 
 	t.Run("request append fails after the provider call", func(t *testing.T) {
 		id := e.newID(t)
-		script.watch(id, true)
+		script.watch(id, true, e.calls["DIN"])
 		req := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
 		f := e2eWantFault(t, e.call(t, "EMDK", req), message.Code(message.ServerProxy, message.LoggingFailed))
 		e2eContains(t, f, "could not be logged")
-		want := []string{"request append started", "response durable", "request append failed"}
+		want := []string{"request append started", "provider called", "request append failed"}
 		if !slices.Equal(script.seen(), want) {
 			t.Fatalf("events %q, want %q", script.seen(), want)
 		}
 		calls++
 		e.expectCalls(t, "DIN", calls) // the provider saw it: the price of the overlap
-		if got := dinLogged(id); slices.Contains(got, messagelog.Request) {
-			t.Fatalf("DİN's log holds %v for the exchange, whose request append failed", got)
+		if got := logged("DIN", id); len(got) != 0 {
+			t.Fatalf("DİN's log holds %v for the exchange, whose request append failed, want nothing", got)
 		}
 	})
 
@@ -147,15 +163,18 @@ func TestAnswerWaitsForBothRecords(t *testing.T) {
 		}
 		emdkCalls := e.calls["EMDK"].Load()
 		id := e.newID(t)
-		script.watch(id, true)
+		script.watch(id, true, e.calls["EMDK"])
 		r := e2eRESTCall(t, e.agency("DIN").ClientURL, http.MethodGet, e2eRESTService+"/extract/5ZJ8K2L",
 			http.Header{"X-Road-Client": {e2eDINClient}, "X-Road-Id": {id}}, nil)
 		e2eWantRESTError(t, r, http.StatusInternalServerError, message.Code(message.ServerProxy, message.LoggingFailed))
-		if want := []string{"request append started", "response durable", "request append failed"}; !slices.Equal(script.seen(), want) {
+		if want := []string{"request append started", "provider called", "request append failed"}; !slices.Equal(script.seen(), want) {
 			t.Fatalf("events %q, want %q", script.seen(), want)
 		}
 		if got := e.calls["EMDK"].Load(); got != emdkCalls+1 {
 			t.Errorf("ƏMDK's REST provider was called %d times, want once", got-emdkCalls)
+		}
+		if got := logged("EMDK", id); len(got) != 0 {
+			t.Fatalf("ƏMDK's log holds %v for the exchange, whose request append failed, want nothing", got)
 		}
 	})
 
@@ -172,7 +191,7 @@ func TestAnswerWaitsForBothRecords(t *testing.T) {
 		script.strict = true
 		script.mu.Unlock()
 		id := e.newID(t)
-		script.watch(id, true)
+		script.watch(id, true, e.calls["DIN"])
 		req := e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
 		e2eWantFault(t, e.call(t, "EMDK", req), message.Code(message.ServerProxy, message.LoggingFailed))
 		if want := []string{"request append started", "request append failed"}; !slices.Equal(script.seen(), want) {
@@ -182,10 +201,10 @@ func TestAnswerWaitsForBothRecords(t *testing.T) {
 
 		// With its record durable, the strict order answers as usual.
 		id = e.newID(t)
-		script.watch(id, false)
+		script.watch(id, false, e.calls["DIN"])
 		req = e2eRequest(t, e2eEMDKClient, e2eDINService, id, "<fin>5ZJ8K2L</fin>")
 		e2eWantAnswer(t, e.call(t, "EMDK", req), req)
-		if want := []string{"request append started", "request durable", "response durable"}; !slices.Equal(script.seen(), want) {
+		if want := []string{"request append started", "request durable", "response append started", "response durable"}; !slices.Equal(script.seen(), want) {
 			t.Fatalf("events %q, want %q", script.seen(), want)
 		}
 		e.expectCalls(t, "DIN", calls+1)

@@ -212,7 +212,7 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 	if f != nil {
 		return nil, f
 	}
-	resp, f := s.buildHere(r, req, t, signer, requestID, build)
+	resp, f := s.buildHere(r, req, t, signer, requestID, logReq, build)
 	if f := logReq.then(t, f); f != nil {
 		return nil, f
 	}
@@ -220,8 +220,8 @@ func (s *Server) answerHere(r *http.Request, req *message.Message, tm *transport
 }
 
 // buildHere is answerHere's answer: built, signed and logged (durable when
-// it returns).
-func (s *Server) buildHere(r *http.Request, req *message.Message, t *trace, signer *signature.Signer, requestID string, build func() ([]byte, []message.Attachment, *message.Fault)) (*answer, *message.Fault) {
+// it returns) once the request's record is (logReq).
+func (s *Server) buildHere(r *http.Request, req *message.Message, t *trace, signer *signature.Signer, requestID string, logReq *pendingLog, build func() ([]byte, []message.Attachment, *message.Fault)) (*answer, *message.Fault) {
 	t.out = time.Now()
 	body, atts, f := build()
 	if f != nil {
@@ -230,6 +230,9 @@ func (s *Server) buildHere(r *http.Request, req *message.Message, t *trace, sign
 	t.in = time.Now()
 	resp, f := s.signResponse(signer, &message.Message{Raw: body, SOAP: body, ContentType: message.ContentTypeXML, SOAPType: message.ContentTypeXML, Attachments: atts}, s.metrics.sign[serverSide], t)
 	if f != nil {
+		return nil, f
+	}
+	if f := logReq.wait(t); f != nil {
 		return nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, req.Header.Service.Provider,

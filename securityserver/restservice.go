@@ -95,7 +95,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 	if f != nil {
 		return req, nil, f
 	}
-	ans, f := s.provideREST(ctx, t, req, tr, snap, svc, meta, signer)
+	ans, f := s.provideREST(ctx, t, req, tr, snap, svc, meta, signer, logReq)
 	if f := logReq.then(t, f); f != nil {
 		return req, nil, f
 	}
@@ -104,8 +104,8 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 
 // provideREST answers a checked REST request (a meta service here, else
 // through the provider IS), signs the answer as the provider's member and
-// logs it (durable when it returns).
-func (s *Server) provideREST(ctx context.Context, t *trace, req *rest.Request, tr *transport.Message, snap *globalconf.Snapshot, svc config.Service, meta bool, signer *signature.Signer) (*restAnswer, *message.Fault) {
+// logs it (durable when it returns) once the request's record is (logReq).
+func (s *Server) provideREST(ctx context.Context, t *trace, req *rest.Request, tr *transport.Message, snap *globalconf.Snapshot, svc config.Service, meta bool, signer *signature.Signer, logReq *pendingLog) (*restAnswer, *message.Fault) {
 	var (
 		pr *providerAnswer
 		f  *message.Fault
@@ -139,6 +139,9 @@ func (s *Server) provideREST(ctx context.Context, t *trace, req *rest.Request, t
 	out, err := tm.Encode()
 	if err != nil {
 		return nil, t.internal(serverSide.fault(message.InternalError, "the response could not be encoded"), err)
+	}
+	if f := logReq.wait(t); f != nil {
+		return nil, f
 	}
 	if f := s.appendLog(ctx, serverSide, t, s.newRecord(serverSide, t, req.ID, req.Client, req.Service, t.requestID, req.Service.Provider,
 		logged{messagelog.Response, head, sig, transport.TypeRESTResponse, att})); f != nil {

@@ -119,7 +119,7 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	if f != nil {
 		return req, nil, f
 	}
-	resp, f := s.provide(r, t, req, tr, svc, signer, requestID)
+	resp, f := s.provide(r, t, req, tr, svc, signer, requestID, logReq)
 	if f := logReq.then(t, f); f != nil {
 		return req, nil, f
 	}
@@ -128,11 +128,12 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 
 // startRequestLog starts the append of a request's record before the
 // provider IS is called, so that the group commit overlaps the provider's
-// work (issue 14); the exchange's outcome waits for it (pendingLog.then),
-// so no answer is released before both the request and the response
-// records are durable. The price: when the request's append fails, the
-// provider has already seen the request while its client gets
-// LoggingFailed — as when the response's append fails, in either order. A
+// work (issue 14); the response's record is appended only once it is
+// durable (skipped if it failed), so the log holds every request before
+// its response and no response without its request, and no answer is
+// released before both records are durable. The price: when the request's
+// append fails, the provider has already seen the request while its client
+// gets LoggingFailed — as when the response's append fails. A
 // service configured with logRequestFirst keeps X-Road's strict order (the
 // provider sees only a request whose record is durable), at the cost of a
 // commit's latency; so does every service while the log is known to be
@@ -151,8 +152,10 @@ func (s *Server) startRequestLog(ctx context.Context, t *trace, svc config.Servi
 }
 
 // provide calls the provider IS with a checked request, signs its answer as
-// the provider's member and logs it (durable when it returns).
-func (s *Server) provide(r *http.Request, t *trace, req *message.Message, tr *transport.Message, svc config.Service, signer *signature.Signer, requestID string) (*answer, *message.Fault) {
+// the provider's member and logs it (durable when it returns) once the
+// request's record is (logReq), so that the log never holds a response
+// without its request, nor before it.
+func (s *Server) provide(r *http.Request, t *trace, req *message.Message, tr *transport.Message, svc config.Service, signer *signature.Signer, requestID string, logReq *pendingLog) (*answer, *message.Fault) {
 	// The provider IS gets the request as the client's IS sent it: the
 	// SOAP message alone, or multipart/related with its attachments.
 	isBody, isType := attachedOf(tr).forIS(tr.SOAPType, tr.SOAP)
@@ -166,6 +169,9 @@ func (s *Server) provide(r *http.Request, t *trace, req *message.Message, tr *tr
 	s.metrics.size[serverSide][kindResponse].Observe(float64(len(ans.SOAP)))
 	resp, f := s.signResponse(signer, ans, s.metrics.sign[serverSide], t)
 	if f != nil {
+		return nil, f
+	}
+	if f := logReq.wait(t); f != nil {
 		return nil, f
 	}
 	if f := s.appendLog(r.Context(), serverSide, t, s.record(serverSide, t, req, requestID, req.Header.Service.Provider,

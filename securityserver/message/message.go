@@ -97,7 +97,8 @@ type Message struct {
 	IsFault bool
 	Fault   *Fault // when IsFault
 
-	soapDigest []byte // SHA-512 of SOAP, once SOAPDigest computed it
+	soapDigest []byte // SHA-512 of soapOf, once SOAPDigest computed it
+	soapOf     []byte // the SOAP slice soapDigest was computed from
 
 	idEnd      int    // offset in Raw just after </xrd:id>; 0 if no id
 	idPrefix   string // prefix the id element was written with

@@ -19,13 +19,20 @@ func RequestHashOf(raw []byte) []byte {
 // SOAPDigest is the SHA-512 digest of m.SOAP (RequestHashOf), computed on
 // the first call and remembered: a request's digest serves its signature,
 // its log record and the check of its response's requestHash, one
-// computation for all. m.SOAP must not change once it was called; like the
-// rest of a Message, it is not for concurrent use.
+// computation for all. It is computed again when m.SOAP was set to another
+// slice since (other bytes or another length); its bytes must not be
+// changed in place. Like the rest of a Message, it is not for concurrent
+// use.
 func (m *Message) SOAPDigest() []byte {
-	if m.soapDigest == nil {
-		m.soapDigest = RequestHashOf(m.SOAP)
+	if m.soapDigest == nil || !sameSlice(m.SOAP, m.soapOf) {
+		m.soapDigest, m.soapOf = RequestHashOf(m.SOAP), m.SOAP
 	}
 	return m.soapDigest
+}
+
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // InsertRequestHash returns a copy of the response's bytes (m.Raw) with

@@ -203,3 +203,22 @@ func mustSHA256(b []byte) []byte {
 	s, _ := hashFor("http://www.w3.org/2001/04/xmlenc#sha256", b)
 	return s
 }
+
+// SOAPDigest follows m.SOAP when it is set to other bytes after a first
+// call, as a proxy that rewrote a message before signing it would.
+func TestSOAPDigestFollowsSOAP(t *testing.T) {
+	req := mustParse(t, load(t, "request.xml"), "text/xml; charset=UTF-8", true)
+	if got := req.SOAPDigest(); !bytes.Equal(got, RequestHashOf(req.SOAP)) {
+		t.Fatal("the digest is not the SOAP part's")
+	}
+	for _, soap := range [][]byte{
+		bytes.Replace(req.SOAP, []byte("<"), []byte("< "), 1), // other bytes, another length
+		bytes.Clone(req.SOAP[:len(req.SOAP)-1]),               // a prefix
+		nil,
+	} {
+		req.SOAP = soap
+		if got := req.SOAPDigest(); !bytes.Equal(got, RequestHashOf(soap)) {
+			t.Fatalf("after SOAP was set to %d other bytes the digest is still the old one's", len(soap))
+		}
+	}
+}

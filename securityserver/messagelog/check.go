@@ -144,9 +144,11 @@ func CheckSource(src Source) (*CheckResult, error) {
 	// The records' signature digests, by seq-start, for hash-chain
 	// batches: collected in this one pass, not read again per batch.
 	var sigs [][]byte
-	// The last shared document's reference and SHA-512: the records of a
-	// batch are logged together, so each document is mostly hashed once.
-	var lastRef, lastSum []byte
+	// The last shared document and its SHA-512: the records of a batch are
+	// logged together, so each document is mostly hashed once. Keyed by
+	// the document itself, not by the reference: a record given another
+	// document than the one it refers to is named, whatever its neighbours.
+	var lastDoc, lastSum []byte
 	err = src.EachStored(func(keySeq uint64, v, doc []byte) error {
 		var sigDigest []byte // SHA-512 of the record's document, when known here
 		ref, err := SharedRef(v)
@@ -154,9 +156,9 @@ func CheckSource(src Source) (*CheckResult, error) {
 			// The document the record refers to must be the one its
 			// digest names: else every record of its batch is named here
 			// (the chain breaks after each of them, too).
-			if doc != nil && !bytes.Equal(ref, lastRef) {
+			if doc != nil && (lastSum == nil || !bytes.Equal(doc, lastDoc)) {
 				s := sha512.Sum512(doc)
-				lastRef, lastSum = ref, s[:]
+				lastDoc, lastSum = bytes.Clone(doc), s[:]
 			}
 			sum := lastSum
 			switch {

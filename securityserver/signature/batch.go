@@ -238,6 +238,11 @@ func soapPart(m Message) hashchain.Part {
 // all of them: the signature covers the shared HashChainResult and each
 // message gets its own HashChain.
 func (s *Signer) SignBatch(msgs []Message, now time.Time) ([]Chained, error) {
+	for i, m := range msgs {
+		if m.SOAPDigest != nil && len(m.SOAPDigest) != sha512.Size {
+			return nil, fmt.Errorf("signature: message %d: a digest of %d bytes is not a SHA-512", i, len(m.SOAPDigest))
+		}
+	}
 	switch {
 	case len(msgs) == 0:
 		return nil, errors.New("signature: no messages to sign")

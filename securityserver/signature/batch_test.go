@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,5 +508,13 @@ func TestSignDigested(t *testing.T) {
 	}
 	if _, err := b.SignDigested(p.signer, soap, other[:32], nil, now); err == nil {
 		t.Error("a 32-byte digest was taken for a SHA-512")
+	}
+	// SignBatch refuses it as SignDigested does, in a batch as alone.
+	for _, batch := range [][]Message{digested[:1], digested} {
+		short := slices.Clone(batch)
+		short[0].SOAPDigest = short[0].SOAPDigest[:32]
+		if _, err := p.signer.SignBatch(short, now); err == nil || !strings.Contains(err.Error(), "32 bytes is not a SHA-512") {
+			t.Errorf("SignBatch of %d messages, the first with a 32-byte digest: %v", len(short), err)
+		}
 	}
 }

@@ -82,7 +82,9 @@ type snapshotSource struct {
 func (s snapshotSource) Archived() (*messagelog.Anchor, error) { return anchor(s.ctx, s.tx) }
 
 func (s snapshotSource) EachStored(fn func(seq uint64, stored, doc []byte) error) error {
-	return eachStored(s.ctx, s.tx, fn, `SELECT `+storedColumns+` FROM `+storedFrom+` ORDER BY r.seq`)
+	// Without the sig column: CheckSource hashes each document it is
+	// given and names the record whose reference it does not match.
+	return eachStored(s.ctx, s.tx, fn, `SELECT r.seq, r.stored, s.doc FROM `+storedFrom+` ORDER BY r.seq`)
 }
 
 func (s snapshotSource) Batches() ([]*messagelog.Batch, error) {

@@ -58,9 +58,10 @@ func (l *Log) Recent(since time.Time, fn func(r *messagelog.Record) error) error
 
 // storedColumns FROM storedFrom reads records as stored, each with the
 // shared signature document it refers to (messagelog.SharedRef; NULL for a
-// record that holds its own).
+// record that holds its own), and the sig column it was found by, which
+// eachStored requires to be the reference inside the record.
 const (
-	storedColumns = `r.seq, r.stored, s.doc`
+	storedColumns = `r.seq, r.stored, s.doc, r.sig`
 	storedFrom    = `messagelog_records r LEFT JOIN messagelog_signatures s ON s.digest = r.sig`
 )
 
@@ -88,16 +89,50 @@ func eachStored(ctx context.Context, tx pgx.Tx, fn func(seq uint64, stored, doc 
 	}
 	defer rows.Close()
 	var seq int64
-	var stored, doc []byte
+	var stored, doc, sig []byte
+	dest := []any{&seq, &stored, &doc}
+	withSig := len(rows.FieldDescriptions()) == len(dest)+1 // storedColumns
+	if withSig {
+		dest = append(dest, &sig)
+	}
 	for rows.Next() {
-		if err := rows.Scan(&seq, &stored, &doc); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
+		}
+		if withSig {
+			if _, err := storedRef(uint64(seq), stored, sig); err != nil {
+				return err
+			}
 		}
 		if err := fn(uint64(seq), stored, doc); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// storedRef is the reference to a shared signature document inside a
+// stored record (nil when it holds its own), which must be its sig column:
+// the column only finds the document, and a changed one must not hand out
+// another record's document as this one's.
+func storedRef(seq uint64, stored, sig []byte) ([]byte, error) {
+	ref, err := messagelog.SharedRef(stored)
+	if err != nil {
+		return nil, fmt.Errorf("record %d: %w", seq, err)
+	}
+	if !bytes.Equal(ref, sig) {
+		return nil, fmt.Errorf("%w: record %d refers to signature document %s but its sig column to %s (changed)",
+			messagelog.ErrCorrupt, seq, refName(ref), refName(sig))
+	}
+	return ref, nil
+}
+
+// refName names a signature document's reference in an error.
+func refName(ref []byte) string {
+	if ref == nil {
+		return "none"
+	}
+	return fmt.Sprintf("SHA-512 %x…", ref[:min(len(ref), 8)])
 }
 
 // stampedEnd is the last record and number of the newest batch, or of the
@@ -231,23 +266,28 @@ func signatureDigests(ctx context.Context, tx pgx.Tx, first, last uint64) ([][]b
 	}
 	out := make([][]byte, 0, min(last-first+1, 1<<16))
 	want := first
-	// A record that refers to a shared document holds its digest (sig): no
-	// need to read the document, let alone hash it.
+	// A record that refers to a shared document holds its digest: no need
+	// to read the document, let alone hash it. The digest is the one inside
+	// the record, which its sig column must equal.
 	err := eachStored(ctx, tx, func(seq uint64, sig, stored []byte) error {
 		if seq != want {
 			return fmt.Errorf("%w: record %d missing", messagelog.ErrCorrupt, want)
 		}
-		if sig == nil {
+		ref, err := storedRef(seq, stored, sig)
+		if err != nil {
+			return err
+		}
+		if ref == nil {
 			r, err := messagelog.Decode(stored)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", seq, err)
 			}
-			sig = messagelog.SignatureDigest(r)
+			ref = messagelog.SignatureDigest(r)
 		}
-		out = append(out, bytes.Clone(sig))
+		out = append(out, bytes.Clone(ref))
 		want++
 		return nil
-	}, `SELECT seq, sig, CASE WHEN sig IS NULL THEN stored END FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
+	}, `SELECT seq, sig, stored FROM messagelog_records WHERE seq BETWEEN $1 AND $2 ORDER BY seq`, int64(first), int64(last))
 	if err != nil {
 		return nil, fmt.Errorf("read the signatures of records %d..%d: %w", first, last, err)
 	}

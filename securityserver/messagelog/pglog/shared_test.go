@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha512"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,67 @@ func TestSharedAfterOldRows(t *testing.T) {
 	}
 	if len(named) != 3 || !named[4] || !named[5] || !named[6] {
 		t.Fatalf("a changed shared document: records %v named, want 4..6", named)
+	}
+}
+
+// A record's sig column pointed at another shared document: readers refuse
+// the record rather than hand out the other document as its own, and the
+// check names that record, not its neighbour.
+func TestSigColumnChanged(t *testing.T) {
+	ctx := context.Background()
+	dsn := testtool.Postgres(t)
+	l := open(t, dsn)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	a, b := storetest.SignatureDoc(1), storetest.SignatureDoc(2)
+	for _, g := range []struct {
+		from, to int
+		doc      []byte
+	}{{0, 3, a}, {3, 6, b}} {
+		var recs []*messagelog.Record
+		for i := g.from; i < g.to; i++ {
+			recs = append(recs, storetest.RecShared(i, t0.Add(time.Duration(i)*time.Minute), g.doc))
+		}
+		if err := l.Append(ctx, recs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := storetest.Problems(t, l); len(p) > 0 {
+		t.Fatalf("check before: %v", p)
+	}
+	before, err := l.SignatureDigests(1, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := sha512.Sum512(a), sha512.Sum512(b)
+	if !bytes.Equal(before[1], sa[:]) {
+		t.Fatalf("record 2's signature digest is %x…, want its document's", before[1][:8])
+	}
+	// Record 2 refers to a (as records 1 and 3 do); its sig column now
+	// finds b.
+	testtool.Exec(t, dsn, `UPDATE messagelog_records SET sig = $1 WHERE seq = 2`, sb[:])
+
+	wantRecord2 := func(what string, err error) {
+		t.Helper()
+		if err == nil || !errors.Is(err, messagelog.ErrCorrupt) || !strings.Contains(err.Error(), "record 2 refers to signature document") {
+			t.Errorf("%s: %v, want an error naming record 2's sig column", what, err)
+		}
+	}
+	err = l.Each(1, func(r *messagelog.Record, _ []byte) error {
+		if r.Seq == 2 && !bytes.Equal(r.Signature, a) {
+			t.Errorf("record 2 was handed out with another document")
+		}
+		return nil
+	})
+	wantRecord2("Each", err)
+	wantRecord2("Recent", l.Recent(t0, func(*messagelog.Record) error { return nil }))
+	_, err = l.SignatureDigests(1, 6)
+	wantRecord2("SignatureDigests", err)
+
+	named := map[uint64]string{}
+	for _, p := range storetest.Problems(t, l) {
+		named[p.Seq] += p.Reason + "; "
+	}
+	if !strings.Contains(named[2], "does not match its digest") {
+		t.Fatalf("check after record 2's sig column changed: %v, want record 2 named", named)
 	}
 }
