@@ -39,11 +39,17 @@ func Shares(r *Record) bool { return len(r.Signature) >= SharedMin }
 // EncodeShared is r's stored form with its signature document kept apart
 // under digest (SHA-512 of r.Signature).
 func (r *Record) EncodeShared(digest []byte) []byte {
+	return r.encodeShared(make([]byte, 0, r.encodedSize()-len(r.Signature)+len(digest)), digest)
+}
+
+// encodeShared appends EncodeShared(digest) to dst.
+func (r *Record) encodeShared(dst, digest []byte) []byte {
 	c := *r
 	c.Signature = digest
-	enc := c.encode(make([]byte, 0, c.encodedSize()))
-	enc[0] |= storedShared
-	return enc
+	at := len(dst)
+	dst = c.encode(dst)
+	dst[at] |= storedShared
+	return dst
 }
 
 // SharedRef is the digest a stored record refers to its signature document
