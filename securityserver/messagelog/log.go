@@ -254,7 +254,8 @@ func (l *Log) commit(group []*Record) error {
 	}
 	recs, hashes, sigds := l.scratch[:0], l.hashes[:0], l.sigds[:0]
 	size := 0
-	digests, docs := l.docs.Group(group)
+	digests, docs := l.docs.borrow(group)
+	defer l.docs.keep()
 	// The records are encoded straight into their write-ahead frame, and
 	// the pending records' stored forms (and chain hashes) refer into it
 	// (and into one block of hashes) until they are ingested: two
@@ -282,8 +283,13 @@ func (l *Log) commit(group []*Record) error {
 			full = l.encBuf
 			frame = r.encodeShared(frame, digest)
 		} else {
-			frame = r.encode(frame)
+			var sigAt int
+			frame, sigAt = r.encodeSig(frame)
 			full = frame[at:]
+			// The frame is never changed once built: the writer may
+			// remember the document by its bytes there.
+			end := sigAt + len(r.Signature)
+			l.docs.own(i, frame[sigAt:end:end])
 		}
 		enc := frame[at:len(frame):len(frame)]
 		binary.BigEndian.PutUint32(frame[at-4:], uint32(len(enc)))

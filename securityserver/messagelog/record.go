@@ -131,6 +131,13 @@ func (r *Record) version() byte {
 // written in a fixed order, each as a uvarint length then the bytes, so the
 // encoding is unambiguous and deterministic.
 func (r *Record) encode(dst []byte) []byte {
+	dst, _ = r.encodeSig(dst)
+	return dst
+}
+
+// encodeSig is encode, and where in dst the signature document's bytes
+// start.
+func (r *Record) encodeSig(dst []byte) (_ []byte, sigAt int) {
 	dst = append(dst, r.version())
 	dst = binary.AppendUvarint(dst, r.Seq)
 	dst = appendBytes(dst, r.PrevHash)
@@ -147,7 +154,9 @@ func (r *Record) encode(dst []byte) []byte {
 	dst = append(dst, hasBody)
 	dst = appendBytes(dst, r.Message)
 	dst = appendBytes(dst, r.MessageDigest)
-	dst = appendBytes(dst, r.Signature)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Signature)))
+	sigAt = len(dst)
+	dst = append(dst, r.Signature...)
 	if r.chained() {
 		dst = appendBytes(dst, r.HashChainResult)
 		dst = appendBytes(dst, r.HashChain)
@@ -168,7 +177,7 @@ func (r *Record) encode(dst []byte) []byte {
 			dst = appendBytes(dst, a.Digest)
 		}
 	}
-	return dst
+	return dst, sigAt
 }
 
 // Encode is the record's stored form (with Seq and PrevHash as set), which

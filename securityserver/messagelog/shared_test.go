@@ -445,3 +445,34 @@ func requireRoundSelfContained(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestSharedCallerReusesBuffer: the writer remembers a document it stored
+// inline by the bytes of its own encoding, not the caller's: a caller that
+// reuses its record's buffer once Append returned (as a pooled reader may)
+// neither changes what the log remembers nor keeps the batch's next record
+// from sharing the document.
+func TestSharedCallerReusesBuffer(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{IngestInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	first := sharedSample(1, 10) // batch 0
+	appendGroup(t, l, first)
+	clear(first.Signature) // the caller's buffer, reused
+	appendGroup(t, l, sharedSample(2, 10))
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := l.SignatureDocs()
+	if err != nil || n != 1 {
+		t.Fatalf("%d documents kept apart, %v; want the second record's shared", n, err)
+	}
+	res, err := l.Check()
+	requireChecks(t, res, err, 2)
+	var got [][]byte
+	l.Each(1, func(r *Record, _ []byte) error { got = append(got, r.Signature); return nil })
+	if len(got) != 2 || !bytes.Equal(got[0], testDoc(0)) || !bytes.Equal(got[1], testDoc(0)) {
+		t.Fatalf("documents read back differ from the one appended")
+	}
+}
