@@ -65,7 +65,17 @@ type Record struct {
 	// /message.xml reference covers. Always present.
 	MessageDigest []byte
 	Signature     []byte // signatures.xml, which carries the signer's OCSP response
-	ContentType   string
+	// SignatureDigest, optional and never stored, is the SHA-512 of
+	// Signature when the caller computed it already in this process from
+	// these very bytes (the verifier does for a batch signature): the log
+	// takes it as the record's time-stamp input (SignatureDigest) in place
+	// of hashing the document again when it appends the record (readers
+	// and checks always hash the document). Only in-process code that hashed the
+	// bytes itself may set it, never from anything received; a wrong one
+	// makes the record's time-stamp fail the log's check (Check) and the
+	// auditor's.
+	SignatureDigest []byte
+	ContentType     string
 
 	// A message with attachments is signed through a hash chain: the
 	// signature covers HashChainResult (/sig-hashchainresult.xml), and

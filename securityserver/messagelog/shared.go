@@ -152,7 +152,7 @@ func (s *SigDocs) borrow(recs []*Record) (digests, docs [][]byte) {
 	es := s.last[:0]
 	for i, r := range recs {
 		if !Shares(r) {
-			digests[i] = SignatureDigest(r)
+			digests[i] = appendedDigest(r)
 			es = append(es, nil)
 			continue
 		}
@@ -162,7 +162,7 @@ func (s *SigDocs) borrow(recs []*Record) (digests, docs [][]byte) {
 			if len(s.m) >= sigDocsMax {
 				clear(s.m)
 			}
-			e = &sigDoc{doc: r.Signature, borrowed: true, digest: SignatureDigest(r)}
+			e = &sigDoc{doc: r.Signature, borrowed: true, digest: appendedDigest(r)}
 			s.m[k] = e
 		}
 		e.n++

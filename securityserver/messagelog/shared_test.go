@@ -476,3 +476,59 @@ func TestSharedCallerReusesBuffer(t *testing.T) {
 		t.Fatalf("documents read back differ from the one appended")
 	}
 }
+
+// TestHandedInSignatureDigest: a record's SignatureDigest handed in by its
+// (in-process) caller is the time-stamp input the log takes, for documents
+// kept inline and apart; a right one gives a log that checks clean after
+// stamping, a wrong one is not silently trusted: the log's check, which
+// hashes the documents, names the stamped batch.
+func TestHandedInSignatureDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		right bool
+	}{{"right", true}, {"wrong", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{IngestInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			// 1: a placeholder document (always inline), 2: a real-size
+			// one alone (inline), 3 and 4: one batch's (kept apart).
+			recs := []*Record{sample(1), sharedSample(2, 100), sharedSample(300, 100), sharedSample(301, 100)}
+			want := make([][]byte, len(recs))
+			for i, r := range recs {
+				sum := sha512.Sum512(r.Signature)
+				if !tc.right {
+					sum = sha512.Sum512(append([]byte("not "), r.Signature...))
+				}
+				r.SignatureDigest, want[i] = sum[:], sum[:]
+			}
+			appendGroup(t, l, recs[0])
+			appendGroup(t, l, recs[1])
+			appendGroup(t, l, recs[2:]...)
+			got, err := l.SignatureDigests(1, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("record %d's time-stamp input is not the digest handed in", i+1)
+				}
+			}
+			stampAll(t, l)
+			res, err := l.Check()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.right {
+				requireChecks(t, res, err, 4)
+				return
+			}
+			if res.OK() {
+				t.Fatalf("a batch stamped over wrong signature digests checks clean: %+v", res)
+			}
+			t.Logf("problems: %v", res.Problems)
+		})
+	}
+}
