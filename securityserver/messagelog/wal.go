@@ -325,6 +325,10 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 		return nil
 	}
 	b := tx.Bucket(bucketRecords)
+	// Records are appended in sequence order, at the end: full pages, not
+	// bbolt's default half-full ones (which would double the pages each
+	// ingest writes for small records).
+	b.FillPercent = 1
 	refs := map[string]uint64{}
 	docs := map[string][]byte{}
 	for _, r := range recs {
