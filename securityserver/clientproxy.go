@@ -328,7 +328,10 @@ func (s *Server) readResponse(snap *globalconf.Snapshot, req *message.Message, r
 		return nil, f
 	}
 	provider := req.Header.Service.Provider.MemberID()
-	if err := s.checkSignature(clientSide, snap, tr.Signature, received(tr), provider); err != nil {
+	signed := received(tr)
+	signed.SOAPDigest = message.RequestHashOf(tr.SOAP) // for the log record too
+	t.received.soap, t.received.digest = tr.SOAP, signed.SOAPDigest
+	if err := s.checkSignature(clientSide, t, snap, tr.Signature, signed, provider); err != nil {
 		return nil, t.refused(clientSide, err)
 	}
 	respMsg, err := message.Parse(tr.SOAP, tr.SOAPType, message.ParseOptions{MaxSize: int64(s.cfg.Limits.MaxMessageSize)})

@@ -74,6 +74,8 @@ func (s *Server) record(sd side, t *trace, req *message.Message, requestID strin
 		digest = req.SOAPDigest()
 	case sameBytes(m.soap, t.signed.soap):
 		digest = t.signed.digest
+	case sameBytes(m.soap, t.received.soap):
+		digest = t.received.digest
 	}
 	return s.digestedRecord(sd, t, req.Header.ID, req.Header.Client, req.Header.Service, requestID, local, m, digest)
 }
@@ -97,6 +99,9 @@ func (s *Server) digestedRecord(sd side, t *trace, messageID string, client iden
 	r := &messagelog.Record{Side: sd.logSide(), Kind: m.kind, MessageID: messageID, RequestID: requestID,
 		Client: client.String(), Service: service.String(),
 		MessageDigest: digest, Signature: m.signature, ContentType: m.ctype}
+	if sameBytes(m.signature, t.received.sig) {
+		r.SignatureDigest = t.received.sigDigest // the verifier's, of these bytes
+	}
 	bodies := s.logBodies(local)
 	if bodies {
 		r.Message = m.soap

@@ -52,6 +52,11 @@ type trace struct {
 	// signed is the SOAP part this server signed in the exchange and its
 	// SHA-512, which the signature used: its log record reuses it.
 	signed struct{ soap, digest []byte }
+	// received is the peer's signed SOAP part (the client proxy's answer)
+	// and its SHA-512, and the peer's signature document (request or
+	// answer) and its SHA-512 when the verifier computed it: computed once
+	// for its verification and its log record.
+	received struct{ soap, digest, sig, sigDigest []byte }
 }
 
 // internal is a fault whose reason goes out while its cause (paths, OS
@@ -139,8 +144,13 @@ func asFault(err error, code string) *message.Fault {
 
 // checkSignature applies the signature rules (verify.Verifier.Signature)
 // to a signed message of the peer: signer is the member that must have
-// signed it.
-func (s *Server) checkSignature(sd side, snap *globalconf.Snapshot, sigXML []byte, m verify.Signed, signer identifier.Client) error {
+// signed it. The document's SHA-512, when the verifier computed it, goes
+// to t for the message's log record.
+func (s *Server) checkSignature(sd side, t *trace, snap *globalconf.Snapshot, sigXML []byte, m verify.Signed, signer identifier.Client) error {
 	defer observeSince(s.metrics.verify[sd], time.Now())
-	return s.verifier.SignatureOf(snap, sigXML, m, signer)
+	digest, err := s.verifier.SignatureOfDigest(snap, sigXML, m, signer)
+	if err == nil && digest != nil {
+		t.received.sig, t.received.sigDigest = sigXML, digest
+	}
+	return err
 }

@@ -192,7 +192,7 @@ func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, 
 	if !transport.IsREST(tr.SOAPType) {
 		return nil, nil, clientSide.fault(message.InvalidMessage, "the provider's security server answered a REST request with a %s part", tr.SOAPType)
 	}
-	if err := s.checkSignature(clientSide, snap, tr.Signature, received(tr), req.Service.Provider.MemberID()); err != nil {
+	if err := s.checkSignature(clientSide, t, snap, tr.Signature, received(tr), req.Service.Provider.MemberID()); err != nil {
 		return nil, nil, t.refused(clientSide, err)
 	}
 	rr, err := rest.ParseResponsePart(tr.SOAP)

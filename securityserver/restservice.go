@@ -62,7 +62,7 @@ func (s *Server) serveREST(r *http.Request, t *trace) (*rest.Request, *restAnswe
 		return nil, nil, asFault(err, message.InternalError).WithPrefix(message.ServerProxy)
 	}
 	t.requestID = r.Header.Get(transport.HeaderRequestID)
-	if snap, f = s.checkPeer(r, snap, tr, req.Client, t); f != nil {
+	if snap, f = s.checkPeer(r, snap, tr, nil, req.Client, t); f != nil {
 		return req, nil, f
 	}
 	if verify.HostedProvider(snap, s.cfg.Server, req.Service.Provider) != nil { // perhaps hosted since the copy in use was fetched

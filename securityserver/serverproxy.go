@@ -76,7 +76,11 @@ func (s *Server) serve(r *http.Request, t *trace) (*message.Message, *answer, *m
 	}
 	h := req.Header
 
-	if snap, f = s.checkPeer(r, snap, tr, h.Client, t); f != nil {
+	var soapDigest []byte // computed once for the signature, the request hash and the log
+	if sameBytes(req.SOAP, tr.SOAP) {
+		soapDigest = req.SOAPDigest()
+	}
+	if snap, f = s.checkPeer(r, snap, tr, soapDigest, h.Client, t); f != nil {
 		return req, nil, f
 	}
 	if opmon.IsRequest(&h, s.cfg.Server) { // answered here; its filter by the proven client is its access control
@@ -320,7 +324,8 @@ func (s *Server) admit(r *http.Request, t *trace) (*globalconf.Snapshot, *messag
 // checkPeer checks the sender of a decoded request tr that client's
 // member signed, and returns the global configuration to judge by from
 // now on (a newer one when the peer's registration had to be rechecked).
-func (s *Server) checkPeer(r *http.Request, snap *globalconf.Snapshot, tr *transport.Message, client identifier.Client, t *trace) (*globalconf.Snapshot, *message.Fault) {
+// soapDigest is the SHA-512 of tr.SOAP when computed already, else nil.
+func (s *Server) checkPeer(r *http.Request, snap *globalconf.Snapshot, tr *transport.Message, soapDigest []byte, client identifier.Client, t *trace) (*globalconf.Snapshot, *message.Fault) {
 	// The TLS peer must be a server registered as hosting the client
 	// (PR-MESSTRANSP §2 step 5), with a good OCSP status for its
 	// authentication certificate.
@@ -343,7 +348,9 @@ func (s *Server) checkPeer(r *http.Request, snap *globalconf.Snapshot, tr *trans
 		return snap, t.refused(serverSide, err)
 	}
 	// The request is signed by the client's member.
-	if err := s.checkSignature(serverSide, snap, tr.Signature, received(tr), client.MemberID()); err != nil {
+	signed := received(tr)
+	signed.SOAPDigest = soapDigest
+	if err := s.checkSignature(serverSide, t, snap, tr.Signature, signed, client.MemberID()); err != nil {
 		return snap, t.refused(serverSide, err)
 	}
 	return snap, nil

@@ -23,26 +23,10 @@ import (
 func TestVerifySharedSignatureChanged(t *testing.T) {
 	emdkLog, _, cas := federationLogsAfter(t, func(f *localfed.Federation) {
 		l := f.Agency("EMDK").Server.MessageLog()
-		// Rounds of 16 clients at once until a batch's document is kept
-		// apart (on 2 cores the first round does it; the bound only ends a
-		// broken run).
-		for round := 0; round < 20; round++ {
-			var wg sync.WaitGroup
-			for range 16 {
-				wg.Go(func() {
-					for range 4 {
-						if r := f.RunQuery(context.Background(), localfed.Queries[0]); !r.OK {
-							t.Errorf("%s: %s", r.Query.Name, r.Outcome)
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if n, _, err := l.SignatureDocs(); err != nil || n > 0 {
-				return
-			}
-		}
-		t.Fatal("no signature document shared by records after 20 rounds of 16 clients")
+		loadUntil(t, f, "no signature document shared by records", func() bool {
+			n, _, err := l.SignatureDocs()
+			return err != nil || n > 0
+		})
 	})
 	code, out, errOut := runCLI(append([]string{"verify", "--log", emdkLog}, cas...)...)
 	if code != cli.ExitOK || !strings.Contains(out, "OK") {
@@ -87,4 +71,28 @@ func TestVerifySharedSignatureChanged(t *testing.T) {
 			t.Errorf("record %d, which refers to the changed document, is not named:\n%s", seq, out)
 		}
 	}
+}
+
+// loadUntil runs rounds of 16 clients at once, 4 queries each, until done
+// (on 2 cores the first round usually does it; the bound of 20 rounds only
+// ends a broken run, failing with what was not seen).
+func loadUntil(t *testing.T, f *localfed.Federation, what string, done func() bool) {
+	t.Helper()
+	for round := 0; round < 20; round++ {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for range 4 {
+					if r := f.RunQuery(context.Background(), localfed.Queries[0]); !r.OK {
+						t.Errorf("%s: %s", r.Query.Name, r.Outcome)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if done() {
+			return
+		}
+	}
+	t.Fatal(what + " after 20 rounds of 16 clients")
 }

@@ -55,6 +55,16 @@ func SignatureDigest(r *Record) []byte {
 	return sum[:]
 }
 
+// appendedDigest is SignatureDigest for a record being appended: the one
+// its caller handed in (Record.SignatureDigest) when there is one. Readers
+// and checks always hash the document (SignatureDigest).
+func appendedDigest(r *Record) []byte {
+	if len(r.SignatureDigest) == sha512.Size {
+		return r.SignatureDigest
+	}
+	return SignatureDigest(r)
+}
+
 func tsInputs(sigDigests [][]byte) [][]hashchain.Part {
 	in := make([][]hashchain.Part, len(sigDigests))
 	for i, d := range sigDigests {

@@ -40,6 +40,7 @@ package messagelog
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -246,24 +247,58 @@ func (l *Log) commit(group []*Record) error {
 	seq, prev := l.headSeq, l.head
 	l.headMu.Unlock()
 	first := seq + 1
+	if len(group) == 0 {
+		// Nothing to make durable (Append with no records). A frame of no
+		// records would end recovery before the frames after it.
+		return nil
+	}
 	recs, hashes, sigds := l.scratch[:0], l.hashes[:0], l.sigds[:0]
 	size := 0
-	digests, docs := l.docs.Group(group)
+	digests, docs := l.docs.borrow(group)
+	defer l.docs.keep()
+	// The records are encoded straight into their write-ahead frame, and
+	// the pending records' stored forms (and chain hashes) refer into it
+	// (and into one block of hashes) until they are ingested: two
+	// allocations per group commit, not one per record and a copy.
+	bound := walHeaderSize
+	for i, r := range group {
+		bound += 4 + r.encodedSize() + sha256.Size // PrevHash, set below
+		if docs[i] != nil {
+			bound += 4 + len(docs[i])
+		}
+	}
+	frame := startFrame(make([]byte, 0, bound), first, len(group))
+	hashBlock := make([]byte, 0, sha256.Size*len(group))
 	for i, r := range group {
 		seq++
 		r.Seq, r.PrevHash = seq, prev
 		digest, doc := digests[i], docs[i]
-		var wr walRecord
+		at := len(frame) + 4
+		frame = append(frame, 0, 0, 0, 0) // the record's length
+		full := frame
 		if doc != nil {
 			// The chain hash covers the full encoding; the store keeps
 			// the document apart, once.
 			l.encBuf = r.encode(l.encBuf[:0])
-			prev = Hash(l.encBuf)
-			wr = walRecord{seq: seq, enc: r.EncodeShared(digest), ref: digest, doc: doc, hash: prev}
+			full = l.encBuf
+			frame = r.encodeShared(frame, digest)
 		} else {
-			enc := r.Encode()
-			prev = Hash(enc)
-			wr = walRecord{seq: seq, enc: enc, hash: prev}
+			var sigAt int
+			frame, sigAt = r.encodeSig(frame)
+			full = frame[at:]
+			// The frame is never changed once built: the writer may
+			// remember the document by its bytes there.
+			end := sigAt + len(r.Signature)
+			l.docs.own(i, frame[sigAt:end:end])
+		}
+		enc := frame[at:len(frame):len(frame)]
+		binary.BigEndian.PutUint32(frame[at-4:], uint32(len(enc)))
+		sum := sha256.Sum256(full)
+		hashBlock = append(hashBlock, sum[:]...)
+		prev = hashBlock[len(hashBlock)-sha256.Size : len(hashBlock) : len(hashBlock)]
+		wr := walRecord{seq: seq, enc: enc, hash: prev}
+		if doc != nil {
+			wr.ref, wr.doc = digest, doc
 		}
 		recs = append(recs, wr)
 		hashes = append(hashes, prev)
@@ -274,12 +309,8 @@ func (l *Log) commit(group []*Record) error {
 		l.encBuf = nil
 	}
 	l.scratch, l.hashes, l.sigds = recs[:0], hashes[:0], sigds[:0]
-	if len(recs) == 0 {
-		// Nothing to make durable (Append with no records). A frame of no
-		// records would end recovery before the frames after it.
-		return nil
-	}
-	frame, carried, err := l.frame(first, recs)
+	recEnd := len(frame)
+	frame, carried, err := l.finishFrame(frame, recs)
 	if err != nil {
 		return fmt.Errorf("message log write failed: %w", err)
 	}
@@ -290,8 +321,10 @@ func (l *Log) commit(group []*Record) error {
 		}
 		l.wal.off = 0
 		clear(l.walDocs)
-		// Its first frame carries every document its records refer to.
-		if frame, carried, err = l.frame(first, recs); err != nil {
+		// Its first frame carries every document its records refer to
+		// (appended over the documents the frame carried so far: the
+		// records before them stay as they are).
+		if frame, carried, err = l.finishFrame(frame[:recEnd], recs); err != nil {
 			return fmt.Errorf("message log write failed: %w", err)
 		}
 	}
@@ -320,10 +353,11 @@ func (l *Log) commit(group []*Record) error {
 	return nil
 }
 
-// frame is the write-ahead frame of recs, carrying the signature documents
-// they refer to that no frame of the round carried yet; docs are those
+// finishFrame finishes the write-ahead frame of recs (their header and
+// stored forms, from startFrame), carrying the signature documents they
+// refer to that no frame of the round carried yet; docs are those
 // documents' digests.
-func (l *Log) frame(first uint64, recs []walRecord) (frame []byte, docs []string, err error) {
+func (l *Log) finishFrame(frame []byte, recs []walRecord) (_ []byte, docs []string, err error) {
 	if l.walDocs == nil {
 		l.walDocs = map[string]bool{}
 	}
@@ -335,7 +369,7 @@ func (l *Log) frame(first uint64, recs []walRecord) (frame []byte, docs []string
 		docs = append(docs, string(r.ref))
 		carry = append(carry, r.doc)
 	}
-	frame, err = l.wal.frame(first, recs, carry...)
+	frame, err = finishFrame(frame, carry)
 	return frame, docs, err
 }
 

@@ -65,7 +65,17 @@ type Record struct {
 	// /message.xml reference covers. Always present.
 	MessageDigest []byte
 	Signature     []byte // signatures.xml, which carries the signer's OCSP response
-	ContentType   string
+	// SignatureDigest, optional and never stored, is the SHA-512 of
+	// Signature when the caller computed it already in this process from
+	// these very bytes (the verifier does for a batch signature): the log
+	// takes it as the record's time-stamp input (SignatureDigest) in place
+	// of hashing the document again when it appends the record (readers
+	// and checks always hash the document). Only in-process code that hashed the
+	// bytes itself may set it, never from anything received; a wrong one
+	// makes the record's time-stamp fail the log's check (Check) and the
+	// auditor's.
+	SignatureDigest []byte
+	ContentType     string
 
 	// A message with attachments is signed through a hash chain: the
 	// signature covers HashChainResult (/sig-hashchainresult.xml), and
@@ -131,6 +141,13 @@ func (r *Record) version() byte {
 // written in a fixed order, each as a uvarint length then the bytes, so the
 // encoding is unambiguous and deterministic.
 func (r *Record) encode(dst []byte) []byte {
+	dst, _ = r.encodeSig(dst)
+	return dst
+}
+
+// encodeSig is encode, and where in dst the signature document's bytes
+// start.
+func (r *Record) encodeSig(dst []byte) (_ []byte, sigAt int) {
 	dst = append(dst, r.version())
 	dst = binary.AppendUvarint(dst, r.Seq)
 	dst = appendBytes(dst, r.PrevHash)
@@ -147,7 +164,9 @@ func (r *Record) encode(dst []byte) []byte {
 	dst = append(dst, hasBody)
 	dst = appendBytes(dst, r.Message)
 	dst = appendBytes(dst, r.MessageDigest)
-	dst = appendBytes(dst, r.Signature)
+	dst = binary.AppendUvarint(dst, uint64(len(r.Signature)))
+	sigAt = len(dst)
+	dst = append(dst, r.Signature...)
 	if r.chained() {
 		dst = appendBytes(dst, r.HashChainResult)
 		dst = appendBytes(dst, r.HashChain)
@@ -168,7 +187,7 @@ func (r *Record) encode(dst []byte) []byte {
 			dst = appendBytes(dst, a.Digest)
 		}
 	}
-	return dst
+	return dst, sigAt
 }
 
 // Encode is the record's stored form (with Seq and PrevHash as set), which

@@ -39,11 +39,17 @@ func Shares(r *Record) bool { return len(r.Signature) >= SharedMin }
 // EncodeShared is r's stored form with its signature document kept apart
 // under digest (SHA-512 of r.Signature).
 func (r *Record) EncodeShared(digest []byte) []byte {
+	return r.encodeShared(make([]byte, 0, r.encodedSize()-len(r.Signature)+len(digest)), digest)
+}
+
+// encodeShared appends EncodeShared(digest) to dst.
+func (r *Record) encodeShared(dst, digest []byte) []byte {
 	c := *r
 	c.Signature = digest
-	enc := c.encode(make([]byte, 0, c.encodedSize()))
-	enc[0] |= storedShared
-	return enc
+	at := len(dst)
+	dst = c.encode(dst)
+	dst[at] |= storedShared
+	return dst
 }
 
 // SharedRef is the digest a stored record refers to its signature document
@@ -104,12 +110,16 @@ func decodeStored(stored []byte) (*Record, error) {
 type SigDocs struct {
 	seed maphash.Seed
 	m    map[uint64]*sigDoc
+	last []*sigDoc // the entries of the last group's records (own, keep)
 }
 
 type sigDoc struct {
 	doc, digest []byte
-	seen        bool // a record of an earlier group carried it
-	n           int  // records of the current group that carry it
+	// borrowed: doc is still a record's own Signature (borrow), until own
+	// or keep gives the writer its own copy.
+	borrowed bool
+	seen     bool // a record of an earlier group carried it
+	n        int  // records of the current group that carry it
 }
 
 // sigDocsMax bounds the remembered documents (a batch's records are logged
@@ -125,14 +135,25 @@ const sigDocsMax = 1024
 // keeps its document inline as before and costs nothing more; a batch whose
 // first record came alone keeps that one's inline and the rest's apart.
 func (s *SigDocs) Group(recs []*Record) (digests, docs [][]byte) {
+	digests, docs = s.borrow(recs)
+	s.keep()
+	return digests, docs
+}
+
+// borrow is Group, but a document seen for the first time and kept in the
+// record may stay the record's own bytes until the writer hands a stable
+// copy of them (own, e.g. inside its encoding) or keep copies them: so
+// that a document of a batch of one is not copied only to be remembered.
+func (s *SigDocs) borrow(recs []*Record) (digests, docs [][]byte) {
 	digests, docs = make([][]byte, len(recs)), make([][]byte, len(recs))
 	if s.m == nil {
 		s.seed, s.m = maphash.MakeSeed(), make(map[uint64]*sigDoc)
 	}
-	es := make([]*sigDoc, len(recs))
+	es := s.last[:0]
 	for i, r := range recs {
 		if !Shares(r) {
-			digests[i] = SignatureDigest(r)
+			digests[i] = appendedDigest(r)
+			es = append(es, nil)
 			continue
 		}
 		k := maphash.Bytes(s.seed, r.Signature)
@@ -141,14 +162,18 @@ func (s *SigDocs) Group(recs []*Record) (digests, docs [][]byte) {
 			if len(s.m) >= sigDocsMax {
 				clear(s.m)
 			}
-			e = &sigDoc{doc: bytes.Clone(r.Signature), digest: SignatureDigest(r)}
+			e = &sigDoc{doc: r.Signature, borrowed: true, digest: appendedDigest(r)}
 			s.m[k] = e
 		}
 		e.n++
-		es[i], digests[i] = e, e.digest
+		es = append(es, e)
+		digests[i] = e.digest
 	}
 	for i, e := range es {
 		if e != nil && (e.seen || e.n > 1) {
+			if e.borrowed { // kept apart: the store needs its own copy
+				e.doc, e.borrowed = bytes.Clone(e.doc), false
+			}
 			docs[i] = e.doc
 		}
 	}
@@ -157,5 +182,26 @@ func (s *SigDocs) Group(recs []*Record) (digests, docs [][]byte) {
 			e.seen, e.n = true, 0
 		}
 	}
+	s.last = es
 	return digests, docs
+}
+
+// own gives the entry of the last group's record i, if it still borrows
+// the record's bytes, doc: the same bytes, which the writer keeps
+// unchanged (its own encoding of the record).
+func (s *SigDocs) own(i int, doc []byte) {
+	if e := s.last[i]; e != nil && e.borrowed {
+		e.doc, e.borrowed = doc, false
+	}
+}
+
+// keep copies the documents the last group's entries still borrow.
+func (s *SigDocs) keep() {
+	for i, e := range s.last {
+		if e != nil && e.borrowed {
+			e.doc, e.borrowed = bytes.Clone(e.doc), false
+		}
+		s.last[i] = nil
+	}
+	s.last = s.last[:0]
 }

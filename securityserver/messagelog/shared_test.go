@@ -445,3 +445,90 @@ func requireRoundSelfContained(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestSharedCallerReusesBuffer: the writer remembers a document it stored
+// inline by the bytes of its own encoding, not the caller's: a caller that
+// reuses its record's buffer once Append returned (as a pooled reader may)
+// neither changes what the log remembers nor keeps the batch's next record
+// from sharing the document.
+func TestSharedCallerReusesBuffer(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{IngestInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	first := sharedSample(1, 10) // batch 0
+	appendGroup(t, l, first)
+	clear(first.Signature) // the caller's buffer, reused
+	appendGroup(t, l, sharedSample(2, 10))
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := l.SignatureDocs()
+	if err != nil || n != 1 {
+		t.Fatalf("%d documents kept apart, %v; want the second record's shared", n, err)
+	}
+	res, err := l.Check()
+	requireChecks(t, res, err, 2)
+	var got [][]byte
+	l.Each(1, func(r *Record, _ []byte) error { got = append(got, r.Signature); return nil })
+	if len(got) != 2 || !bytes.Equal(got[0], testDoc(0)) || !bytes.Equal(got[1], testDoc(0)) {
+		t.Fatalf("documents read back differ from the one appended")
+	}
+}
+
+// TestHandedInSignatureDigest: a record's SignatureDigest handed in by its
+// (in-process) caller is the time-stamp input the log takes, for documents
+// kept inline and apart; a right one gives a log that checks clean after
+// stamping, a wrong one is not silently trusted: the log's check, which
+// hashes the documents, names the stamped batch.
+func TestHandedInSignatureDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		right bool
+	}{{"right", true}, {"wrong", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Open(filepath.Join(t.TempDir(), "messagelog.db"), Options{IngestInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			// 1: a placeholder document (always inline), 2: a real-size
+			// one alone (inline), 3 and 4: one batch's (kept apart).
+			recs := []*Record{sample(1), sharedSample(2, 100), sharedSample(300, 100), sharedSample(301, 100)}
+			want := make([][]byte, len(recs))
+			for i, r := range recs {
+				sum := sha512.Sum512(r.Signature)
+				if !tc.right {
+					sum = sha512.Sum512(append([]byte("not "), r.Signature...))
+				}
+				r.SignatureDigest, want[i] = sum[:], sum[:]
+			}
+			appendGroup(t, l, recs[0])
+			appendGroup(t, l, recs[1])
+			appendGroup(t, l, recs[2:]...)
+			got, err := l.SignatureDigests(1, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("record %d's time-stamp input is not the digest handed in", i+1)
+				}
+			}
+			stampAll(t, l)
+			res, err := l.Check()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.right {
+				requireChecks(t, res, err, 4)
+				return
+			}
+			if res.OK() {
+				t.Fatalf("a batch stamped over wrong signature digests checks clean: %+v", res)
+			}
+			t.Logf("problems: %v", res.Problems)
+		})
+	}
+}

@@ -76,7 +76,9 @@ type wal struct {
 	size int64 // preallocated size
 	off  int64 // where the next frame goes
 	last uint64
-	buf  []byte // frame being built, reused
+	buf  []byte // frame being built by frame, reused
+	// lastAt is where the last frame written starts (tests).
+	lastAt int64
 }
 
 // openWAL opens or creates (zero-filled to size, synced) the write-ahead
@@ -154,32 +156,53 @@ func (w *wal) frame(first uint64, recs []walRecord, docs ...[]byte) ([]byte, err
 		plen += 4 + uint64(len(d))
 	}
 	if plen > math.MaxUint32 {
-		return nil, fmt.Errorf("%d records of %d bytes in all do not fit one write-ahead frame (4 GiB)", len(recs), plen)
+		return nil, errFrameSize(len(recs), plen)
 	}
-	b := w.buf[:0]
-	if len(docs) > 0 {
-		b = append(b, walMagicDocs...)
-	} else {
-		b = append(b, walMagic...)
-	}
-	b = binary.BigEndian.AppendUint64(b, first)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(recs)))
-	b = append(b, make([]byte, 8)...) // length and CRC, below
+	b := startFrame(w.buf[:0], first, len(recs))
 	for _, r := range recs {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(r.enc)))
 		b = append(b, r.enc...)
 	}
+	b, err := finishFrame(b, docs)
+	if cap(b) <= 1<<20 {
+		w.buf = b
+	}
+	return b, err
+}
+
+func errFrameSize(n int, plen uint64) error {
+	return fmt.Errorf("%d records of %d bytes in all do not fit one write-ahead frame (4 GiB)", n, plen)
+}
+
+// startFrame appends to b the header of a frame of count records from
+// first; the records follow it, each its length (4) and its stored form,
+// then finishFrame.
+func startFrame(b []byte, first uint64, count int) []byte {
+	b = append(b, walMagic...)
+	b = binary.BigEndian.AppendUint64(b, first)
+	b = binary.BigEndian.AppendUint32(b, uint32(count))
+	return append(b, make([]byte, 8)...) // length and CRC, set by finishFrame
+}
+
+// finishFrame appends docs to the frame b (its header and records, from
+// startFrame), and sets its magic, payload length and CRC.
+func finishFrame(b []byte, docs [][]byte) ([]byte, error) {
 	for _, d := range docs {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(d)))
 		b = append(b, d...)
+	}
+	if plen := uint64(len(b) - walHeaderSize); plen > math.MaxUint32 {
+		return nil, errFrameSize(int(binary.BigEndian.Uint32(b[12:])), plen)
+	}
+	if len(docs) > 0 {
+		copy(b, walMagicDocs)
+	} else {
+		copy(b, walMagic)
 	}
 	binary.BigEndian.PutUint32(b[16:], uint32(len(b)-walHeaderSize))
 	crc := crc32.Update(0, crcTable, b[:20])
 	crc = crc32.Update(crc, crcTable, b[walHeaderSize:])
 	binary.BigEndian.PutUint32(b[20:], crc)
-	if cap(b) <= 1<<20 {
-		w.buf = b
-	}
 	return b, nil
 }
 
@@ -191,6 +214,7 @@ func (w *wal) write(frame []byte) error {
 	if err := w.f.Datasync(); err != nil {
 		return &os.PathError{Op: "fdatasync", Path: w.f.Name(), Err: err}
 	}
+	w.lastAt = w.off
 	w.off += int64(len(frame))
 	if w.off > w.size {
 		w.size = w.off // a frame larger than the preallocation grew the file
@@ -301,6 +325,10 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 		return nil
 	}
 	b := tx.Bucket(bucketRecords)
+	// Records are appended in sequence order, at the end: full pages, not
+	// bbolt's default half-full ones (which would double the pages each
+	// ingest writes for small records).
+	b.FillPercent = 1
 	refs := map[string]uint64{}
 	docs := map[string][]byte{}
 	for _, r := range recs {

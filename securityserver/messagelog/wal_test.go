@@ -100,7 +100,7 @@ func TestWALTornFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendFrom(t, l, 0, 10)
-	lastFrame := l.wal.off - int64(len(l.wal.buf))
+	lastFrame := l.wal.lastAt
 	abandon(t, l)
 	f, err := os.OpenFile(walPath(path), os.O_RDWR, 0)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluz/sluz/internal/testtool"
 	"github.com/sluz/sluz/securityserver/opmon"
 )
 
@@ -20,6 +21,7 @@ func BenchmarkWriter(b *testing.B) {
 	defer s.Close()
 	r := rec("bench", time.Now())
 	b.ReportAllocs()
+	defer testtool.ReportCPU(b, testtool.CPUTime())
 	for i := 0; b.Loop(); i++ {
 		for !s.Add(r) {
 			s.Flush()

@@ -127,6 +127,12 @@ func (p *parsed) verify(parts []Part) (*Verified, error) {
 			}
 			continue
 		}
+		if part.Data != nil && part.DataDigest != nil && ref.Digest.Hash == crypto.SHA512 {
+			if !bytes.Equal(ref.Digest.Value, part.DataDigest) {
+				return nil, fmt.Errorf("%w: %s does not match its signed digest: it was changed after signing", ErrDigest, part.URI)
+			}
+			continue
+		}
 		if err := ref.CheckBytes(part.Data); err != nil {
 			return nil, err
 		}

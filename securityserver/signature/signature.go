@@ -24,6 +24,11 @@ type Part struct {
 	// again (the caller computed it already; a wrong one makes a signature
 	// that does not verify).
 	Digest []byte
+	// DataDigest, for Verify, is the SHA-512 of Data that the caller
+	// computed itself, in this process, from these very bytes (never one
+	// received): a reference with a SHA-512 digest is compared with it in
+	// place of hashing Data again; any other method hashes Data.
+	DataDigest []byte
 	// MimeType is written by Sign into the signed DataObjectFormat: "text/xml"
 	// for the SOAP message (X-Road writes text/xml for REST header parts too).
 	// Verify does not compare it.

@@ -2,6 +2,8 @@ package signature
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -288,5 +290,42 @@ func TestVerifyRejectsGarbage(t *testing.T) {
 				t.Errorf("err = %v, want ErrMalformed", err)
 			}
 		})
+	}
+}
+
+// TestVerifyDataDigest: a part's DataDigest (SHA-512 its caller computed
+// from Data) stands in for hashing Data under a SHA-512 reference: the
+// right one verifies, a wrong one is refused as a changed part even though
+// Data is intact; under another digest method Data itself is hashed.
+func TestVerifyDataDigest(t *testing.T) {
+	p := getPKI(t, pkiutil.KeyECDSAP256)
+	msg := soapMessage(300)
+	sig := signTestMessage(t, p.signer, msg, time.Now())
+	sum := sha512.Sum512(msg)
+	if _, err := Verify(sig, Part{URI: MessageURI, Data: msg, DataDigest: sum[:]}); err != nil {
+		t.Fatalf("with its own digest: %v", err)
+	}
+	wrong := sha512.Sum512([]byte("another message"))
+	if _, err := Verify(sig, Part{URI: MessageURI, Data: msg, DataDigest: wrong[:]}); !errors.Is(err, ErrDigest) {
+		t.Fatalf("with a digest of other bytes: %v, want ErrDigest", err)
+	}
+	// The message's reference made SHA-256 (over the right bytes): the
+	// SHA-512 given is not compared with it, the data is hashed, so the
+	// parts check passes and only the signature value (over the changed
+	// SignedInfo) fails.
+	ref := between(t, sig, `<ds:Reference Id="`, `</ds:Reference>`)
+	if !strings.Contains(ref, `URI="/message.xml"`) {
+		t.Skip("the first reference is not the message's")
+	}
+	s256 := sha256.Sum256(msg)
+	changed := strings.Replace(ref, "http://www.w3.org/2001/04/xmlenc#sha512", "http://www.w3.org/2001/04/xmlenc#sha256", 1)
+	changed = strings.Replace(changed, base64.StdEncoding.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(s256[:]), 1)
+	if changed == ref {
+		t.Fatal("could not rewrite the message's reference")
+	}
+	sig256 := []byte(strings.Replace(string(sig), ref, changed, 1))
+	_, err := Verify(sig256, Part{URI: MessageURI, Data: msg, DataDigest: sum[:]})
+	if !errors.Is(err, ErrSignatureValue) {
+		t.Fatalf("a SHA-256 reference with a SHA-512 DataDigest: %v, want the parts to pass and ErrSignatureValue", err)
 	}
 }

@@ -82,7 +82,11 @@ func goodResponse(t Trust, cert *x509.Certificate) string {
 // SHA-512 digest, in the order received) and the hash-chain result and
 // chain that bind them (PR-MESSTRANSP §2).
 type Signed struct {
-	SOAP            []byte
+	SOAP []byte
+	// SOAPDigest, optional, is the SHA-512 of SOAP, computed by the caller
+	// from these bytes (signature.Part.DataDigest): for a message signed
+	// directly it spares hashing SOAP again.
+	SOAPDigest      []byte
 	Attachments     []signature.Part
 	HashChainResult []byte
 	HashChain       []byte
@@ -102,7 +106,7 @@ func SignedValue(sigXML []byte, m Signed) (*signature.Verified, error) {
 		return nil, refuse(message.MalformedSignature, "a signature part", "none", nil, "the message carries no signature")
 	}
 	if m.HashChainResult == nil && len(m.Attachments) == 0 {
-		v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: m.SOAP, MimeType: "text/xml"})
+		v, err := signature.Verify(sigXML, signature.Part{URI: "/message.xml", Data: m.SOAP, DataDigest: m.SOAPDigest, MimeType: "text/xml"})
 		switch {
 		case errors.Is(err, signature.ErrMalformed):
 			return nil, refuse(message.MalformedSignature, "a well-formed XAdES signature", err.Error(), err, "malformed signature: %v", err)
@@ -205,12 +209,29 @@ func (v *Verifier) Signature(t Trust, sigXML, data []byte, signer identifier.Cli
 // signature document are checked through their own hash chain alone
 // (see SignatureCache).
 func (v *Verifier) SignatureOf(t Trust, sigXML []byte, m Signed, signer identifier.Client) error {
+	_, err := v.SignatureOfDigest(t, sigXML, m, signer)
+	return err
+}
+
+// SignatureOfDigest is SignatureOf, and returns the SHA-512 of sigXML when
+// it computed it (the key of a batch signature, with v.Signatures set),
+// else nil: the caller's message log takes it as the record's time-stamp
+// input (messagelog.Record.SignatureDigest) without hashing the document
+// again.
+func (v *Verifier) SignatureOfDigest(t Trust, sigXML []byte, m Signed, signer identifier.Client) ([]byte, error) {
 	c := v.Signatures
 	if c == nil || m.HashChainResult == nil {
 		_, err := v.signatureOf(t, sigXML, m, signer)
-		return err
+		return nil, err
 	}
 	key := cacheKey{trust: t, doc: sha512.Sum512(sigXML)}
+	err := v.cachedSignatureOf(c, key, t, sigXML, m, signer)
+	return key.doc[:], err
+}
+
+// cachedSignatureOf is SignatureOf through the cache c, the signature
+// document being key.doc.
+func (v *Verifier) cachedSignatureOf(c *SignatureCache, key cacheKey, t Trust, sigXML []byte, m Signed, signer identifier.Client) error {
 	if e := c.get(key, v.now()); e != nil {
 		if sha512.Sum512(m.HashChainResult) != e.result {
 			err := fmt.Errorf("%w: the hash-chain result received is not the one this signature covers", signature.ErrChain)
