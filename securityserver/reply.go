@@ -1,8 +1,10 @@
 package securityserver
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -91,11 +93,10 @@ const resultProviderFault = "provider_fault"
 // operational monitoring record is queued before the answer is released, so
 // that a query made after the answer arrived finds it.
 func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
-	attrs := []any{"side", sd.String(), "duration", time.Since(start).Round(time.Microsecond)}
-	var client, service string
+	d := time.Since(start)
+	var h *message.Header
 	if req != nil {
-		client, service = req.Header.Client.String(), req.Header.Service.String()
-		attrs = append(attrs, "id", req.Header.ID, "client", client, "service", service)
+		h = &req.Header
 	}
 	result := "ok"
 	switch {
@@ -105,13 +106,16 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 		// The provider IS's own SOAP fault, signed and delivered: failed as
 		// PR-OPMON counts it, under one label (its codes are the IS's own).
 		result = resultProviderFault
-		attrs = append(attrs, "provider_fault", t.providerFault.Code)
 	}
-	s.metrics.observe(sd, client, service, result, time.Since(start))
+	if h != nil {
+		s.metrics.observe(sd, h.Client, h.Service, result, d)
+	} else {
+		s.metrics.observe(sd, identifier.Client{}, identifier.ServiceID{}, result, d)
+	}
 	s.monitor(sd, req, resp, f, start, t)
 	if f != nil {
 		f.WriteHTTP(w)
-		attrs = append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)
+		attrs := append(exchangeAttrs(sd, h, t, d), "fault", f.Code, "reason", f.String, "detail", f.Detail)
 		if t != nil && t.cause != nil {
 			attrs = append(attrs, "cause", t.cause)
 		}
@@ -124,7 +128,23 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(http.StatusOK)
 	resp.body.WriteTo(w)
-	s.log.Info("exchange", append(attrs, "result", result, "bytes", n)...)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) { // the fields cost allocations
+		s.log.Info("exchange", append(exchangeAttrs(sd, h, t, d), "result", result, "bytes", n)...)
+	}
+}
+
+// exchangeAttrs are the log fields of an exchange of the request with
+// header h (nil when it was not read) that took d.
+func exchangeAttrs(sd side, h *message.Header, t *trace, d time.Duration) []any {
+	attrs := make([]any, 0, 20)
+	attrs = append(attrs, "side", sd.String(), "duration", d.Round(time.Microsecond))
+	if h != nil {
+		attrs = append(attrs, "id", h.ID, "client", h.Client.String(), "service", h.Service.String())
+	}
+	if t != nil && t.providerFault != nil {
+		attrs = append(attrs, "provider_fault", t.providerFault.Code)
+	}
+	return attrs
 }
 
 // asFault is err as a fault: itself when it is one, else code with err's
