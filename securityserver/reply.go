@@ -116,11 +116,11 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 	s.monitor(sd, req, resp, f, start, t)
 	if f != nil {
 		f.WriteHTTP(w)
-		attrs := append(exchangeAttrs(sd, h, t, d), "fault", f.Code, "reason", f.String, "detail", f.Detail)
+		attrs := append(exchangeAttrs(sd, h, t, d), slog.String("fault", f.Code), slog.String("reason", f.String), slog.String("detail", f.Detail))
 		if t != nil && t.cause != nil {
-			attrs = append(attrs, "cause", t.cause)
+			attrs = append(attrs, slog.Any("cause", t.cause))
 		}
-		s.log.Warn("exchange failed", attrs...)
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "exchange failed", attrs...)
 		return
 	}
 	// A known length lets the peer read to the end and reuse the connection.
@@ -129,20 +129,21 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 	w.WriteHeader(http.StatusOK)
 	resp.body.WriteTo(w)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) { // the fields cost allocations
-		s.log.Info("exchange", append(exchangeAttrs(sd, h, t, d), "result", result, "bytes", n)...)
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "exchange", append(exchangeAttrs(sd, h, t, d), slog.String("result", result), slog.Int64("bytes", n))...)
 	}
 }
 
 // exchangeAttrs are the log fields of an exchange of the request with
 // header h (nil when it was not read) that took d.
-func exchangeAttrs(sd side, h *message.Header, t *trace, d time.Duration) []any {
-	attrs := make([]any, 0, 20)
-	attrs = append(attrs, "side", sd.String(), "duration", d.Round(time.Microsecond))
+// (slog.Attr values, unlike fields passed as ...any, are not boxed.)
+func exchangeAttrs(sd side, h *message.Header, t *trace, d time.Duration) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs, slog.String("side", sd.String()), slog.Duration("duration", d.Round(time.Microsecond)))
 	if h != nil {
-		attrs = append(attrs, "id", h.ID, "client", h.Client.String(), "service", h.Service.String())
+		attrs = append(attrs, slog.String("id", h.ID), slog.String("client", h.Client.String()), slog.String("service", h.Service.String()))
 	}
 	if t != nil && t.providerFault != nil {
-		attrs = append(attrs, "provider_fault", t.providerFault.Code)
+		attrs = append(attrs, slog.String("provider_fault", t.providerFault.Code))
 	}
 	return attrs
 }
