@@ -7,10 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluz/sluz/registry/identifier"
 )
 
 // metrics are the server's Prometheus metrics. Labels stay bounded: member,
@@ -20,6 +23,8 @@ type metrics struct {
 	reg           *prometheus.Registry
 	exchanges     *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
+	durationOf    [nSides]prometheus.Observer // duration's children
+	counters      exchangeCounters
 	detailMetrics // metrics.go: signing, verification, provider, log, sizes, certificates, TLS
 }
 
@@ -34,6 +39,9 @@ func newMetrics(s *Server) *metrics {
 		Help:    "Time from receiving a request to releasing its answer, by proxy side.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"side"})
+	for sd := range nSides {
+		m.durationOf[sd] = m.duration.WithLabelValues(sd.String())
+	}
 	m.reg.MustRegister(m.exchanges, m.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluz_messagelog_records_unstamped",
@@ -88,10 +96,57 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-// observe counts one exchange.
-func (m *metrics) observe(sd side, client, service, result string, d time.Duration) {
-	m.exchanges.WithLabelValues(sd.String(), client, service, result).Inc()
-	m.duration.WithLabelValues(sd.String()).Observe(d.Seconds())
+// observe counts one exchange of client with service (zero identifiers
+// when the request was not read).
+func (m *metrics) observe(sd side, client identifier.Client, service identifier.ServiceID, result string, d time.Duration) {
+	m.counters.of(m.exchanges, exchangeKey{sd, client, service, result}).Inc()
+	m.durationOf[sd].Observe(d.Seconds())
+}
+
+// exchangeKey is one child of sluz_exchanges_total.
+type exchangeKey struct {
+	sd      side
+	client  identifier.Client
+	service identifier.ServiceID
+	result  string
+}
+
+// exchangeCounters caches the children of sluz_exchanges_total by
+// identifier, so that counting an exchange neither renders its
+// identifiers nor hashes label values.
+type exchangeCounters struct {
+	mu sync.RWMutex
+	m  map[exchangeKey]prometheus.Counter
+}
+
+// maxCachedCounters bounds the cache; children beyond it are looked up
+// by label values each time, as without the cache.
+const maxCachedCounters = 4096
+
+func (c *exchangeCounters) of(vec *prometheus.CounterVec, k exchangeKey) prometheus.Counter {
+	c.mu.RLock()
+	ctr, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return ctr
+	}
+	var client, service string
+	if k.client != (identifier.Client{}) {
+		client = k.client.String()
+	}
+	if k.service != (identifier.ServiceID{}) {
+		service = k.service.String()
+	}
+	ctr = vec.WithLabelValues(k.sd.String(), client, service, k.result)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[exchangeKey]prometheus.Counter{}
+	}
+	if len(c.m) < maxCachedCounters {
+		c.m[k] = ctr
+	}
+	c.mu.Unlock()
+	return ctr
 }
 
 // readyPing bounds Ready's check that the message log's database

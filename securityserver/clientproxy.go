@@ -161,13 +161,13 @@ func filterServers(servers []globalconf.ServerAddress, want identifier.ServerID)
 
 // post sends the transport message to one provider server over mutual TLS.
 func (s *Server) post(ctx context.Context, snap *globalconf.Snapshot, srv globalconf.ServerAddress, body transport.Body, contentType, requestID, soapAction, origType string) (*http.Response, error) {
-	h := http.Header{}
-	h.Set("Content-Type", contentType)
-	h.Set(transport.HeaderRequestID, requestID)
-	h.Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
-	h.Set(transport.HeaderOriginalContentType, origType)
-	h.Set(transport.HeaderOriginalSOAPAction, soapAction)
-	h.Set(transport.HeaderProxyVersion, Version)
+	h := make(http.Header, 8)
+	setHeaders(h, "Content-Type", contentType,
+		transport.HeaderRequestID, requestID,
+		transport.HeaderHashAlgorithm, transport.HashAlgorithm,
+		transport.HeaderOriginalContentType, origType,
+		transport.HeaderOriginalSOAPAction, soapAction,
+		transport.HeaderProxyVersion, Version)
 	return s.postTo(ctx, srv, body, h)
 }
 

@@ -1,9 +1,12 @@
 package securityserver
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"time"
 
@@ -96,11 +99,10 @@ const resultProviderFault = "provider_fault"
 // operational monitoring record is queued before the answer is released, so
 // that a query made after the answer arrived finds it.
 func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, resp *answer, f *message.Fault, start time.Time, t *trace) {
-	attrs := []any{"side", sd.String(), "duration", time.Since(start).Round(time.Microsecond)}
-	var client, service string
+	d := time.Since(start)
+	var h *message.Header
 	if req != nil {
-		client, service = req.Header.Client.String(), req.Header.Service.String()
-		attrs = append(attrs, "id", req.Header.ID, "client", client, "service", service)
+		h = &req.Header
 	}
 	result := "ok"
 	switch {
@@ -110,26 +112,56 @@ func (s *Server) reply(w http.ResponseWriter, sd side, req *message.Message, res
 		// The provider IS's own SOAP fault, signed and delivered: failed as
 		// PR-OPMON counts it, under one label (its codes are the IS's own).
 		result = resultProviderFault
-		attrs = append(attrs, "provider_fault", t.providerFault.Code)
 	}
-	s.metrics.observe(sd, client, service, result, time.Since(start))
+	if h != nil {
+		s.metrics.observe(sd, h.Client, h.Service, result, d)
+	} else {
+		s.metrics.observe(sd, identifier.Client{}, identifier.ServiceID{}, result, d)
+	}
 	s.monitor(sd, req, resp, f, start, t)
 	if f != nil {
 		f.WriteHTTP(w)
-		attrs = append(attrs, "fault", f.Code, "reason", f.String, "detail", f.Detail)
+		attrs := append(exchangeAttrs(sd, h, t, d), slog.String("fault", f.Code), slog.String("reason", f.String), slog.String("detail", f.Detail))
 		if t != nil && t.cause != nil {
-			attrs = append(attrs, "cause", t.cause)
+			attrs = append(attrs, slog.Any("cause", t.cause))
 		}
-		s.log.Warn("exchange failed", attrs...)
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "exchange failed", attrs...)
 		return
 	}
-	w.Header().Set("Content-Type", resp.contentType)
 	// A known length lets the peer read to the end and reuse the connection.
 	n := resp.body.Len()
-	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	setHeaders(w.Header(), "Content-Type", resp.contentType, "Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(http.StatusOK)
 	resp.body.WriteTo(w)
-	s.log.Info("exchange", append(attrs, "result", result, "bytes", n)...)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) { // the fields cost allocations
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "exchange", append(exchangeAttrs(sd, h, t, d), slog.String("result", result), slog.Int64("bytes", n))...)
+	}
+}
+
+// exchangeAttrs are the log fields of an exchange of the request with
+// header h (nil when it was not read) that took d.
+// (slog.Attr values, unlike fields passed as ...any, are not boxed.)
+func exchangeAttrs(sd side, h *message.Header, t *trace, d time.Duration) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs, slog.String("side", sd.String()), slog.Duration("duration", d.Round(time.Microsecond)))
+	if h != nil {
+		attrs = append(attrs, slog.String("id", h.ID), slog.String("client", h.Client.String()), slog.String("service", h.Service.String()))
+	}
+	if t != nil && t.providerFault != nil {
+		attrs = append(attrs, slog.String("provider_fault", t.providerFault.Code))
+	}
+	return attrs
+}
+
+// setHeaders sets h's fields as Header.Set does, to kv's values (name,
+// value, name, value...), their values in one allocation rather than one
+// each.
+func setHeaders(h http.Header, kv ...string) {
+	vals := make([]string, len(kv)/2)
+	for i := range vals {
+		vals[i] = kv[2*i+1]
+		h[textproto.CanonicalMIMEHeaderKey(kv[2*i])] = vals[i : i+1 : i+1] // an Add copies rather than overwrite the next
+	}
 }
 
 // asFault is err as a fault: itself when it is one, else code with err's

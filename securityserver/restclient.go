@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluz/sluz/registry/globalconf"
+	"github.com/sluz/sluz/registry/identifier"
 	"github.com/sluz/sluz/securityserver/message"
 	"github.com/sluz/sluz/securityserver/messagelog"
 	"github.com/sluz/sluz/securityserver/rest"
@@ -210,10 +211,11 @@ func (s *Server) readRESTResponse(snap *globalconf.Snapshot, req *rest.Request, 
 // X-Road's server proxy answers any failure), and one log line.
 func (s *Server) restReply(w http.ResponseWriter, r *http.Request, sd side, req *rest.Request, ans *restAnswer, f *message.Fault, start time.Time, t *trace) {
 	attrs := []any{"side", sd.String(), "protocol", "rest", "duration", time.Since(start).Round(time.Microsecond)}
-	var client, service string
+	var client identifier.Client
+	var service identifier.ServiceID
 	if req != nil {
-		client, service = req.Client.String(), req.Service.String()
-		attrs = append(attrs, "id", req.ID, "client", client, "service", service, "method", req.Method)
+		client, service = req.Client, req.Service
+		attrs = append(attrs, "id", req.ID, "client", client.String(), "service", service.String(), "method", req.Method)
 	}
 	result := "ok"
 	if f != nil {

@@ -36,8 +36,8 @@ func (s *Server) serveServer(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, serverSide, req, nil, f, start, &t)
 		return
 	}
-	w.Header().Set(transport.HeaderHashAlgorithm, transport.HashAlgorithm)
-	w.Header().Set(transport.HeaderOriginalContentType, resp.origType)
+	setHeaders(w.Header(), transport.HeaderHashAlgorithm, transport.HashAlgorithm,
+		transport.HeaderOriginalContentType, resp.origType)
 	s.reply(w, serverSide, req, resp, nil, start, &t)
 }
 
@@ -213,8 +213,7 @@ func (s *Server) callProvider(ctx context.Context, req *message.Message, body tr
 	}
 	hreq.ContentLength = int64(body.Len())
 	hreq.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
-	hreq.Header.Set("Content-Type", ct)
-	hreq.Header.Set("SOAPAction", soapAction)
+	setHeaders(hreq.Header, "Content-Type", ct, "SOAPAction", soapAction)
 	resp, f := s.sendProvider(ctx, s.provider, hreq, timeout, t)
 	if f != nil {
 		return nil, f

@@ -4,6 +4,14 @@ package xmltok
 // names, prefixes and namespace URIs that X-Road messages and signatures
 // repeat in every message.
 func intern(b []byte) string {
+	if s, ok := lookupKnown(b); ok {
+		return s
+	}
+	return string(b)
+}
+
+// lookupKnown returns b as one of the known strings, if it is one.
+func lookupKnown(b []byte) (string, bool) {
 	if n := len(b); n > 0 {
 		for k := internKey(n, b[0], b[n-1], b[n/2]); ; k = (k + 1) & (knownSize - 1) {
 			s := knownTable[k]
@@ -11,11 +19,11 @@ func intern(b []byte) string {
 				break
 			}
 			if s == string(b) {
-				return s
+				return s, true
 			}
 		}
 	}
-	return string(b)
+	return "", false
 }
 
 // internKey is where knownTable's probing for a string starts: from its
@@ -71,6 +79,9 @@ var known = func() map[string]string {
 		"http://uri.etsi.org/02918/v1.2.1#", "http://uri.etsi.org/01903#SignedProperties",
 		"http://www.w3.org/TR/2001/REC-xml-c14n-20010315", "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
 		"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", "/message.xml", "#signed-properties",
+		// X-Road's hash chains (batch signatures) and common prefixes
+		"HashChainResult", "HashChain", "HashStep", "HashValue", "StepRef", "DataRef",
+		"DefaultDigestMethod", "http://cyber.ee/hashchain", "xml", "ns1", "ns2", "ns3",
 	} {
 		m[s] = s
 	}

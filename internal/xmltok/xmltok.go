@@ -68,6 +68,7 @@ type Tokenizer struct {
 	buf       []byte // resolved text
 	abuf      []byte // resolved attribute value
 	attrStore [8]xml.Attr
+	names     map[string]string // names seen before, kept across Reset (see name)
 }
 
 // Options change how a Tokenizer reads.
@@ -85,7 +86,7 @@ func (t *Tokenizer) Reset(data []byte) { t.ResetWith(data, Options{}) }
 
 // ResetWith prepares t to read data with the given options.
 func (t *Tokenizer) ResetWith(data []byte, o Options) {
-	*t = Tokenizer{data: data, opts: o, buf: t.buf[:0], abuf: t.abuf[:0]}
+	*t = Tokenizer{data: data, opts: o, buf: t.buf[:0], abuf: t.abuf[:0], names: t.names}
 	t.attr = t.attrStore[:0]
 	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
 		t.pos = 3
@@ -189,7 +190,13 @@ func (t *Tokenizer) startTag(start int) (Token, error) {
 			return Token{}, err
 		}
 		t.pos = vstart + stop + 1
-		t.attr = append(t.attr, xml.Attr{Name: aname, Value: intern(value)})
+		var v string
+		if aname.Space == "xmlns" || aname.Space == "" && aname.Local == "xmlns" {
+			v = t.name(value) // a namespace URI: the same in every message of a service
+		} else {
+			v = intern(value)
+		}
+		t.attr = append(t.attr, xml.Attr{Name: aname, Value: v})
 	}
 }
 
@@ -393,7 +400,36 @@ func (t *Tokenizer) ncname() (string, error) {
 		}
 		return "", t.errorf(t.pos, "a name is expected")
 	}
-	return intern(t.data[start:t.pos]), nil
+	return t.name(t.data[start:t.pos]), nil
+}
+
+// Bounds of a Tokenizer's cache of names that intern does not know (a
+// service's own element names and namespaces, read again in every
+// message when the Tokenizer is reused).
+const (
+	maxNames   = 256
+	maxNameLen = 128
+)
+
+// name returns b as a string: one intern knows, or the copy this
+// Tokenizer made when it read b before, so that a reused Tokenizer
+// allocates a service's own names once rather than in every message.
+func (t *Tokenizer) name(b []byte) string {
+	if s, ok := lookupKnown(b); ok {
+		return s
+	}
+	if len(b) > maxNameLen {
+		return string(b)
+	}
+	if s, ok := t.names[string(b)]; ok {
+		return s
+	}
+	if t.names == nil || len(t.names) >= maxNames {
+		t.names = make(map[string]string, 32) // full: start again, bounded whatever the input
+	}
+	s := string(b)
+	t.names[s] = s
+	return s
 }
 
 // resolve returns raw with references resolved and line ends normalised

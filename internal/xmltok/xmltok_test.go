@@ -219,3 +219,42 @@ func TestCheckChars(t *testing.T) {
 		}
 	}
 }
+
+// TestNameCache: a reused Tokenizer reads a service's own names and
+// namespace declarations without allocating them again, returns them
+// equal, and keeps its cache bounded whatever names it reads.
+func TestNameCache(t *testing.T) {
+	doc := []byte(`<p:getPersonByFin xmlns:p="http://din.gov.az/xroad/population/v1"><p:fin>5ZD8K2Q</p:fin></p:getPersonByFin>`)
+	var tok Tokenizer
+	got := make([]Token, 0, 8)
+	read := func(d []byte) []Token {
+		tok.Reset(d)
+		got = got[:0]
+		for {
+			tk, err := tok.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Kind == EOF {
+				return got
+			}
+			got = append(got, tk)
+		}
+	}
+	first := read(doc)
+	if first[0].Name.Local != "getPersonByFin" || first[0].Attr[0].Value != "http://din.gov.az/xroad/population/v1" {
+		t.Fatalf("first read: %+v", first[0])
+	}
+	if n := testing.AllocsPerRun(20, func() { read(doc) }); n != 0 {
+		t.Errorf("a second read of the same names allocates %.0f times", n)
+	}
+	for i := range 3 * maxNames {
+		d := []byte(fmt.Sprintf(`<n%d xmlns="urn:x:%d"/>`, i, i))
+		if got := read(d); got[0].Name.Local != fmt.Sprintf("n%d", i) || got[0].Attr[0].Value != fmt.Sprintf("urn:x:%d", i) {
+			t.Fatalf("read %s: %+v", d, got[0])
+		}
+		if len(tok.names) > maxNames {
+			t.Fatalf("the name cache holds %d names, more than %d", len(tok.names), maxNames)
+		}
+	}
+}

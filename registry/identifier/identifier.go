@@ -113,11 +113,32 @@ func (c Client) Subsystem(code string) Client {
 
 // String is "INSTANCE/CLASS/CODE" or "INSTANCE/CLASS/CODE/SUBSYSTEM".
 func (c Client) String() string {
-	s := c.Instance + "/" + c.MemberClass + "/" + c.MemberCode
+	var b strings.Builder
+	b.Grow(c.len())
+	c.writeTo(&b)
+	return b.String() // one allocation
+}
+
+// len is the length of c's String.
+func (c Client) len() int {
+	n := len(c.Instance) + len(c.MemberClass) + len(c.MemberCode) + 2
 	if c.SubsystemCode != "" {
-		s += "/" + c.SubsystemCode
+		n += 1 + len(c.SubsystemCode)
 	}
-	return s
+	return n
+}
+
+// writeTo writes c's String to b.
+func (c Client) writeTo(b *strings.Builder) {
+	b.WriteString(c.Instance)
+	b.WriteByte('/')
+	b.WriteString(c.MemberClass)
+	b.WriteByte('/')
+	b.WriteString(c.MemberCode)
+	if c.SubsystemCode != "" {
+		b.WriteByte('/')
+		b.WriteString(c.SubsystemCode)
+	}
 }
 
 // IsZero reports whether c is the zero value.
@@ -187,11 +208,20 @@ func (s ServiceID) Validate() error {
 
 // String is "INSTANCE/CLASS/CODE/SUBSYSTEM/SERVICE[/VERSION]".
 func (s ServiceID) String() string {
-	out := s.Provider.String() + "/" + s.ServiceCode
+	n := s.Provider.len() + 1 + len(s.ServiceCode)
 	if s.ServiceVersion != "" {
-		out += "/" + s.ServiceVersion
+		n += 1 + len(s.ServiceVersion)
 	}
-	return out
+	var b strings.Builder
+	b.Grow(n)
+	s.Provider.writeTo(&b)
+	b.WriteByte('/')
+	b.WriteString(s.ServiceCode)
+	if s.ServiceVersion != "" {
+		b.WriteByte('/')
+		b.WriteString(s.ServiceVersion)
+	}
+	return b.String() // one allocation
 }
 
 // WithoutVersion drops the version: access rights are per service code

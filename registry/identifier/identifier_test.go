@@ -144,3 +144,19 @@ func TestParseXMLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStringAllocs: rendering an identifier (per logged message) makes
+// one string, and renders what ParseClient/ParseService read back.
+func TestStringAllocs(t *testing.T) {
+	svc := ServiceID{Provider: Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "DIN", SubsystemCode: "population"}, ServiceCode: "getPersonByFin", ServiceVersion: "v1"}
+	member := Client{Instance: "AZ", MemberClass: "GOV", MemberCode: "ƏMDK"}
+	if got := svc.String(); got != "AZ/GOV/DIN/population/getPersonByFin/v1" {
+		t.Fatalf("String() = %q", got)
+	}
+	if got := member.String(); got != "AZ/GOV/ƏMDK" {
+		t.Fatalf("String() = %q", got)
+	}
+	if n := testing.AllocsPerRun(50, func() { _ = svc.String() + member.String()[:0] }); n > 2 {
+		t.Errorf("rendering a service and a client allocates %.0f times", n)
+	}
+}

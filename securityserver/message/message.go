@@ -184,8 +184,8 @@ var parsers = sync.Pool{New: func() any { return new(parser) }}
 
 func getParser(m *Message, opts ParseOptions, fail func(code, format string, a ...any) *Fault) *parser {
 	p := parsers.Get().(*parser)
-	tok, buf := p.s.t, p.buf[:0] // the tokenizer's buffers and the text buffer are reused
-	*p = parser{m: m, opts: opts, fail: fail, buf: buf}
+	tok, buf := p.s.t, p.buf[:0] // the tokenizer's buffers, the text buffer and the texts are reused
+	*p = parser{m: m, opts: opts, fail: fail, buf: buf, texts: p.texts}
 	p.s.t = tok
 	return p
 }
@@ -201,7 +201,7 @@ func putParser(p *parser, size int) {
 	}
 	p.s.t.Reset(nil)
 	tok := p.s.t
-	*p = parser{buf: buf}
+	*p = parser{buf: buf, texts: p.texts}
 	p.s.t = tok
 	parsers.Put(p)
 }
@@ -295,6 +295,9 @@ type parser struct {
 	fail func(code, format string, a ...any) *Fault
 	s    scanner
 	buf  []byte
+	// texts holds header values read before (sharedText), kept with the
+	// pooled parser.
+	texts map[string]string
 
 	headerSeen, bodySeen bool
 	fields               int
@@ -475,11 +478,11 @@ func (p *parser) header() error {
 			p.m.idPrefix = t.prefix
 			p.hashPrefixAt(t)
 		case fUserID:
-			h.UserID, err = p.text(&t)
+			h.UserID, err = p.sharedText(&t)
 		case fIssue:
 			h.Issue, err = p.text(&t)
 		case fProtocolVersion:
-			h.ProtocolVersion, err = p.text(&t)
+			h.ProtocolVersion, err = p.sharedText(&t)
 		case fRequestHash:
 			rh := &RequestHash{}
 			for _, a := range t.attr {
@@ -610,7 +613,7 @@ func (p *parser) identifier(t token, field string) ([nParts]string, error) {
 			return v, p.fail(InvalidXml, "header field '%s': <%s> is out of schema order", field, c.name.Local)
 		}
 		last, have[i] = i, true
-		s, err := p.text(c)
+		s, err := p.sharedText(c)
 		if err != nil {
 			return v, err
 		}
@@ -678,7 +681,7 @@ func (p *parser) representedParty(t token) error {
 				return p.fail(InvalidXml, "header field 'representedParty': partyClass must come once, before partyCode")
 			}
 			haveClass = true
-			if rp.Class, err = p.text(c); err != nil {
+			if rp.Class, err = p.sharedText(c); err != nil {
 				return err
 			}
 			continue
@@ -687,7 +690,7 @@ func (p *parser) representedParty(t token) error {
 			return p.fail(DuplicateHeaderField, "header field 'representedParty' repeats <partyCode>")
 		}
 		haveCode = true
-		if rp.Code, err = p.text(c); err != nil {
+		if rp.Code, err = p.sharedText(c); err != nil {
 			return err
 		}
 	}
@@ -701,21 +704,52 @@ func (p *parser) representedParty(t token) error {
 // text reads the text content of the element t just started; child
 // elements are refused. It sets p.lastEnd to the end offset of the end tag.
 func (p *parser) text(t *token) (string, error) {
+	b, err := p.textBytes(t)
+	return string(b), err
+}
+
+// Bounds of a parser's texts.
+const (
+	maxTexts   = 256
+	maxTextLen = 128
+)
+
+// sharedText is text for a header value that repeats from message to
+// message (identifier parts, protocol version, user): the string read
+// before when there is one, so that a pooled parser allocates it once.
+func (p *parser) sharedText(t *token) (string, error) {
+	b, err := p.textBytes(t)
+	if err != nil || len(b) > maxTextLen {
+		return string(b), err
+	}
+	if s, ok := p.texts[string(b)]; ok {
+		return s, nil
+	}
+	if p.texts == nil || len(p.texts) >= maxTexts {
+		p.texts = make(map[string]string, 32) // full: start again, bounded whatever the input
+	}
+	s := string(b)
+	p.texts[s] = s
+	return s, nil
+}
+
+// textBytes is text in p.buf, valid until the next text.
+func (p *parser) textBytes(t *token) ([]byte, error) {
 	local := t.name.Local // t may be the scanner's token, which next overwrites
 	p.buf = p.buf[:0]
 	for {
 		c, err := p.s.next()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		switch c.kind {
 		case tText:
 			p.buf = append(p.buf, c.text...)
 		case tStart:
-			return "", p.fail(InvalidXml, "<%s> must contain text only, not <%s>", local, c.name.Local)
+			return nil, p.fail(InvalidXml, "<%s> must contain text only, not <%s>", local, c.name.Local)
 		case tEnd:
 			p.lastEnd = c.end
-			return string(p.buf), nil
+			return p.buf, nil
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"encoding/xml"
+	"fmt"
 	"mime"
 	"os"
 	"path/filepath"
@@ -595,5 +596,26 @@ func checkPlainXMLType(t *testing.T, ct string) {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "text/xml" || params["charset"] != cs || len(params) > 1 || cs == "" && len(params) != 0 {
 		t.Errorf("%q: fast path gives text/xml, charset %q; mime.ParseMediaType %q %v %v", ct, cs, mt, params, err)
+	}
+}
+
+// TestParseSharedTexts: header values a pooled parser keeps from message to
+// message come back as each message has them, however many distinct ones
+// pass, and a repeated message's identifiers are not allocated again.
+func TestParseSharedTexts(t *testing.T) {
+	raw := string(load(t, "request.xml"))
+	for i := range 600 { // more than a parser keeps
+		code := fmt.Sprintf("EMDK%d", i%300)
+		m, err := Parse([]byte(strings.Replace(raw, "<id:memberCode>EMDK<", "<id:memberCode>"+code+"<", 1)), "text/xml; charset=UTF-8", ParseOptions{Request: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Client.MemberCode != code || m.Header.Service.Provider.MemberCode != "DIN" || m.Header.Client.SubsystemCode != "realestate" {
+			t.Fatalf("message %d: client %v, service %v", i, m.Header.Client, m.Header.Service)
+		}
+	}
+	before := testing.AllocsPerRun(1, func() { Parse([]byte(raw), "text/xml; charset=UTF-8", ParseOptions{Request: true}) })
+	if n := testing.AllocsPerRun(20, func() { Parse([]byte(raw), "text/xml; charset=UTF-8", ParseOptions{Request: true}) }); n > 12 {
+		t.Errorf("parsing a message seen before allocates %.0f times (%.0f)", n, before)
 	}
 }

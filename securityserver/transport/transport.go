@@ -465,6 +465,63 @@ func readPart(r io.Reader, arena []byte) (part, rest []byte, err error) {
 	}
 }
 
+// readWhole reads a body of length bytes from r whole; when r holds
+// exactly that, whole is the body (and rest nil), else (shorter, longer, an error) rest
+// reads what r gave (its bytes, then its error) and then r, for
+// mime/multipart to read (and fail on) as it would have read r.
+func readWhole(r io.Reader, length int64) (whole []byte, rest io.Reader) {
+	buf := make([]byte, length, length+1)
+	n, err := readFull(r, buf)
+	if n == len(buf) && err == io.EOF { // the end with the last bytes, as net/http's bodies tell it
+		return buf, nil
+	}
+	if err == nil {
+		if n, err = readFull(r, buf[n:n+1]); n == 0 && err == io.EOF {
+			return buf, nil
+		}
+		n += len(buf)
+	}
+	return nil, &replay{read: buf[:n], err: err, r: r}
+}
+
+// readFull is io.ReadFull returning r's own error (io.EOF, not
+// io.ErrUnexpectedEOF, after a part of b).
+func readFull(r io.Reader, b []byte) (n int, err error) {
+	for n < len(b) && err == nil {
+		var k int
+		k, err = r.Read(b[n:])
+		n += k
+	}
+	return n, err
+}
+
+// replay reads read, then err if not nil, then r.
+type replay struct {
+	read []byte
+	err  error
+	r    io.Reader
+}
+
+func (p *replay) Read(b []byte) (int, error) {
+	if len(p.read) > 0 {
+		n := copy(b, p.read)
+		p.read = p.read[n:]
+		return n, nil
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.r.Read(b)
+}
+
+// partReader reads a part: p, or its body read already.
+func partReader(p *multipart.Part, body []byte) io.Reader {
+	if p != nil {
+		return p
+	}
+	return bytes.NewReader(body)
+}
+
 // Decode reads a body of Content-Type contentType. request says whether
 // OCSP parts are expected first (requests) or refused (responses). The whole
 // body may be at most maxSize bytes; r is read at most maxSize+1 bytes.
@@ -515,7 +572,26 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 		return nil, malformed("Content-Type has no boundary")
 	}
 	lr := &limitedReader{r: r, n: maxSize}
-	mr := multipart.NewReader(lr, boundary)
+	var (
+		mr    *multipart.Reader
+		split []rawPart // the parts, when the body was read whole and splitParts read it
+		arena []byte    // the parts' bodies, one after another (mime/multipart)
+	)
+	if length > 0 && length <= maxSize {
+		whole, rest := readWhole(lr, length)
+		var ok bool
+		if whole != nil {
+			split, ok = splitParts(whole, boundary, make([]rawPart, 0, 8))
+		}
+		if !ok {
+			if rest == nil {
+				rest = &replay{read: whole, err: io.EOF}
+			}
+			split, mr, arena = nil, multipart.NewReader(rest, boundary), make([]byte, 0, length)
+		}
+	} else {
+		mr = multipart.NewReader(lr, boundary)
+	}
 	m := &Message{ContentType: contentType}
 	// The parts' order is a state machine (PR-MESSTRANSP §2; X-Road's
 	// ProxyMessageDecoder): OCSP* -> SOAP -> [attachments] (or REST
@@ -530,26 +606,35 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 		wantEnd
 	)
 	state := wantOCSPOrSOAP
-	var arena []byte // the parts' bodies, one after another
-	if length > 0 && length <= maxSize {
-		arena = make([]byte, 0, length)
-	}
-	for {
-		p, err := mr.NextRawPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if lr.over {
-				return nil, errTooLarge(maxSize)
+	for i := 0; ; i++ {
+		var (
+			p     *multipart.Part
+			ctype string
+			body  []byte
+		)
+		if split != nil {
+			if i == len(split) {
+				break
 			}
-			return nil, malformed("reading parts: %w", err)
+			ctype, body = split[i].ctype, split[i].body
+		} else {
+			var err error
+			if p, err = mr.NextRawPart(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				if lr.over {
+					return nil, errTooLarge(maxSize)
+				}
+				return nil, malformed("reading parts: %w", err)
+			}
+			ctype = p.Header.Get("Content-Type")
 		}
-		if stream != nil && state == wantAttachments && mediaType(p.Header.Get("Content-Type")) == TypeMultipart {
+		var err error
+		if stream != nil && state == wantAttachments && mediaType(ctype) == TypeMultipart {
 			// The attachments stream past: their contents count against
 			// their own limit, not the message's.
 			lr.n += stream.MaxAttachments
-			if m.Attachments, err = streamAttachments(p, p.Header.Get("Content-Type"), stream); err != nil {
+			if m.Attachments, err = streamAttachments(partReader(p, body), ctype, stream); err != nil {
 				if lr.over {
 					return nil, errTooLarge(maxSize)
 				}
@@ -565,10 +650,10 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 			state = wantChainOrSignature
 			continue
 		}
-		if stream != nil && state == wantAttachments && IsREST(m.SOAPType) && mediaType(p.Header.Get("Content-Type")) == TypeRESTBody {
+		if stream != nil && state == wantAttachments && IsREST(m.SOAPType) && mediaType(ctype) == TypeRESTBody {
 			// A REST body streams past as an attachment does.
 			lr.n += stream.MaxAttachments
-			c, err := stream.Spool.Copy(p, stream.MaxAttachments)
+			c, err := stream.Spool.Copy(partReader(p, body), stream.MaxAttachments)
 			switch {
 			case lr.over:
 				return nil, errTooLarge(maxSize)
@@ -585,15 +670,14 @@ func decode(r io.Reader, length int64, contentType string, maxSize int64, reques
 			m.RESTBody, state = &a, wantChainOrSignature
 			continue
 		}
-		var body []byte
-		body, arena, err = readPart(p, arena)
-		if err != nil {
-			if lr.over {
-				return nil, errTooLarge(maxSize)
+		if p != nil {
+			if body, arena, err = readPart(p, arena); err != nil {
+				if lr.over {
+					return nil, errTooLarge(maxSize)
+				}
+				return nil, malformed("reading a part: %w", err)
 			}
-			return nil, malformed("reading a part: %w", err)
 		}
-		ctype := p.Header.Get("Content-Type")
 		pt := mediaType(ctype)
 		if pt == "" {
 			return nil, malformed("a part has no Content-Type")

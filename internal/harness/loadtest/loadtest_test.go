@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluz/sluz/internal/harness/localfed"
 	"github.com/sluz/sluz/internal/harness/sampleis"
+	"github.com/sluz/sluz/internal/testtool"
 )
 
 func TestMain(m *testing.M) {
@@ -235,6 +236,7 @@ func benchTarget(b *testing.B, t *Target) {
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer testtool.ReportCPU(b, testtool.CPUTime()) // the whole process: servers, callers and the sample IS
 	b.RunParallel(func(pb *testing.PB) {
 		w := &worker{id: int(ids.Add(1)), client: client, t: t, timeout: 30 * time.Second, prefix: prefix}
 		for pb.Next() {
