@@ -279,6 +279,11 @@ func signatureDigests(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 		if v[0]&storedShared != 0 {
 			return r.Signature, nil // the digest it refers to its document by
 		}
+		if v[0]&storedBlobs != 0 {
+			if _, err := expandRecordBlobs(tx, r); err != nil {
+				return nil, err
+			}
+		}
 		return SignatureDigest(r), nil
 	})
 }

@@ -2,9 +2,11 @@ package messagelog
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -92,19 +94,32 @@ type Source interface {
 	Head() (seq uint64, hash []byte, ok bool, err error)
 }
 
-// boltSource is a Source in a bbolt read transaction.
-type boltSource struct{ tx *bolt.Tx }
+// boltSource is a Source in a bbolt read transaction. It puts the
+// certificates and OCSP responses kept apart (blobs.go) back into what it
+// passes on, and collects in blobs the records whose blobs are missing or
+// changed.
+type boltSource struct {
+	tx    *bolt.Tx
+	blobs *[]Problem
+}
 
 func (b boltSource) Archived() (*Anchor, error)                  { return anchor(b.tx) }
 func (b boltSource) Batches() ([]*Batch, error)                  { return batches(b.tx) }
 func (b boltSource) Leaves(first, last uint64) ([][]byte, error) { return leaves(b.tx, first, last) }
 func (b boltSource) EachStored(fn func(seq uint64, stored, doc []byte) error) error {
 	return b.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		seq := binary.BigEndian.Uint64(k)
+		if x, ps, err := expandBlobsIn(b.tx, v); err == nil {
+			v = x
+			*b.blobs = append(*b.blobs, ps...)
+		} // else Decode names the error
 		var doc []byte
 		if ref, err := SharedRef(v); err == nil {
-			doc = sigDocIn(b.tx, ref)
+			var bad [][]byte
+			doc, bad = sigDocChecked(b.tx, ref)
+			*b.blobs = append(*b.blobs, blobProblems(seq, bad)...)
 		}
-		return fn(binary.BigEndian.Uint64(k), v, doc)
+		return fn(seq, v, doc)
 	})
 }
 func (b boltSource) Head() (uint64, []byte, bool, error) {
@@ -122,7 +137,14 @@ func check(tx *bolt.Tx) (*CheckResult, error) {
 	if tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketMeta) == nil {
 		return nil, fmt.Errorf("%w: not a message log (buckets missing)", ErrCorrupt)
 	}
-	return CheckSource(boltSource{tx})
+	var blobs []Problem
+	res, err := CheckSource(boltSource{tx, &blobs})
+	if err != nil || len(blobs) == 0 {
+		return res, err
+	}
+	res.Problems = append(res.Problems, blobs...)
+	slices.SortStableFunc(res.Problems, func(a, b Problem) int { return cmp.Compare(a.Seq, b.Seq) })
+	return res, nil
 }
 
 // CheckSource checks the chain of a log as Check does.

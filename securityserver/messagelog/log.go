@@ -624,6 +624,11 @@ func (l *Log) Recent(since time.Time, fn func(r *Record) error) error {
 			if r.Time.Before(since) {
 				return nil
 			}
+			if v[0]&storedBlobs != 0 {
+				if _, err := expandRecordBlobs(tx, r); err != nil {
+					return err
+				}
+			}
 			if v[0]&storedShared != 0 {
 				if r.Signature = sigDocIn(tx, r.Signature); r.Signature == nil {
 					return fmt.Errorf("record %d: %w: its signature document is missing", r.Seq, ErrCorrupt)

@@ -88,16 +88,16 @@ func Expand(stored, doc []byte) ([]byte, error) {
 // decodeStored reads a stored record in either form; for the shared form
 // the record's Signature is the 64-byte digest of the document.
 func decodeStored(stored []byte) (*Record, error) {
-	if len(stored) == 0 || stored[0]&storedShared == 0 {
+	if len(stored) == 0 || stored[0]&(storedShared|storedBlobs) == 0 {
 		return Decode(stored)
 	}
 	full := bytes.Clone(stored) // Decode's fields alias their input: keep stored intact
-	full[0] &^= storedShared
+	full[0] &^= storedShared | storedBlobs
 	r, err := Decode(full)
 	if err != nil {
 		return nil, err
 	}
-	if len(r.Signature) != sha512.Size {
+	if stored[0]&storedShared != 0 && len(r.Signature) != sha512.Size {
 		return nil, fmt.Errorf("%w: record %d refers to its signature document by %d bytes, not a SHA-512", ErrCorrupt, r.Seq, len(r.Signature))
 	}
 	return r, nil

@@ -202,26 +202,9 @@ func TestSharedTamper(t *testing.T) {
 			appendGroup(t, l, recs...)
 			l.Close()
 			sum := sha512.Sum512(testDoc(0))
-			db, err := bolt.Open(path, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Update(func(tx *bolt.Tx) error { c.edit(tx.Bucket(bucketSigDocs), sum[:]); return nil }); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-			res, err := CheckFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			named := map[uint64]bool{}
-			for _, p := range res.Problems {
-				if strings.Contains(p.Reason, c.want) {
-					named[p.Seq] = true
-				}
-			}
+			named := tamperNamed(t, path, func(tx *bolt.Tx) error { c.edit(tx.Bucket(bucketSigDocs), sum[:]); return nil }, c.want)
 			if len(named) != 5 || !named[1] || !named[5] {
-				t.Fatalf("problems %v; want records 1..5: %q", res.Problems, c.want)
+				t.Fatalf("records named %v; want records 1..5: %q", named, c.want)
 			}
 		})
 	}
@@ -531,4 +514,29 @@ func TestHandedInSignatureDigest(t *testing.T) {
 			t.Logf("problems: %v", res.Problems)
 		})
 	}
+}
+
+// tamperNamed edits the closed log at path and returns the records its
+// check names with a problem containing want.
+func tamperNamed(t *testing.T, path string, edit func(tx *bolt.Tx) error, want string) map[uint64]bool {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(edit); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	res, err := CheckFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[uint64]bool{}
+	for _, p := range res.Problems {
+		if strings.Contains(p.Reason, want) {
+			named[p.Seq] = true
+		}
+	}
+	return named
 }

@@ -21,18 +21,23 @@ var (
 // addSigRefs counts refs more references to their documents, storing from
 // docs those the store does not have yet.
 func addSigRefs(tx *bolt.Tx, refs map[string]uint64, docs map[string][]byte) error {
-	return eachSigRef(tx, refs, func(db, rb *bolt.Bucket, k []byte, have, n uint64) error {
+	blobs := map[string][]byte{}
+	err := eachSigRef(tx, refs, func(db, rb *bolt.Bucket, k []byte, have, n uint64) error {
 		if db.Get(k) == nil {
 			doc := docs[string(k)]
 			if doc == nil {
 				return fmt.Errorf("%w: the signature document (SHA-512 %x…) that records refer to is missing", ErrCorrupt, k[:8])
 			}
-			if err := db.Put(k, doc); err != nil {
+			if err := db.Put(k, compactShared(doc, blobs)); err != nil {
 				return err
 			}
 		}
 		return rb.Put(k, binary.BigEndian.AppendUint64(nil, have+n))
 	})
+	if err != nil {
+		return err
+	}
+	return putBlobs(tx, blobs)
 }
 
 // dropSigRefs takes refs references away from their documents and removes
@@ -74,15 +79,31 @@ func eachSigRef(tx *bolt.Tx, refs map[string]uint64, fn func(db, rb *bolt.Bucket
 
 // sigDocIn is the shared signature document stored under ref, nil if none.
 func sigDocIn(tx *bolt.Tx, ref []byte) []byte {
+	doc, _ := sigDocChecked(tx, ref)
+	return doc
+}
+
+// sigDocChecked is sigDocIn with the references of the blobs (blobs.go)
+// that are missing or changed.
+func sigDocChecked(tx *bolt.Tx, ref []byte) ([]byte, [][]byte) {
 	if b := tx.Bucket(bucketSigDocs); b != nil && ref != nil {
-		return b.Get(ref)
+		c := b.Get(ref)
+		doc, bad, err := expandDoc(c, blobGetter(tx))
+		if err != nil {
+			return c, nil // does not match its digest: reported as such
+		}
+		return doc, bad
 	}
-	return nil
+	return nil, nil
 }
 
 // expandIn is a stored record's full encoding (Expand), with its shared
-// signature document from the store.
+// signature document and the blobs it refers to from the store.
 func expandIn(tx *bolt.Tx, stored []byte) ([]byte, error) {
+	stored, _, err := expandBlobsIn(tx, stored)
+	if err != nil {
+		return nil, err
+	}
 	ref, err := SharedRef(stored)
 	if err != nil || ref == nil {
 		return stored, err
@@ -93,12 +114,16 @@ func expandIn(tx *bolt.Tx, stored []byte) ([]byte, error) {
 // SignatureDocs reports how many shared signature documents the store
 // holds and their size in bytes (for tests and metrics: the records of one
 // signing batch share one).
-func (l *Log) SignatureDocs() (n, size int, err error) {
+func (l *Log) SignatureDocs() (n, size int, err error) { return l.bucketSize(bucketSigDocs) }
+
+// bucketSize is how many values the store holds in bucket and their size
+// in bytes.
+func (l *Log) bucketSize(bucket []byte) (n, size int, err error) {
 	if err := l.Flush(); err != nil {
 		return 0, 0, err
 	}
 	err = l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSigDocs)
+		b := tx.Bucket(bucket)
 		if b == nil {
 			return nil
 		}

@@ -331,8 +331,13 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 	b.FillPercent = 1
 	refs := map[string]uint64{}
 	docs := map[string][]byte{}
+	blobs := map[string][]byte{}
 	for _, r := range recs {
-		if err := b.Put(seqKey(r.seq), r.enc); err != nil {
+		v, err := compactRecord(r.enc, blobs)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", r.seq, err)
+		}
+		if err := b.Put(seqKey(r.seq), v); err != nil {
 			return err
 		}
 		if r.ref != nil {
@@ -341,6 +346,9 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 				docs[string(r.ref)] = r.doc
 			}
 		}
+	}
+	if err := putBlobs(tx, blobs); err != nil {
+		return err
 	}
 	if err := addSigRefs(tx, refs, docs); err != nil {
 		return err
