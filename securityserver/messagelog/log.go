@@ -20,8 +20,10 @@
 //
 // The records of one signing batch share one signature document: once a
 // second record carries it, the store keeps it once, under its SHA-512,
-// and the records refer to it (shared.go, sigdocs.go); chain hashes and
-// every reader still see each record's full encoding.
+// and the records refer to it (shared.go, sigdocs.go). The certificates and
+// OCSP responses inside signature documents are kept once too, when the
+// records move into the bbolt file (blobs.go). Chain hashes and every
+// reader still see each record's full encoding.
 //
 // # Caveats
 //
