@@ -280,7 +280,7 @@ func signatureDigests(tx *bolt.Tx, first, last uint64) ([][]byte, error) {
 			return r.Signature, nil // the digest it refers to its document by
 		}
 		if v[0]&storedBlobs != 0 {
-			if _, err := expandRecordBlobs(tx, r); err != nil {
+			if _, err := expandRecordBlobs(tx, r, false); err != nil {
 				return nil, err
 			}
 		}

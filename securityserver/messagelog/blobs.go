@@ -102,35 +102,66 @@ func isBase64(c byte) bool {
 		c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t'
 }
 
-// compactDoc returns doc's compact form and its blobs by SHA-512, or nil
+// blobBatch collects the blobs of the records one transaction stores.
+type blobBatch struct {
+	// sums is the writer's memory of recent blobs and their SHA-512 (so
+	// that the same certificate is not hashed again for every record), nil
+	// for none.
+	sums map[string][]byte
+	put  map[string][]byte // SHA-512 → blob, to store
+}
+
+// blobSumsMax bounds the remembered blobs (a few certificates and OCSP
+// responses are current at a time).
+const blobSumsMax = 64
+
+// ref is blob's SHA-512, blob added to those to store.
+func (bb *blobBatch) ref(blob []byte) []byte {
+	sum, ok := bb.sums[string(blob)]
+	if !ok {
+		s := sha512.Sum512(blob)
+		sum = s[:]
+		if bb.sums != nil {
+			if len(bb.sums) >= blobSumsMax {
+				clear(bb.sums)
+			}
+			bb.sums[string(blob)] = sum
+		}
+	}
+	if bb.put == nil {
+		bb.put = map[string][]byte{}
+	}
+	bb.put[string(sum)] = blob
+	return sum
+}
+
+// compactDoc returns doc's compact form, adding its blobs to bb, or nil
 // when doc has no blob to keep apart. A document that itself starts with
 // blobMagic is always compacted (with no blob), so that reading it back
 // does not mistake it for a compact one.
-func compactDoc(doc []byte) ([]byte, map[string][]byte) {
+func compactDoc(doc []byte, bb *blobBatch) []byte {
 	spans := findBlobs(doc)
 	if len(spans) == 0 && !bytes.HasPrefix(doc, blobMagic) {
-		return nil, nil
+		return nil
 	}
-	blobs := make(map[string][]byte, len(spans))
 	out := make([]byte, 0, len(doc)-len(spans)*(BlobMin-64)+len(blobMagic)+8)
 	out = append(out, blobMagic...)
 	out = binary.AppendUvarint(out, uint64(len(spans)))
 	at := 0
 	for _, s := range spans {
 		out = appendBytes(out, doc[at:s[0]])
-		sum := sha512.Sum512(doc[s[0]:s[1]])
-		blobs[string(sum[:])] = doc[s[0]:s[1]]
-		out = append(out, sum[:]...)
+		out = append(out, bb.ref(doc[s[0]:s[1]])...)
 		at = s[1]
 	}
-	return appendBytes(out, doc[at:]), blobs
+	return appendBytes(out, doc[at:])
 }
 
 // expandDoc returns the full document of a compact one, its blobs from
-// get. bad lists the references whose blob is missing or does not match
-// its digest (the blob's stored bytes, if any, are put in all the same, so
-// the chain hash shows the change too).
-func expandDoc(c []byte, get func(ref []byte) []byte) (doc []byte, bad [][]byte, err error) {
+// get. bad lists the references whose blob is missing or, when verify,
+// does not match its digest (the blob's stored bytes, if any, are put in
+// all the same, so the chain hash shows the change too). Readers but the
+// check do not verify: the record's chain hash covers the blob's bytes.
+func expandDoc(c []byte, get func(ref []byte) []byte, verify bool) (doc []byte, bad [][]byte, err error) {
 	if !bytes.HasPrefix(c, blobMagic) {
 		return c, nil, nil
 	}
@@ -155,8 +186,10 @@ func expandDoc(c []byte, get func(ref []byte) []byte) (doc []byte, bad [][]byte,
 			bad = append(bad, ref)
 			continue
 		}
-		if s := sha512.Sum512(blob); !bytes.Equal(s[:], ref) {
-			bad = append(bad, ref)
+		if verify {
+			if s := sha512.Sum512(blob); !bytes.Equal(s[:], ref) {
+				bad = append(bad, ref)
+			}
 		}
 		doc = append(doc, blob...)
 	}
@@ -177,16 +210,16 @@ func blobGetter(tx *bolt.Tx) func([]byte) []byte {
 	}
 }
 
-// putBlobs stores the blobs tx does not hold yet.
-func putBlobs(tx *bolt.Tx, blobs map[string][]byte) error {
-	if len(blobs) == 0 {
+// putBlobs stores the blobs of bb that tx does not hold yet.
+func putBlobs(tx *bolt.Tx, bb *blobBatch) error {
+	if len(bb.put) == 0 {
 		return nil
 	}
 	b, err := tx.CreateBucketIfNotExists(bucketSigBlobs)
 	if err != nil {
 		return err
 	}
-	for k, v := range blobs {
+	for k, v := range bb.put {
 		if b.Get([]byte(k)) == nil {
 			if err := b.Put([]byte(k), v); err != nil {
 				return err
@@ -197,22 +230,19 @@ func putBlobs(tx *bolt.Tx, blobs map[string][]byte) error {
 }
 
 // compactRecord is the stored form enc (a record holding its document, as
-// the write-ahead file has it) with its blobs apart, adding them to blobs;
-// enc itself when it has none.
-func compactRecord(enc []byte, blobs map[string][]byte) ([]byte, error) {
-	if len(enc) == 0 || enc[0]&(storedShared|storedBlobs) != 0 || len(enc) < BlobMin {
+// the write-ahead file has it) with its blobs apart, added to bb; enc
+// itself when it has none.
+func compactRecord(enc []byte, bb *blobBatch) ([]byte, error) {
+	if len(enc) < BlobMin || enc[0]&(storedShared|storedBlobs) != 0 {
 		return enc, nil
 	}
 	r, err := Decode(enc)
 	if err != nil {
 		return nil, err
 	}
-	c, bs := compactDoc(r.Signature)
+	c := compactDoc(r.Signature, bb)
 	if c == nil {
 		return enc, nil
-	}
-	for k, v := range bs {
-		blobs[k] = v
 	}
 	cp := *r
 	cp.Signature = c
@@ -221,23 +251,23 @@ func compactRecord(enc []byte, blobs map[string][]byte) ([]byte, error) {
 	return out, nil
 }
 
-// compactShared is a shared document's stored form (sigdocs), adding its
-// blobs to blobs.
-func compactShared(doc []byte, blobs map[string][]byte) []byte {
-	c, bs := compactDoc(doc)
-	if c == nil {
-		return doc
+// compactShared is a shared document's stored form (sigdocs), its blobs
+// added to bb.
+func compactShared(doc []byte, bb *blobBatch) []byte {
+	if c := compactDoc(doc, bb); c != nil {
+		return c
 	}
-	for k, v := range bs {
-		blobs[k] = v
-	}
-	return c
+	return doc
 }
 
 // expandRecordBlobs puts the full document back into r, decoded from a
-// stored form with storedBlobs set.
-func expandRecordBlobs(tx *bolt.Tx, r *Record) ([]Problem, error) {
-	doc, bad, err := expandDoc(r.Signature, blobGetter(tx))
+// stored form with storedBlobs set. Unless verify (the check: problems
+// returned), a missing blob is an error.
+func expandRecordBlobs(tx *bolt.Tx, r *Record, verify bool) ([]Problem, error) {
+	doc, bad, err := expandDoc(r.Signature, blobGetter(tx), verify)
+	if err == nil && !verify && len(bad) > 0 {
+		err = fmt.Errorf("%w: a certificate or OCSP response of its signature document (SHA-512 %x…) is missing", ErrCorrupt, bad[0][:8])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("record %d: %w", r.Seq, err)
 	}
@@ -256,7 +286,7 @@ func blobProblems(seq uint64, bad [][]byte) []Problem {
 // expandBlobsIn is a stored record in the form the store's other readers
 // know (full, or shared by reference), with any blobs put back, and the
 // problems found with them.
-func expandBlobsIn(tx *bolt.Tx, stored []byte) ([]byte, []Problem, error) {
+func expandBlobsIn(tx *bolt.Tx, stored []byte, verify bool) ([]byte, []Problem, error) {
 	if len(stored) == 0 || stored[0]&storedBlobs == 0 {
 		return stored, nil, nil
 	}
@@ -264,7 +294,7 @@ func expandBlobsIn(tx *bolt.Tx, stored []byte) ([]byte, []Problem, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ps, err := expandRecordBlobs(tx, r)
+	ps, err := expandRecordBlobs(tx, r, verify)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -244,6 +244,17 @@ func TestBlobsTamper(t *testing.T) {
 			if len(named) != len(recs) {
 				t.Fatalf("records named %v; want every record 1..%d", named, len(recs))
 			}
+			// Readers refuse what they cannot rebuild (a changed blob they
+			// pass on: the chain hash covers it, and Check names it).
+			ro, err := OpenReadOnly(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			err = ro.Each(1, func(*Record, []byte) error { return nil })
+			if (c.name == "removed") != (err != nil) {
+				t.Fatalf("reading the records: %v", err)
+			}
 		})
 	}
 }
@@ -296,7 +307,7 @@ func TestCompactDocShapes(t *testing.T) {
 		"<ds:X509Certificate>" + b64 + "!</ds:X509Certificate>",      // not base64
 		b64 + "</ds:X509Certificate>",                                // no start tag
 	} {
-		if c, _ := compactDoc([]byte(doc)); c != nil {
+		if c := compactDoc([]byte(doc), &blobBatch{}); c != nil {
 			t.Errorf("%.40q… compacted", doc)
 		}
 	}
@@ -304,11 +315,13 @@ func TestCompactDocShapes(t *testing.T) {
 		string(blobMagic) + "<ds:X509Certificate>x</ds:X509Certificate>",
 		"<x:X509Certificate>" + b64 + "</x:X509Certificate><y:EncapsulatedOCSPValue Id=\"o\">\r\n" + b64 + "AA==</y:EncapsulatedOCSPValue>tail",
 	} {
-		c, blobs := compactDoc([]byte(doc))
+		bb := &blobBatch{}
+		c := compactDoc([]byte(doc), bb)
+		blobs := bb.put
 		if c == nil {
 			t.Fatalf("%.40q… not compacted", doc)
 		}
-		got, bad, err := expandDoc(c, func(ref []byte) []byte { return blobs[string(ref)] })
+		got, bad, err := expandDoc(c, func(ref []byte) []byte { return blobs[string(ref)] }, true)
 		if err != nil || len(bad) != 0 || string(got) != doc {
 			t.Fatalf("%.40q…: round trip %v %v %.40q", doc, bad, err, got)
 		}

@@ -109,14 +109,14 @@ func (b boltSource) Leaves(first, last uint64) ([][]byte, error) { return leaves
 func (b boltSource) EachStored(fn func(seq uint64, stored, doc []byte) error) error {
 	return b.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 		seq := binary.BigEndian.Uint64(k)
-		if x, ps, err := expandBlobsIn(b.tx, v); err == nil {
+		if x, ps, err := expandBlobsIn(b.tx, v, true); err == nil {
 			v = x
 			*b.blobs = append(*b.blobs, ps...)
 		} // else Decode names the error
 		var doc []byte
 		if ref, err := SharedRef(v); err == nil {
 			var bad [][]byte
-			doc, bad = sigDocChecked(b.tx, ref)
+			doc, bad = sigDocChecked(b.tx, ref, true)
 			*b.blobs = append(*b.blobs, blobProblems(seq, bad)...)
 		}
 		return fn(seq, v, doc)

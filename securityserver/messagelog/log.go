@@ -129,7 +129,8 @@ type Log struct {
 	leafs     [][]byte
 	sigs      [][]byte // SignatureDigest of the same records
 
-	ingMu       sync.Mutex // serialises ingests
+	ingMu       sync.Mutex        // serialises ingests
+	blobSums    map[string][]byte // ingest's memory of blob digests (blobBatch), under ingMu
 	pendMu      sync.Mutex
 	pend        []walRecord // durable in the write-ahead file, not yet in bbolt
 	pendBatches []*Batch    // time-stamp batches to store with the next ingest
@@ -191,7 +192,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message log %s: %w", path, err)
 	}
-	l := &Log{db: db, opts: opts,
+	l := &Log{db: db, opts: opts, blobSums: map[string][]byte{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), ingDone: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketRecords, bucketBatches, bucketMeta, bucketSigDocs, bucketSigRefs} {
@@ -409,7 +410,7 @@ func (l *Log) ingest() error {
 		return nil
 	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		if err := putRecords(tx, recs); err != nil {
+		if err := putRecords(tx, recs, l.blobSums); err != nil {
 			return err
 		}
 		return putBatches(tx, bs)
@@ -627,7 +628,7 @@ func (l *Log) Recent(since time.Time, fn func(r *Record) error) error {
 				return nil
 			}
 			if v[0]&storedBlobs != 0 {
-				if _, err := expandRecordBlobs(tx, r); err != nil {
+				if _, err := expandRecordBlobs(tx, r, false); err != nil {
 					return err
 				}
 			}

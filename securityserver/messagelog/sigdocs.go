@@ -19,25 +19,20 @@ var (
 )
 
 // addSigRefs counts refs more references to their documents, storing from
-// docs those the store does not have yet.
-func addSigRefs(tx *bolt.Tx, refs map[string]uint64, docs map[string][]byte) error {
-	blobs := map[string][]byte{}
-	err := eachSigRef(tx, refs, func(db, rb *bolt.Bucket, k []byte, have, n uint64) error {
+// docs those the store does not have yet (their blobs apart, added to bb).
+func addSigRefs(tx *bolt.Tx, refs map[string]uint64, docs map[string][]byte, bb *blobBatch) error {
+	return eachSigRef(tx, refs, func(db, rb *bolt.Bucket, k []byte, have, n uint64) error {
 		if db.Get(k) == nil {
 			doc := docs[string(k)]
 			if doc == nil {
 				return fmt.Errorf("%w: the signature document (SHA-512 %x…) that records refer to is missing", ErrCorrupt, k[:8])
 			}
-			if err := db.Put(k, compactShared(doc, blobs)); err != nil {
+			if err := db.Put(k, compactShared(doc, bb)); err != nil {
 				return err
 			}
 		}
 		return rb.Put(k, binary.BigEndian.AppendUint64(nil, have+n))
 	})
-	if err != nil {
-		return err
-	}
-	return putBlobs(tx, blobs)
 }
 
 // dropSigRefs takes refs references away from their documents and removes
@@ -77,18 +72,22 @@ func eachSigRef(tx *bolt.Tx, refs map[string]uint64, fn func(db, rb *bolt.Bucket
 	return nil
 }
 
-// sigDocIn is the shared signature document stored under ref, nil if none.
+// sigDocIn is the shared signature document stored under ref, nil if none
+// (or if a blob it refers to is missing).
 func sigDocIn(tx *bolt.Tx, ref []byte) []byte {
-	doc, _ := sigDocChecked(tx, ref)
+	doc, bad := sigDocChecked(tx, ref, false)
+	if len(bad) > 0 {
+		return nil
+	}
 	return doc
 }
 
 // sigDocChecked is sigDocIn with the references of the blobs (blobs.go)
-// that are missing or changed.
-func sigDocChecked(tx *bolt.Tx, ref []byte) ([]byte, [][]byte) {
+// that are missing or, when verify, changed.
+func sigDocChecked(tx *bolt.Tx, ref []byte, verify bool) ([]byte, [][]byte) {
 	if b := tx.Bucket(bucketSigDocs); b != nil && ref != nil {
 		c := b.Get(ref)
-		doc, bad, err := expandDoc(c, blobGetter(tx))
+		doc, bad, err := expandDoc(c, blobGetter(tx), verify)
 		if err != nil {
 			return c, nil // does not match its digest: reported as such
 		}
@@ -100,7 +99,7 @@ func sigDocChecked(tx *bolt.Tx, ref []byte) ([]byte, [][]byte) {
 // expandIn is a stored record's full encoding (Expand), with its shared
 // signature document and the blobs it refers to from the store.
 func expandIn(tx *bolt.Tx, stored []byte) ([]byte, error) {
-	stored, _, err := expandBlobsIn(tx, stored)
+	stored, _, err := expandBlobsIn(tx, stored, false)
 	if err != nil {
 		return nil, err
 	}

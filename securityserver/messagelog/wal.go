@@ -320,7 +320,10 @@ func splitFrame(first uint64, count uint32, p []byte, withDocs bool, docs map[st
 // putRecords stores recs (consecutive, continuing the head), the
 // signature documents they refer to that the store does not have yet, one
 // more reference to each, and the new head.
-func putRecords(tx *bolt.Tx, recs []walRecord) error {
+//
+// blobSums is the writer's memory of blobs' digests (blobBatch), nil for
+// none.
+func putRecords(tx *bolt.Tx, recs []walRecord, blobSums map[string][]byte) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -331,9 +334,9 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 	b.FillPercent = 1
 	refs := map[string]uint64{}
 	docs := map[string][]byte{}
-	blobs := map[string][]byte{}
+	bb := &blobBatch{sums: blobSums}
 	for _, r := range recs {
-		v, err := compactRecord(r.enc, blobs)
+		v, err := compactRecord(r.enc, bb)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", r.seq, err)
 		}
@@ -347,10 +350,10 @@ func putRecords(tx *bolt.Tx, recs []walRecord) error {
 			}
 		}
 	}
-	if err := putBlobs(tx, blobs); err != nil {
+	if err := addSigRefs(tx, refs, docs, bb); err != nil {
 		return err
 	}
-	if err := addSigRefs(tx, refs, docs); err != nil {
+	if err := putBlobs(tx, bb); err != nil {
 		return err
 	}
 	last := recs[len(recs)-1]
@@ -395,7 +398,7 @@ func recoverWAL(db *bolt.DB, path string) (int, error) {
 			}
 		}
 		n = len(recs)
-		return putRecords(tx, recs)
+		return putRecords(tx, recs, nil)
 	})
 	return n, err
 }
