@@ -21,7 +21,7 @@ import (
 // once; verify passes, and after one byte of such a document changes in
 // the file it names every record that refers to it.
 func TestVerifySharedSignatureChanged(t *testing.T) {
-	emdkLog, _, cas := federationLogsAfter(t, func(f *localfed.Federation) {
+	emdkLog, dinLog, cas := federationLogsAfter(t, func(f *localfed.Federation) {
 		l := f.Agency("EMDK").Server.MessageLog()
 		loadUntil(t, f, "no signature document shared by records", func() bool {
 			n, _, err := l.SignatureDocs()
@@ -71,6 +71,54 @@ func TestVerifySharedSignatureChanged(t *testing.T) {
 			t.Errorf("record %d, which refers to the changed document, is not named:\n%s", seq, out)
 		}
 	}
+	requireBlobChangeNamed(t, dinLog, cas)
+}
+
+// requireBlobChangeNamed: after one byte of a certificate or OCSP response
+// kept once (sigblobs) changes in the log file at path, verify names every
+// record whose signature document carries it.
+func requireBlobChangeNamed(t *testing.T, path string, cas []string) {
+	t.Helper()
+	var blob []byte
+	edit(t, path, func(tx *bolt.Tx) {
+		b := tx.Bucket([]byte("sigblobs"))
+		if b == nil {
+			t.Fatal("no certificate or OCSP response kept apart in the log file")
+		}
+		k, v := b.Cursor().Last()
+		blob = bytes.Clone(v)
+		v = bytes.Clone(v)
+		v[len(v)/2] ^= 0x01
+		b.Put(k, v)
+	})
+	// The records that carry it, read with the blob as it was.
+	var named []uint64
+	l, err := messagelog.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Each(1, func(r *messagelog.Record, _ []byte) error {
+		changed := bytes.Clone(blob)
+		changed[len(changed)/2] ^= 0x01
+		if bytes.Contains(r.Signature, changed) {
+			named = append(named, r.Seq)
+		}
+		return nil
+	})
+	l.Close()
+	if err != nil || len(named) == 0 {
+		t.Fatalf("records carrying the changed blob: %v, %v", named, err)
+	}
+	code, out, _ := runCLI(append([]string{"verify", "--log", path}, cas...)...)
+	if code != cli.ExitError || !strings.Contains(out, "is missing or does not match its digest") {
+		t.Fatalf("verify after a certificate or OCSP response changed: exit %d\n%s", code, out)
+	}
+	for _, seq := range named {
+		if !strings.Contains(out, fmt.Sprintf("FAIL record %d:", seq)) {
+			t.Errorf("record %d, whose document carries the changed blob, is not named:\n%s", seq, out)
+		}
+	}
+	t.Logf("%d records named", len(named))
 }
 
 // loadUntil runs rounds of 16 clients at once, 4 queries each, until done
