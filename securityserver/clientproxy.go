@@ -256,16 +256,21 @@ func (s *Server) peerClient(id identifier.ServerID) *http.Client {
 		},
 	}
 	dialer := &net.Dialer{Timeout: s.cfg.Limits.PeerTimeout.D(), KeepAlive: 30 * time.Second}
-	c := &http.Client{Transport: &http.Transport{
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       cfg,
-		TLSHandshakeTimeout:   s.cfg.Limits.PeerTimeout.D(),
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: s.cfg.Limits.PeerTimeout.D() + s.cfg.Limits.ProviderTimeout.D(),
-		ForceAttemptHTTP2:     false,
-		WriteBufferSize:       peerWriteBuffer,
-	}}
+	c := &http.Client{
+		// A provider's server answers; it does not send the signed request
+		// on: a redirect is its answer (refused as not a message), never
+		// followed, so the request reaches the registered address once.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       cfg,
+			TLSHandshakeTimeout:   s.cfg.Limits.PeerTimeout.D(),
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: s.cfg.Limits.PeerTimeout.D() + s.cfg.Limits.ProviderTimeout.D(),
+			ForceAttemptHTTP2:     false,
+			WriteBufferSize:       peerWriteBuffer,
+		}}
 	s.peers[id] = c
 	return c
 }

@@ -740,3 +740,51 @@ func e2ePython(t *testing.T, modules, packages string) string {
 	}
 	return python
 }
+
+// A provider server that answers with a redirect is not followed: the
+// signed request goes to the registered server's address once, and the
+// client's IS gets an error, not whatever the redirect leads to.
+func TestE2EPeerRedirectNotFollowed(t *testing.T) {
+	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DSMF"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		f.Close()
+	})
+	e := &e2eEnv{f: f, members: map[string]*e2eMember{}}
+	m := e.loadMember(t, "DSMF")
+	var calls, redirected atomic.Int32
+	fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/elsewhere" {
+			redirected.Add(1)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.Header().Set("Location", "/elsewhere")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	ln, err := tls.Listen("tcp", f.Agency("DSMF").Config.ServerProxy.Listen, &tls.Config{
+		Certificates: []tls.Certificate{m.auth}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: e2eTimeout}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	din := f.Agency("DIN")
+	target := "/r1/AZ/GOV/DSMF/insurance/insurerReports/quarterly-reports"
+	h := http.Header{"X-Road-Client": {e2eDINClient}, "Content-Type": {"application/json"}}
+	r := e2eRESTCall(t, din.ClientURL, http.MethodPost, target, h, []byte(`{"voen":"1400057421"}`))
+	if r.status == http.StatusOK {
+		t.Fatalf("a redirecting provider server's answer was accepted: HTTP %d %s", r.status, r.body)
+	}
+	if n, x := calls.Load(), redirected.Load(); n != 1 || x != 0 {
+		t.Fatalf("the provider server got %d requests, %d of them at the redirect's target: want 1 and 0 (a redirect is not followed)", n, x)
+	}
+	t.Logf("refused: HTTP %d X-Road-Error %q", r.status, r.header.Get("X-Road-Error"))
+}
