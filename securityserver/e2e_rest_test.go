@@ -610,16 +610,7 @@ func TestE2EREST(t *testing.T) {
 // refused by the client's server. DSMF's server here is a hand-made one
 // with DSMF's real keys: it answers like Şlüz, but the hash can be spoilt.
 func TestE2ERESTRequestHash(t *testing.T) {
-	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DSMF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		f.Close()
-	})
-	e := &e2eEnv{f: f, members: map[string]*e2eMember{}}
-	m := e.loadMember(t, "DSMF")
+	f, m := e2eHandMadeDSMF(t)
 	var spoil atomic.Bool
 	fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tm, err := transport.Decode(r.Body, r.Header.Get("Content-Type"), 1<<20, true)
@@ -662,14 +653,7 @@ func TestE2ERESTRequestHash(t *testing.T) {
 		w.Header().Set("Content-Type", out.ContentType)
 		body.WriteTo(w)
 	})
-	ln, err := tls.Listen("tcp", f.Agency("DSMF").Config.ServerProxy.Listen, &tls.Config{
-		Certificates: []tls.Certificate{m.auth}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAnyClientCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: e2eTimeout}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	e2eServeAs(t, f.Agency("DSMF").Config.ServerProxy.Listen, m, fake)
 
 	din := f.Agency("DIN")
 	target := "/r1/AZ/GOV/DSMF/insurance/insurerReports/quarterly-reports"
@@ -745,16 +729,7 @@ func e2ePython(t *testing.T, modules, packages string) string {
 // signed request goes to the registered server's address once, and the
 // client's IS gets an error, not whatever the redirect leads to.
 func TestE2EPeerRedirectNotFollowed(t *testing.T) {
-	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DSMF"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		f.Close()
-	})
-	e := &e2eEnv{f: f, members: map[string]*e2eMember{}}
-	m := e.loadMember(t, "DSMF")
+	f, m := e2eHandMadeDSMF(t)
 	var calls, redirected atomic.Int32
 	fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -767,14 +742,7 @@ func TestE2EPeerRedirectNotFollowed(t *testing.T) {
 		w.Header().Set("Location", "/elsewhere")
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	})
-	ln, err := tls.Listen("tcp", f.Agency("DSMF").Config.ServerProxy.Listen, &tls.Config{
-		Certificates: []tls.Certificate{m.auth}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAnyClientCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: e2eTimeout}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	e2eServeAs(t, f.Agency("DSMF").Config.ServerProxy.Listen, m, fake)
 
 	din := f.Agency("DIN")
 	target := "/r1/AZ/GOV/DSMF/insurance/insurerReports/quarterly-reports"
@@ -787,4 +755,34 @@ func TestE2EPeerRedirectNotFollowed(t *testing.T) {
 		t.Fatalf("the provider server got %d requests, %d of them at the redirect's target: want 1 and 0 (a redirect is not followed)", n, x)
 	}
 	t.Logf("refused: HTTP %d X-Road-Error %q", r.status, r.header.Get("X-Road-Error"))
+}
+
+// e2eHandMadeDSMF starts a federation whose DSMF server is left to the
+// test (External), with DSMF's keys loaded for a hand-made server.
+func e2eHandMadeDSMF(t *testing.T) (*localfed.Federation, *e2eMember) {
+	t.Helper()
+	f, err := localfed.Start(localfed.Options{Dir: t.TempDir(), AnyPorts: true, External: []string{"DSMF"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		f.Close()
+	})
+	e := &e2eEnv{f: f, members: map[string]*e2eMember{}}
+	return f, e.loadMember(t, "DSMF")
+}
+
+// e2eServeAs serves h on addr over mutual TLS with m's authentication
+// certificate, as m's security server would, until the test ends.
+func e2eServeAs(t *testing.T, addr string, m *e2eMember, h http.Handler) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", addr, &tls.Config{
+		Certificates: []tls.Certificate{m.auth}, MinVersion: tls.VersionTLS13, ClientAuth: tls.RequireAnyClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: e2eTimeout}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 }
